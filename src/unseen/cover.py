@@ -1,0 +1,128 @@
+"""Turn face boxes into head regions and cover them so nothing can be recovered.
+
+Every style replaces the pixels rather than filtering them in place: even the
+weaker ``pixelate`` and ``blur`` styles keep very little of the face (a few
+cells, or a blur as wide as half the head) and then add fresh random noise, so
+that deblurring or "unmosaic" models have no exact signal to invert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .settings import Style
+from .types import Detections, Region
+
+U8Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class HeadGeometry:
+    """How far a tight face box grows to cover the head, as shares of the box size.
+
+    Detector boxes run from brow to chin; hair, ears and the top of the head
+    lie above and beside them, so the growth is biased upwards.  ``margin`` adds
+    whole pixels, because a one-pixel misplacement of a 10 px box already
+    uncovers a tenth of the face.  The defaults were measured on dev.jsonl
+    (see docs/tuning.md).
+    """
+
+    side: float = 0.25
+    top: float = 0.40
+    bottom: float = 0.20
+    margin: float = 2.0
+
+
+def head_regions(
+    faces: Detections,
+    width: int,
+    height: int,
+    geometry: HeadGeometry = HeadGeometry(),
+    extra_boxes: tuple[tuple[int, int, int, int], ...] = (),
+) -> list[Region]:
+    """Grow each face box into the head region to cover, plus manual x,y,w,h boxes."""
+    regions: list[Region] = []
+    g = geometry
+    for x0, y0, x1, y1 in faces.xyxy.tolist():
+        w, h = x1 - x0, y1 - y0
+        regions.append(
+            _clipped(
+                x0 - g.side * w - g.margin,
+                y0 - g.top * h - g.margin,
+                x1 + g.side * w + g.margin,
+                y1 + g.bottom * h + g.margin,
+                width,
+                height,
+                "face",
+            )
+        )
+    for x, y, w, h in extra_boxes:
+        regions.append(_clipped(x, y, x + w, y + h, width, height, "manual"))
+    return [r for r in regions if r.area > 0]
+
+
+def _clipped(x0: float, y0: float, x1: float, y1: float, width: int, height: int, reason: str) -> Region:
+    return Region(
+        max(0, int(np.floor(x0))),
+        max(0, int(np.floor(y0))),
+        min(width, int(np.ceil(x1))),
+        min(height, int(np.ceil(y1))),
+        "manual" if reason == "manual" else "face",
+    )
+
+
+def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Generator) -> U8Image:
+    """A copy of ``image`` (H, W, C uint8) with every region replaced."""
+    out = image.copy()
+    for r in regions:
+        patch = out[r.y0 : r.y1, r.x0 : r.x1]
+        if patch.size == 0:
+            continue
+        if style == "fill":
+            base = np.full(patch.shape, 128.0, np.float32)
+        elif style == "pixelate":
+            base = _cells(patch.astype(np.float32), cells=4)
+        else:
+            base = _wide_blur(patch.astype(np.float32))
+        noise = rng.normal(0.0, 40.0 if style == "fill" else 24.0, patch.shape)
+        filled = np.clip(base + noise, 0, 255).astype(np.uint8)
+        # A pixel the fill happens to leave equal to the original would stay a
+        # sample of the face; nudge such pixels so every one is replaced.
+        same = (filled == patch).all(axis=-1)
+        filled[same] ^= np.uint8(0x40)
+        if patch.shape[-1] == 4:
+            filled[..., 3] = 255  # a transparent face region would show what lies under it
+        out[r.y0 : r.y1, r.x0 : r.x1] = filled
+    return out
+
+
+def _cells(patch: npt.NDArray[np.float32], cells: int) -> npt.NDArray[np.float32]:
+    """A mosaic of at most ``cells`` cells across the shorter side, computed from the patch mean."""
+    h, w = patch.shape[:2]
+    step = max(1, min(h, w) // cells)
+    out = np.empty_like(patch)
+    for y in range(0, h, step):
+        for x in range(0, w, step):
+            out[y : y + step, x : x + step] = patch[y : y + step, x : x + step].mean(axis=(0, 1))
+    return out
+
+
+def _wide_blur(patch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """A box blur as wide as half the patch, run three times (close to a Gaussian)."""
+    h, w = patch.shape[:2]
+    out = patch
+    for axis, size in ((0, h), (1, w)):
+        k = max(3, size // 2) | 1
+        for _ in range(3):
+            pad = [(0, 0)] * out.ndim
+            pad[axis] = (k // 2, k // 2)
+            padded = np.pad(out, pad, mode="edge")
+            csum = np.cumsum(padded, axis=axis, dtype=np.float64)
+            csum = np.concatenate([np.zeros_like(np.take(csum, [0], axis=axis)), csum], axis=axis)
+            hi = np.take(csum, np.arange(k, k + out.shape[axis]), axis=axis)
+            lo = np.take(csum, np.arange(0, out.shape[axis]), axis=axis)
+            out = ((hi - lo) / k).astype(np.float32)
+    return out

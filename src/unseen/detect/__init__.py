@@ -1,0 +1,202 @@
+"""Face finding: backends chosen by name, run over several scales, merged into one `Detections`.
+
+A `Plan` lists whole-image passes (backend, scale, thresholds) and zoom
+passes.  A zoom pass upscales only the tiles where an earlier pass saw faint
+small-face candidates, which is where the faces missed at 1x are; that keeps
+the cost of upscaling to the crowded parts of a photo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelError
+from ..settings import Settings
+from ..types import Detections
+from .fuse import fuse
+
+
+class Backend(Protocol):
+    name: str
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Detections: ...
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Run ``backend`` on the whole image at ``scale`` (long side capped at ``max_side``).
+
+    Boxes at least ``big_from`` px across are kept from ``big_threshold`` up:
+    a large low-score box is most often a turned head, which needs covering too,
+    while low-score small boxes are mostly texture.
+    """
+
+    backend: str
+    scale: float
+    threshold: float
+    max_side: int = 0
+    big_threshold: float = 1.0
+    big_from: float = 32.0
+
+    @property
+    def floor(self) -> float:
+        return min(self.threshold, self.big_threshold)
+
+    def keep(self, found: Detections) -> Detections:
+        big = (found.sizes >= self.big_from) & (found.scores >= self.big_threshold)
+        return found.take((found.scores >= self.threshold) | big)
+
+
+@dataclass(frozen=True)
+class ZoomPass:
+    """Re-run ``backend`` at ``scale`` on tiles around faces smaller than ``below`` px.
+
+    Small faces come in crowds: where the whole-image passes found one, the
+    upscaled pass finds the smaller ones beside it that they missed.
+    """
+
+    backend: str
+    scale: float
+    threshold: float
+    below: float
+    tile: int = 256
+
+
+@dataclass(frozen=True)
+class Plan:
+    passes: tuple[Pass, ...]
+    zoom: tuple[ZoomPass, ...] = ()
+
+
+# Measured on dev.jsonl with cached detections: docs/tuning.md.
+PHOTO = Plan(
+    passes=(
+        Pass("centerface", 1.0, 0.15, 4096, big_threshold=0.08),
+        Pass("yunet", 1.0, 0.5, 1600),
+    ),
+    zoom=(ZoomPass("centerface", 2.0, 0.1, below=24.0, tile=128),),
+)
+FAST = Plan(passes=(Pass("centerface", 1.0, 0.15, 1920, big_threshold=0.08), Pass("yunet", 1.0, 0.5, 960)))
+# Video: every frame costs, and the tracker bridges single-frame misses (unseen.track);
+# measured on score_video.py clips: docs/video.md.
+VIDEO = Plan(passes=(Pass("centerface", 1.0, 0.15, 1280, big_threshold=0.08),))
+VIDEO_FAST = Plan(passes=(Pass("centerface", 1.0, 0.2, 640, big_threshold=0.1),))
+
+
+def make_backend(name: str, settings: Settings) -> Backend:
+    if name == "centerface":
+        from .centerface import CenterFace
+
+        return CenterFace(settings.providers(), settings.threads)
+    if name == "yunet":
+        from .yunet import YuNet
+
+        return YuNet()
+    raise ModelError(f"unknown detector {name!r}")
+
+
+class FaceFinder:
+    """Loads each backend once; ``find(rgb)`` runs the plan and returns merged boxes."""
+
+    def __init__(self, settings: Settings, plan: Plan | None = None) -> None:
+        self.plan = plan or (FAST if settings.fast else PHOTO)
+        names = {p.backend for p in self.plan.passes} | {z.backend for z in self.plan.zoom}
+        self.backends = {name: make_backend(name, settings) for name in sorted(names)}
+        self._siblings: dict[Plan, FaceFinder] = {}
+
+    def with_plan(self, plan: Plan, settings: Settings) -> FaceFinder:
+        """A finder for ``plan`` that shares this one's loaded backends (built once, then reused)."""
+        if plan == self.plan:
+            return self
+        if plan not in self._siblings:
+            sibling = object.__new__(FaceFinder)
+            sibling.plan = plan
+            names = {p.backend for p in plan.passes} | {z.backend for z in plan.zoom}
+            sibling.backends = {n: self.backends.get(n) or make_backend(n, settings) for n in sorted(names)}
+            sibling._siblings = {}
+            self._siblings[plan] = sibling
+        return self._siblings[plan]
+
+    def find(self, rgb: np.ndarray) -> Detections:
+        rgb = rgb[..., :3]
+        found = [p.keep(self._run(p, rgb)) for p in self.plan.passes]
+        seeds = Detections.concat(found)
+        for z in self.plan.zoom:
+            found.append(self._zoom(z, rgb, seeds))
+        return fuse(Detections.concat(found))
+
+    def _run(self, p: Pass, rgb: np.ndarray) -> Detections:
+        h, w = rgb.shape[:2]
+        scale = p.scale
+        if p.max_side and max(h, w) * scale > p.max_side:
+            scale = p.max_side / max(h, w)
+        found = self.backends[p.backend].detect(resized(rgb, scale), p.floor)
+        return found.transformed(scale) if scale != 1.0 else found
+
+    def _zoom(self, z: ZoomPass, rgb: np.ndarray, seeds: Detections) -> Detections:
+        h, w = rgb.shape[:2]
+        small = seeds.take(seeds.sizes < z.below)
+        backend = self.backends[z.backend]
+        parts = []
+        for x0, y0, x1, y1 in tiles_around(small, w, h, z.tile):
+            crop = resized(rgb[y0:y1, x0:x1], z.scale)
+            parts.append(backend.detect(crop, z.threshold).transformed(z.scale, x0, y0))
+        return Detections.concat(parts)
+
+
+def tiles_around(seeds: Detections, width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """Rectangles to zoom into: grid cells holding a seed centre, grown by one cell, joined where they touch.
+
+    Joining matters for cost: overlapping tiles would run the detector on the same
+    pixels several times, and a crowd fills neighbouring cells.
+    """
+    if not len(seeds):
+        return []
+    step = max(16, tile // 2)
+    rows, cols = -(-height // step), -(-width // step)
+    grid = np.zeros((rows + 2, cols + 2), bool)
+    centres = ((seeds.xyxy[:, :2] + seeds.xyxy[:, 2:]) / 2 // step).astype(int)
+    grid[np.clip(centres[:, 1], 0, rows - 1) + 1, np.clip(centres[:, 0], 0, cols - 1) + 1] = True
+    grown = np.zeros_like(grid)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            grown |= np.roll(np.roll(grid, dy, 0), dx, 1)
+    boxes = []
+    for cells in _components(grown[1:-1, 1:-1]):
+        (r0, c0), (r1, c1) = cells.min(0), cells.max(0) + 1
+        boxes.append(
+            (int(c0 * step), int(r0 * step), min(width, int(c1 * step)), min(height, int(r1 * step)))
+        )
+    return boxes
+
+
+def _components(grid: np.ndarray) -> list[np.ndarray]:
+    """(row, col) arrays of the 4-connected groups of True cells."""
+    seen = np.zeros_like(grid)
+    groups = []
+    for start in zip(*np.nonzero(grid), strict=True):
+        if seen[start]:
+            continue
+        stack, cells = [start], []
+        seen[start] = True
+        while stack:
+            r, c = stack.pop()
+            cells.append((r, c))
+            for nr, nc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+                if 0 <= nr < grid.shape[0] and 0 <= nc < grid.shape[1] and grid[nr, nc] and not seen[nr, nc]:
+                    seen[nr, nc] = True
+                    stack.append((nr, nc))
+        groups.append(np.array(cells))
+    return groups
+
+
+def resized(rgb: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return rgb
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))

@@ -1,0 +1,80 @@
+"""CenterFace (MobileNetV2 CenterNet, MIT) run with our own onnxruntime code.
+
+The published graph declares a fixed 32x32 input, so the loader rewrites the
+input and output dims to symbolic ones in memory before building the session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from ..types import Detections, FloatArray
+from .nms import nms
+from .weights import centerface_path
+
+_STRIDE = 4
+_OUTPUTS = ("537", "538", "539", "540")
+
+
+def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+    model = onnx.load(str(path))
+    tensors = [model.graph.input[0], *(o for o in model.graph.output if o.name in _OUTPUTS)]
+    for tensor in tensors:
+        dims = tensor.type.tensor_type.shape.dim
+        for i, name in enumerate(("n", "c" if tensor is tensors[0] else "k", "h", "w")):
+            if i == 1:
+                continue
+            dims[i].ClearField("dim_value")
+            dims[i].dim_param = name
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+
+
+class CenterFace:
+    """``detect(rgb)`` on the image as given: resizing and tiling happen outside."""
+
+    name = "centerface"
+
+    def __init__(self, providers: list[str], threads: int) -> None:
+        self.session = _session(centerface_path(), providers, threads)
+        self.input = self.session.get_inputs()[0].name
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
+        h, w = rgb.shape[:2]
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+        heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob})
+        return _decode(heat[0, 0], scale[0], offset[0], marks[0], threshold, (w, h))
+
+
+def _decode(
+    heat: FloatArray,
+    scale: FloatArray,
+    offset: FloatArray,
+    marks: FloatArray,
+    threshold: float,
+    size: tuple[int, int],
+) -> Detections:
+    ys, xs = np.nonzero(heat > threshold)
+    if len(ys) == 0:
+        return Detections.empty()
+    bh = np.exp(scale[0, ys, xs]) * _STRIDE
+    bw = np.exp(scale[1, ys, xs]) * _STRIDE
+    cx = (xs + offset[1, ys, xs] + 0.5) * _STRIDE
+    cy = (ys + offset[0, ys, xs] + 0.5) * _STRIDE
+    x0, y0 = cx - bw / 2, cy - bh / 2
+    boxes = np.stack([x0, y0, x0 + bw, y0 + bh], axis=1)
+    boxes = np.clip(boxes, 0, [size[0], size[1], size[0], size[1]])
+    lm = marks[:, ys, xs].T.reshape(-1, 5, 2)[:, :, ::-1]  # stored as (dy, dx) pairs
+    lm = lm * np.stack([bw, bh], 1)[:, None, :] + np.stack([x0, y0], 1)[:, None, :]
+    scores = heat[ys, xs]
+    keep = nms(boxes, scores, 0.3)
+    return Detections.from_boxes(boxes[keep], scores[keep], "centerface", lm[keep])

@@ -1,0 +1,99 @@
+"""Which files a run takes and where each output goes, decided before any work starts.
+
+Outputs get neutral random names unless ``keep_names``; the input-to-output
+mapping lives only in the results the caller asked for.  Every planned output
+is checked up front, so a run that would overwrite anything stops before it
+writes a byte.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .media.image import EXTENSIONS, IMAGE_SUFFIXES
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp", ".3g2", ".wmv", ".mts", ".m2ts"}
+SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff",
+                  ".tiff": "tiff", ".bmp": "bmp", ".gif": "gif"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path  # final output path; the format follows its suffix
+
+
+def collect(inputs: list[Path]) -> list[tuple[Path, Path | None]]:
+    """Every file to process, with the folder it was found under (None for a file given directly)."""
+    found: list[tuple[Path, Path | None]] = []
+    for item in inputs:
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file() and not _hidden(p, item))
+            found.extend((p, item) for p in files)
+        else:
+            found.append((item, None))  # missing files fail later, one line each
+    return found
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def plan(
+    inputs: list[Path],
+    out: Path,
+    *,
+    out_format: str,
+    keep_names: bool,
+) -> list[Job]:
+    """Map inputs to outputs.  ``out_format`` is ``same`` or a format name."""
+    files = collect(inputs)
+    if not files:
+        raise UsageError("no input files found")
+    single_file = len(files) == 1 and files[0][1] is None and not out.is_dir() and out.suffix != ""
+    if single_file:
+        jobs = [Job(files[0][0], out)]
+    else:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out} is a file; with several inputs, -o must be a folder")
+        jobs = [Job(src, out / _name(src, root, out_format, keep_names)) for src, root in files]
+    _refuse_clashes(jobs, {p.resolve() for p, _ in files})
+    return jobs
+
+
+def _name(src: Path, root: Path | None, out_format: str, keep_names: bool) -> Path:
+    suffix = target_suffix(src, out_format)
+    if not keep_names:
+        return Path(f"unseen-{secrets.token_hex(5)}{suffix}")
+    rel = src.relative_to(root) if root is not None else Path(src.name)
+    return rel.with_suffix(suffix)
+
+
+def target_suffix(src: Path, out_format: str) -> str:
+    """The output extension: the chosen format's, else one that matches the input's kind."""
+    ext = src.suffix.lower()
+    if ext in VIDEO_SUFFIXES:
+        return ".mp4" if out_format in ("same", "jpeg", "png", "webp") else f".{out_format}"
+    if out_format != "same":
+        return EXTENSIONS[out_format]
+    if ext in (".heic", ".heif", ".hif", ".avif", ".jxl"):
+        return ".jpg"  # few viewers open HEIF/AVIF/JPEG XL; JPEG is what the contract promises
+    if ext in IMAGE_SUFFIXES:
+        return EXTENSIONS[SUFFIX_FORMATS.get(ext, "jpeg")]
+    return ext or ".bin"
+
+
+def _refuse_clashes(jobs: list[Job], sources: set[Path]) -> None:
+    seen: set[Path] = set()
+    for job in jobs:
+        target = job.target.resolve()
+        if target in sources:
+            raise UsageError(f"{job.target} is an input; unseen never writes over an original")
+        if job.target.exists():
+            raise UsageError(f"{job.target} already exists; unseen never overwrites a file")
+        if target in seen:
+            raise UsageError(f"two inputs would both be written to {job.target}; drop --keep-names")
+        seen.add(target)

@@ -1,0 +1,220 @@
+"""Sound for protected videos: dropped (the default), kept, or disguised.
+
+``keep`` re-encodes the sound as it is (so no tag or side data of the input
+stream can ride along).  ``disguise`` resynthesises it with the WORLD vocoder
+(`pyworld`) after changing the two things that make a voice recognisable
+besides the words:
+
+* the pitch contour is *flattened* (raised to a power below one around a
+  random centre), moved by a random number of semitones and given a slow
+  random wobble.  The result is not the original contour times a constant, so
+  shifting it back does not restore it; the speaker's pitch range and
+  intonation are squeezed away for good;
+* the spectral envelope (formants, i.e. the shape of the vocal tract) is
+  stretched or squeezed in frequency by a random factor.
+
+The parameters are drawn per file and never stored.  What it does not hide:
+the words, the language and accent, the speaking rate and pauses, and every
+background sound (a street, a chant, a named place).  A determined analyst
+with other recordings of the same person may still find them similar; treat
+``disguise`` as making casual recognition of a voice hard, not as anonymity.
+The sound is also cut to 16 kHz mono, which removes the room and microphone
+detail above 8 kHz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from ..meta.video import new_audio_stream
+
+RATE = 16_000
+FRAME_PERIOD_MS = 5.0
+CHUNK_S, OVERLAP_S = 4.0, 0.25
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One file's random disguise; see the module docstring for what each part does."""
+
+    semitones: float
+    flatten: float
+    centre: float
+    warp: float
+    wobble: tuple[tuple[float, float, float], ...]  # (Hz, semitones, phase)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Voice:
+        sign = float(rng.choice([-1.0, 1.0]))
+        wobble = tuple(
+            (float(rng.uniform(0.15, 1.2)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0, 2 * np.pi)))
+            for _ in range(3)
+        )
+        return cls(
+            semitones=sign * float(rng.uniform(3.0, 6.0)),
+            flatten=float(rng.uniform(0.35, 0.6)),
+            centre=float(rng.uniform(120.0, 200.0)),
+            # Formants move the same way as pitch: the opposite sounds unnatural and draws attention.
+            warp=float(2 ** (sign * rng.uniform(1.5, 3.0) / 12)),
+            wobble=wobble,
+        )
+
+    def pitch(self, f0: F64, seconds: F64) -> F64:
+        """The new F0 contour (0 where unvoiced) at absolute times ``seconds``."""
+        wobble = sum(a * np.sin(2 * np.pi * hz * seconds + ph) for hz, a, ph in self.wobble)
+        voiced = f0 > 0
+        safe = np.where(voiced, f0, self.centre)
+        moved = self.centre * (safe / self.centre) ** self.flatten * 2 ** ((self.semitones + wobble) / 12)
+        return np.where(voiced, moved, 0.0)
+
+
+def resynthesise(x: F64, start: float, voice: Voice) -> F64:
+    """One stretch of mono ``RATE`` sound through WORLD with ``voice`` applied; same length out."""
+    import pyworld
+
+    x = np.ascontiguousarray(x, np.float64)
+    f0, times = pyworld.dio(x, RATE, frame_period=FRAME_PERIOD_MS)
+    f0 = pyworld.stonemask(x, f0, times, RATE)
+    envelope = pyworld.cheaptrick(x, f0, times, RATE)
+    aperiodic = pyworld.d4c(x, f0, times, RATE)
+    y = pyworld.synthesize(
+        voice.pitch(f0, times + start),
+        _warped(envelope, voice.warp),
+        _warped(aperiodic, voice.warp),
+        RATE,
+        FRAME_PERIOD_MS,
+    )
+    out = np.zeros(len(x))
+    n = min(len(x), len(y))
+    out[:n] = y[:n]
+    return np.clip(out, -1.0, 1.0)
+
+
+def _warped(spectra: F64, factor: float) -> F64:
+    """Each row resampled so that what was at bin ``k`` moves to bin ``k * factor``."""
+    bins = spectra.shape[1]
+    source = np.clip(np.arange(bins) / factor, 0, bins - 1)
+    lo = np.floor(source).astype(int)
+    hi = np.minimum(lo + 1, bins - 1)
+    w = source - lo
+    return np.ascontiguousarray(spectra[:, lo] * (1 - w) + spectra[:, hi] * w)
+
+
+class Disguiser:
+    """Streams sound through `resynthesise` in overlapping chunks, so memory stays flat.
+
+    Each chunk is analysed with a little of the next one and the overlap is
+    cross-faded, which hides the seams; the voice parameters are the same
+    throughout and the wobble runs on absolute time.
+    """
+
+    def __init__(self, voice: Voice, rng: np.random.Generator) -> None:
+        self.voice = voice
+        self.rng = rng
+        self.chunk, self.overlap = int(CHUNK_S * RATE), int(OVERLAP_S * RATE)
+        self.pending = np.zeros(0)
+        self.tail = np.zeros(0)
+        self.position = 0  # samples emitted so far
+
+    def push(self, samples: F64) -> F64:
+        self.pending = np.concatenate([self.pending, samples])
+        out = []
+        while len(self.pending) >= self.chunk + self.overlap:
+            out.append(self._step(self.pending[: self.chunk + self.overlap], self.chunk))
+            self.pending = self.pending[self.chunk :]
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def flush(self) -> F64:
+        if not len(self.pending):
+            return np.zeros(0)
+        rest = self.pending
+        self.pending = np.zeros(0)
+        return self._step(rest, len(rest))
+
+    def _step(self, segment: F64, emit: int) -> F64:
+        # A whisper of noise keeps WORLD's analysis away from log(0) on digital silence.
+        dithered = segment + self.rng.normal(0.0, 1e-5, len(segment))
+        y = resynthesise(dithered, self.position / RATE, self.voice)
+        fade = len(self.tail)
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade, endpoint=False)
+            y[:fade] = self.tail * (1 - ramp) + y[:fade] * ramp
+        self.tail = y[emit:]
+        self.position += emit
+        return y[:emit]
+
+
+class AudioOut:
+    """Decoded sound frames in, encoded packets muxed into ``out``: ``keep`` or ``disguise``.
+
+    Timestamps restart from the input's first sample time and then count
+    samples, which keeps sound and picture in step for any ordinary file.
+    """
+
+    def __init__(
+        self,
+        out: av.container.OutputContainer,
+        source: av.audio.stream.AudioStream,
+        mode: str,
+        codec: str,
+        rng: np.random.Generator,
+    ) -> None:
+        self.out = out
+        self.mode = mode
+        if mode == "disguise":
+            rate, layout = RATE, "mono"
+            self.disguiser: Disguiser | None = Disguiser(Voice.draw(rng), rng)
+            self.to_mono = av.AudioResampler(format="dbl", layout="mono", rate=RATE)
+        else:
+            rate = source.codec_context.sample_rate or 48_000
+            layout = "mono" if source.codec_context.channels == 1 else "stereo"
+            self.disguiser = None
+        self.stream = new_audio_stream(out, codec, rate)
+        self.rate = rate
+        ctx = self.stream.codec_context
+        ctx.layout = layout
+        self.to_codec = av.AudioResampler(
+            format=ctx.format.name, layout=layout, rate=rate, frame_size=ctx.frame_size or None
+        )
+        self.samples = 0  # in ``rate`` units, from ``start``
+        self.start: float | None = None
+
+    def push(self, frame: av.AudioFrame) -> None:
+        if self.start is None:
+            self.start = float(frame.time) if frame.time is not None else 0.0
+        if self.disguiser is None:
+            self._encode(frame)
+            return
+        for mono in self.to_mono.resample(frame):
+            self._encode_array(self.disguiser.push(mono.to_ndarray()[0]))
+
+    def close(self) -> None:
+        if self.disguiser is not None:
+            self._encode_array(self.disguiser.flush())
+        self._encode(None)
+        for packet in self.stream.encode(None):
+            self.out.mux(packet)
+
+    def _encode_array(self, samples: F64) -> None:
+        if not len(samples):
+            return
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt", layout="mono")
+        frame.sample_rate = RATE
+        self._encode(frame)
+
+    def _encode(self, frame: av.AudioFrame | None) -> None:
+        if frame is not None:
+            frame.pts = None  # the resampler must not try to follow the input's clock
+        for chunk in self.to_codec.resample(frame):
+            chunk.pts = round((self.start or 0.0) * self.rate) + self.samples
+            chunk.time_base = Fraction(1, self.rate)
+            self.samples += chunk.samples
+            for packet in self.stream.encode(chunk):
+                self.out.mux(packet)

@@ -1,0 +1,153 @@
+"""Read photos into plain pixel arrays and write them back with pixels only.
+
+Reading applies EXIF orientation and converts colour to sRGB, so that what is
+written needs no metadata to look right.  Writing builds a fresh image from the
+array: Pillow is given no ``exif``, ``icc_profile``, ``comment`` or text, so
+none can leak from the input.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+import pillow_jxl  # noqa: F401  (registers the JPEG XL opener)
+from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
+
+from ..errors import InputError, UnsupportedError, UsageError
+
+pillow_heif.register_heif_opener()
+# Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a
+# little more, and turn the warning it gives in between into silence.
+Image.MAX_IMAGE_PIXELS = 250_000_000
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+# Pillow format name -> (our format name, extension)
+READABLE = {
+    "JPEG": "jpeg",
+    "MPO": "jpeg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "TIFF": "tiff",
+    "BMP": "bmp",
+    "GIF": "gif",
+    "HEIF": "heif",
+    "AVIF": "avif",
+    "JXL": "jxl",
+}
+ANIMATED = {"GIF", "WEBP", "PNG"}
+EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
+IMAGE_SUFFIXES = {
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
+    ".heic", ".heif", ".hif", ".avif", ".jxl",
+}  # fmt: skip
+
+
+@dataclass
+class Picture:
+    """Decoded frames (H, W, 3 or 4 uint8, sRGB, upright) and what is needed to write them."""
+
+    frames: list[np.ndarray]
+    format: str
+    durations: list[int]
+    loop: int | None
+
+
+def read(path: Path) -> Picture:
+    try:
+        with Image.open(path) as img:
+            fmt = READABLE.get(img.format or "")
+            if fmt is None:
+                raise UnsupportedError(path, f"{img.format} images are not supported")
+            frames, durations = [], []
+            # Only animations are shown frame after frame.  The extra images of an MPO, HEIF or
+            # TIFF are previews, stereo pairs, gain maps or depth maps: the primary is the photo.
+            sequence = ImageSequence.Iterator(img) if img.format in ANIMATED else [img]
+            for frame in sequence:
+                frames.append(_to_array(frame))
+                durations.append(int(frame.info.get("duration", 100)))
+            loop = img.info.get("loop")
+    except InputError:
+        raise
+    except FileNotFoundError as exc:
+        raise InputError(path, "no such file") from exc
+    except PermissionError as exc:
+        raise InputError(path, "permission denied") from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedError(path, "not an image, or a format unseen cannot read") from exc
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"image too large to process safely ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(path, f"truncated or corrupt image ({exc})") from exc
+    if not frames:
+        raise InputError(path, "image has no frames")
+    return Picture(frames, fmt, durations, loop if isinstance(loop, int) else None)
+
+
+def _to_array(frame: Image.Image) -> np.ndarray:
+    frame = ImageOps.exif_transpose(frame)
+    icc = frame.info.get("icc_profile")
+    has_alpha = frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info
+    frame = frame.convert("RGBA" if has_alpha else "RGB")
+    if icc:
+        frame = _to_srgb(frame, icc)
+    return np.asarray(frame).copy()
+
+
+def _to_srgb(frame: Image.Image, icc: bytes) -> Image.Image:
+    """Bake the embedded colour profile into the pixels, so the profile itself can go."""
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        dst = ImageCms.createProfile("sRGB")
+        return ImageCms.profileToProfile(frame, src, dst, outputMode=frame.mode) or frame
+    except (ImageCms.PyCMSError, OSError):
+        return frame  # an unusable profile is dropped; the colours stay as stored
+
+
+def encode(picture: Picture, frames: list[np.ndarray], fmt: str, jpeg_quality: int) -> bytes:
+    """The bytes of a fresh file holding only ``frames``."""
+    images = [Image.fromarray(f) for f in frames]
+    if fmt in ("jpeg", "bmp"):
+        images = [im.convert("RGB") for im in images]
+    buf = io.BytesIO()
+    first, rest = images[0], images[1:]
+    if fmt == "jpeg":
+        first.save(buf, "JPEG", quality=jpeg_quality, subsampling=0 if jpeg_quality >= 95 else 2)
+    elif fmt == "png":
+        first.save(buf, "PNG", optimize=False, compress_level=6)
+    elif fmt == "webp":
+        _save_animation(first, rest, picture, buf, "WEBP", quality=95, method=4)
+    elif fmt == "tiff":
+        first.save(buf, "TIFF", compression="tiff_deflate")
+    elif fmt == "bmp":
+        first.save(buf, "BMP")
+    elif fmt == "gif":
+        _save_animation(first, rest, picture, buf, "GIF")
+    else:
+        raise UsageError(f"cannot write {fmt}")
+    return buf.getvalue()
+
+
+def _save_animation(
+    first: Image.Image, rest: list[Image.Image], picture: Picture, buf: io.BytesIO, fmt: str, **kw: object
+) -> None:
+    if rest:
+        kw.update(save_all=True, append_images=rest, duration=picture.durations)
+        if picture.loop is not None:
+            kw["loop"] = picture.loop
+    first.save(buf, fmt, **kw)
+
+
+def decode(path: Path) -> tuple[str | None, list[np.ndarray]]:
+    """Re-open a written file the way a viewer would, for the self-check."""
+    with Image.open(path) as img:
+        fmt = READABLE.get(img.format or "")
+        frames = [
+            np.asarray(f.convert("RGBA" if f.mode in ("RGBA", "PA") else "RGB"))
+            for f in ImageSequence.Iterator(img)
+        ]
+    return fmt, frames

@@ -1,0 +1,102 @@
+"""Metadata: what a file carries beyond its pixels and sound, and how to write a copy without it.
+
+``scan(path)`` lists every item outside the allowlist, as seen by our own
+parser for the file's container family and, when installed, by exiftool as an
+independent judge.  An empty list means neither tool sees anything.
+
+``write_clean(src, dst, fmt)`` writes a copy of ``src`` that keeps only what a
+viewer needs: a lossless rewrite of the container where the family allows it
+(JPEG, PNG, WebP, GIF), a remux for video, freshly encoded pixels otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError, UnseenError, UnsupportedError
+from . import exiftool, families, gif, isobmff, jpeg, pixels, png, remux, video, webp
+from .findings import Finding, NotClean
+from .scan import scan_own
+
+_REWRITERS: dict[str, Callable[[Path, Path], None]] = {
+    "jpeg": jpeg.write_clean,
+    "png": png.write_clean,
+    "webp": webp.write_clean,
+    "gif": gif.write_clean,
+}
+_SCANNERS: dict[str, Callable[[Path], list[Finding]]] = {
+    "jpeg": jpeg.scan,
+    "png": png.scan,
+    "webp": webp.scan,
+    "gif": gif.scan,
+}
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """How a clean copy was made."""
+
+    family: str
+    how: str  # "rewritten" (lossless), "remuxed", or "re-encoded: <why>"
+
+    @property
+    def lossless(self) -> bool:
+        return self.how == "rewritten"
+
+
+def scan(path: Path, *, use_exiftool: bool = True) -> list[Finding]:
+    try:
+        family = families.identify(path)
+    except UnseenError:
+        family = None  # exiftool may still see what the file carries
+    found = _scan_own(path, family) if family else []
+    if use_exiftool:
+        found += exiftool.scan(path) or []
+    return found
+
+
+def _scan_own(path: Path, family: str) -> list[Finding]:
+    if family == families.VIDEO:
+        found = video.scan(path)
+        if isobmff.sniff(path):
+            found += isobmff.scan(path)
+        return found
+    own = _SCANNERS.get(family)
+    return (own(path) if own else []) + scan_own(path)
+
+
+def write_clean(src: Path, dst: Path, fmt: str, *, jpeg_quality: int = 95) -> Cleaned:
+    """Write a clean copy of ``src`` to ``dst`` in format ``fmt`` (an image format or ``mp4``)."""
+    family = families.identify(src)
+    if family == families.VIDEO:
+        if fmt != video.OUTPUT_FORMAT:
+            raise UnsupportedError(src, f"is a video; it can only be written as .{video.OUTPUT_FORMAT}")
+        remux.write_clean(src, dst)
+        return Cleaned(family, "remuxed")
+    if fmt == video.OUTPUT_FORMAT:
+        raise UnsupportedError(src, "is a picture, not a video")
+    reason = f"{family} pixels are always written anew" if family in families.RENDERED else None
+    if family != fmt:
+        reason = reason or f"written as {fmt}"
+    reason = reason or _render_reason(src)
+    if reason is None:
+        try:
+            _REWRITERS[family](src, dst)
+            return Cleaned(family, "rewritten")
+        except NotClean as exc:
+            dst.unlink(missing_ok=True)
+            reason = f"container not rewritable ({exc})"
+    pixels.write_clean(src, dst, fmt, jpeg_quality, family=family)
+    return Cleaned(family, f"re-encoded: {reason}")
+
+
+def _render_reason(src: Path) -> str | None:
+    try:
+        return pixels.render_reason(src)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(src, f"truncated or corrupt image ({exc})") from exc
+
+
+__all__ = ["Cleaned", "Finding", "scan", "scan_own", "write_clean"]

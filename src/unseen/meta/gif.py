@@ -1,0 +1,85 @@
+"""GIF: copy the picture blocks, drop comments, plain-text and application extensions.
+
+The only application extension kept is the loop count (NETSCAPE2.0 /
+ANIMEXTS1.0), rewritten from its value; XMP, ICC and vendor extensions go,
+and so does anything after the trailer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .findings import Finding, NotClean
+
+_LOOP_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
+_GRAPHIC_CONTROL, _COMMENT, _PLAIN_TEXT, _APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
+
+
+def _sub_blocks(data: bytes, pos: int) -> int:
+    """Position just past a chain of data sub-blocks starting at ``pos``."""
+    while True:
+        if pos >= len(data):
+            raise NotClean("truncated data sub-blocks")
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            return pos
+
+
+def blocks(data: bytes) -> tuple[bytes, list[tuple[str, bytes]], int]:
+    """Header with global colour table, the blocks as (kind, bytes), and bytes after the trailer."""
+    if data[:6] not in (b"GIF87a", b"GIF89a"):
+        raise NotClean("not a GIF file")
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    header, out = data[:pos], list[tuple[str, bytes]]()
+    while pos < len(data):
+        start, intro = pos, data[pos]
+        if intro == 0x3B:
+            return header, out, len(data) - pos - 1
+        if intro == 0x2C:
+            local = data[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            pos = _sub_blocks(data, pos + 1)  # skip the LZW minimum code size byte
+            out.append(("image", data[start:pos]))
+        elif intro == 0x21:
+            label = data[pos + 1]
+            pos = _sub_blocks(data, pos + 2)
+            out.append((_kind(label, data[start + 2 : start + 14]), data[start:pos]))
+        else:
+            raise NotClean(f"unknown block 0x{intro:02X}")
+    raise NotClean("no trailer")
+
+
+def _kind(label: int, head: bytes) -> str:
+    if label == _GRAPHIC_CONTROL:
+        return "control"
+    if label == _APPLICATION:
+        return "loop" if head[1:12] in _LOOP_APPS else f"application {head[1:12].decode('latin-1')!r}"
+    return {_COMMENT: "comment", _PLAIN_TEXT: "plain text"}.get(label, f"extension 0x{label:02X}")
+
+
+def clean_bytes(data: bytes) -> bytes:
+    header, found, _trailer = blocks(data)
+    parts = [header]
+    for kind, raw in found:
+        if kind in ("image", "control"):
+            parts.append(raw)
+        elif kind == "loop" and len(raw) >= 19 and raw[14] == 3:
+            parts.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + raw[16:18] + b"\x00")
+    return b"".join([*parts, b"\x3b"])
+
+
+def write_clean(src: Path, dst: Path) -> None:
+    dst.write_bytes(clean_bytes(src.read_bytes()))
+
+
+def scan(path: Path) -> list[Finding]:
+    try:
+        _header, found, trailer = blocks(path.read_bytes())
+    except NotClean as exc:
+        return [Finding("unseen", f"GIF:unparsed ({exc})")]
+    out = [Finding("unseen", f"GIF:{kind}") for kind, _ in found if kind not in ("image", "control", "loop")]
+    if trailer:
+        out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
+    return out

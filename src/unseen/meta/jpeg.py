@@ -1,0 +1,135 @@
+"""JPEG: keep the segments a decoder needs, drop the rest, leave the compressed picture untouched.
+
+Kept: frame headers, Huffman/arithmetic/quantisation tables, restart interval,
+scans with their entropy-coded data.  Dropped: every APPn (EXIF and its
+thumbnail, XMP and extended XMP, ICC, IPTC/Photoshop IRB, MPF, maker
+segments) and every comment, plus anything after the end-of-image marker
+(MPO secondary images, depth maps, vendor trailers).  A JFIF or Adobe marker
+is rewritten from constants when the original had one, because it tells the
+decoder how to turn the components into colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .findings import Finding, NotClean
+
+# Markers of the decoding process itself (ITU T.81 table B.1).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_TABLES = {0xC4, 0xCC, 0xDB, 0xDD, 0xDC}  # DHT, DAC, DQT, DRI, DNL
+_SOS, _EOI = 0xDA, 0xD9
+_JFIF = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+_ADOBE = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00"
+
+
+@dataclass(frozen=True)
+class Segment:
+    marker: int
+    data: bytes  # the whole segment, marker included; a scan includes its entropy-coded data
+
+    @property
+    def payload(self) -> bytes:
+        return self.data[4:]
+
+
+def segments(data: bytes) -> tuple[list[Segment], int]:
+    """The segments up to EOI and how many bytes follow it."""
+    if data[:2] != b"\xff\xd8":
+        raise NotClean("not a JPEG stream")
+    pos, out = 2, []
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            raise NotClean(f"stray byte at {pos}")
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1  # fill bytes
+        if pos >= len(data):
+            break
+        marker, start = data[pos], pos - 1
+        pos += 1
+        if marker == _EOI:
+            out.append(Segment(marker, b"\xff\xd9"))
+            return out, len(data) - pos
+        if 0xD0 <= marker <= 0xD7:
+            raise NotClean("restart marker outside a scan")
+        end = pos + int.from_bytes(data[pos : pos + 2], "big")
+        if end > len(data) or end < pos + 2:
+            raise NotClean("truncated segment")
+        if marker == _SOS:
+            end = _entropy_end(data, end)
+        out.append(Segment(marker, data[start:end]))
+        pos = end
+    raise NotClean("no end-of-image marker")
+
+
+def _entropy_end(data: bytes, pos: int) -> int:
+    while True:
+        j = data.find(b"\xff", pos)
+        if j < 0 or j + 1 >= len(data):
+            raise NotClean("truncated scan")
+        nxt = data[j + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
+            pos = j + 2  # stuffed byte or restart marker: still inside the scan
+        elif nxt == 0xFF:
+            pos = j + 1
+        else:
+            return j
+
+
+def clean_bytes(data: bytes) -> bytes:
+    segs, _trailer = segments(data)
+    had_jfif = any(s.marker == 0xE0 and s.payload.startswith(b"JFIF\0") for s in segs)
+    adobe = [s.payload for s in segs if s.marker == 0xEE and s.payload.startswith(b"Adobe")]
+    parts = [b"\xff\xd8"]
+    if had_jfif:
+        parts.append(_JFIF)
+    if adobe and len(adobe[0]) >= 12:
+        parts.append(_ADOBE + adobe[0][11:12])  # keep only the colour-transform byte
+    for s in segs:
+        if s.marker in _SOF or s.marker in _TABLES or s.marker in (_SOS, _EOI):
+            parts.append(s.data)
+        elif not (0xE0 <= s.marker <= 0xEF or s.marker == 0xFE):
+            raise NotClean(f"unknown marker 0x{s.marker:02X}")
+    return b"".join(parts)
+
+
+def primary_bytes(data: bytes) -> bytes:
+    """The first picture with all its segments, minus the MPF index that points past it."""
+    segs, _trailer = segments(data)
+    kept = [s.data for s in segs if not (s.marker == 0xE2 and s.payload.startswith(b"MPF\0"))]
+    return b"\xff\xd8" + b"".join(kept)
+
+
+def write_clean(src: Path, dst: Path) -> None:
+    dst.write_bytes(clean_bytes(src.read_bytes()))
+
+
+def scan(path: Path) -> list[Finding]:
+    """Every segment a decoder does not need, and any data after the picture."""
+    try:
+        segs, trailer = segments(path.read_bytes())
+    except NotClean as exc:
+        return [Finding("unseen", f"JPEG:unparsed ({exc})")]
+    found = []
+    for s in segs:
+        if 0xE0 <= s.marker <= 0xEF:
+            if not _decoding_marker(s):
+                found.append(Finding("unseen", f"JPEG:APP{s.marker - 0xE0} {_label(s.payload)}"))
+        elif s.marker == 0xFE:
+            found.append(Finding("unseen", "JPEG:COM comment"))
+    if trailer:
+        found.append(Finding("unseen", f"JPEG:{trailer} bytes after end of image"))
+    return found
+
+
+def _decoding_marker(s: Segment) -> bool:
+    """A JFIF marker without thumbnail, or an Adobe colour-transform marker: nothing but decoding hints."""
+    jfif = s.marker == 0xE0 and s.payload.startswith(b"JFIF\0") and len(s.payload) == 14
+    adobe = s.marker == 0xEE and s.payload.startswith(b"Adobe") and len(s.payload) == 12
+    return jfif or adobe
+
+
+def _label(payload: bytes) -> str:
+    head = payload[:32].split(b"\0", 1)[0]
+    return head.decode("latin-1", "replace") if head.isascii() and head else "(binary)"

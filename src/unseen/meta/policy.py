@@ -1,0 +1,101 @@
+"""The allowlist: what a written file may carry besides pixels and sound, as exiftool names it.
+
+Anything exiftool reports outside these (group, tag) pairs is a finding.  The
+groups are exiftool's ``-G1`` family-1 names (``Track1``, ``Track2``... are
+matched as ``Track``).  Every allowed tag describes how to decode or play the
+file; the few whose value could carry something (MP4 dates, track language and
+handler names) are allowed only with the neutral value a clean file has.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+
+def _tags(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+# Tags that only describe how to decode the pixels or play the streams, per exiftool group.
+ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
+    # exiftool's own notes: only its version; a Warning or Error is a finding (fail closed)
+    "ExifTool": _tags("ExifToolVersion"),
+    # the output file itself as the file system sees it
+    "System": _tags(
+        "FileName Directory FileSize FileModifyDate FileAccessDate FileInodeChangeDate FilePermissions"
+    ),
+    "File": _tags(
+        "FileType FileTypeExtension MIMEType ImageWidth ImageHeight ExifByteOrder EncodingProcess "
+        "BitsPerSample ColorComponents YCbCrSubSampling BMPVersion Planes BitDepth Compression ImageLength "
+        "PixelsPerMeterX PixelsPerMeterY NumColors NumImportantColors"
+    ),
+    "Composite": _tags("ImageSize Megapixels AvgBitrate Rotation"),
+    "JFIF": _tags("JFIFVersion ResolutionUnit XResolution YResolution"),
+    "Adobe": _tags("DCTEncodeVersion APP14Flags0 APP14Flags1 ColorTransform"),
+    "PNG": _tags(
+        "ImageWidth ImageHeight BitDepth ColorType Compression Filter Interlace Palette Transparency Gamma "
+        "SRGBRendering AnimationFrames AnimationPlays"
+    ),
+    "RIFF": _tags(
+        "VP8Version ImageWidth ImageHeight HorizontalScale VerticalScale AlphaPreprocessing AlphaFiltering "
+        "AlphaCompression WebP_Flags BackgroundColor AnimationLoopCount AnimationFrameCount Duration"
+    ),
+    "IFD0": _tags(
+        "ImageWidth ImageHeight BitsPerSample Compression PhotometricInterpretation StripOffsets "
+        "SamplesPerPixel RowsPerStrip StripByteCounts PlanarConfiguration ExtraSamples SampleFormat "
+        "Predictor FillOrder"
+    ),
+    "GIF": _tags(
+        "GIFVersion ImageWidth ImageHeight HasColorMap ColorResolutionDepth BitsPerPixel BackgroundColor "
+        "AnimationIterations FrameCount Duration TransparentColor"
+    ),
+    "QuickTime": _tags(
+        "MajorBrand MinorVersion CompatibleBrands MovieHeaderVersion CreateDate ModifyDate TimeScale "
+        "Duration PreferredRate PreferredVolume MatrixStructure PreviewTime PreviewDuration PosterTime "
+        "SelectionTime SelectionDuration CurrentTime NextTrackID HandlerType HandlerVendorID Free MediaData "
+        "MediaDataSize MediaDataOffset"
+    ),
+    "Track": _tags(
+        "TrackHeaderVersion TrackCreateDate TrackModifyDate TrackID TrackDuration TrackLayer TrackVolume "
+        "MatrixStructure ImageWidth ImageHeight Unknown_edts MediaHeaderVersion MediaCreateDate "
+        "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
+        "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
+        "BitDepth AVCConfiguration HEVCConfiguration AV1Configuration Unknown_vpcC Unknown_esds Unknown_btrt "
+        "Unknown_dOps Unknown_dfLa BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
+        "ColorProfiles ColorPrimaries TransferCharacteristics MatrixCoefficients VideoFullRangeFlag "
+        "SyncSampleTable CompositionTimeToSample SampleToChunk SampleSizes ChunkOffset ChunkOffset64 "
+        "TimeToSampleTable SampleGroupDescription SampleToGroup IdependentAndDisposableSamples Balance "
+        "AudioFormat AudioChannels AudioBitsPerSample AudioSampleRate"
+    ),
+}
+
+
+def _zero_date(value: object) -> bool:
+    return not str(value).strip("0: ")
+
+
+# Allowed tags whose value must be the neutral one.
+VALUE_RULES: dict[str, Callable[[object], bool]] = {
+    "CreateDate": _zero_date,
+    "ModifyDate": _zero_date,
+    "TrackCreateDate": _zero_date,
+    "TrackModifyDate": _zero_date,
+    "MediaCreateDate": _zero_date,
+    "MediaModifyDate": _zero_date,
+    "MediaLanguageCode": lambda v: v in ("und", ""),
+    "HandlerDescription": lambda v: v in ("VideoHandler", "SoundHandler"),
+    "HandlerType": lambda v: v in ("vide", "soun", "mdir"),
+    "HandlerVendorID": lambda v: v in ("appl", ""),
+}
+
+
+def group_of(group: str) -> str:
+    return re.sub(r"^Track\d+$", "Track", group)
+
+
+def allowed(group: str, tag: str, value: object = None) -> bool:
+    if tag not in ALLOWED_EXIFTOOL.get(group_of(group), frozenset()):
+        return False
+    rule = VALUE_RULES.get(tag)
+    return rule is None or rule(value)

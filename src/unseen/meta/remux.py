@@ -1,0 +1,135 @@
+"""``unseen strip`` for video: copy picture and sound into a fresh MP4, nothing else.
+
+Streams MP4 can carry are copied packet by packet (no quality loss); the rest
+(WMV, Motion JPEG, PCM...) are re-encoded to H.264 / AAC.  H.264 SEI units are
+removed on the way, because cameras and encoders put free text there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import av
+from av.audio.stream import AudioStream
+from av.bitstream import BitStreamFilterContext
+from av.packet import Packet as _Packet
+from av.stream import Stream
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from ..errors import InputError, UnsupportedError
+from . import video
+
+# H.264 NAL type 6 = SEI (user data, encoder settings, some cameras' GPS).
+_H264_NO_SEI = "filter_units=remove_types=6"
+VIDEO_CRF = "18"
+AUDIO_BITRATE = 192_000
+if TYPE_CHECKING:
+    Packet = _Packet[Stream]
+AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+class _Copy:
+    """Packets go through unchanged (H.264 minus its SEI units)."""
+
+    def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
+        self.dst = video.copy_stream(out, src)
+        h264 = video.codec_name(src) == "h264"
+        self.bsf = BitStreamFilterContext(_H264_NO_SEI, src, self.dst) if h264 else None
+
+    def packets(self, packet: Packet | None) -> Iterator[Packet]:
+        if self.bsf is not None:
+            yield from self.bsf.filter(packet)
+        elif packet is not None:
+            yield packet
+
+
+class _VideoEncode:
+    """Decoded and re-encoded as H.264 (4:2:0, even sides)."""
+
+    def __init__(self, out: av.container.OutputContainer, src: VideoStream) -> None:
+        self.src = src
+        self.dst = video.new_video_stream(out, "libx264", video.frame_rate(src))
+        self.dst.codec_context.options = {**video.ENCODER_OPTIONS, "crf": VIDEO_CRF, "preset": "medium"}
+        self.dst.width, self.dst.height = src.codec_context.width // 2 * 2, src.codec_context.height // 2 * 2
+        self.dst.pix_fmt = "yuv420p"
+        if src.time_base is not None:
+            self.dst.time_base = self.dst.codec_context.time_base = src.time_base
+
+    def packets(self, packet: Packet | None) -> Iterator[Packet]:
+        for frame in self.src.decode(packet):
+            yield from self.dst.encode(_even(frame))
+        if packet is None:
+            yield from self.dst.encode(None)
+
+
+class _AudioEncode:
+    """Decoded and re-encoded as AAC, at the nearest rate AAC has."""
+
+    def __init__(self, out: av.container.OutputContainer, src: AudioStream) -> None:
+        self.src = src
+        ctx = src.codec_context
+        rate = min((r for r in AAC_RATES if r >= ctx.sample_rate), default=AAC_RATES[-1])
+        self.dst = video.new_audio_stream(out, "aac", rate)
+        self.dst.codec_context.layout = "mono" if ctx.layout.nb_channels == 1 else "stereo"
+        self.dst.codec_context.bit_rate = AUDIO_BITRATE
+
+    def packets(self, packet: Packet | None) -> Iterator[Packet]:
+        for frame in self.src.decode(packet):
+            yield from self.dst.encode(frame)
+        if packet is None:
+            yield from self.dst.encode(None)
+
+
+Route = _Copy | _VideoEncode | _AudioEncode
+
+
+def _route(out: av.container.OutputContainer, src: VideoStream | AudioStream) -> Route:
+    if isinstance(src, VideoStream):
+        return _Copy(out, src) if video.codec_name(src) in video.COPY_VIDEO else _VideoEncode(out, src)
+    return _Copy(out, src) if video.codec_name(src) in video.COPY_AUDIO else _AudioEncode(out, src)
+
+
+def _even(frame: VideoFrame) -> VideoFrame:
+    """x264's 4:2:0 needs even sides: drop a last odd row or column."""
+    if frame.width % 2 == 0 and frame.height % 2 == 0:
+        return frame
+    out = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+def write_clean(src: Path, dst: Path) -> None:
+    """Write ``dst`` (MP4) holding only the picture and sound streams of ``src``."""
+    with video.open_input(src) as container:
+        kept = video.kept_streams(container)
+        if not any(isinstance(s, VideoStream) for s in kept):
+            raise UnsupportedError(src, "no picture stream that unseen can keep")
+        out = video.open_clean_output(dst)
+        try:
+            routes = {s.index: _route(out, s) for s in kept}
+            pictures = 0
+            for packet in container.demux(kept):
+                if packet.dts is None:
+                    continue  # the demuxer's end-of-stream marker; flushed below
+                pictures += _mux(out, routes[packet.stream.index], packet)
+            for route in routes.values():
+                pictures += _mux(out, route, None)
+            if not pictures:
+                raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
+        except av.error.FFmpegError as exc:
+            raise InputError(src, f"cannot copy the video's streams ({exc})") from exc
+        finally:
+            out.close()
+
+
+def _mux(out: av.container.OutputContainer, route: Route, packet: Packet | None) -> int:
+    """Mux what ``packet`` becomes; return how many picture packets that was."""
+    count = 0
+    for p in route.packets(packet):
+        p.stream = route.dst
+        out.mux(p)
+        count += isinstance(route.dst, VideoStream)
+    return count

@@ -1,0 +1,147 @@
+"""Video containers: the muxer setup every video unseen writes, a stream-copy remux, our own scan.
+
+Every MP4 we write goes through `open_clean_output`: the muxer then writes no
+encoder string, zero creation/modification times, no tags and no chapters,
+and `new_stream`/`copy_stream` give each stream fresh, empty metadata, so the
+only per-track names left are FFmpeg's fixed defaults (``VideoHandler``,
+``SoundHandler``, language ``und``).  The remux copies only picture and sound:
+subtitles, data and timed-metadata tracks (Apple ``mebx``, Google ``mett``,
+GoPro GPMF), attachments and cover art never reach the output.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import TypeVar
+
+import av
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
+
+from ..errors import InputError, UnsupportedError
+from .findings import Finding
+
+StreamT = TypeVar("StreamT", bound=av.stream.Stream)
+OUTPUT_FORMAT = "mp4"
+# Codecs MP4 carries as they are; anything else is re-encoded.  Motion JPEG is left out on
+# purpose: every one of its frames is a JPEG that may hold its own EXIF segment.
+COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
+COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
+# What FFmpeg's demuxers report about the container's structure rather than its content.
+STRUCTURAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
+NEUTRAL_STREAM_TAGS = {"language": {"und"}, "handler_name": {"VideoHandler", "SoundHandler"}}
+VENDOR_NONE = "[0][0][0][0]"
+
+
+def mux_options(fmt: str = OUTPUT_FORMAT) -> dict[str, str]:
+    """Muxer options: ``+bitexact`` drops the encoder string and zeroes MP4 creation times."""
+    opts = {"fflags": "+bitexact"}
+    if fmt in ("mp4", "mov"):
+        opts["movflags"] = "+faststart"
+    return opts
+
+
+# Encoder options: ``+bitexact`` keeps FFmpeg's own encoders from writing their version
+# into the bitstream.
+ENCODER_OPTIONS = {"flags": "+bitexact"}
+
+
+def open_clean_output(path: Path, fmt: str = OUTPUT_FORMAT) -> av.container.OutputContainer:
+    """Open ``path`` for writing with the clean muxer setup; every video writer uses this."""
+    return av.open(str(path), "w", format=fmt, options=mux_options(fmt))
+
+
+def new_video_stream(out: av.container.OutputContainer, codec: str, rate: Fraction | None) -> VideoStream:
+    """An encoding stream with no tags and bit-exact encoder settings."""
+    stream = out.add_stream(codec, rate=rate, options=dict(ENCODER_OPTIONS))
+    if not isinstance(stream, VideoStream):
+        raise TypeError(f"{codec} is not a video encoder")
+    stream.metadata.clear()
+    return stream
+
+
+def new_audio_stream(out: av.container.OutputContainer, codec: str, rate: int) -> AudioStream:
+    """An encoding stream with no tags and bit-exact encoder settings."""
+    stream = out.add_stream(codec, rate=rate, options=dict(ENCODER_OPTIONS))
+    if not isinstance(stream, AudioStream):
+        raise TypeError(f"{codec} is not an audio encoder")
+    stream.metadata.clear()
+    return stream
+
+
+def copy_stream(out: av.container.OutputContainer, template: StreamT) -> StreamT:
+    """A stream-copy target for ``template`` that carries its codec parameters and nothing else."""
+    stream = out.add_stream_from_template(template)
+    stream.metadata.clear()
+    stream.codec_context.codec_tag = "\0\0\0\0"  # let the MP4 muxer pick its own tag
+    return stream
+
+
+def codec_name(stream: av.stream.Stream) -> str:
+    return str(stream.codec_context.codec.canonical_name)
+
+
+def kept_streams(container: av.container.InputContainer) -> list[VideoStream | AudioStream]:
+    """The streams a viewer needs: picture (not cover art) and sound."""
+    kept: list[VideoStream | AudioStream] = []
+    for s in container.streams:
+        cover_art = s.disposition & av.stream.Disposition.attached_pic
+        if isinstance(s, AudioStream) or (isinstance(s, VideoStream) and not cover_art):
+            kept.append(s)
+    return kept
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), "r")
+    except FileNotFoundError as exc:
+        raise InputError(path, "no such file") from exc
+    except av.error.FFmpegError as exc:
+        raise UnsupportedError(path, f"not a video unseen can read ({exc})") from exc
+
+
+def duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def frame_rate(stream: av.stream.Stream) -> Fraction | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return Fraction(rate) if rate else None
+
+
+def scan(path: Path) -> list[Finding]:
+    """Tags, chapters and non-picture/sound streams as FFmpeg sees them."""
+    try:
+        container = av.open(str(path), "r")
+    except av.error.FFmpegError:
+        return []  # not a video: the other scanners judge it
+    with container:
+        found = [
+            Finding("unseen", f"{container.format.name}:{key}")
+            for key in container.metadata
+            if key not in STRUCTURAL_TAGS
+        ]
+        if container.chapters():
+            found.append(Finding("unseen", f"{container.format.name}:chapters"))
+        for s in container.streams:
+            found += _scan_stream(container.format.name, s)
+    return found
+
+
+def _scan_stream(fmt: str, s: av.stream.Stream) -> list[Finding]:
+    where = f"{fmt}:stream{s.index}"
+    found = []
+    if s.type not in ("video", "audio"):
+        found.append(Finding("unseen", f"{where}:{s.type} stream"))
+    elif s.disposition & av.stream.Disposition.attached_pic:
+        found.append(Finding("unseen", f"{where}:cover art"))
+    for key, value in s.metadata.items():
+        neutral = value in NEUTRAL_STREAM_TAGS.get(key, ()) or (key == "vendor_id" and value == VENDOR_NONE)
+        if not neutral:
+            found.append(Finding("unseen", f"{where}:{key}"))
+    return found

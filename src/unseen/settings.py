@@ -1,0 +1,75 @@
+"""Every option in one frozen object, with TOML loading.
+
+A config file holds the same names as the fields below, at top level or under
+``[unseen]``; command-line options override it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import UsageError
+
+Style = Literal["fill", "pixelate", "blur"]
+OutFormat = Literal["same", "png", "jpeg", "webp"]
+Audio = Literal["drop", "keep", "disguise"]
+Device = Literal["cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    style: Style = "fill"
+    format: OutFormat = "same"
+    keep_names: bool = False
+    fast: bool = False
+    jpeg_quality: int = 92
+    extra_boxes: tuple[tuple[int, int, int, int], ...] = ()
+    audio: Audio = "drop"
+    crf: int = 18
+    device: Device = "cpu"
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 90 <= self.jpeg_quality <= 100:
+            raise UsageError("jpeg_quality must be between 90 and 100")
+        if not 0 <= self.crf <= 51:
+            raise UsageError("crf must be between 0 and 51")
+        for box in self.extra_boxes:
+            if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+                raise UsageError(f"extra box {box} must be x,y,w,h with positive w and h")
+
+    def providers(self) -> list[str]:
+        """onnxruntime providers, always named explicitly (its default list may pick a remote one)."""
+        if self.device == "cuda":
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return ["CPUExecutionProvider"]
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load(path: Path | None, **overrides: Any) -> Settings:
+    """Settings from an optional TOML file, then the non-None ``overrides``."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"config {path}: {exc}") from exc
+        values = dict(data.get("unseen", data))
+        known = {f.name for f in dataclasses.fields(Settings)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"config {path}: unknown option(s) {', '.join(unknown)}")
+        if "extra_boxes" in values:
+            values["extra_boxes"] = tuple(tuple(b) for b in values["extra_boxes"])
+    try:
+        return Settings(**values).replace(**overrides)
+    except TypeError as exc:
+        raise UsageError(f"bad option: {exc}") from exc

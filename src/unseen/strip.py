@@ -1,0 +1,112 @@
+"""``unseen strip``: a copy of each file without its metadata; faces are left as they are.
+
+Each output is written under a temporary name, then checked: it must decode,
+hold the same picture (pixel for pixel after a lossless rewrite), and pass the
+metadata scan (our parsers and exiftool).  Only then is it published under its
+final name; anything else removes it and reports the file as not done.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import islice
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
+from PIL import Image, ImageSequence
+
+from . import meta
+from .errors import InputError, UnseenError, UnsupportedError, VerificationError
+from .jobs import SUFFIX_FORMATS, VIDEO_SUFFIXES, Job
+from .media import image as image_io
+from .meta import families, video
+from .pipeline import _status_of
+from .settings import Settings
+from .types import FileResult
+from .write import staged, sync_file
+
+
+def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
+    """Write a metadata-free copy of ``job.source`` to ``job.target``."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    kind: Literal["image", "video"] = "video" if job.source.suffix.lower() in VIDEO_SUFFIXES else "image"
+    try:
+        fmt = output_format(job)
+        with staged(job.target) as temp:
+            cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=settings.jpeg_quality)
+            sync_file(temp)
+            check_stripped(job.source, temp, cleaned)
+        kind = "video" if cleaned.family == families.VIDEO else "image"
+        result = FileResult(job.source, job.target, "stripped", kind=kind, note=cleaned.how)
+    except UnseenError as exc:
+        why = exc.why if isinstance(exc, InputError) else str(exc)
+        result = FileResult(job.source, None, _status_of(exc), error=why, kind=kind)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def output_format(job: Job) -> str:
+    suffix = job.target.suffix.lower()
+    if suffix == f".{video.OUTPUT_FORMAT}":
+        return video.OUTPUT_FORMAT
+    fmt = SUFFIX_FORMATS.get(suffix)
+    if fmt is None:
+        raise UnsupportedError(
+            job.source, f"cannot write a clean copy as {suffix or 'a file without suffix'}"
+        )
+    return fmt
+
+
+def check_stripped(source: Path, written: Path, cleaned: meta.Cleaned) -> None:
+    """Raise `VerificationError` unless ``written`` plays or decodes and carries nothing identifying."""
+    if cleaned.family == families.VIDEO:
+        _check_video(source, written)
+    else:
+        _check_image(source, written, cleaned)
+    leaks = meta.scan(written)
+    if leaks:
+        raise VerificationError("metadata left in output: " + ", ".join(map(str, leaks)))
+
+
+def _check_image(source: Path, written: Path, cleaned: meta.Cleaned) -> None:
+    try:
+        _fmt, frames = image_io.decode(written)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise VerificationError(f"output does not decode: {exc}") from exc
+    if not frames or min(frames[0].shape[:2]) == 0:
+        raise VerificationError("output holds no picture")
+    if cleaned.lossless:
+        originals = _raw_frames(source, len(frames))
+        if len(originals) != len(frames) or any(
+            a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(originals, frames, strict=False)
+        ):
+            raise VerificationError("the rewritten file does not decode to the original pixels")
+
+
+def _raw_frames(path: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` frames exactly as stored (no orientation or colour conversion)."""
+    with Image.open(path) as img:
+        return [
+            np.asarray(f.convert("RGBA" if f.mode in ("RGBA", "PA") else "RGB"))
+            for f in islice(ImageSequence.Iterator(img), count)
+        ]
+
+
+def _check_video(source: Path, written: Path) -> None:
+    with video.open_input(source) as src:
+        kept = video.kept_streams(src)
+        want = (sum(isinstance(s, VideoStream) for s in kept), sum(isinstance(s, AudioStream) for s in kept))
+    try:
+        with av.open(str(written)) as out:
+            got = (len(out.streams.video), len(out.streams.audio))
+            if got != want or len(out.streams) != sum(want):
+                raise VerificationError(f"output has {got} video/audio streams, expected {want}")
+            if next(out.decode(video=0), None) is None:
+                raise VerificationError("the output's picture does not decode")
+    except av.error.FFmpegError as exc:
+        raise VerificationError(f"output does not play: {exc}") from exc

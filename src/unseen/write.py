@@ -1,0 +1,94 @@
+"""Atomic, never-overwriting output.
+
+A file is written under a hidden temporary name in the output folder, synced,
+checked by the caller, and only then linked to its final name.  ``os.link``
+fails if the name exists, so a file that appeared meanwhile is never replaced.
+Whatever goes wrong (a failed check, a full disk, Ctrl-C), the temporary file
+is removed and no half file is left.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import OutputError
+
+
+@contextmanager
+def staged(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; on normal exit, publish it as ``final``."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.parent / f".unseen-{secrets.token_hex(6)}.part"
+    try:
+        yield temp
+        _publish(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write and fsync, turning OS failures into one clear error."""
+    try:
+        with open(path, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise OutputError(_why(path, exc)) from exc
+
+
+def sync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OutputError(_why(path, exc)) from exc
+
+
+def _publish(temp: Path, final: Path) -> None:
+    try:
+        os.link(temp, final)
+    except FileExistsError as exc:
+        raise OutputError(f"{final}: already exists; unseen never overwrites a file") from exc
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise OutputError(_why(final, exc)) from exc
+        # File systems without hard links (FAT, some network mounts): check, then rename.
+        if final.exists():
+            raise OutputError(f"{final}: already exists; unseen never overwrites a file") from exc
+        os.rename(temp, final)
+    _sync_dir(final.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the file itself is synced
+    finally:
+        os.close(fd)
+
+
+def _why(path: Path, exc: OSError) -> str:
+    reasons: dict[int, str] = {
+        errno.ENOSPC: "disk full",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EACCES: "permission denied",
+        errno.EROFS: "read-only file system",
+    }
+    return f"{path}: cannot write output: {reasons.get(exc.errno or 0, exc.strerror or str(exc))}"
+
+
+Writer = Callable[[Path], None]

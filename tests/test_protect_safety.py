@@ -1,0 +1,171 @@
+"""Failure conduct: never overwrite, no half files on Ctrl-C, one clear line per bad file, no network."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import pixels, run_cli, save, sha256, tree_hashes, unseen_cmd
+
+
+@pytest.fixture(scope="module")
+def small(astronaut: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(astronaut).resize((128, 128)))
+
+
+def test_existing_output_file_is_refused(tmp_path: Path, small: np.ndarray) -> None:
+    source = save(small, tmp_path / "in.png")
+    existing = tmp_path / "taken.png"
+    existing.write_bytes(b"someone else's file")
+    run = run_cli("protect", source, "-o", existing)
+    assert run.code == 2
+    assert "already exists" in run.stderr and str(existing) in run.stderr
+    assert existing.read_bytes() == b"someone else's file"
+
+
+def test_one_clash_stops_the_whole_run_before_writing(tmp_path: Path, small: np.ndarray) -> None:
+    indir, out = tmp_path / "in", tmp_path / "out"
+    save(small, indir / "a.png")
+    save(small, indir / "b.png")
+    out.mkdir()
+    (out / "a.png").write_bytes(b"earlier result")
+    run = run_cli("protect", indir, "-o", out, "--keep-names")
+    assert run.code == 2, run.stderr
+    assert "a.png" in run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert (out / "a.png").read_bytes() == b"earlier result"
+
+
+def test_output_over_its_own_input_is_refused(tmp_path: Path, small: np.ndarray) -> None:
+    source = save(small, tmp_path / "in.png")
+    digest = sha256(source)
+    run = run_cli("protect", source, "-o", source)
+    assert run.code == 2
+    assert sha256(source) == digest
+    assert [p.name for p in tmp_path.iterdir()] == ["in.png"]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix in (".part", ".tmp")]
+
+
+def test_interrupt_mid_folder_leaves_only_whole_files(tmp_path: Path, small: np.ndarray) -> None:
+    indir, out = tmp_path / "in", tmp_path / "out"
+    for i in range(12):
+        save(np.roll(small, 8 * i, axis=1), indir / f"photo{i:02d}.png")
+    before = tree_hashes(indir)
+    proc = subprocess.Popen(unseen_cmd("protect", indir, "-o", out), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+        assert proc.poll() is None, "finished or died before it could be interrupted"
+        assert time.monotonic() < deadline, "no output appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    assert _leftovers(out) == []
+    written = sorted(out.iterdir())
+    assert 1 <= len(written) < 12
+    for path in written:
+        with Image.open(path) as img:
+            img.load()  # complete files only: a half-written PNG fails here
+        assert pixels(path).shape == (128, 128, 3)
+    assert tree_hashes(indir) == before
+
+
+def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, small: np.ndarray) -> None:
+    indir, out = tmp_path / "in", tmp_path / "out"
+    save(small, indir / "good.png")
+    whole = save(small, tmp_path / "whole.jpg", quality=95).read_bytes()
+    bad = {
+        "truncated.jpg": whole[: len(whole) // 2],
+        "empty.png": b"",
+        "notes.txt": b"meeting at the square, 6 pm\n",
+        "noise.jpg": np.random.default_rng(0).bytes(4096),
+        "header_only.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
+    }
+    for name, data in bad.items():
+        (indir / name).write_bytes(data)
+    before = tree_hashes(indir)
+    run = run_cli("protect", indir, "-o", out, "--json")
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    records = run.by_input()
+    assert records["good.png"]["status"] == "protected"
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    for name in bad:
+        assert records[name]["status"] in ("failed", "refused") and records[name]["output"] is None
+        naming = [line for line in lines if name in line]
+        assert len(naming) == 1, (name, run.stderr)
+        assert naming[0].startswith("error:") and str(indir / name) in naming[0]
+    assert len(list(out.iterdir())) == 1
+    assert tree_hashes(indir) == before
+
+
+def test_unreadable_file_is_reported(tmp_path: Path, small: np.ndarray) -> None:
+    indir, out = tmp_path / "in", tmp_path / "out"
+    save(small, indir / "good.png")
+    locked = save(small, indir / "locked.png")
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip("this user (root?) can read a mode-000 file, so there is no permission error to see")
+        run = run_cli("protect", indir, "-o", out)
+    finally:
+        locked.chmod(0o644)
+    assert run.code == 1
+    assert any("locked.png" in line and "permission denied" in line for line in run.stderr.splitlines())
+    assert len(list(out.iterdir())) == 1
+
+
+def _can_unshare_net() -> bool:
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_runs_with_the_network_cut(tmp_path: Path, small: np.ndarray) -> None:
+    # Two guards: a new network namespace with no interfaces (when the kernel lets us make one),
+    # and always a sitecustomize that logs and refuses any socket connection or name lookup.
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    log, loaded = tmp_path / "net.log", tmp_path / "guard-loaded"
+    (guard / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            f"""
+            import pathlib
+            import socket
+
+            pathlib.Path({str(loaded)!r}).touch()
+
+            def _refuse(*args, **kwargs):
+                with open({str(log)!r}, "a") as fh:
+                    fh.write(repr(args[1:]) + "\\n")
+                raise OSError("network access refused by the test")
+
+            socket.socket.connect = _refuse
+            socket.socket.connect_ex = _refuse
+            socket.getaddrinfo = _refuse
+            socket.create_connection = _refuse
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(guard)}
+    prefix = ["unshare", "-n"] if _can_unshare_net() else []
+    source = save(small, tmp_path / "in.png")
+    run = run_cli("protect", source, "-o", tmp_path / "out" / "safe.png", prefix=prefix, env=env)
+    assert run.code == 0, run.stderr
+    assert (tmp_path / "out" / "safe.png").is_file()
+    assert loaded.exists(), "the socket guard was not loaded"
+    assert not log.exists(), log.read_text()
