@@ -1,0 +1,56 @@
+"""Photos: unseen (default and --fast) against deface 1.5.0, scored in one run by score_images.py.
+
+    python benchmarks/bench_images.py [--limit N]
+
+Prints one markdown row per tool (recall per face size, redacted area over
+face area, seconds per image, speed relative to deface) and the scorer's
+per-subset lines.  deface runs once per image, as its command line requires;
+unseen takes the whole folder in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from _bench import DEV, UNSEEN, bench_venv, deface_cmd, need_shared, score
+
+BUCKETS = ("tiny", "small", "medium", "large")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--limit", type=int, help="score only the first N photos")
+    args = ap.parse_args()
+    need_shared()
+    python = bench_venv()
+    common = ["--data", str(DEV)] + (["--limit", str(args.limit)] if args.limit else [])
+    unseen = f"{UNSEEN} protect {{indir}} -o {{outdir}} --keep-names --format png --quiet"
+    runs = {
+        "unseen": ["--dir-cmd", unseen],
+        "unseen --fast": ["--dir-cmd", unseen + " --fast"],
+        "deface --replacewith solid --boxes": ["--cmd", deface_cmd(python)],
+    }
+    rows, subsets = {}, {}
+    for name, how in runs.items():
+        summary, _, printout = score(python, "score_images.py", *common, *how)
+        rows[name] = summary
+        subsets[name] = [line.strip() for line in printout.splitlines() if re.search(r"<16 px", line)]
+    base = float(rows["deface --replacewith solid --boxes"]["seconds_per_image"])
+    print("| tool | " + " | ".join(BUCKETS) + " | all | redacted / face area | s per image | × deface time |")
+    print("|---" * (len(BUCKETS) + 5) + "|")
+    for name, s in rows.items():
+        seconds = float(s["seconds_per_image"])
+        cells = [s[b] for b in BUCKETS] + [
+            f"{float(s['protected_recall']):.3f}",
+            s["redacted_over_face_area"],
+        ]
+        print(f"| {name} | " + " | ".join(cells) + f" | {seconds:.2f} | {seconds / base:.2f} |")
+    print("\nBy subset (faces <16 px, and ≥16 px with recall):")
+    for name, lines in subsets.items():
+        for line in lines:
+            print(f"  {name:36s} {line}")
+
+
+if __name__ == "__main__":
+    main()
