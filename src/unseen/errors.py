@@ -33,6 +33,16 @@ class InputError(UnseenError):
         self.why = why
 
 
+def unreadable(path: Path, exc: OSError) -> InputError:
+    """The one-line reason an input could not be opened, in the words every command uses."""
+    reasons = {
+        FileNotFoundError: "no such file",
+        IsADirectoryError: "is a folder",
+        PermissionError: "permission denied",
+    }
+    return InputError(path, reasons.get(type(exc), f"cannot be read ({exc.strerror or exc})"))
+
+
 class UnsupportedError(InputError):
     """A file of a kind unseen refuses rather than passing it through."""
 

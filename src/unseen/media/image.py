@@ -18,7 +18,7 @@ import pillow_heif
 import pillow_jxl  # noqa: F401  (registers the JPEG XL opener)
 from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
 
-from ..errors import InputError, UnsupportedError, UsageError
+from ..errors import InputError, UnsupportedError, UsageError, unreadable
 
 pillow_heif.register_heif_opener()
 # Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a
@@ -73,10 +73,8 @@ def read(path: Path) -> Picture:
             loop = img.info.get("loop")
     except InputError:
         raise
-    except FileNotFoundError as exc:
-        raise InputError(path, "no such file") from exc
-    except PermissionError as exc:
-        raise InputError(path, "permission denied") from exc
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise unreadable(path, exc) from exc
     except UnidentifiedImageError as exc:
         raise UnsupportedError(path, "not an image, or a format unseen cannot read") from exc
     except Image.DecompressionBombError as exc:
@@ -118,7 +116,9 @@ def encode(picture: Picture, frames: list[np.ndarray], fmt: str, jpeg_quality: i
     if fmt == "jpeg":
         first.save(buf, "JPEG", quality=jpeg_quality, subsampling=0 if jpeg_quality >= 95 else 2)
     elif fmt == "png":
-        first.save(buf, "PNG", optimize=False, compress_level=6)
+        first.save(
+            buf, "PNG", optimize=False, compress_level=3
+        )  # lossless either way; 6+ costs twice the time
     elif fmt == "webp":
         _save_animation(first, rest, picture, buf, "WEBP", quality=95, method=4)
     elif fmt == "tiff":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from ..errors import InputError, UnsupportedError
+from ..errors import UnsupportedError, unreadable
 
 # Families cleaned by a lossless rewrite of their own container.
 LOSSLESS = ("jpeg", "png", "webp", "gif")
@@ -36,12 +36,8 @@ def identify(path: Path) -> str:
     try:
         with open(path, "rb") as fh:
             head = fh.read(512)
-    except FileNotFoundError as exc:
-        raise InputError(path, "no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(path, "is a folder") from exc
-    except PermissionError as exc:
-        raise InputError(path, "permission denied") from exc
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
     family = _from_magic(head, path.suffix.lower())
     if family == "tiff" and _is_dng(path):
         family = "raw"

@@ -37,17 +37,23 @@ def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]
     """(type, payload start, box end) for each box in ``data[start:end]``."""
     pos = start
     while pos + 8 <= end:
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        head = 8
-        if size == 1:
-            size, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            size = end - pos
-        if size < head or pos + size > end:
+        box = _header(data[pos : pos + 16], pos, end)
+        if box is None:
             return
-        yield kind, pos + head, pos + size
-        pos += size
+        yield box
+        pos = box[2]
+
+
+def _header(head: bytes, pos: int, end: int) -> tuple[bytes, int, int] | None:
+    """(type, payload start, box end) of the box whose first 16 bytes are ``head``; None if it overruns."""
+    size, kind, skip = int.from_bytes(head[:4], "big"), head[4:8], 8
+    if size == 1:
+        size, skip = int.from_bytes(head[8:16], "big"), 16
+    elif size == 0:
+        size = end - pos
+    if size < skip or pos + size > end:
+        return None
+    return kind, pos + skip, pos + size
 
 
 def _top_level(path: Path) -> Iterator[tuple[bytes, int, int]]:
@@ -57,16 +63,11 @@ def _top_level(path: Path) -> Iterator[tuple[bytes, int, int]]:
         pos = 0
         while pos + 8 <= total:
             fh.seek(pos)
-            head = fh.read(16)
-            size, kind, skip = int.from_bytes(head[:4], "big"), head[4:8], 8
-            if size == 1:
-                size, skip = int.from_bytes(head[8:16], "big"), 16
-            elif size == 0:
-                size = total - pos
-            if size < skip or pos + size > total:
+            box = _header(fh.read(16), pos, total)
+            if box is None:
                 return
-            yield kind, pos + skip, pos + size
-            pos += size
+            yield box
+            pos = box[2]
 
 
 def sniff(path: Path) -> bool:
