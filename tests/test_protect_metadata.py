@@ -7,59 +7,31 @@ exiftool for the face thumbnail, XMP, IPTC and Photoshop blocks) and, where
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
-from PIL.ExifTags import GPS, IFD, Base
 
 from conftest import (
-    FACE,
     SHARED,
     Run,
+    copy_files,
+    decodes,
     exiftool_tags,
     groups_of,
     identifying_tags,
+    leaks,
     needs_exiftool,
     run_cli,
-    save,
+    shared_params,
+    tag_table,
+    write_tagged_photos,
 )
 
 pytestmark = needs_exiftool
 
-SECRETS = (b"Jane Roe", b"SN-4711-0815", b"Canon EOS 5D", b"Kreuzberg")
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif"}
-
-
-def _exif() -> bytes:
-    exif = Image.Exif()
-    exif[Base.Make] = "Canon"
-    exif[Base.Model] = "Canon EOS 5D"
-    exif[Base.Artist] = "Jane Roe"
-    exif.get_ifd(IFD.Exif).update(
-        {Base.BodySerialNumber: "SN-4711-0815", Base.DateTimeOriginal: "2024:05:01 12:00:00"}
-    )
-    exif.get_ifd(IFD.GPSInfo).update(
-        {
-            GPS.GPSLatitudeRef: "N",
-            GPS.GPSLatitude: (52.0, 29.0, 57.0),
-            GPS.GPSLongitudeRef: "E",
-            GPS.GPSLongitude: (13.0, 25.0, 35.0),
-        }
-    )
-    return exif.tobytes()
-
-
-def _inject(path: Path, thumb: Path) -> None:
-    """Add what Pillow cannot write: a face thumbnail in IFD1, XMP, and IPTC/Photoshop where the format allows."""
-    args = ["-ThumbnailImage<=" + str(thumb), "-XMP-dc:Creator=Jane Roe", "-XMP-exif:GPSLatitude=52.4992"]
-    if path.suffix in (".jpg", ".png"):
-        args += ["-IPTC:By-line=Jane Roe", "-IPTC:City=Kreuzberg", "-Photoshop:CopyrightFlag=True"]
-    subprocess.run(["exiftool", "-q", "-q", "-overwrite_original", *args, str(path)], check=True)
 
 
 @dataclass
@@ -73,15 +45,7 @@ class Made:
 def made(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Made:
     root = tmp_path_factory.mktemp("metadata")
     indir = root / "in"
-    small = np.asarray(Image.fromarray(astronaut).resize((256, 256)))
-    x0, y0, x1, y1 = FACE
-    thumb = save(astronaut[y0 - 20 : y1 + 20, x0 - 30 : x1 + 30], root / "thumb.jpg")
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    for suffix in (".jpg", ".png", ".webp", ".heic", ".avif"):
-        path = indir / f"tagged{suffix}"
-        extra = {"comment": b"shot by Jane Roe"} if suffix == ".jpg" else {}
-        save(small, path, exif=_exif(), icc_profile=srgb, **extra)
-        _inject(path, thumb)
+    write_tagged_photos(indir, astronaut, (".jpg", ".png", ".webp", ".heic", ".avif"))
     out = root / "out"
     return Made(indir, out, run_cli("protect", indir, "-o", out, "--json"))
 
@@ -106,12 +70,7 @@ def test_every_tagged_file_is_protected(made: Made) -> None:
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".heic", ".avif"])
 def test_output_has_no_identifying_tags(made: Made, suffix: str) -> None:
     output = Path(made.run.by_input()[f"tagged{suffix}"]["output"])
-    assert identifying_tags(output) == []
-    data = output.read_bytes()
-    for secret in SECRETS:
-        assert secret not in data
-    # A second JPEG start marker would be an embedded thumbnail or preview.
-    assert data.count(b"\xff\xd8\xff") == (1 if output.suffix == ".jpg" else 0)
+    assert leaks(output) == []
 
 
 def _shared_files() -> list[Path]:
@@ -121,42 +80,25 @@ def _shared_files() -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
-def _shared_params() -> list[object]:
-    files = _shared_files()
-    if not files:
-        return [pytest.param("", marks=pytest.mark.skip(reason="../shared (evaluation data) is absent"))]
-    root = SHARED / "data" / "metadata"
-    return [pytest.param(str(p.relative_to(root)), id=str(p.relative_to(root))) for p in files]
-
-
 @pytest.fixture(scope="module")
 def shared_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
     root = tmp_path_factory.mktemp("shared-metadata")
     indir = root / "in"
-    source = SHARED / "data" / "metadata"
-    for path in _shared_files():
-        target = indir / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    copy_files(_shared_files(), SHARED / "data" / "metadata", indir)
     # --fast: what is checked here is metadata, which does not depend on the detector plan.
-    return indir, run_cli("protect", indir, "-o", root / "out", "--json", "--fast")
+    run = run_cli("protect", indir, "-o", root / "out", "--json", "--fast")
+    tag_table("unseen protect on ../shared/data/metadata (photos)", indir, run.records())
+    return indir, run
 
 
-def _decodes(path: Path) -> bool:
-    try:
-        with Image.open(path) as img:
-            img.load()
-        return True
-    except (OSError, SyntaxError, ValueError, EOFError):
-        return False
-
-
-@pytest.mark.parametrize("relative", _shared_params())
+@pytest.mark.parametrize(
+    "relative", shared_params(str(p.relative_to(SHARED / "data" / "metadata")) for p in _shared_files())
+)
 def test_shared_metadata_file(shared_run: tuple[Path, Run], relative: str) -> None:
     indir, run = shared_run
     source = indir / relative
     record = {Path(r["path"]): r for r in run.records()}[source]
-    if not _decodes(source):
+    if not decodes(source):
         # A file no decoder can open is refused loudly and leaves nothing behind.
         assert record["status"] in ("failed", "refused") and record["output"] is None
         assert record["error"]

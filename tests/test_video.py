@@ -4,93 +4,19 @@ background, written with PyAV, protected, decoded again and compared with the tr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from PIL import Image
-from skimage import data as skdata
 
+from conftest import FPS, FRAMES, Clip, H, W, make_clip
 from unseen.detect import FaceFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
 from unseen.media.video import protect_video
 from unseen.settings import Settings
 from unseen.types import Detections
-
-W, H, FPS, FRAMES = 160, 96, 15, 24
-FACE = np.asarray(Image.fromarray(skdata.astronaut()[40:200, 160:290]).resize((36, 44)))
-
-
-@dataclass
-class Clip:
-    path: Path
-    boxes: list[tuple[int, int, int, int]]  # the face in each frame, x0, y0, x1, y1
-    pts: list[int] = field(default_factory=list)
-
-
-def face_box(i: int) -> tuple[int, int, int, int]:
-    x = int(8 + (W - 52) * i / (FRAMES - 1))
-    y = int(24 + 8 * np.sin(i / 3))
-    return x, y, x + FACE.shape[1], y + FACE.shape[0]
-
-
-def make_clip(
-    path: Path,
-    *,
-    audio: bool = False,
-    rotation: int = 0,
-    pts: list[int] | None = None,
-    full_range: bool = False,
-    tags: dict[str, str] | None = None,
-    codec: str = "libx264",
-) -> Clip:
-    rng = np.random.default_rng(0)
-    background = rng.integers(40, 220, (H // 8, W // 8, 3)).astype(np.uint8).repeat(8, 0).repeat(8, 1)
-    stamps = pts or list(range(FRAMES))
-    boxes = []
-    with av.open(str(path), "w") as out:
-        out.metadata.update(tags or {})
-        video = out.add_stream(codec, rate=FPS)
-        video.width, video.height = (H, W) if rotation % 180 else (W, H)
-        video.pix_fmt = "yuvj420p" if full_range else "yuv420p"
-        video.codec_context.time_base = Fraction(1, FPS * 4)
-        if rotation:
-            video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=16000) if audio else None
-        for i, stamp in enumerate(stamps):
-            img = background.copy()
-            x0, y0, x1, y1 = face_box(i)
-            img[y0:y1, x0:x1] = FACE
-            boxes.append((x0, y0, x1, y1))
-            # Stored turned the other way, so that the display matrix turns it back upright.
-            stored = np.ascontiguousarray(np.rot90(img, -rotation // 90)) if rotation else img
-            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
-            frame.pts, frame.time_base = stamp, Fraction(1, FPS * 4)
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
-        if sound is not None:
-            _write_tone(out, sound, seconds=len(stamps) / FPS)
-    return Clip(path, boxes, stamps)
-
-
-def _write_tone(
-    out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, seconds: float
-) -> None:
-    t = np.arange(int(16000 * seconds)) / 16000
-    tone = (0.2 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
-    for start in range(0, len(tone), 1024):
-        frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="flt", layout="mono")
-        frame.sample_rate, frame.pts = 16000, start
-        for packet in sound.encode(frame):
-            out.mux(packet)
-    for packet in sound.encode(None):
-        out.mux(packet)
 
 
 class Dropping:

@@ -36,6 +36,9 @@ def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
     started = time.perf_counter()
     kind: Literal["image", "video"] = "video" if job.source.suffix.lower() in VIDEO_SUFFIXES else "image"
     try:
+        # Refuse a PDF, archive or RAW file with its own reason, before the output's suffix is
+        # judged and before the output folder is made.
+        families.identify(job.source)
         fmt = output_format(job)
         with staged(job.target) as temp:
             cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=settings.jpeg_quality)

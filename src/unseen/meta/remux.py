@@ -112,8 +112,10 @@ def write_clean(src: Path, dst: Path) -> None:
             routes = {s.index: _route(out, s) for s in kept}
             pictures = 0
             for packet in container.demux(kept):
-                if packet.dts is None:
+                if packet.size == 0:
                     continue  # the demuxer's end-of-stream marker; flushed below
+                # A packet may lack a dts (Matroska stores only pts; the first frames before a
+                # B-frame get none): the muxer derives it, so such packets must not be dropped.
                 pictures += _mux(out, routes[packet.stream.index], packet)
             for route in routes.values():
                 pictures += _mux(out, route, None)

@@ -1,0 +1,364 @@
+"""`unseen strip` removes every piece of metadata and leaves the pictures alone; `unseen check` says
+what a file still gives away.
+
+The inputs are written here: the astronaut as JPEG, PNG, WebP, TIFF and HEIC
+with EXIF GPS, XMP, IPTC and a thumbnail of her face, and short MP4/MOV/MKV
+clips with a location, a creation time, a chapter, subtitles and a data
+stream.  Where ../shared is present, the camera and phone files under
+data/metadata/ are stripped and checked too.  exiftool is the judge throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import (
+    FPS,
+    FRAMES,
+    SHARED,
+    Run,
+    copy_files,
+    decodes,
+    exiftool_tags,
+    groups_of,
+    identifying_in,
+    leaks,
+    make_clip,
+    needs_exiftool,
+    plays,
+    run_cli,
+    save,
+    shared_params,
+    tag_table,
+    unallowed_in,
+    write_tagged_photos,
+)
+
+pytestmark = needs_exiftool
+
+PHOTOS = (".jpg", ".png", ".webp", ".tiff", ".heic")
+VIDEOS = (".mp4", ".mov", ".mkv")
+LOSSLESS = (".jpg", ".png")
+VIDEO_TAGS = {"location": "+52.4992+013.4264/", "creation_time": "2024-05-01T12:00:00Z", "title": "Jane Roe"}
+HIDDEN_TEXT = b"Jane Roe, Kreuzberg"  # in the subtitles, the chapter title and the data stream
+
+
+def write_tagged_video(clip: Path, target: Path) -> None:
+    """Copy ``clip``'s picture and sound into ``target`` (MP4, MOV or MKV), adding what cameras and
+    editors add: container tags, a chapter, a subtitle stream and a data stream."""
+    with av.open(str(clip)) as src, av.open(str(target), "w") as out:
+        out.metadata.update(VIDEO_TAGS)
+        copies = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        mkv = target.suffix == ".mkv"
+        extras = [out.add_mux_stream("subrip" if mkv else "mov_text")]
+        if target.suffix == ".mp4":
+            extras.append(out.add_mux_stream("bin_data"))  # written as a GoPro-style telemetry track
+        elif target.suffix == ".mov":
+            # PyAV's MOV muxer takes no raw data stream; a timecode on the picture makes it
+            # write one of its own (a tmcd track).
+            copies[src.streams.video[0].index].metadata["timecode"] = "01:02:03:04"
+        else:
+            # Matroska has no data streams; an attachment is what it carries besides the media.
+            out.add_attachment("owner.txt", "text/plain", HIDDEN_TEXT)
+        chapter = {"title": HIDDEN_TEXT.decode()}
+        out.set_chapters(
+            [{"id": 1, "start": 0, "end": 1000, "time_base": Fraction(1, 1000), "metadata": chapter}]
+        )
+        # A mov_text sample is its text behind a 16-bit length; SubRip and data packets are the bytes alone.
+        sample = len(HIDDEN_TEXT).to_bytes(2, "big") + HIDDEN_TEXT
+        for stream in extras:
+            packet = av.Packet(HIDDEN_TEXT if mkv or stream.type == "data" else sample)
+            packet.stream, packet.time_base = stream, Fraction(1, 1000)
+            packet.pts = packet.dts = 0
+            packet.duration = 1000
+            out.mux(packet)
+        for packet in src.demux():
+            if packet.size:  # not the end-of-stream marker
+                packet.stream = copies[packet.stream.index]
+                out.mux(packet)
+
+
+@dataclass
+class Made:
+    photos: Path
+    videos: Path
+    stripped: Run
+    protected: Run
+
+    def stripped_output(self, name: str) -> Path:
+        return Path(self.stripped.by_input()[name]["output"])
+
+    def outputs(self, command: str) -> list[tuple[str, Path]]:
+        run = self.stripped if command == "strip" else self.protected
+        return [(name, Path(r["output"])) for name, r in sorted(run.by_input().items())]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Made:
+    root = tmp_path_factory.mktemp("strip")
+    photos, videos = root / "photos", root / "videos"
+    write_tagged_photos(photos, astronaut, PHOTOS)
+    videos.mkdir()
+    clip = make_clip(root / "clip.mp4", audio=True).path
+    for suffix in VIDEOS:
+        write_tagged_video(clip, videos / f"tagged{suffix}")
+    stripped = run_cli("strip", photos, videos, "-o", root / "stripped", "--json")
+    protected = run_cli("protect", videos, photos / "tagged.jpg", "-o", root / "protected", "--json")
+    return Made(photos, videos, stripped, protected)
+
+
+@pytest.mark.parametrize("suffix", PHOTOS)
+def test_photo_inputs_really_carry_metadata(made: Made, suffix: str) -> None:
+    tags = exiftool_tags(made.photos / f"tagged{suffix}")
+    assert {"GPS", "IFD0", "IFD1", "XMP-dc"} <= groups_of(tags)
+    if suffix != ".tiff":  # a TIFF's thumbnail is its second page, IFD1
+        assert any(key.endswith(":ThumbnailImage") for key in tags)
+    if suffix in (".jpg", ".png", ".tiff"):
+        assert "IPTC" in groups_of(tags)
+
+
+@pytest.mark.parametrize("suffix", VIDEOS)
+def test_video_inputs_really_carry_metadata(made: Made, suffix: str) -> None:
+    path = made.videos / f"tagged{suffix}"
+    with av.open(str(path)) as container:
+        tags = {key.lower() for key in container.metadata}
+        kinds = {s.type for s in container.streams}
+        assert {"location", "creation_time", "title"} <= tags
+        assert len(container.chapters()) == 1
+        assert {"video", "audio", "subtitle", "attachment" if suffix == ".mkv" else "data"} <= kinds
+    assert HIDDEN_TEXT in path.read_bytes()
+
+
+def test_strip_and_protect_take_every_file(made: Made) -> None:
+    assert made.stripped.code == 0, made.stripped.stderr
+    assert {r["status"] for r in made.stripped.records()} == {"stripped"}
+    assert len(made.stripped.records()) == len(PHOTOS) + len(VIDEOS)
+    assert made.protected.code == 0, made.protected.stderr
+    assert {r["status"] for r in made.protected.records()} == {"protected"}
+
+
+@pytest.mark.parametrize("command", ["strip", "protect"])
+def test_nothing_identifying_is_left(made: Made, command: str) -> None:
+    for name, output in made.outputs(command):
+        tags = exiftool_tags(output, numeric=True)
+        assert identifying_in(tags) == [], name
+        assert unallowed_in(tags) == [], name
+        assert leaks(output) == [], name
+        if output.suffix == ".mp4":
+            assert plays(output), name
+        else:
+            assert decodes(output), name
+            with Image.open(output) as img:
+                assert getattr(img, "n_frames", 1) == 1, f"{name}: a thumbnail page is left"
+
+
+@pytest.mark.parametrize("suffix", LOSSLESS)
+def test_jpeg_and_png_strip_is_lossless(made: Made, suffix: str) -> None:
+    record = made.stripped.by_input()[f"tagged{suffix}"]
+    assert record["note"] == "rewritten"
+    with Image.open(made.photos / f"tagged{suffix}") as before, Image.open(record["output"]) as after:
+        assert np.array_equal(np.asarray(before), np.asarray(after))
+
+
+def test_check_lists_what_every_original_carries(made: Made) -> None:
+    run = run_cli("check", made.photos, made.videos, "--no-faces", "--json")
+    assert run.code == 3, run.stderr
+    records = run.by_input()
+    assert sorted(records) == sorted(f"tagged{s}" for s in PHOTOS + VIDEOS)
+    for name, record in records.items():
+        assert record["status"] == "dirty" and record["findings"], name
+    assert any("GPS" in item for item in records["tagged.jpg"]["findings"])
+    assert any("location" in item for item in records["tagged.mp4"]["findings"])
+
+
+def test_check_passes_every_output(made: Made) -> None:
+    # Strip leaves faces as they are: only the metadata is judged.
+    stripped = run_cli("check", *(p for _, p in made.outputs("strip")), "--no-faces", "--json")
+    assert stripped.code == 0, stripped.stdout + stripped.stderr
+    protected = run_cli("check", *(p for _, p in made.outputs("protect")), "--json")
+    assert protected.code == 0, protected.stdout + protected.stderr
+    assert {r["status"] for r in stripped.records() + protected.records()} == {"clean"}
+
+
+def test_check_still_sees_the_face_after_strip(made: Made) -> None:
+    run = run_cli("check", made.stripped_output("tagged.jpg"), "--json")
+    assert run.code == 3
+    (record,) = run.records()
+    assert record["faces"] >= 1
+    assert all(item.startswith("face at") for item in record["findings"]), "only the face is left"
+
+
+def _timeline(path: Path) -> dict[str, Any]:
+    """Frame count and, in seconds, when the picture starts and ends and when the sound does."""
+    pictures, sounds = [], []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0, audio=0):
+            if isinstance(frame, av.AudioFrame):
+                sounds.append((float(frame.time), frame.samples / frame.sample_rate))
+            else:
+                pictures.append(float(frame.time))
+    start = pictures[0]
+    return {
+        "frames": len(pictures),
+        "picture ends": pictures[-1] - start,
+        "sound starts": sounds[0][0] - start,
+        "sound ends": sum(sounds[-1]) - start,
+    }
+
+
+@pytest.mark.parametrize("suffix", VIDEOS)
+def test_strip_keeps_every_frame_in_time_with_the_sound(made: Made, suffix: str) -> None:
+    before = _timeline(made.videos / f"tagged{suffix}")
+    after = _timeline(made.stripped_output(f"tagged{suffix}"))
+    assert before["frames"] == after["frames"] == FRAMES
+    assert plays(made.stripped_output(f"tagged{suffix}"))
+    for moment in ("picture ends", "sound starts", "sound ends"):
+        assert after[moment] == pytest.approx(before[moment], abs=1 / FPS), moment
+
+
+def _photo_with_a_past(folder: Path, astronaut: np.ndarray) -> Path:
+    """A photo last changed ten years ago."""
+    source = save(astronaut[:64, :64], folder / "holiday.png")
+    long_ago = time.time() - 10 * 365 * 86400
+    os.utime(source, (long_ago, long_ago))
+    return source
+
+
+def test_strip_output_has_a_fresh_time_and_a_neutral_name(tmp_path: Path, astronaut: np.ndarray) -> None:
+    source = _photo_with_a_past(tmp_path / "in", astronaut)
+    started = time.time()
+    run = run_cli("strip", source, "-o", tmp_path / "out")
+    assert run.code == 0, run.stderr
+    (output,) = (tmp_path / "out").iterdir()
+    assert re.fullmatch(r"unseen-[0-9a-f]+\.png", output.name)
+    assert output.stat().st_mtime >= started - 1
+    kept = run_cli("strip", source, "-o", tmp_path / "kept", "--keep-names")
+    assert kept.code == 0, kept.stderr
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["holiday.png"]
+
+
+def test_strip_copies_no_extended_attributes(tmp_path: Path, astronaut: np.ndarray) -> None:
+    source = _photo_with_a_past(tmp_path / "in", astronaut)
+    try:
+        os.setxattr(source, "user.where", b"Kreuzberg")
+    except OSError as exc:
+        pytest.skip(f"this file system takes no extended attributes ({exc.strerror})")
+    run = run_cli("strip", source, "-o", tmp_path / "out")
+    assert run.code == 0, run.stderr
+    (output,) = (tmp_path / "out").iterdir()
+    assert os.listxattr(output) == []
+
+
+def _fake_dng(path: Path) -> None:
+    # A TIFF with the DNGVersion tag (50706) is a camera RAW file, whatever its name says.
+    Image.new("RGB", (16, 16)).save(path, "TIFF", tiffinfo={50706: b"\x01\x04\x00\x00"})
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("scan.pdf", "PDF"),
+        ("album.zip", "archive"),
+        ("camera.dng", "RAW"),
+        ("camera-raw.tif", "RAW"),
+    ],
+)
+def test_strip_refuses_what_it_cannot_clean(tmp_path: Path, name: str, why: str) -> None:
+    source = tmp_path / name
+    if name.endswith(".pdf"):
+        source.write_bytes(b"%PDF-1.4\n% Jane Roe\n%%EOF\n")
+    elif name.endswith(".zip"):
+        source.write_bytes(b"PK\x03\x04" + bytes(26) + b"Jane Roe")
+    else:
+        _fake_dng(source)
+    out = tmp_path / "out"
+    run = run_cli("strip", source, "-o", out)
+    assert run.code == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert str(source) in line and why in line
+    assert not out.exists()
+
+
+# --- the camera and phone files in ../shared ---------------------------------------------------
+
+METADATA = SHARED / "data" / "metadata"
+# Cut down so far that no decoder shows a picture: these two may be refused, and only these.
+UNREADABLE = {"exiftool/QuickTime.mov", "exiftool/QuickTime.heic"}
+
+
+def _manifest() -> dict[str, dict[str, Any]]:
+    """The manifest's rows by file; ``identifying`` maps exiftool tag names to what they said."""
+    if not METADATA.is_dir():
+        return {}
+    lines = (METADATA / "manifest.jsonl").read_text().splitlines()
+    return {row["file"]: row for row in map(json.loads, lines)}
+
+
+@dataclass
+class SharedRun:
+    """One `strip` over the whole folder, exiftool's tags (``-n``) before and after, and `check` on both."""
+
+    indir: Path
+    strip: Run
+    after: dict[Path, dict[str, Any]]
+    check_in: Run
+    check_out: Run
+
+    def stripped(self, name: str) -> dict[str, Any]:
+        return {r["path"]: r for r in self.strip.records()}[str(self.indir / name)]
+
+    def checked(self, path: Path) -> dict[str, Any]:
+        records = self.check_in.records() + self.check_out.records()
+        return {r["path"]: r for r in records}[str(path)]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
+    root = tmp_path_factory.mktemp("shared-strip")
+    indir = copy_files([METADATA / name for name in _manifest()], METADATA, root / "in")
+    run = run_cli("strip", indir, "-o", root / "out", "--json")
+    _, after = tag_table("unseen strip on ../shared/data/metadata", indir, run.records())
+    check_in = run_cli("check", indir, "--no-faces", "--json")
+    check_out = run_cli("check", root / "out", "--no-faces", "--json")
+    return SharedRun(indir, run, after, check_in, check_out)
+
+
+@pytest.mark.parametrize("name", shared_params(sorted(_manifest())))
+def test_shared_file_is_stripped_or_refused(shared: SharedRun, name: str) -> None:
+    record = shared.stripped(name)
+    assert shared.checked(shared.indir / name)["status"] == "dirty", "check must flag every original"
+    if name in UNREADABLE:
+        assert record["status"] in ("refused", "failed") and record["output"] is None
+        assert record["error"]
+        return
+    assert record["status"] == "stripped", record
+    output = Path(record["output"])
+    tags = shared.after[output]
+    identifying = _manifest()[name]["identifying"]
+    leaked = [key for key in unallowed_in(tags) if key.split(":")[-1] in identifying]
+    assert leaked == [], "the manifest's identifying items are still there"
+    assert unallowed_in(tags) == [], "tags outside the allowlist"
+    # What the camera wrote as text (owner, model, dates, comments) is gone from the bytes, too.
+    texts = [v for v in identifying.values() if isinstance(v, str) and len(v.strip()) >= 4]
+    data = output.read_bytes()
+    assert [text for text in texts if text.encode() in data] == []
+    assert plays(output) if output.suffix == ".mp4" else decodes(output)
+    assert shared.checked(output)["status"] == "clean"
+
+
+def test_shared_check_exit_codes(shared: SharedRun) -> None:
+    assert shared.check_in.code == 3, "every original carries something"
+    assert shared.check_out.code == 0, shared.check_out.stdout
+    assert shared.strip.code == 1, "the two unreadable files are refused"
