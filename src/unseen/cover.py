@@ -77,26 +77,41 @@ def _clipped(x0: float, y0: float, x1: float, y1: float, width: int, height: int
 def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Generator) -> U8Image:
     """A copy of ``image`` (H, W, C uint8) with every region replaced."""
     out = image.copy()
+    if style == "fill":
+        # One pass over the union of all regions: a crowd's heads overlap, and covering
+        # hundreds of them one by one would redo the same pixels many times.
+        mask = np.zeros(image.shape[:2], bool)
+        for r in regions:
+            mask[r.y0 : r.y1, r.x0 : r.x1] = True
+        pixels = out[mask]
+        out[mask] = _noisy(np.full(pixels.shape, 128.0, np.float32), pixels, 40.0, rng)
+        return out
     for r in regions:
         patch = out[r.y0 : r.y1, r.x0 : r.x1]
         if patch.size == 0:
             continue
-        if style == "fill":
-            base = np.full(patch.shape, 128.0, np.float32)
-        elif style == "pixelate":
-            base = _cells(patch.astype(np.float32), cells=4)
-        else:
-            base = _wide_blur(patch.astype(np.float32))
-        noise = rng.normal(0.0, 40.0 if style == "fill" else 24.0, patch.shape)
-        filled = np.clip(base + noise, 0, 255).astype(np.uint8)
-        # A pixel the fill happens to leave equal to the original would stay a
-        # sample of the face; nudge such pixels so every one is replaced.
-        same = (filled == patch).all(axis=-1)
-        filled[same] ^= np.uint8(0x40)
-        if patch.shape[-1] == 4:
-            filled[..., 3] = 255  # a transparent face region would show what lies under it
-        out[r.y0 : r.y1, r.x0 : r.x1] = filled
+        base = (
+            _cells(patch.astype(np.float32), cells=4)
+            if style == "pixelate"
+            else _wide_blur(patch.astype(np.float32))
+        )
+        out[r.y0 : r.y1, r.x0 : r.x1] = _noisy(base, patch, 24.0, rng)
     return out
+
+
+def _noisy(
+    base: npt.NDArray[np.float32], original: U8Image, sigma: float, rng: np.random.Generator
+) -> U8Image:
+    """``base`` plus Gaussian noise, as opaque pixels of which none equals ``original``'s."""
+    noise = rng.standard_normal(base.shape, dtype=np.float32) * np.float32(sigma)
+    filled = np.clip(base + noise, 0, 255).astype(np.uint8)
+    # A pixel the fill happens to leave equal to the original would stay a
+    # sample of the face; nudge such pixels so every one is replaced.
+    same = (filled == original).all(axis=-1)
+    filled[same] ^= np.uint8(0x40)
+    if filled.shape[-1] == 4:
+        filled[..., 3] = 255  # a transparent face region would show what lies under it
+    return filled
 
 
 def _cells(patch: npt.NDArray[np.float32], cells: int) -> npt.NDArray[np.float32]:

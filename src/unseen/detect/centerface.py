@@ -63,7 +63,9 @@ def _decode(
     threshold: float,
     size: tuple[int, int],
 ) -> Detections:
-    ys, xs = np.nonzero(heat > threshold)
+    # Only local maxima of the heat map are face centres (CenterNet's decoding): their
+    # neighbours are the same face one stride off, and would only feed the NMS below.
+    ys, xs = np.nonzero((heat > threshold) & (heat >= _max3x3(heat)))
     if len(ys) == 0:
         return Detections.empty()
     bh = np.exp(scale[0, ys, xs]) * _STRIDE
@@ -78,3 +80,11 @@ def _decode(
     scores = heat[ys, xs]
     keep = nms(boxes, scores, 0.3)
     return Detections.from_boxes(boxes[keep], scores[keep], "centerface", lm[keep])
+
+
+def _max3x3(heat: FloatArray) -> FloatArray:
+    """Each cell's maximum over its 3x3 neighbourhood."""
+    padded = np.pad(heat, 1, mode="constant", constant_values=-np.inf)
+    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    out: FloatArray = np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    return out
