@@ -26,7 +26,8 @@ class Dropping:
         self.inner, self.drop, self.calls = inner, drop, 0
 
     def with_plan(self, plan: object, settings: Settings) -> Dropping:
-        return Dropping(self.inner.with_plan(plan, settings), self.drop)  # type: ignore[arg-type]
+        self.inner = self.inner.with_plan(plan, settings)  # type: ignore[arg-type]
+        return self  # the same object, so that a test can count the calls
 
     def find(self, rgb: np.ndarray) -> Detections:
         index, self.calls = self.calls, self.calls + 1
@@ -80,6 +81,14 @@ def test_fast_mode_covers_every_frame_too(tmp_path: Path, finder: FaceFinder) ->
     clip = make_clip(tmp_path / "walk.mp4")
     frames, _ = protect(clip, tmp_path / "safe.mp4", Dropping(finder, {4}), fast=True)
     assert exposed_frames(clip, frames) == []
+
+
+def test_detecting_every_third_frame_still_covers_every_frame(tmp_path: Path, finder: FaceFinder) -> None:
+    clip = make_clip(tmp_path / "walk.mp4")
+    counting = Dropping(finder, set())
+    frames, _ = protect(clip, tmp_path / "safe.mp4", counting, detect_every=3)
+    assert exposed_frames(clip, frames) == []
+    assert counting.calls <= FRAMES // 3 + 2, "the detector ran on frames it should have skipped"
 
 
 def test_timestamps_and_duration_are_kept_even_when_irregular(tmp_path: Path, finder: FaceFinder) -> None:

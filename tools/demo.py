@@ -27,11 +27,8 @@ PHOTO, THUMB, PROTECTED = OUT / "astronaut.jpg", OUT / "thumbnail.jpg", OUT / "p
 NEUTRAL_GROUPS = {"ExifTool", "System", "File", "Composite", "JFIF"}
 
 
-def write_photo() -> None:
-    OUT.mkdir(exist_ok=True)
-    for old in (PHOTO, THUMB, PROTECTED):
-        old.unlink(missing_ok=True)  # the demo's own files from an earlier run
-    picture = Image.fromarray(data.astronaut())
+def camera_exif() -> bytes:
+    """What a camera writes about itself, its owner, the time and the place (the tests use it too)."""
     exif = Image.Exif()
     exif[Base.Make] = "Canon"
     exif[Base.Model] = "Canon EOS 5D Mark IV"
@@ -47,7 +44,15 @@ def write_photo() -> None:
             GPS.GPSLongitude: (13.0, 22.0, 33.5),
         }
     )
-    picture.save(PHOTO, quality=95, exif=exif.tobytes())
+    return exif.tobytes()
+
+
+def write_photo() -> None:
+    OUT.mkdir(exist_ok=True)
+    for old in (PHOTO, THUMB, PROTECTED):
+        old.unlink(missing_ok=True)  # the demo's own files from an earlier run
+    picture = Image.fromarray(data.astronaut())
+    picture.save(PHOTO, quality=95, exif=camera_exif())
     if shutil.which("exiftool"):
         picture.resize((160, 160)).save(THUMB, quality=90)
         subprocess.run(

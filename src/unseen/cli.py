@@ -68,6 +68,10 @@ def protect(
     ] = None,
     audio: Annotated[str | None, typer.Option(help="Video sound: drop (default), keep or disguise.")] = None,
     crf: Annotated[int | None, typer.Option(help="Video quality (H.264 CRF, lower is better).")] = None,
+    detect_every: Annotated[
+        int | None,
+        typer.Option(help="Video: detect on every k-th frame, tracking between (default 1; 3 with --fast)."),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu (default) or cuda.")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -80,6 +84,7 @@ def protect(
         opts = settings_mod.load(
             config, style=style, format=format, fast=fast or None, keep_names=keep_names or None,
             extra_boxes=boxes or None, audio=audio, crf=crf, device=device,
+            detect_every=detect_every,
         )  # fmt: skip
         _check_choice("style", opts.style, ("fill", "pixelate", "blur"))
         _check_choice("format", opts.format, ("same", "png", "jpeg", "webp"))

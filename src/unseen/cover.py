@@ -84,7 +84,9 @@ def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Ge
         for r in regions:
             mask[r.y0 : r.y1, r.x0 : r.x1] = True
         pixels = out[mask]
-        out[mask] = _noisy(np.full(pixels.shape, 128.0, np.float32), pixels, 40.0, rng)
+        # Uniform grey noise, 64..191 (mean 128, sd 37): drawn as bytes, four times faster than
+        # Gaussian floats, which matters when a crowd covers half of every video frame.
+        out[mask] = _unlike(rng.integers(64, 192, pixels.shape, dtype=np.uint8), pixels)
         return out
     for r in regions:
         patch = out[r.y0 : r.y1, r.x0 : r.x1]
@@ -95,16 +97,13 @@ def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Ge
             if style == "pixelate"
             else _wide_blur(patch.astype(np.float32))
         )
-        out[r.y0 : r.y1, r.x0 : r.x1] = _noisy(base, patch, 24.0, rng)
+        noise = rng.standard_normal(base.shape, dtype=np.float32) * np.float32(24.0)
+        out[r.y0 : r.y1, r.x0 : r.x1] = _unlike(np.clip(base + noise, 0, 255).astype(np.uint8), patch)
     return out
 
 
-def _noisy(
-    base: npt.NDArray[np.float32], original: U8Image, sigma: float, rng: np.random.Generator
-) -> U8Image:
-    """``base`` plus Gaussian noise, as opaque pixels of which none equals ``original``'s."""
-    noise = rng.standard_normal(base.shape, dtype=np.float32) * np.float32(sigma)
-    filled = np.clip(base + noise, 0, 255).astype(np.uint8)
+def _unlike(filled: U8Image, original: U8Image) -> U8Image:
+    """``filled`` as opaque pixels of which none equals ``original``'s."""
     # A pixel the fill happens to leave equal to the original would stay a
     # sample of the face; nudge such pixels so every one is replaced.
     same = (filled == original).all(axis=-1)

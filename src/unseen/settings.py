@@ -31,6 +31,7 @@ class Settings:
     extra_boxes: tuple[tuple[int, int, int, int], ...] = ()
     audio: Audio = "drop"
     crf: int = 18
+    detect_every: int | None = None  # video: full detection on every k-th frame; None: 1, or 3 with fast
     device: Device = "cpu"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     seed: int | None = None
@@ -40,6 +41,8 @@ class Settings:
             raise UsageError("jpeg_quality must be between 90 and 100")
         if not 0 <= self.crf <= 51:
             raise UsageError("crf must be between 0 and 51")
+        if self.detect_every is not None and not 1 <= self.detect_every <= 30:
+            raise UsageError("detect_every must be between 1 and 30")
         for box in self.extra_boxes:
             if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
                 raise UsageError(f"extra box {box} must be x,y,w,h with positive w and h")

@@ -109,7 +109,7 @@ class _Run:
         self.progress = progress
         self.rate = meta_video.frame_rate(vin)
         self.total = int(vin.frames or 0)
-        self.every = FAST_DETECT_EVERY if settings.fast else 1
+        self.every = settings.detect_every or (FAST_DETECT_EVERY if settings.fast else 1)
         self.audio: AudioOut | None = None  # made after the picture stream, which players expect first
         self.encoder: VideoEncoder | None = None
         self.look: Look | None = None
