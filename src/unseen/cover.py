@@ -80,9 +80,7 @@ def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Ge
     if style == "fill":
         # One pass over the union of all regions: a crowd's heads overlap, and covering
         # hundreds of them one by one would redo the same pixels many times.
-        mask = np.zeros(image.shape[:2], bool)
-        for r in regions:
-            mask[r.y0 : r.y1, r.x0 : r.x1] = True
+        mask = union_mask(regions, image.shape[:2])
         pixels = out[mask]
         # Uniform grey noise, 64..191 (mean 128, sd 37): drawn as bytes, four times faster than
         # Gaussian floats, which matters when a crowd covers half of every video frame.
@@ -100,6 +98,14 @@ def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Ge
         noise = rng.standard_normal(base.shape, dtype=np.float32) * np.float32(24.0)
         out[r.y0 : r.y1, r.x0 : r.x1] = _unlike(np.clip(base + noise, 0, 255).astype(np.uint8), patch)
     return out
+
+
+def union_mask(regions: list[Region], shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+    """True on every pixel of an (H, W) ``shape`` that lies in some region."""
+    mask = np.zeros(shape[:2], bool)
+    for r in regions:
+        mask[r.y0 : r.y1, r.x0 : r.x1] = True
+    return mask
 
 
 def _unlike(filled: U8Image, original: U8Image) -> U8Image:

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from .. import meta
+from ..cover import union_mask
 from ..errors import VerificationError
 from ..types import Region
 from ..verify import check_covered
@@ -60,9 +61,7 @@ class Sampler:
     def offer(self, index: int, original: np.ndarray, covered: np.ndarray, regions: list[Region]) -> None:
         if index % self.stride or not regions:
             return
-        mask = np.zeros(original.shape[:2], bool)
-        for r in regions:
-            mask[r.y0 : r.y1, r.x0 : r.x1] = True
+        mask = union_mask(regions, original.shape)
         packed = np.packbits(mask)
         self.samples.append(Sample(index, regions, original.shape, packed, original[mask], covered[mask]))
 
