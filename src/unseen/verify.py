@@ -92,20 +92,17 @@ def check_covered(
 BLOCK = 8
 
 
-def _block_gap(diff: np.ndarray) -> np.ndarray:
-    """|mean difference| of each ``BLOCK``-pixel square of the grid (partial squares at the edges cut)."""
-    h, w = diff.shape[0] // BLOCK * BLOCK, diff.shape[1] // BLOCK * BLOCK
-    blocks = diff[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, -1).mean(axis=(1, 3))
+def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray:
+    """|mean difference| of each ``bh`` x ``bw`` block of the grid (partial blocks at the edges cut)."""
+    h, w = diff.shape[0] // bh * bh, diff.shape[1] // bw * bw
+    blocks = diff[:h, :w].reshape(h // bh, bh, w // bw, bw, -1).mean(axis=(1, 3))
     gap: np.ndarray = np.abs(blocks).mean(axis=-1)
     return gap
 
 
 def _gap(diff: np.ndarray) -> float:
     """`_block_gap` for one small region, with blocks as large as it allows, aligned to its corner."""
-    bh, bw = min(BLOCK, diff.shape[0]), min(BLOCK, diff.shape[1])
-    h, w = diff.shape[0] // bh * bh, diff.shape[1] // bw * bw
-    blocks = diff[:h, :w].reshape(h // bh, bh, w // bw, bw, -1).mean(axis=(1, 3))
-    return float(np.abs(blocks).mean())
+    return float(_block_gap(diff, min(BLOCK, diff.shape[0]), min(BLOCK, diff.shape[1])).mean())
 
 
 def _box_means(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
