@@ -45,14 +45,15 @@ class _Session:
             raise ValueError("file names with newlines cannot be passed to exiftool")
         self.proc.stdin.write(("\n".join((*ARGS, name, "-execute")) + "\n").encode())
         self.proc.stdin.flush()
-        out = b""
+        # With -b a video's answer runs to megabytes: grow one buffer and look only at its tail.
+        out = bytearray()
         deadline = time.monotonic() + TIMEOUT_S
         fd = self.proc.stdout.fileno()
-        while not out.rstrip().endswith(b"{ready}"):
+        while not out[-64:].rstrip().endswith(b"{ready}"):
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError("exiftool did not answer")
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 raise EOFError("exiftool stopped")
             out += chunk
