@@ -25,10 +25,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from .detect.nms import iou_matrix
 from .types import FloatArray
@@ -127,9 +125,16 @@ class Tracker:
         return [t for t in self.tracks if t.open]
 
     def boxes_at(self, frame: int) -> FloatArray:
-        """Every face box (M, 4) to cover in ``frame``: detected, interpolated or extrapolated."""
-        found = [b for t in self.tracks if (b := self._box(t, frame)) is not None]
-        return np.asarray(found, np.float32).reshape(-1, 4)
+        """Every face box (M, 4) to cover in ``frame``: detected, interpolated or extrapolated.
+
+        A crowd keeps a thousand tracks alive, so each track only says where its
+        estimate starts and how it moves (`_Estimates`), and the boxes are then
+        worked out for all tracks at once.
+        """
+        estimates = _Estimates()
+        for t in self.tracks:
+            estimates.add(t, frame, self.motion)
+        return estimates.boxes(self.motion)
 
     def forget(self, before: int) -> None:
         """Drop what no frame from ``before`` on can need; keeps memory flat on long clips."""
@@ -142,25 +147,6 @@ class Tracker:
             del t.frames[:cut], t.boxes[:cut]
             kept.append(t)
         self.tracks = kept
-
-    def _box(self, t: Track, frame: int) -> FloatArray | None:
-        m = self.motion
-        i = bisect_left(t.frames, frame)
-        if i < len(t.frames) and t.frames[i] == frame:
-            return t.boxes[i]
-        if 0 < i < len(t.frames):
-            # Between two detections: a straight line, widened by the motion between them.
-            f0, f1 = t.frames[i - 1], t.frames[i]
-            b0, b1 = t.boxes[i - 1], t.boxes[i]
-            share = (frame - f0) / (f1 - f0)
-            speed = (b1 - b0) / (f1 - f0)
-            return _widened(b0 + share * (b1 - b0), speed, t.jitter, min(frame - f0, f1 - frame), m)
-        if i == len(t.frames) and frame - t.last <= m.post:
-            return _swept(t.boxes[-1], t.velocity, t.jitter, frame - t.last, m)
-        if i == 0 and t.frames[0] - frame <= m.pre:
-            start = t.start_velocity if t.start_velocity is not None else t.velocity
-            return _swept(t.boxes[0], np.negative(start, dtype=np.float32), t.jitter, t.frames[0] - frame, m)
-        return None
 
 
 def _match(tracks: list[Track], boxes: FloatArray, frame: int, min_iou: float) -> list[tuple[int, int]]:
@@ -181,10 +167,10 @@ def _match(tracks: list[Track], boxes: FloatArray, frame: int, min_iou: float) -
     pairs = []
     used_t: set[int] = set()
     used_b: set[int] = set()
-    for flat in np.argsort(-score, axis=None):
-        ti, bi = divmod(int(flat), len(boxes))
-        if score[ti, bi] < min_iou / 2:
-            break
+    # Only pairs that could match are sorted: a crowd gives a million, of which a few hundred count.
+    candidates_t, candidates_b = np.nonzero(score >= min_iou / 2)
+    order = np.argsort(-score[candidates_t, candidates_b], kind="stable")
+    for ti, bi in zip(candidates_t[order].tolist(), candidates_b[order].tolist(), strict=True):
         if ti in used_t or bi in used_b:
             continue
         pairs.append((ti, bi))
@@ -193,22 +179,69 @@ def _match(tracks: list[Track], boxes: FloatArray, frame: int, min_iou: float) -
     return pairs
 
 
-def _widened(
-    box: FloatArray, speed: npt.NDArray[np.floating[Any]], jitter: float, distance: int, m: Motion
-) -> FloatArray:
-    """``box`` grown on every side by its motion per frame, its jitter and the distance to a detection.
+class _Estimates:
+    """Where each track's face is in one frame, gathered as rows before the arithmetic.
 
-    Hand-held shake moves a face by a few pixels every frame whatever its size,
-    so the jitter term is in pixels; the distance term is a share of the size.
+    Every estimate is a box ``start`` moved ``steps`` frames at ``velocity``:
+    on the line between two detections that is the box itself; beyond a
+    track's ends it is the whole area swept on the way (``swept``).  Estimates
+    that are not detections grow on every side by the face's speed and jitter
+    and by the distance to the nearest detection, because guessing a position
+    wrong by a few pixels uncovers part of a face.  Hand-held shake moves a
+    face by a few pixels every frame whatever its size, so the jitter term is
+    in pixels; the distance term is a share of the size.
     """
-    size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
-    shift = float(np.abs(speed).max())
-    pad = m.speed_pad * shift + m.jitter_pad * jitter + min(m.max_grow, m.grow * distance) * size
-    return np.asarray(box + np.array([-pad, -pad, pad, pad], np.float32), np.float32)
+
+    def __init__(self) -> None:
+        self.start: list[FloatArray] = []
+        self.velocity: list[FloatArray] = []
+        self.steps: list[float] = []
+        self.swept: list[bool] = []
+        self.distance: list[float] = []
+        self.jitter: list[float] = []
+
+    def add(self, t: Track, frame: int, m: Motion) -> None:
+        i = bisect_left(t.frames, frame)
+        if i < len(t.frames) and t.frames[i] == frame:
+            self._row(t.boxes[i], _STILL, 0, False, 0, 0.0)
+        elif 0 < i < len(t.frames):
+            f0, f1 = t.frames[i - 1], t.frames[i]
+            velocity = (t.boxes[i] - t.boxes[i - 1]) / np.float32(f1 - f0)
+            self._row(t.boxes[i - 1], velocity, frame - f0, False, min(frame - f0, f1 - frame), t.jitter)
+        elif i == len(t.frames) and frame - t.last <= m.post:
+            self._row(t.boxes[-1], t.velocity, frame - t.last, True, frame - t.last, t.jitter)
+        elif i == 0 and t.frames[0] - frame <= m.pre:
+            start = t.start_velocity if t.start_velocity is not None else t.velocity
+            d = t.frames[0] - frame
+            self._row(t.boxes[0], np.negative(start, dtype=np.float32), d, True, d, t.jitter)
+
+    def _row(
+        self, start: FloatArray, velocity: FloatArray, steps: int, swept: bool, distance: int, jitter: float
+    ) -> None:
+        self.start.append(start)
+        self.velocity.append(velocity)
+        self.steps.append(steps)
+        self.swept.append(swept)
+        self.distance.append(distance)
+        self.jitter.append(jitter)
+
+    def boxes(self, m: Motion) -> FloatArray:
+        if not self.start:
+            return np.zeros((0, 4), np.float32)
+        start, velocity = np.stack(self.start), np.stack(self.velocity)
+        distance = np.asarray(self.distance, np.float32)
+        moved = start + velocity * np.asarray(self.steps, np.float32)[:, None]
+        hull = np.concatenate([np.minimum(start, moved)[:, :2], np.maximum(start, moved)[:, 2:]], axis=1)
+        box = np.where(np.asarray(self.swept)[:, None], hull, moved)
+        size = np.sqrt(np.maximum(1.0, (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])))
+        pad = (
+            m.speed_pad * np.abs(velocity).max(axis=1)
+            + m.jitter_pad * np.asarray(self.jitter, np.float32)
+            + np.minimum(m.max_grow, m.grow * distance) * size
+        )
+        pad = np.where(distance > 0, pad, 0.0)  # a detection is used as found
+        out: FloatArray = (box + pad[:, None] * np.array([-1, -1, 1, 1], np.float32)).astype(np.float32)
+        return out
 
 
-def _swept(box: FloatArray, velocity: FloatArray, jitter: float, distance: int, m: Motion) -> FloatArray:
-    """The area a face may cover ``distance`` frames away at ``velocity``: both ends and between."""
-    moved = box + velocity * distance
-    hull = np.concatenate([np.minimum(box[:2], moved[:2]), np.maximum(box[2:], moved[2:])])
-    return _widened(hull.astype(np.float32), velocity, jitter, distance, m)
+_STILL = np.zeros(4, np.float32)
