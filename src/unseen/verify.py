@@ -67,11 +67,12 @@ def check_covered(
     if not regions:
         return
     tolerance = 0 if lossless else LOSSY_TOLERANCE
-    out = decoded[..., :3].astype(np.float32)
-    face = original[..., :3].astype(np.float32)
-    cover = intended[..., :3].astype(np.float32)
+    out = decoded[..., :3].astype(np.int16)
+    face = original[..., :3].astype(np.int16)
+    cover = intended[..., :3].astype(np.int16)
     boxes = np.array([(r.x0, r.y0, r.x1, r.y1) for r in regions])
-    changed = _box_means((np.abs(out - face) > tolerance).any(axis=-1), boxes)
+    moved = np.abs(out - face) > tolerance
+    changed = _box_means(moved[..., 0] | moved[..., 1] | moved[..., 2], boxes)
     # Blocks wholly inside each region; a region too small to hold one is judged on its own.
     inner = np.concatenate([-(-boxes[:, :2] // BLOCK), boxes[:, 2:] // BLOCK], axis=1)
     to_cover = _box_means(_block_gap(out - cover), inner)
@@ -94,8 +95,10 @@ BLOCK = 8
 
 def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray:
     """|mean difference| of each ``bh`` x ``bw`` block of the grid (partial blocks at the edges cut)."""
-    h, w = diff.shape[0] // bh * bh, diff.shape[1] // bw * bw
-    blocks = diff[:h, :w].reshape(h // bh, bh, w // bw, bw, -1).mean(axis=(1, 3))
+    h, w, channels = diff.shape[0] // bh * bh, diff.shape[1] // bw * bw, diff.shape[-1]
+    # Rows first, then columns: two sums over contiguous memory, much faster than one over axes (1, 3).
+    rows = diff[:h, :w].reshape(h // bh, bh, w * channels).sum(axis=1, dtype=np.int32)
+    blocks = rows.reshape(h // bh, w // bw, bw, channels).sum(axis=2) / (bh * bw)
     gap: np.ndarray = np.abs(blocks).mean(axis=-1)
     return gap
 

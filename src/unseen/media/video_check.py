@@ -100,6 +100,7 @@ def _walk(path: Path, expected: Expected) -> tuple[int, float, float]:
     with av.open(str(path)) as out:
         if len(out.streams.video) != 1 or len(out.streams.audio) > 1 or len(out.streams) > 2:
             raise VerificationError(f"output has unexpected streams: {[s.type for s in out.streams]}")
+        out.streams.video[0].thread_type = "AUTO"
         for frame in out.decode(video=0):
             if frame.is_corrupt:
                 raise VerificationError(f"output frame {count} is corrupt")
