@@ -29,6 +29,9 @@ class Dropping:
         self.inner = self.inner.with_plan(plan, settings)  # type: ignore[arg-type]
         return self  # the same object, so that a test can count the calls
 
+    def detail(self, longest: int) -> int:
+        return self.inner.detail(longest)
+
     def find(self, rgb: np.ndarray) -> Detections:
         index, self.calls = self.calls, self.calls + 1
         return Detections.empty() if index in self.drop else self.inner.find(rgb)

@@ -58,31 +58,18 @@ def head_regions(
     return [r for r in regions if r.area > 0]
 
 
-def cover(
-    image: U8Image,
-    regions: list[Region],
-    style: Style,
-    rng: np.random.Generator,
-    screen: U8Image | None = None,
-) -> U8Image:
-    """A copy of ``image`` (H, W, C uint8) with every region replaced.
-
-    ``screen``, a noise image of the same shape, is the fill to use instead of
-    fresh noise (see `noise_screen`).
-    """
+def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Generator) -> U8Image:
+    """A copy of ``image`` (H, W, C uint8) with every region replaced."""
+    out = image.copy()
     if style == "fill":
         # One pass over the union of all regions: a crowd's heads overlap, and covering
         # hundreds of them one by one would redo the same pixels many times.
         mask = union_mask(regions, image.shape[:2])
-        if screen is not None:
-            return _screened(image, mask, screen)
-        out = image.copy()
         pixels = out[mask]
         # Uniform grey noise, 64..191 (mean 128, sd 37): drawn as bytes, four times faster than
         # Gaussian floats, which matters when a crowd covers half of every video frame.
         out[mask] = _unlike(rng.integers(64, 192, pixels.shape, dtype=np.uint8), pixels)
         return out
-    out = image.copy()
     for r in regions:
         patch = out[r.y0 : r.y1, r.x0 : r.x1]
         if patch.size == 0:
@@ -116,28 +103,18 @@ def _unlike(filled: U8Image, original: U8Image) -> U8Image:
 
 
 def noise_screen(shape: tuple[int, ...], rng: np.random.Generator) -> U8Image:
-    """One noise image to cover every frame of a video with.
+    """One noise image to cover every frame of a video with (the ``fill`` style's noise).
 
     Fresh noise in every frame is what an encoder codes worst: it made a crowd
     clip 70 times larger than a plain re-encode and slowed encoding and the
     self-check.  Noise that stays put from frame to frame is stored once and
     then reused wherever the cover has not moved.  It is drawn once per file
-    and carries nothing of the faces, so it protects as well as fresh noise.
+    without looking at any face, so it protects as well as fresh noise; a
+    screen pixel that happens to equal a face's says nothing about the face
+    (and the lossy encoding changes every pixel anyway), so unlike `cover`
+    it is not nudged away from the original.
     """
     return rng.integers(64, 192, shape, dtype=np.uint8)
-
-
-def _screened(image: U8Image, mask: npt.NDArray[np.bool_], screen: U8Image) -> U8Image:
-    """``image`` with ``screen`` in place of its masked pixels."""
-    h, channels = image.shape[0], image.shape[-1]
-    # Rows of channel bytes: a (H, W*C) choice is several times faster than broadcasting (H, W, 1).
-    wide = np.repeat(mask, channels, axis=1)
-    out = np.where(wide, screen.reshape(h, -1), image.reshape(h, -1)).reshape(image.shape)
-    same = mask & _same_pixels(out, image)
-    out[same] ^= np.uint8(0x40)
-    if channels == 4:
-        out[mask, 3] = 255
-    return out
 
 
 def _same_pixels(a: U8Image, b: U8Image) -> npt.NDArray[np.bool_]:

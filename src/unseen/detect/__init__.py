@@ -122,6 +122,18 @@ class FaceFinder:
             self._siblings[plan] = sibling
         return self._siblings[plan]
 
+    def detail(self, longest: int) -> int:
+        """The longest side, at most ``longest``, that any pass reads of an image that size.
+
+        A caller that can shrink images cheaply (a video decoder scales while it
+        converts colours) hands over images that size and saves the resize here.
+        """
+        if self.plan.zoom:
+            return longest
+        return min(
+            longest, max(round(p.max_side / p.scale) if p.max_side else longest for p in self.plan.passes)
+        )
+
     def find(self, rgb: np.ndarray) -> Detections:
         rgb = rgb[..., :3]
         found = [p.keep(self._run(p, rgb)) for p in self.plan.passes]

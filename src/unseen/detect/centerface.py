@@ -42,6 +42,7 @@ def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSes
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
 
 

@@ -3,8 +3,10 @@
 Frames wait in a short look-ahead buffer before they are covered, so that a
 face first detected a few frames later is covered in those earlier frames too
 (see `unseen.track`).  The buffer has a fixed length, so memory does not grow
-with the length of the clip.  Sound goes through `unseen.media.audio` in the
-same pass.
+with the length of the clip.  Detection runs in a worker thread, one frame
+ahead of the rest: onnxruntime releases the interpreter while it works, so
+decoding, covering and encoding use the cores it leaves idle.  Sound goes
+through `unseen.media.audio` in the same pass.
 
 Fails closed: a frame the decoder reports as corrupt, or any decoding error,
 stops the file with an error and leaves no output, because a frame we could
@@ -15,24 +17,37 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
 
-from ..cover import cover, head_regions, noise_screen
+from ..cover import cover, head_regions, noise_screen, union_mask
 from ..detect import VIDEO, VIDEO_FAST, FaceFinder
 from ..errors import InputError, UnsupportedError
 from ..jobs import Job
 from ..meta import video as meta_video
 from ..settings import Settings
 from ..track import Motion, Tracker
-from ..types import Detections, FileResult
+from ..types import Detections, FileResult, Region
 from ..write import staged, sync_file
 from .audio import AudioOut
 from .video_check import Expected, Sampler, check_video
-from .video_out import Look, OutputKind, VideoEncoder, open_output, output_kind, to_rgb
+from .video_out import (
+    Look,
+    OutputKind,
+    VideoEncoder,
+    open_output,
+    output_kind,
+    planar_mask,
+    planar_to_rgb,
+    planes,
+    rgb_to_planar,
+    to_planar,
+    to_rgb,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -40,16 +55,18 @@ LOOKAHEAD_S = 0.4
 MAX_BUFFER_BYTES = 1 << 30
 # With --fast, full detection runs on every n-th frame and the tracker bridges the rest.
 FAST_DETECT_EVERY = 3
+# Detections still running while older frames leave the buffer; two smooth out uneven frames.
+IN_FLIGHT = 2
 
 
 @dataclass
 class Held:
-    """A decoded frame waiting in the look-ahead buffer."""
+    """A decoded frame waiting in the look-ahead buffer, packed as the encoder takes it."""
 
     index: int
     pts: int
     duration: int
-    rgb: np.ndarray
+    planar: np.ndarray
 
 
 def protect_video(
@@ -65,10 +82,10 @@ def protect_video(
     with meta_video.open_input(job.source) as source:
         vin = _video_stream(source, job)
         ain = source.streams.audio[0] if settings.audio != "drop" and source.streams.audio else None
-        with staged(job.target) as temp:
+        with staged(job.target) as temp, ThreadPoolExecutor(1, "unseen-detect") as detector:
             with open_output(temp, kind) as out:
                 run = _Run(job, settings, video_finder, rng, out, kind, vin, ain, progress)
-                expected = run.all_frames(source)
+                expected = run.all_frames(source, detector)
             sync_file(temp)
             check_video(temp, expected)
     return FileResult(
@@ -116,27 +133,32 @@ class _Run:
         self.screen: np.ndarray | None = None
         fps = float(self.rate or 30)
         frame_bytes = max(1, vin.codec_context.width * vin.codec_context.height * 3)
-        self.lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
-        self.tracker = Tracker(Motion.at(fps).limited(self.lookahead))
+        lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
+        self.tracker = Tracker(Motion.at(fps).limited(lookahead))
+        # The newest detections are still running when the oldest frame leaves, so the buffer
+        # holds that many detection steps more than the tracker's look-ahead.
+        self.hold = lookahead + IN_FLIGHT * self.every
         self.cuts = CutDetector()
         self.buffer: deque[Held] = deque()
+        self.pending: deque[tuple[int, bool, Future[Detections]]] = deque()
         self.sampler = Sampler(self.total)
         self.decoded = self.written = self.most_faces = self.regions = 0
         self.first_pts: int | None = None
         self.end_pts = 0
 
-    def all_frames(self, source: av.container.InputContainer) -> Expected:
+    def all_frames(self, source: av.container.InputContainer, detector: ThreadPoolExecutor) -> Expected:
         streams = [self.vin] + ([self.ain] if self.ain is not None else [])
         early: list[av.AudioFrame] = []  # sound before the first picture waits for the streams to exist
         for frame in _decoded(source, streams, self.job):
             if isinstance(frame, av.VideoFrame):
-                self._take(frame)
+                self._take(frame, detector)
             else:
                 early.append(frame)
             if self.audio is not None:
                 for sound in early:
                     self.audio.push(sound)
                 early.clear()
+        self._settle(keep=0)
         while self.buffer:
             self._emit(self.buffer.popleft())
         if self.encoder is None:
@@ -146,29 +168,42 @@ class _Run:
             self.audio.close()
         return Expected(self.written, self.first_pts or 0, self.end_pts, self.vin.time_base, self.sampler)
 
-    def _take(self, frame: av.VideoFrame) -> None:
+    def _take(self, frame: av.VideoFrame, detector: ThreadPoolExecutor) -> None:
         if frame.is_corrupt:
             raise InputError(self.job.source, f"frame {self.decoded} is corrupt; nothing was written")
         if self.look is None:
             self._start(frame)
         assert self.look is not None
-        rgb = to_rgb(frame, self.look)
+        planar = to_planar(frame, self.look)
         index = self.decoded
         self.decoded += 1
-        cut = self.cuts.is_cut(rgb)
+        cut = self.cuts.is_cut(planes(planar, self.look)[0])
         if cut or index % self.every == 0:
-            faces = self.finder.find(rgb)
-            self.most_faces = max(self.most_faces, len(faces))
-            self.tracker.update(index, faces.xyxy, cut=cut)
+            rgb = to_rgb(frame, self.look, self.finder.detail(max(self.look.width, self.look.height)))
+            self.pending.append((index, cut, detector.submit(self._find, rgb)))
         pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
         duration = frame.duration or _default_duration(self.vin.time_base, self.rate)
-        self.buffer.append(Held(index, pts, duration, rgb))
-        while len(self.buffer) > self.lookahead:
+        self.buffer.append(Held(index, pts, duration, planar))
+        while len(self.buffer) > self.hold:
+            self._settle(keep=IN_FLIGHT)
             self._emit(self.buffer.popleft())
+
+    def _find(self, rgb: np.ndarray) -> Detections:
+        """Faces in a frame that may have been shrunk for the detector, in full-size pixels."""
+        assert self.look is not None
+        return self.finder.find(rgb).transformed(rgb.shape[1] / self.look.width)
+
+    def _settle(self, keep: int) -> None:
+        """Give the tracker every finished detection but the newest ``keep``, in frame order."""
+        while len(self.pending) > keep:
+            index, cut, job = self.pending.popleft()
+            faces = job.result()
+            self.most_faces = max(self.most_faces, len(faces))
+            self.tracker.update(index, faces.xyxy, cut=cut)
 
     def _start(self, frame: av.VideoFrame) -> None:
         self.look = Look.of(frame)
-        self.screen = noise_screen((self.look.height, self.look.width, 3), self.rng)
+        self.screen = rgb_to_planar(noise_screen((self.look.height, self.look.width, 3), self.rng), self.look)
         self.encoder = VideoEncoder(
             self.out,
             self.kind,
@@ -188,9 +223,11 @@ class _Run:
         regions = head_regions(
             faces, self.look.width, self.look.height, extra_boxes=self.settings.extra_boxes
         )
-        covered = cover(held.rgb, regions, self.settings.style, self.rng, self.screen)
+        covered = self._covered(held.planar, regions)
         self.encoder.encode(covered, held.pts, held.duration)
-        self.sampler.offer(held.index, held.rgb, covered, regions)
+        if self.sampler.wants(held.index, regions):
+            rgb = planar_to_rgb(held.planar, self.look)
+            self.sampler.keep(held.index, rgb, planar_to_rgb(covered, self.look), regions)
         self.regions += len(regions)
         self.tracker.forget(held.index)
         if self.first_pts is None:
@@ -199,6 +236,15 @@ class _Run:
         self.written += 1
         if self.progress is not None:
             self.progress(self.written, max(self.total, self.decoded))
+
+    def _covered(self, planar: np.ndarray, regions: list[Region]) -> np.ndarray:
+        assert self.look is not None and self.screen is not None
+        if self.settings.style == "fill":
+            mask = planar_mask(union_mask(regions, (self.look.height, self.look.width)), self.look)
+            return np.where(mask, self.screen, planar)
+        # The filtered styles work on RGB pixels; they are rarer and slower anyway.
+        rgb = cover(planar_to_rgb(planar, self.look), regions, self.settings.style, self.rng)
+        return rgb_to_planar(rgb, self.look)
 
 
 def _decoded(
@@ -240,11 +286,13 @@ class CutDetector:
         self.threshold = threshold
         self.previous: np.ndarray | None = None
 
-    def is_cut(self, rgb: np.ndarray) -> bool:
-        h, w = rgb.shape[:2]
+    def is_cut(self, luma: np.ndarray) -> bool:
+        """``luma``: the frame's Y plane (H, W)."""
+        grey = luma[::2, ::2]  # plenty for block means, at a quarter of the work
+        h, w = grey.shape
         step = max(1, min(h, w) // 18)
         rows, cols = h // step, w // step
-        thumb = rgb[: rows * step, : cols * step].reshape(rows, step, cols, step, -1).mean(axis=(1, 3, 4))
+        thumb = grey[: rows * step, : cols * step].reshape(rows, step, cols, step).mean(axis=(1, 3))
         cut = self.previous is not None and float(np.abs(thumb - self.previous).mean()) > self.threshold
         self.previous = thumb
         return cut

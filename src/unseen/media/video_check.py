@@ -58,9 +58,11 @@ class Sampler:
         self.stride = max(1, total_estimate // SAMPLES) if total_estimate else 15
         self.samples: list[Sample] = []
 
-    def offer(self, index: int, original: np.ndarray, covered: np.ndarray, regions: list[Region]) -> None:
-        if index % self.stride or not regions:
-            return
+    def wants(self, index: int, regions: list[Region]) -> bool:
+        return bool(regions) and index % self.stride == 0
+
+    def keep(self, index: int, original: np.ndarray, covered: np.ndarray, regions: list[Region]) -> None:
+        """Keep a frame's covered pixels: ``original`` and ``covered`` are (H, W, 3) RGB."""
         mask = union_mask(regions, original.shape)
         packed = np.packbits(mask)
         self.samples.append(Sample(index, regions, original.shape, packed, original[mask], covered[mask]))

@@ -1,5 +1,10 @@
 """Encoding covered frames: container and codec choice, colour tags, timestamps.
 
+Frames travel as the encoder's own planes (`Look.planar`): 8-bit YUV 4:2:0,
+or 4:4:4 for odd sizes, packed into one array.  Uncovered pixels then reach
+the encoder exactly as decoded, and no frame pays for a round trip through
+RGB; RGB is made only for the detector and the self-check.
+
 Rotation is baked into the pixels (frames are turned upright before detection,
 which also needs upright faces), so outputs carry no display matrix and play
 the same in every player.  Colour matrix, range, primaries and transfer are
@@ -56,6 +61,11 @@ class Look:
     color_primaries: int
     color_trc: int
 
+    @property
+    def planar(self) -> str:
+        # 4:2:0 needs even sizes; an odd-sized input keeps its size in 4:4:4 instead of losing a pixel.
+        return "yuv444p" if self.width % 2 or self.height % 2 else "yuv420p"
+
     @classmethod
     def of(cls, frame: av.VideoFrame) -> Look:
         turns = round((frame.rotation or 0) / 90) % 4
@@ -71,10 +81,88 @@ class Look:
         )
 
 
-def to_rgb(frame: av.VideoFrame, look: Look) -> np.ndarray:
-    """The frame as upright RGB, read with its own colour matrix and range."""
-    rgb = frame.reformat(format="rgb24", src_color_range=look.color_range or None).to_ndarray()
+def to_rgb(frame: av.VideoFrame, look: Look, longest: int = 0) -> np.ndarray:
+    """The frame as upright RGB, read with its own colour matrix and range.
+
+    With ``longest``, shrunk so that its longer side is at most that many pixels.
+    """
+    scale = min(1.0, longest / max(frame.width, frame.height)) if longest else 1.0
+    rgb = frame.reformat(
+        width=max(1, round(frame.width * scale)),
+        height=max(1, round(frame.height * scale)),
+        format="rgb24",
+        src_color_range=look.color_range or None,
+    ).to_ndarray()
     return np.ascontiguousarray(np.rot90(rgb, look.rotation)) if look.rotation else rgb
+
+
+def to_planar(frame: av.VideoFrame, look: Look) -> np.ndarray:
+    """The frame upright in ``look.planar``, packed as PyAV packs it, range and matrix kept."""
+    packed = frame.reformat(
+        format=look.planar,
+        src_color_range=look.color_range or None,
+        dst_color_range=look.color_range or None,
+    ).to_ndarray()
+    if not look.rotation:
+        return packed
+    h, w = (look.width, look.height) if look.rotation % 2 else (look.height, look.width)
+    return _packed([np.rot90(p, look.rotation) for p in _planes(packed, look.planar, h, w)], look)
+
+
+def _packed(planes: list[np.ndarray], look: Look) -> np.ndarray:
+    if look.planar == "yuv444p":
+        return np.stack(planes)
+    return np.concatenate([p.ravel() for p in planes]).reshape(-1, look.width)
+
+
+def planes(packed: np.ndarray, look: Look) -> list[np.ndarray]:
+    """Views of the Y, U and V planes of a packed frame."""
+    return _planes(packed, look.planar, look.height, look.width)
+
+
+def _planes(packed: np.ndarray, planar: str, h: int, w: int) -> list[np.ndarray]:
+    if planar == "yuv444p":
+        return [packed[0], packed[1], packed[2]]
+    flat = packed.reshape(-1)
+    quarter = (h // 2) * (w // 2)
+    return [
+        flat[: h * w].reshape(h, w),
+        flat[h * w : h * w + quarter].reshape(h // 2, w // 2),
+        flat[h * w + quarter :].reshape(h // 2, w // 2),
+    ]
+
+
+def planar_mask(mask: np.ndarray, look: Look) -> np.ndarray:
+    """A pixel mask (H, W) spread to every byte of a packed frame that shows those pixels.
+
+    A chroma sample shared by four pixels is covered when any of them is, so
+    no colour of a covered pixel survives at the edges.
+    """
+    if look.planar == "yuv444p":
+        return np.stack([mask, mask, mask])
+    rows = mask[0::2] | mask[1::2]  # pairs ORed by slicing: far faster than any() over 2x2 blocks
+    chroma = (rows[:, 0::2] | rows[:, 1::2]).ravel()
+    return np.concatenate([mask.ravel(), chroma, chroma]).reshape(-1, mask.shape[1])
+
+
+def planar_to_rgb(packed: np.ndarray, look: Look) -> np.ndarray:
+    """RGB of a packed frame, read the way a player reads the output."""
+    frame = av.VideoFrame.from_ndarray(packed, format=look.planar)
+    return frame.reformat(
+        format="rgb24",
+        src_colorspace=look.colorspace or None,
+        src_color_range=look.color_range or None,
+    ).to_ndarray()
+
+
+def rgb_to_planar(rgb: np.ndarray, look: Look) -> np.ndarray:
+    """A packed frame from upright RGB, in the output's matrix and range."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.reformat(
+        format=look.planar,
+        dst_colorspace=look.colorspace or None,
+        dst_color_range=look.color_range or None,
+    ).to_ndarray()
 
 
 class VideoEncoder:
@@ -96,10 +184,7 @@ class VideoEncoder:
         self.stream = new_video_stream(out, kind.video, rate or Fraction(30))
         ctx = self.stream.codec_context
         ctx.width, ctx.height = look.width, look.height
-        # 4:2:0 needs even sizes; an odd-sized input keeps its size in 4:4:4 instead of losing a pixel.
-        odd = look.width % 2 or look.height % 2
-        self.pix_fmt = "yuv444p" if odd else "yuv420p"
-        ctx.pix_fmt = self.pix_fmt
+        ctx.pix_fmt = look.planar
         ctx.time_base = time_base
         ctx.color_range, ctx.colorspace = look.color_range, look.colorspace
         ctx.color_primaries, ctx.color_trc = look.color_primaries, look.color_trc
@@ -108,13 +193,9 @@ class VideoEncoder:
         # x264 leaves packet durations empty, and the muxer would then guess the last frame's.
         self.durations: dict[int, int] = {}
 
-    def encode(self, rgb: np.ndarray, pts: int, duration: int) -> None:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame = frame.reformat(
-            format=self.pix_fmt,
-            dst_colorspace=self.look.colorspace or None,
-            dst_color_range=self.look.color_range or None,
-        )
+    def encode(self, packed: np.ndarray, pts: int, duration: int) -> None:
+        """Encode a frame packed in ``look.planar`` (see `to_planar`)."""
+        frame = av.VideoFrame.from_ndarray(packed, format=self.look.planar)
         # Encoders need strictly rising timestamps; a broken input's repeats are nudged by one tick.
         if self.last_pts is not None and pts <= self.last_pts:
             pts = self.last_pts + 1
