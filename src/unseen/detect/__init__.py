@@ -85,7 +85,7 @@ FAST = Plan(passes=(Pass("centerface", 1.0, 0.15, 1920, big_threshold=0.08), Pas
 # --fast detects every third frame at 960 px; 640 px lost a crowd's small faces for good.
 # Measured on score_video.py's clip: docs/video.md.
 VIDEO = Plan(passes=(Pass("centerface", 1.0, 0.15, 1280, big_threshold=0.08),))
-VIDEO_FAST = Plan(passes=(Pass("centerface", 1.0, 0.2, 960, big_threshold=0.1),))
+VIDEO_FAST = Plan(passes=(Pass("centerface", 1.0, 0.15, 960, big_threshold=0.08),))
 
 
 def make_backend(name: str, settings: Settings) -> Backend:
