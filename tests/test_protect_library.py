@@ -35,3 +35,12 @@ def test_refusing_to_overwrite_raises_a_usage_error(tmp_path: Path, astronaut: n
     source = save(astronaut, tmp_path / "in.png")
     with pytest.raises(unseen.UsageError):
         unseen.protect_path(source, source)
+
+
+def test_centerface_weights_are_constants_not_inputs() -> None:
+    # The published graph also lists its weights as inputs; left so, onnxruntime cannot fold or
+    # fuse them and runs the network at half speed.
+    from unseen.detect.centerface import CenterFace
+
+    session = CenterFace(["CPUExecutionProvider"], 1).session
+    assert [i.name for i in session.get_inputs()] == ["input.1"]

@@ -14,7 +14,7 @@ from conftest import FPS, FRAMES, Clip, H, W, make_clip
 from unseen.detect import FaceFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
-from unseen.media.video import protect_video
+from unseen.media.video import CutDetector, protect_video
 from unseen.settings import Settings
 from unseen.types import Detections
 
@@ -184,3 +184,28 @@ def iter_sizes(path: Path) -> Iterator[int]:
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
             yield f.width
+
+
+def test_pixels_away_from_faces_reach_the_encoder_unchanged(tmp_path: Path, finder: FaceFinder) -> None:
+    # Losslessly encoded (CRF 0), the picture away from the face must come out bit for bit:
+    # frames go to the encoder in their own YUV planes, with no round trip through RGB.
+    clip = make_clip(tmp_path / "walk.mp4")
+    protect(clip, tmp_path / "safe.mp4", finder, crf=0)
+    planes_in = [f.to_ndarray() for f in av.open(str(clip.path)).decode(video=0)]
+    planes_out = [f.to_ndarray() for f in av.open(str(tmp_path / "safe.mp4")).decode(video=0)]
+    bottom = np.s_[H - 4 : H]  # luma rows the moving face never comes near
+    assert all(np.array_equal(a[bottom], b[bottom]) for a, b in zip(planes_in, planes_out, strict=True))
+
+
+def test_a_shaking_camera_is_not_a_cut_but_a_new_shot_is() -> None:
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 80, (360, 640), np.uint8)  # a crowd's fine detail
+    ramp = np.linspace(0, 170, 640, dtype=np.uint8)
+    shot = texture + ramp[None, :]
+    other = texture + np.linspace(170, 0, 360).astype(np.uint8)[:, None]  # another scene: light at the top
+    cuts = CutDetector()
+    shaken = [
+        cuts.is_cut(np.roll(shot, (int(dy), int(dx)), (0, 1))) for dy, dx in rng.integers(-6, 7, (20, 2))
+    ]
+    assert not any(shaken)
+    assert cuts.is_cut(other)
