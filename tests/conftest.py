@@ -357,7 +357,8 @@ class Clip:
 
 
 def face_box(i: int) -> tuple[int, int, int, int]:
-    x = int(8 + (W - 52) * i / (FRAMES - 1))
+    """Left to right in FRAMES frames; longer clips walk across again."""
+    x = int(8 + (W - 52) * (i % FRAMES) / (FRAMES - 1))
     y = int(24 + 8 * np.sin(i / 3))
     return x, y, x + CLIP_FACE.shape[1], y + CLIP_FACE.shape[0]
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import pixels, run_cli, save, sha256, tree_hashes, unseen_cmd
+from conftest import make_clip, pixels, run_cli, save, sha256, tree_hashes, unseen_cmd
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,26 @@ def test_interrupt_mid_folder_leaves_only_whole_files(tmp_path: Path, small: np.
             img.load()  # complete files only: a half-written PNG fails here
         assert pixels(path).shape == (128, 128, 3)
     assert tree_hashes(indir) == before
+
+
+def test_interrupt_mid_video_leaves_nothing(tmp_path: Path) -> None:
+    # The detector runs in a worker thread; Ctrl-C must still stop the run cleanly.
+    clip = make_clip(tmp_path / "long.mp4", pts=list(range(1500)))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        unseen_cmd("protect", clip.path, "-o", out / "safe.mp4"), stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.iterdir())):  # the hidden temporary file is being written
+        assert proc.poll() is None, "finished or died before it could be interrupted"
+        assert time.monotonic() < deadline, "no temporary file appeared"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert list(out.iterdir()) == []
 
 
 def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, small: np.ndarray) -> None:
