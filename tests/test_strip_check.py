@@ -37,6 +37,7 @@ from conftest import (
     leaks,
     make_clip,
     needs_exiftool,
+    needs_shared,
     plays,
     run_cli,
     save,
@@ -358,6 +359,7 @@ def test_shared_file_is_stripped_or_refused(shared: SharedRun, name: str) -> Non
     assert shared.checked(output)["status"] == "clean"
 
 
+@needs_shared
 def test_shared_check_exit_codes(shared: SharedRun) -> None:
     assert shared.check_in.code == 3, "every original carries something"
     assert shared.check_out.code == 0, shared.check_out.stdout
