@@ -3,9 +3,9 @@
 Frames wait in a short look-ahead buffer before they are covered, so that a
 face first detected a few frames later is covered in those earlier frames too
 (see `unseen.track`).  The buffer has a fixed length, so memory does not grow
-with the length of the clip.  Detection runs in a worker thread, one frame
-ahead of the rest: onnxruntime releases the interpreter while it works, so
-decoding, covering and encoding use the cores it leaves idle.  Sound goes
+with the length of the clip.  Detection runs in a worker thread, up to
+`IN_FLIGHT` detections ahead of the rest: onnxruntime releases the interpreter
+while it works, so decoding, covering and encoding use the cores it leaves idle.  Sound goes
 through `unseen.media.audio` in the same pass.
 
 Fails closed: a frame the decoder reports as corrupt, or any decoding error,
