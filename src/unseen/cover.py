@@ -66,9 +66,7 @@ def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Ge
         # hundreds of them one by one would redo the same pixels many times.
         mask = union_mask(regions, image.shape[:2])
         pixels = out[mask]
-        # Uniform grey noise, 64..191 (mean 128, sd 37): drawn as bytes, four times faster than
-        # Gaussian floats, which matters when a crowd covers half of every video frame.
-        out[mask] = _unlike(rng.integers(64, 192, pixels.shape, dtype=np.uint8), pixels)
+        out[mask] = _unlike(fill_noise(pixels.shape, rng), pixels)
         return out
     for r in regions:
         patch = out[r.y0 : r.y1, r.x0 : r.x1]
@@ -102,17 +100,11 @@ def _unlike(filled: U8Image, original: U8Image) -> U8Image:
     return filled
 
 
-def noise_screen(shape: tuple[int, ...], rng: np.random.Generator) -> U8Image:
-    """One noise image to cover every frame of a video with (the ``fill`` style's noise).
+def fill_noise(shape: tuple[int, ...], rng: np.random.Generator) -> U8Image:
+    """The ``fill`` style's noise: uniform grey levels 64..191 (mean 128, sd 37) per channel.
 
-    Fresh noise in every frame is what an encoder codes worst: it made a crowd
-    clip 70 times larger than a plain re-encode and slowed encoding and the
-    self-check.  Noise that stays put from frame to frame is stored once and
-    then reused wherever the cover has not moved.  It is drawn once per file
-    without looking at any face, so it protects as well as fresh noise; a
-    screen pixel that happens to equal a face's says nothing about the face
-    (and the lossy encoding changes every pixel anyway), so unlike `cover`
-    it is not nudged away from the original.
+    Drawn as bytes, four times faster than Gaussian floats, which matters when
+    a crowd covers half of every video frame.
     """
     return rng.integers(64, 192, shape, dtype=np.uint8)
 

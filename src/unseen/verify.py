@@ -93,13 +93,20 @@ def check_covered(
 BLOCK = 8
 
 
+def block_means(values: np.ndarray, bh: int, bw: int) -> np.ndarray:
+    """Mean of each ``bh`` x ``bw`` block of integer (H, W) or (H, W, C) ``values``; partial blocks cut."""
+    h, w = values.shape[0] // bh * bh, values.shape[1] // bw * bw
+    depth = values.shape[2:]
+    cells = int(np.prod(depth, dtype=int))
+    # Rows first, then columns: two sums over contiguous memory, much faster than one over axes (1, 3).
+    rows = values[:h, :w].reshape(h // bh, bh, w * cells).sum(axis=1, dtype=np.int32)
+    means: np.ndarray = rows.reshape(h // bh, w // bw, bw, *depth).sum(axis=2) / (bh * bw)
+    return means
+
+
 def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray:
     """|mean difference| of each ``bh`` x ``bw`` block of the grid (partial blocks at the edges cut)."""
-    h, w, channels = diff.shape[0] // bh * bh, diff.shape[1] // bw * bw, diff.shape[-1]
-    # Rows first, then columns: two sums over contiguous memory, much faster than one over axes (1, 3).
-    rows = diff[:h, :w].reshape(h // bh, bh, w * channels).sum(axis=1, dtype=np.int32)
-    blocks = rows.reshape(h // bh, w // bw, bw, channels).sum(axis=2) / (bh * bw)
-    gap: np.ndarray = np.abs(blocks).mean(axis=-1)
+    gap: np.ndarray = np.abs(block_means(diff, bh, bw)).mean(axis=-1)
     return gap
 
 

@@ -24,7 +24,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from ..cover import cover, head_regions, noise_screen, union_mask
+from ..cover import cover, fill_noise, head_regions, union_mask
 from ..detect import VIDEO, VIDEO_FAST, FaceFinder
 from ..errors import InputError, UnsupportedError
 from ..jobs import Job
@@ -32,6 +32,7 @@ from ..meta import video as meta_video
 from ..settings import Settings
 from ..track import Motion, Tracker
 from ..types import Detections, FileResult, Region
+from ..verify import block_means
 from ..write import staged, sync_file
 from .audio import AudioOut
 from .video_check import Expected, Sampler, check_video
@@ -131,6 +132,7 @@ class _Run:
         self.encoder: VideoEncoder | None = None
         self.look: Look | None = None
         self.screen: np.ndarray | None = None
+        self.detect_side = 0  # longest side of the frames handed to the detector
         fps = float(self.rate or 30)
         frame_bytes = max(1, vin.codec_context.width * vin.codec_context.height * 3)
         lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
@@ -179,7 +181,7 @@ class _Run:
         self.decoded += 1
         cut = self.cuts.is_cut(planes(planar, self.look)[0])
         if cut or index % self.every == 0:
-            rgb = to_rgb(frame, self.look, self.finder.detail(max(self.look.width, self.look.height)))
+            rgb = to_rgb(frame, self.look, self.detect_side)
             self.pending.append((index, cut, detector.submit(self._find, rgb)))
         pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
         duration = frame.duration or _default_duration(self.vin.time_base, self.rate)
@@ -203,7 +205,14 @@ class _Run:
 
     def _start(self, frame: av.VideoFrame) -> None:
         self.look = Look.of(frame)
-        self.screen = rgb_to_planar(noise_screen((self.look.height, self.look.width, 3), self.rng), self.look)
+        self.detect_side = self.finder.detail(max(self.look.width, self.look.height))
+        # One noise image covers every frame.  Fresh noise in every frame is what an encoder codes
+        # worst: it made a crowd clip 70 times larger than a plain re-encode and slowed encoding and
+        # the self-check, while noise that stays put is stored once and reused.  It is drawn without
+        # looking at any face, so a screen pixel that happens to equal a face's says nothing about
+        # it (and the lossy encoding changes every pixel anyway): unlike `cover`, no nudging.
+        screen = fill_noise((self.look.height, self.look.width, 3), self.rng)
+        self.screen = rgb_to_planar(screen, self.look)
         self.encoder = VideoEncoder(
             self.out,
             self.kind,
@@ -289,10 +298,8 @@ class CutDetector:
     def is_cut(self, luma: np.ndarray) -> bool:
         """``luma``: the frame's Y plane (H, W)."""
         grey = luma[::2, ::2]  # plenty for block means, at a quarter of the work
-        h, w = grey.shape
-        step = max(1, min(h, w) // 18)
-        rows, cols = h // step, w // step
-        thumb = grey[: rows * step, : cols * step].reshape(rows, step, cols, step).mean(axis=(1, 3))
+        step = max(1, min(grey.shape) // 18)
+        thumb = block_means(grey, step, step)
         cut = self.previous is not None and float(np.abs(thumb - self.previous).mean()) > self.threshold
         self.previous = thumb
         return cut
