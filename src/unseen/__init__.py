@@ -4,21 +4,32 @@
     >>> result = protect_path(Path("in.jpg"), Path("out/safe.jpg"), Settings(style="fill"))
     >>> result.status, result.faces
 
-The library never prints; errors derive from `UnseenError`.
+The library never prints: it logs to the ``unseen`` logger (silent unless the
+program configures logging), and errors derive from `UnseenError`.  Importing
+it changes no global state.
 """
 
+import logging
+
+from .api import analyse_path, check_path, protect_path, strip_path
+from .datatypes import Detections, FileResult
 from .errors import (
     InputError,
     ModelError,
     OutputError,
+    PlanError,
     UnseenError,
     UnsupportedError,
     UsageError,
     VerificationError,
 )
-from .pipeline import Protector, protect_path
+from .pipeline import Protector
+from .plan import Plan, Region, Track
 from .settings import Settings
-from .types import Detections, FileResult, Region
+
+__version__ = "0.2.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Detections",
@@ -26,12 +37,19 @@ __all__ = [
     "InputError",
     "ModelError",
     "OutputError",
+    "Plan",
+    "PlanError",
     "Protector",
     "Region",
     "Settings",
+    "Track",
     "UnseenError",
     "UnsupportedError",
     "UsageError",
     "VerificationError",
+    "__version__",
+    "analyse_path",
+    "check_path",
     "protect_path",
+    "strip_path",
 ]

@@ -3,9 +3,8 @@
 Two questions per file: what metadata is left (our container parsers and,
 when installed, exiftool, each finding naming the tool that saw it), and
 whether a face is still visible (the detectors on the decoded picture; for a
-video, on frames sampled across it).  The face pass uses stricter thresholds
-than ``protect``: it should fire on faces a person would recognise, not on the
-noise of a cover.
+video, on frames sampled across it).  The face pass is `unseen.verify.audit`,
+the very one protect's self-check runs on what it writes, so the two agree.
 """
 
 from __future__ import annotations
@@ -13,31 +12,26 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import av
 import numpy as np
 
-from . import meta
-from .detect import FaceFinder, Pass, Plan
-from .errors import InputError, UnseenError, UnsupportedError
+from . import kinds, meta
+from .datatypes import Detections, FileKind, FileResult, Status
+from .detect import FaceFinder
+from .errors import InputError, UnseenError, UnsupportedError, VerificationError
 from .media import image as image_io
-from .meta import families
+from .media.video import VideoReader
 from .settings import Settings
-from .types import Detections, FileResult, Status
-
-Kind = Literal["image", "video", "other"]
-
-# Thresholds measured on the astronaut photo: both fire on the bare face, neither on its cover.
-CHECK_PLAN = Plan(passes=(Pass("centerface", 1.0, 0.5, 1920), Pass("yunet", 1.0, 0.7, 1600)))
-VIDEO_SAMPLES = 16
+from .verify.audit import AUDIT_PLAN, Audit, audited_frames
 
 
 class Checker:
     """Loads the detectors once (unless ``faces`` is False); ``check(path)`` judges one file."""
 
     def __init__(self, settings: Settings | None = None, *, faces: bool = True, use_exiftool: bool = True):
-        self.finder = FaceFinder(settings or Settings(), CHECK_PLAN) if faces else None
+        settings = settings or Settings()
+        self.audit = Audit(FaceFinder(settings, AUDIT_PLAN), settings) if faces else None
         self.use_exiftool = use_exiftool
 
     def check(self, path: Path) -> FileResult:
@@ -48,19 +42,19 @@ class Checker:
 
     def _check(self, path: Path) -> FileResult:
         try:
-            family: str | None = families.identify(path)
+            found: kinds.FileKind | None = kinds.identify(path)
         except UnsupportedError:
-            family = None  # a kind unseen refuses to clean (RAW, PDF...) can still be scanned
+            found = None  # a kind unseen refuses to clean (RAW, PDF...) can still be scanned
         except InputError as exc:
             return FileResult(path, None, "failed", error=exc.why, kind="other")
-        kind: Kind = "video" if family == families.VIDEO else "image" if family else "other"
+        kind: FileKind = found.kind if found else "other"
         findings = [str(f) for f in meta.scan(path, use_exiftool=self.use_exiftool)]
-        if family is None and not findings:
+        if found is None and not findings:
             return FileResult(path, None, "failed", error="not a picture or video unseen can read", kind=kind)
         faces = 0
-        if self.finder is not None and family is not None:
+        if self.audit is not None and found is not None and found.kind != "audio":
             try:
-                boxes = list(self._faces(path, family))
+                boxes = list(self._faces(path, found.kind == "video"))
             except (UnseenError, OSError, ValueError, av.error.FFmpegError) as exc:
                 if not findings:
                     return FileResult(path, None, "failed", error=f"cannot look for faces: {exc}", kind=kind)
@@ -70,11 +64,11 @@ class Checker:
         status: Status = "dirty" if findings else "clean"
         return FileResult(path, None, status, faces=faces, kind=kind, findings=findings)
 
-    def _faces(self, path: Path, family: str) -> Iterator[str]:
-        assert self.finder is not None
-        frames = _video_frames(path) if family == families.VIDEO else enumerate(image_io.read(path).frames)
+    def _faces(self, path: Path, is_video: bool) -> Iterator[str]:
+        assert self.audit is not None
+        frames = _video_frames(path) if is_video else enumerate(image_io.read(path).frames)
         for index, rgb in frames:
-            yield from _describe(self.finder.find(rgb), index, family == families.VIDEO)
+            yield from _describe(self.audit.visible(rgb), index, is_video)
 
 
 def _describe(dets: Detections, index: int, is_video: bool) -> Iterator[str]:
@@ -84,22 +78,13 @@ def _describe(dets: Detections, index: int, is_video: bool) -> Iterator[str]:
 
 
 def _video_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
-    """About ``VIDEO_SAMPLES`` frames spread over the whole video, first and last included."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        total = stream.frames or _estimate_frames(container, stream)
-        step = max(1, total // VIDEO_SAMPLES)
-        last = None
-        for index, frame in enumerate(container.decode(stream)):
+    """The frames the audit samples (about 16, first and last included), upright."""
+    with VideoReader(path, fail=VerificationError) as reader:
+        wanted = audited_frames(reader.frame_count)
+        last: tuple[int, av.VideoFrame] | None = None
+        for index, frame in enumerate(reader.frames()):
             last = (index, frame)
-            if index % step == 0:
-                yield index, frame.to_ndarray(format="rgb24")
-        if last is not None and last[0] % step:
-            yield last[0], last[1].to_ndarray(format="rgb24")
-
-
-def _estimate_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
-    seconds = seconds or (container.duration or 0) / av.time_base
-    rate = float(stream.average_rate or stream.guessed_rate or 25)
-    return max(1, int(seconds * rate))
+            if index in wanted:
+                yield index, reader.rgb(frame)
+        if last is not None and last[0] < max(wanted):
+            yield last[0], reader.rgb(last[1])

@@ -16,10 +16,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from . import plan as plan_mod
 from . import settings as settings_mod
 from .errors import UnseenError, UsageError
-from .jobs import Job, plan
-from .types import FileResult
+from .jobs import Job, plan_outputs
+from .jobs import plan as plan_jobs
+from .datatypes import FileResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -42,6 +44,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per input
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 
 
+KeepOpt = Annotated[
+    list[str] | None,
+    typer.Option("--keep", help="Leave the region or track with this plan id visible (consent; repeatable)."),
+]
+CoverOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cover", help="Also cover x,y,w,h; in a video x,y,w,h@t0-t1 covers it from t0 to t1 s (repeatable)."
+    ),
+]
+FastOpt = Annotated[bool, typer.Option("--fast", help="One scale: faster, misses more small faces.")]
+KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")]
+InputsArg = Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")]
+
+
 def _parse_box(text: str) -> tuple[int, int, int, int]:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
@@ -51,8 +68,40 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
 
 
 @app.command()
+def analyse(
+    inputs: InputsArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the plans (one .json per input).")],
+    fast: FastOpt = False,
+    keep_names: KeepNamesOpt = False,
+    keep: KeepOpt = None,
+    cover: CoverOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Find every face and write a plan per input (no media); edit it, then `protect --plan`.
+
+    A plan says where people are in a picture: it is written readable by you
+    only, and must never be shared with the outputs.
+    """
+
+    def work() -> int:
+        opts = settings_mod.load(
+            config, fast=fast or None, keep_names=keep_names or None,
+            keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
+        )  # fmt: skip
+        jobs = plan_outputs(inputs, out, keep_names=opts.keep_names)
+        from .pipeline import Protector
+
+        protector = Protector(opts)
+        return _run(jobs, protector.analyse, as_json=as_json, quiet=quiet, verb="analysed")
+
+    raise typer.Exit(_guarded(work))
+
+
+@app.command()
 def protect(
-    inputs: Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")],
+    inputs: InputsArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
     style: Annotated[
         str | None, typer.Option(help="fill (default, strongest); pixelate or blur: weaker, both add noise.")
@@ -61,8 +110,14 @@ def protect(
         str | None,
         typer.Option("--format", help="same (default; HEIC/AVIF become JPEG), png, jpeg or webp."),
     ] = None,
-    keep_names: Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")] = False,
-    fast: Annotated[bool, typer.Option("--fast", help="One scale: faster, misses more small faces.")] = False,
+    keep_names: KeepNamesOpt = False,
+    fast: FastOpt = False,
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Render from a plan (from `unseen analyse`), or a folder of plans."),
+    ] = None,
+    keep: KeepOpt = None,
+    cover: CoverOpt = None,
     extra_box: Annotated[
         list[str] | None, typer.Option("--extra-box", help="Also cover x,y,w,h (repeatable).")
     ] = None,
@@ -84,23 +139,21 @@ def protect(
         opts = settings_mod.load(
             config, style=style, format=format, fast=fast or None, keep_names=keep_names or None,
             extra_boxes=boxes or None, audio=audio, crf=crf, device=device,
-            detect_every=detect_every,
+            detect_every=detect_every, keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
         )  # fmt: skip
-        _check_choice("style", opts.style, ("fill", "pixelate", "blur"))
-        _check_choice("format", opts.format, ("same", "png", "jpeg", "webp"))
-        _check_choice("audio", opts.audio, ("drop", "keep", "disguise"))
-        jobs = plan(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
+        plans = plan_mod.load_all(plan) if plan is not None else None
+        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
         from .pipeline import Protector
 
         protector = Protector(opts)
-        return _run(jobs, protector.protect, as_json=as_json, quiet=quiet, verb="protected")
+        return _run(jobs, lambda job: protector.protect(job, plans), as_json=as_json, quiet=quiet, verb="protected")
 
     raise typer.Exit(_guarded(work))
 
 
 @app.command()
 def strip(
-    inputs: Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")],
+    inputs: InputsArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
     keep_names: Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")] = False,
     config: ConfigOpt = None,
@@ -111,7 +164,7 @@ def strip(
 
     def work() -> int:
         opts = settings_mod.load(config, keep_names=keep_names or None)
-        jobs = plan(inputs, out, out_format="same", keep_names=opts.keep_names)
+        jobs = plan_jobs(inputs, out, out_format="same", keep_names=opts.keep_names)
         from .strip import strip_file
 
         return _run_each(jobs, lambda job: strip_file(job, opts), as_json=as_json, quiet=quiet)
@@ -121,7 +174,7 @@ def strip(
 
 @app.command()
 def check(
-    inputs: Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")],
+    inputs: InputsArg,
     faces: Annotated[
         bool, typer.Option("--faces/--no-faces", help="Also look for visible faces (default: yes).")
     ] = True,
@@ -163,11 +216,6 @@ def _summary(result: FileResult) -> list[str]:
     if result.status == "clean":
         return [f"clean {result.input.name}"]
     return [f"NOT CLEAN {result.input}: {len(result.findings)} item(s)"] + [f"  {f}" for f in result.findings]
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UsageError(f"--{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
 def _guarded(work: Callable[[], int]) -> int:
@@ -217,7 +265,8 @@ def _report(result: FileResult, *, as_json: bool, quiet: bool, verb: str) -> Non
     if result.error:
         err.print(f"error: {result.input}: {result.error}")
     elif not quiet and not as_json:
-        err.print(f"{verb} {result.input.name}: {result.faces} face(s), {result.regions} region(s) covered")
+        what = "in the plan" if result.status == "analysed" else "covered"
+        err.print(f"{verb} {result.input.name}: {result.faces} face(s), {result.regions} region(s) {what}")
 
 
 def exit_code(results: list[FileResult]) -> int:

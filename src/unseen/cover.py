@@ -1,4 +1,4 @@
-"""Turn face boxes into head regions and cover them so nothing can be recovered.
+"""Cover regions so that nothing of what was there can be recovered; styles are chosen by name.
 
 Every style replaces the pixels rather than filtering them in place: even the
 weaker ``pixelate`` and ``blur`` styles keep very little of the face (a few
@@ -8,86 +8,63 @@ that deblurring or "unmosaic" models have no exact signal to invert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
-from .settings import Style
-from .types import Detections, Region
+from .boxes import IntBoxes, union_mask
+from .registry import Registry
 
 U8Image = npt.NDArray[np.uint8]
 
 
-@dataclass(frozen=True)
-class HeadGeometry:
-    """How far a tight face box grows to cover the head, as shares of the box size.
-
-    Detector boxes run from brow to chin; hair, ears and the top of the head
-    lie above and beside them, so the growth is biased upwards.  ``margin`` adds
-    whole pixels, because a one-pixel misplacement of a 10 px box already
-    uncovers a tenth of the face.  The defaults were measured on dev.jsonl
-    (see docs/tuning.md).
-    """
-
-    side: float = 0.25
-    top: float = 0.40
-    bottom: float = 0.20
-    margin: float = 2.0
+CoverStyle = Callable[[U8Image, IntBoxes, np.random.Generator], None]
+STYLES: Registry[CoverStyle] = Registry("cover style")
 
 
-def head_regions(
-    faces: Detections,
-    width: int,
-    height: int,
-    geometry: HeadGeometry = HeadGeometry(),
-    extra_boxes: tuple[tuple[int, int, int, int], ...] = (),
-) -> list[Region]:
-    """Grow each face box into the head region to cover, plus manual x,y,w,h boxes."""
-    g = geometry
-    boxes = faces.xyxy.astype(np.float64)
-    w, h = (boxes[:, 2] - boxes[:, 0])[:, None], (boxes[:, 3] - boxes[:, 1])[:, None]
-    grown = boxes + np.hstack([-g.side * w, -g.top * h, g.side * w, g.bottom * h])
-    grown += np.array([-g.margin, -g.margin, g.margin, g.margin])
-    manual = np.array([(x, y, x + bw, y + bh) for x, y, bw, bh in extra_boxes], np.float64).reshape(-1, 4)
-    limits = [width, height, width, height]
-    edges = np.clip(np.hstack([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])]), 0, limits).astype(int)
-    manual_edges = np.clip(manual, 0, limits).astype(int)
-    regions = [Region(x0, y0, x1, y1, "face") for x0, y0, x1, y1 in edges.tolist()]
-    regions += [Region(x0, y0, x1, y1, "manual") for x0, y0, x1, y1 in manual_edges.tolist()]
-    return [r for r in regions if r.area > 0]
-
-
-def cover(image: U8Image, regions: list[Region], style: Style, rng: np.random.Generator) -> U8Image:
-    """A copy of ``image`` (H, W, C uint8) with every region replaced."""
+def cover(image: U8Image, boxes: IntBoxes, style: str, rng: np.random.Generator) -> U8Image:
+    """A copy of ``image`` (H, W, C uint8) with every whole-pixel box (N, 4) replaced in ``style``."""
+    paint = STYLES.get(style)
     out = image.copy()
-    if style == "fill":
-        # One pass over the union of all regions: a crowd's heads overlap, and covering
-        # hundreds of them one by one would redo the same pixels many times.
-        mask = union_mask(regions, image.shape[:2])
-        pixels = out[mask]
-        out[mask] = _unlike(fill_noise(pixels.shape, rng), pixels)
-        return out
-    for r in regions:
-        patch = out[r.y0 : r.y1, r.x0 : r.x1]
-        if patch.size == 0:
-            continue
-        base = (
-            _cells(patch.astype(np.float32), cells=4)
-            if style == "pixelate"
-            else _wide_blur(patch.astype(np.float32))
-        )
-        noise = rng.standard_normal(base.shape, dtype=np.float32) * np.float32(24.0)
-        out[r.y0 : r.y1, r.x0 : r.x1] = _unlike(np.clip(base + noise, 0, 255).astype(np.uint8), patch)
+    if len(boxes):
+        paint(out, boxes, rng)
     return out
 
 
-def union_mask(regions: list[Region], shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
-    """True on every pixel of an (H, W) ``shape`` that lies in some region."""
-    mask = np.zeros(shape[:2], bool)
-    for r in regions:
-        mask[r.y0 : r.y1, r.x0 : r.x1] = True
-    return mask
+@STYLES.register("fill")
+def _fill(out: U8Image, boxes: IntBoxes, rng: np.random.Generator) -> None:
+    # One pass over the union of all boxes: a crowd's heads overlap, and covering
+    # hundreds of them one by one would redo the same pixels many times.
+    mask = union_mask(boxes, out.shape[:2])
+    pixels = out[mask]
+    out[mask] = _unlike(fill_noise(pixels.shape, rng), pixels)
+
+
+@STYLES.register("pixelate")
+def _pixelate(out: U8Image, boxes: IntBoxes, rng: np.random.Generator) -> None:
+    _filtered(out, boxes, rng, lambda patch: _cells(patch, cells=4))
+
+
+@STYLES.register("blur")
+def _blur(out: U8Image, boxes: IntBoxes, rng: np.random.Generator) -> None:
+    _filtered(out, boxes, rng, _wide_blur)
+
+
+def _filtered(
+    out: U8Image,
+    boxes: IntBoxes,
+    rng: np.random.Generator,
+    keep_little: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+) -> None:
+    """Replace each box by what ``keep_little`` leaves of it, plus fresh noise."""
+    for x0, y0, x1, y1 in boxes.tolist():
+        patch = out[y0:y1, x0:x1]
+        if patch.size == 0:
+            continue
+        base = keep_little(patch.astype(np.float32))
+        noise = rng.standard_normal(base.shape, dtype=np.float32) * np.float32(24.0)
+        out[y0:y1, x0:x1] = _unlike(np.clip(base + noise, 0, 255).astype(np.uint8), patch)
 
 
 def _unlike(filled: U8Image, original: U8Image) -> U8Image:

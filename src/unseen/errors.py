@@ -4,6 +4,7 @@
     ├── UsageError               the request itself is wrong (bad option, would overwrite)
     ├── InputError               one input cannot be read: missing, no permission, corrupt,
     │   └── UnsupportedError     not a format we can protect (refused, never passed through)
+    ├── PlanError                a plan is malformed, points outside its picture or is for another file
     ├── OutputError              the output cannot be written (disk full, no permission)
     ├── VerificationError        the written file failed its self-check and was removed
     └── ModelError               a detector's weights are missing or do not match their pin
@@ -45,6 +46,10 @@ def unreadable(path: Path, exc: OSError) -> InputError:
 
 class UnsupportedError(InputError):
     """A file of a kind unseen refuses rather than passing it through."""
+
+
+class PlanError(UnseenError):
+    """A plan cannot be used: malformed, inconsistent, or made for another file."""
 
 
 class OutputError(UnseenError):

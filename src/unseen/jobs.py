@@ -12,10 +12,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .media.image import EXTENSIONS, IMAGE_SUFFIXES
+from . import kinds
+from .errors import UnseenError, UsageError
+from .media.image import EXTENSIONS
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp", ".3g2", ".wmv", ".mts", ".m2ts"}
 SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff",
                   ".tiff": "tiff", ".bmp": "bmp", ".gif": "gif"}  # fmt: skip
 
@@ -64,6 +64,25 @@ def plan(
     return jobs
 
 
+def plan_outputs(inputs: list[Path], out: Path, *, keep_names: bool) -> list[Job]:
+    """Map inputs to plan files in the folder ``out``: ``plan-<random>.json``, or the input's name."""
+    files = collect(inputs)
+    if not files:
+        raise UsageError("no input files found")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file; plans go into a folder")
+    jobs = [Job(src, out / _plan_name(src, root, keep_names)) for src, root in files]
+    _refuse_clashes(jobs, {p.resolve() for p, _ in files})
+    return jobs
+
+
+def _plan_name(src: Path, root: Path | None, keep_names: bool) -> Path:
+    if not keep_names:
+        return Path(f"plan-{secrets.token_hex(5)}.json")
+    rel = src.relative_to(root) if root is not None else Path(src.name)
+    return rel.with_name(rel.name + ".json")
+
+
 def _name(src: Path, root: Path | None, out_format: str, keep_names: bool) -> Path:
     suffix = target_suffix(src, out_format)
     if not keep_names:
@@ -73,17 +92,14 @@ def _name(src: Path, root: Path | None, out_format: str, keep_names: bool) -> Pa
 
 
 def target_suffix(src: Path, out_format: str) -> str:
-    """The output extension: the chosen format's, else one that matches the input's kind."""
-    ext = src.suffix.lower()
-    if ext in VIDEO_SUFFIXES:
-        return ".mp4" if out_format in ("same", "jpeg", "png", "webp") else f".{out_format}"
-    if out_format != "same":
+    """The output extension: the chosen format's, else the one the input's content calls for."""
+    try:
+        kind = kinds.identify(src)
+    except UnseenError:
+        return src.suffix.lower() or ".bin"  # refused later with its reason, one line, nothing written
+    if kind.kind == "image" and out_format != "same":
         return EXTENSIONS[out_format]
-    if ext in (".heic", ".heif", ".hif", ".avif", ".jxl"):
-        return ".jpg"  # few viewers open HEIF/AVIF/JPEG XL; JPEG is what the contract promises
-    if ext in IMAGE_SUFFIXES:
-        return EXTENSIONS[SUFFIX_FORMATS.get(ext, "jpeg")]
-    return ext or ".bin"
+    return kind.suffix
 
 
 def _refuse_clashes(jobs: list[Job], sources: set[Path]) -> None:

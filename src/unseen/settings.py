@@ -1,5 +1,6 @@
-"""Every option in one frozen object, with TOML loading.
+"""Every option in one frozen object, validated when it is made, with TOML loading.
 
+A wrong value is an error that names the valid ones, never a silent default.
 A config file holds the same names as the fields below, at top level or under
 ``[unseen]``; command-line options override it.
 """
@@ -11,14 +12,16 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .errors import UsageError
+from .plan import ManualBox
 
 Style = Literal["fill", "pixelate", "blur"]
 OutFormat = Literal["same", "png", "jpeg", "webp"]
 Audio = Literal["drop", "keep", "disguise"]
 Device = Literal["cpu", "cuda"]
+_CHOICES = {"style": Style, "format": OutFormat, "audio": Audio, "device": Device}
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class Settings:
     keep_names: bool = False
     fast: bool = False
     jpeg_quality: int = 92
-    extra_boxes: tuple[tuple[int, int, int, int], ...] = ()
+    extra_boxes: tuple[tuple[int, int, int, int], ...] = ()  # x, y, w, h: always covered
+    cover: tuple[str, ...] = ()  # "x,y,w,h" or, in a video, "x,y,w,h@t0-t1": always covered
+    keep: tuple[str, ...] = ()  # ids of plan regions or tracks left visible
     audio: Audio = "drop"
     crf: int = 18
     detect_every: int | None = None  # video: full detection on every k-th frame; None: 1, or 3 with fast
@@ -37,6 +42,15 @@ class Settings:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in get_args(allowed):
+                raise UsageError(f"{name} must be one of {', '.join(get_args(allowed))}, not {value!r}")
+        for name in ("keep_names", "fast"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be true or false")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise UsageError("threads must be a whole number of at least 1")
         if not 90 <= self.jpeg_quality <= 100:
             raise UsageError("jpeg_quality must be between 90 and 100")
         if not 0 <= self.crf <= 51:
@@ -46,6 +60,11 @@ class Settings:
         for box in self.extra_boxes:
             if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
                 raise UsageError(f"extra box {box} must be x,y,w,h with positive w and h")
+        self.manual_boxes()  # a malformed --cover fails here, before any file is read
+
+    def manual_boxes(self) -> tuple[ManualBox, ...]:
+        """``extra_boxes`` and ``cover`` as the boxes a person asked to cover."""
+        return tuple(ManualBox(*box) for box in self.extra_boxes) + tuple(map(ManualBox.parse, self.cover))
 
     def providers(self) -> list[str]:
         """onnxruntime providers, always named explicitly (its default list may pick a remote one)."""
@@ -72,6 +91,9 @@ def load(path: Path | None, **overrides: Any) -> Settings:
             raise UsageError(f"config {path}: unknown option(s) {', '.join(unknown)}")
         if "extra_boxes" in values:
             values["extra_boxes"] = tuple(tuple(b) for b in values["extra_boxes"])
+        for name in ("cover", "keep"):
+            if name in values:
+                values[name] = tuple(values[name])
     try:
         return Settings(**values).replace(**overrides)
     except TypeError as exc:

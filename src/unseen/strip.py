@@ -21,12 +21,12 @@ from PIL import Image, ImageSequence
 
 from . import meta
 from .errors import InputError, UnseenError, UnsupportedError, VerificationError
-from .jobs import SUFFIX_FORMATS, VIDEO_SUFFIXES, Job
+from . import kinds
+from .jobs import SUFFIX_FORMATS, Job
 from .media import image as image_io
 from .meta import families, video
-from .pipeline import _status_of
 from .settings import Settings
-from .types import FileResult
+from .datatypes import FileKind, FileResult
 from .write import staged, sync_file
 
 
@@ -34,21 +34,21 @@ def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
     """Write a metadata-free copy of ``job.source`` to ``job.target``."""
     settings = settings or Settings()
     started = time.perf_counter()
-    kind: Literal["image", "video"] = "video" if job.source.suffix.lower() in VIDEO_SUFFIXES else "image"
+    kind: FileKind = "other"
     try:
         # Refuse a PDF, archive or RAW file with its own reason, before the output's suffix is
         # judged and before the output folder is made.
-        families.identify(job.source)
+        found = kinds.identify(job.source)
+        kind = found.kind
+        kinds.refuse_audio(job.source, found)
         fmt = output_format(job)
         with staged(job.target) as temp:
             cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=settings.jpeg_quality)
             sync_file(temp)
             check_stripped(job.source, temp, cleaned)
-        kind = "video" if cleaned.family == families.VIDEO else "image"
         result = FileResult(job.source, job.target, "stripped", kind=kind, note=cleaned.how)
     except UnseenError as exc:
-        why = exc.why if isinstance(exc, InputError) else str(exc)
-        result = FileResult(job.source, None, _status_of(exc), error=why, kind=kind)
+        result = FileResult.of_error(job.source, exc, kind)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -93,7 +93,7 @@ def _check_image(source: Path, written: Path, cleaned: meta.Cleaned) -> None:
 
 def _raw_frames(path: Path, count: int) -> list[np.ndarray]:
     """The first ``count`` frames exactly as stored (no orientation or colour conversion)."""
-    with Image.open(path) as img:
+    with image_io.open_image(path) as img:
         return [
             np.asarray(f.convert("RGBA" if f.mode in ("RGBA", "PA") else "RGB"))
             for f in islice(ImageSequence.Iterator(img), count)

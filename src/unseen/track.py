@@ -28,8 +28,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .detect.nms import iou_matrix
-from .types import FloatArray
+from .boxes import iou_matrix
+from .datatypes import Detections, FloatArray
+
+ESTIMATE = "track"  # the source of a box the tracker worked out rather than a detector found
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Track:
     start_velocity: FloatArray | None = None
     jitter: float = 0.0  # how far detections land from the constant-velocity prediction, px
     open: bool = True
+    score: float = 0.0  # the best detection's
+    source: str = ""  # the detector pass of the best detection
 
     @property
     def last(self) -> int:
@@ -81,7 +85,7 @@ class Track:
     def predicted(self, frame: int) -> FloatArray:
         return self.boxes[-1] + self.velocity * (frame - self.last)
 
-    def observe(self, frame: int, box: FloatArray) -> None:
+    def observe(self, frame: int, box: FloatArray, score: float = 0.0, source: str = "") -> None:
         if self.frames:
             step = (box - self.boxes[-1]) / max(1, frame - self.last)
             miss = float(np.abs(box - self.predicted(frame)).max())
@@ -93,6 +97,8 @@ class Track:
                 self.jitter = 0.7 * self.jitter + 0.3 * miss
         self.frames.append(frame)
         self.boxes.append(box.astype(np.float32))
+        if score >= self.score or not self.source:
+            self.score, self.source = score, source
 
 
 class Tracker:
@@ -104,8 +110,8 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 0
 
-    def update(self, frame: int, boxes: FloatArray, *, cut: bool = False) -> list[Track]:
-        """Join this frame's face boxes (N, 4) to the open tracks; returns the open tracks."""
+    def update(self, frame: int, found: Detections, *, cut: bool = False) -> Detections:
+        """Join this frame's detections to the open tracks; returns them with their track ids."""
         if cut:
             for t in self.tracks:
                 t.open = False
@@ -113,19 +119,24 @@ class Tracker:
             if t.open and frame - t.last > self.motion.max_gap:
                 t.open = False
         live = [t for t in self.tracks if t.open]
-        unmatched = set(range(len(boxes)))
+        boxes = found.xyxy
+        ids = np.full(len(found), -1, np.int64)
         for ti, bi in _match(live, boxes, frame, self.min_iou):
-            live[ti].observe(frame, boxes[bi])
-            unmatched.discard(bi)
-        for bi in sorted(unmatched):
+            live[ti].observe(frame, boxes[bi], float(found.scores[bi]), found.sources[bi])
+            ids[bi] = live[ti].id
+        for bi in np.nonzero(ids < 0)[0].tolist():
             track = Track(self._next_id)
             self._next_id += 1
-            track.observe(frame, boxes[bi])
+            track.observe(frame, boxes[bi], float(found.scores[bi]), found.sources[bi])
             self.tracks.append(track)
-        return [t for t in self.tracks if t.open]
+            ids[bi] = track.id
+        return Detections(found.xyxy, found.scores, found.landmarks, found.sources, ids)
 
-    def boxes_at(self, frame: int) -> FloatArray:
-        """Every face box (M, 4) to cover in ``frame``: detected, interpolated or extrapolated.
+    def boxes_at(self, frame: int) -> Detections:
+        """Every face to cover in ``frame``: detected, interpolated or extrapolated.
+
+        Each row carries its track's id and best score; a detection keeps its
+        detector's name as source, a worked-out box has source ``"track"``.
 
         A crowd keeps a thousand tracks alive, so each track only says where its
         estimate starts and how it moves (`_Estimates`), and the boxes are then
@@ -134,7 +145,7 @@ class Tracker:
         estimates = _Estimates()
         for t in self.tracks:
             estimates.add(t, frame, self.motion)
-        return estimates.boxes(self.motion)
+        return estimates.detections(self.motion)
 
     def forget(self, before: int) -> None:
         """Drop what no frame from ``before`` on can need; keeps memory flat on long clips."""
@@ -193,6 +204,7 @@ class _Estimates:
     """
 
     def __init__(self) -> None:
+        self.tracks: list[Track] = []
         self.start: list[FloatArray] = []
         self.velocity: list[FloatArray] = []
         self.steps: list[float] = []
@@ -203,27 +215,42 @@ class _Estimates:
     def add(self, t: Track, frame: int, m: Motion) -> None:
         i = bisect_left(t.frames, frame)
         if i < len(t.frames) and t.frames[i] == frame:
-            self._row(t.boxes[i], _STILL, 0, False, 0, 0.0)
+            self._row(t, t.boxes[i], _STILL, 0, False, 0, 0.0)
         elif 0 < i < len(t.frames):
             f0, f1 = t.frames[i - 1], t.frames[i]
             velocity = (t.boxes[i] - t.boxes[i - 1]) / np.float32(f1 - f0)
-            self._row(t.boxes[i - 1], velocity, frame - f0, False, min(frame - f0, f1 - frame), t.jitter)
+            self._row(t, t.boxes[i - 1], velocity, frame - f0, False, min(frame - f0, f1 - frame), t.jitter)
         elif i == len(t.frames) and frame - t.last <= m.post:
-            self._row(t.boxes[-1], t.velocity, frame - t.last, True, frame - t.last, t.jitter)
+            self._row(t, t.boxes[-1], t.velocity, frame - t.last, True, frame - t.last, t.jitter)
         elif i == 0 and t.frames[0] - frame <= m.pre:
             start = t.start_velocity if t.start_velocity is not None else t.velocity
             d = t.frames[0] - frame
-            self._row(t.boxes[0], np.negative(start, dtype=np.float32), d, True, d, t.jitter)
+            self._row(t, t.boxes[0], np.negative(start, dtype=np.float32), d, True, d, t.jitter)
 
     def _row(
-        self, start: FloatArray, velocity: FloatArray, steps: int, swept: bool, distance: int, jitter: float
+        self,
+        track: Track,
+        start: FloatArray,
+        velocity: FloatArray,
+        steps: int,
+        swept: bool,
+        distance: int,
+        jitter: float,
     ) -> None:
+        self.tracks.append(track)
         self.start.append(start)
         self.velocity.append(velocity)
         self.steps.append(steps)
         self.swept.append(swept)
         self.distance.append(distance)
         self.jitter.append(jitter)
+
+    def detections(self, m: Motion) -> Detections:
+        boxes = self.boxes(m)
+        scores = np.asarray([t.score for t in self.tracks], np.float32)
+        sources = tuple(t.source if d == 0 else ESTIMATE for t, d in zip(self.tracks, self.distance, strict=True))
+        ids = np.asarray([t.id for t in self.tracks], np.int64)
+        return Detections(boxes, scores, np.full((len(boxes), 5, 2), np.nan, np.float32), sources, ids)
 
     def boxes(self, m: Motion) -> FloatArray:
         if not self.start:

@@ -22,7 +22,10 @@ from .errors import OutputError
 @contextmanager
 def staged(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on normal exit, publish it as ``final``."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(_why(final.parent, exc)) from exc
     temp = final.parent / f".unseen-{secrets.token_hex(6)}.part"
     try:
         yield temp
@@ -31,10 +34,16 @@ def staged(final: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
+def write_private(final: Path, data: bytes) -> None:
+    """Publish ``data`` as ``final``, readable and writable by its owner only (plans say where people are)."""
+    with staged(final) as temp:
+        write_bytes(temp, data, mode=0o600)
+
+
+def write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:
     """Write and fsync, turning OS failures into one clear error."""
     try:
-        with open(path, "xb") as fh:
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -8,22 +8,29 @@ the cost of upscaling to the crowded parts of a photo.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ModelError
+from ..datatypes import Detections
+from ..registry import Registry
 from ..settings import Settings
-from ..types import Detections
 from .fuse import fuse
 
 
 class Backend(Protocol):
-    name: str
-
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections: ...
+
+
+BackendFactory = Callable[[Settings], Backend]
+# Detectors by name.  Each module registers itself when imported; `make_backend` imports on demand,
+# so a detector whose package is missing costs nothing until a plan names it.
+BACKENDS: Registry[BackendFactory] = Registry("detector")
+_MODULES = {"centerface": "centerface", "yunet": "yunet"}
 
 
 @dataclass(frozen=True)
@@ -89,22 +96,16 @@ VIDEO_FAST = Plan(passes=(Pass("centerface", 1.0, 0.15, 960, big_threshold=0.08)
 
 
 def make_backend(name: str, settings: Settings) -> Backend:
-    if name == "centerface":
-        from .centerface import CenterFace
-
-        return CenterFace(settings.providers(), settings.threads)
-    if name == "yunet":
-        from .yunet import YuNet
-
-        return YuNet()
-    raise ModelError(f"unknown detector {name!r}")
+    if name in _MODULES and name not in BACKENDS.names():
+        import_module(f"{__name__}.{_MODULES[name]}")
+    return BACKENDS.get(name)(settings)
 
 
 class FaceFinder:
     """Loads each backend once; ``find(rgb)`` runs the plan and returns merged boxes."""
 
-    def __init__(self, settings: Settings, plan: Plan | None = None) -> None:
-        self.plan = plan or (FAST if settings.fast else PHOTO)
+    def __init__(self, settings: Settings, plan: Plan) -> None:
+        self.plan = plan
         names = {p.backend for p in self.plan.passes} | {z.backend for z in self.plan.zoom}
         self.backends = {name: make_backend(name, settings) for name in sorted(names)}
         self._siblings: dict[Plan, FaceFinder] = {}
@@ -147,7 +148,7 @@ class FaceFinder:
         scale = p.scale
         if p.max_side and max(h, w) * scale > p.max_side:
             scale = p.max_side / max(h, w)
-        found = self.backends[p.backend].detect(resized(rgb, scale), p.floor)
+        found = self.backends[p.backend].detect(resized(rgb, scale), p.floor).labelled(f"{p.backend}@{p.scale:g}x")
         return found.transformed(scale) if scale != 1.0 else found
 
     def _zoom(self, z: ZoomPass, rgb: np.ndarray, seeds: Detections) -> Detections:
@@ -158,7 +159,7 @@ class FaceFinder:
         for x0, y0, x1, y1 in tiles_around(small, w, h, z.tile):
             crop = resized(rgb[y0:y1, x0:x1], z.scale)
             parts.append(backend.detect(crop, z.threshold).transformed(z.scale, x0, y0))
-        return Detections.concat(parts)
+        return Detections.concat(parts).labelled(f"{z.backend}@zoom{z.scale:g}x")
 
 
 def tiles_around(seeds: Detections, width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]:

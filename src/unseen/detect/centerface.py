@@ -16,8 +16,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ..types import Detections, FloatArray
-from .nms import nms
+from ..boxes import nms
+from ..datatypes import Detections, FloatArray
+from ..settings import Settings
+from . import BACKENDS
 from .weights import centerface_path
 
 _STRIDE = 4
@@ -46,13 +48,12 @@ def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSes
     return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
 
 
+@BACKENDS.register("centerface")
 class CenterFace:
     """``detect(rgb)`` on the image as given: resizing and tiling happen outside."""
 
-    name = "centerface"
-
-    def __init__(self, providers: list[str], threads: int) -> None:
-        self.session = _session(centerface_path(), providers, threads)
+    def __init__(self, settings: Settings) -> None:
+        self.session = _session(centerface_path(), settings.providers(), settings.threads)
         self.input = self.session.get_inputs()[0].name
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:

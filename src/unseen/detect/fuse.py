@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import Detections
-from .nms import iou_matrix
+from ..boxes import iou_matrix
+from ..datatypes import Detections
 
 
 def fuse(found: Detections, iou: float = 0.45) -> Detections:
@@ -32,4 +32,4 @@ def fuse(found: Detections, iou: float = 0.45) -> Detections:
         members = boxes[group]
         merged.append(np.concatenate([members[:, :2].min(0), members[:, 2:].max(0)]))
     result = found.take(np.asarray(kept, np.intp))
-    return Detections(np.asarray(merged, np.float32), result.scores, result.landmarks, result.sources)
+    return Detections(np.asarray(merged, np.float32), result.scores, result.landmarks, result.sources, result.ids)

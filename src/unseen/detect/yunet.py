@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ..datatypes import Detections
 from ..errors import ModelError
-from ..types import Detections
+from ..settings import Settings
+from . import BACKENDS
 
 
+@BACKENDS.register("yunet")
 class YuNet:
-    name = "yunet"
-
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         try:
             import yuface
         except ImportError as exc:  # wheels exist only for CPython <= 3.11 on x86-64/Windows
@@ -20,7 +23,10 @@ class YuNet:
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        confs, boxes, marks = self._detect(bgr, conf=threshold)
+        with warnings.catch_warnings():
+            # yuface warns about every image over 960 px; we tile and scale on purpose.
+            warnings.simplefilter("ignore", UserWarning)
+            confs, boxes, marks = self._detect(bgr, conf=threshold)
         if len(confs) == 0:
             return Detections.empty()
         xywh = np.asarray(boxes, np.float32).reshape(-1, 4)

@@ -10,21 +10,47 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-import pillow_heif
-import pillow_jxl  # noqa: F401  (registers the JPEG XL opener)
 from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
 
 from ..errors import InputError, UnsupportedError, UsageError, unreadable
 
-pillow_heif.register_heif_opener()
-# Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a
-# little more, and turn the warning it gives in between into silence.
-Image.MAX_IMAGE_PIXELS = 250_000_000
-warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+# Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a little more.
+MAX_PIXELS = 250_000_000
+
+
+@cache
+def _register_openers() -> None:
+    """HEIF/AVIF and JPEG XL openers, registered with Pillow on the first image opened, not at import."""
+    import pillow_heif
+    import pillow_jxl  # noqa: F401  (registers the JPEG XL opener)
+
+    pillow_heif.register_heif_opener()
+
+
+@contextmanager
+def open_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` with unseen's openers and size guard, set for this call only.
+
+    The guard's warning (between Pillow's limit and ours) is silenced here,
+    not for the whole process.
+    """
+    _register_openers()
+    saved = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        try:
+            with Image.open(path) as img:
+                yield img
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 # Pillow format name -> (our format name, extension)
 READABLE = {
@@ -41,10 +67,6 @@ READABLE = {
 }
 ANIMATED = {"GIF", "WEBP", "PNG"}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
-IMAGE_SUFFIXES = {
-    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
-    ".heic", ".heif", ".hif", ".avif", ".jxl",
-}  # fmt: skip
 
 
 @dataclass
@@ -59,7 +81,7 @@ class Picture:
 
 def read(path: Path) -> Picture:
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             fmt = READABLE.get(img.format or "")
             if fmt is None:
                 raise UnsupportedError(path, f"{img.format} images are not supported")
@@ -143,7 +165,7 @@ def _save_animation(
 
 def decode(path: Path) -> tuple[str | None, list[np.ndarray]]:
     """Re-open a written file the way a viewer would, for the self-check."""
-    with Image.open(path) as img:
+    with open_image(path) as img:
         fmt = READABLE.get(img.format or "")
         frames = [
             np.asarray(f.convert("RGBA" if f.mode in ("RGBA", "PA") else "RGB"))

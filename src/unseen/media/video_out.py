@@ -1,13 +1,8 @@
 """Encoding covered frames: container and codec choice, colour tags, timestamps.
 
-Frames travel as the encoder's own planes (`Look.planar`): 8-bit YUV 4:2:0,
-or 4:4:4 for odd sizes, packed into one array.  Uncovered pixels then reach
-the encoder exactly as decoded, and no frame pays for a round trip through
-RGB; RGB is made only for the detector and the self-check.
-
-Rotation is baked into the pixels (frames are turned upright before detection,
-which also needs upright faces), so outputs carry no display matrix and play
-the same in every player.  Colour matrix, range, primaries and transfer are
+Frames arrive packed in the encoder's own planes (`unseen.media.video.Look`),
+already upright, so outputs carry no display matrix and play the same in
+every player.  Colour matrix, range, primaries and transfer are
 copied from the input so that uncovered pixels keep their look.  Timestamps
 are the input's, frame for frame, so variable frame rate stays variable.
 """
@@ -23,6 +18,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..meta.video import new_video_stream, open_clean_output
+from .video import Look
 
 
 @dataclass(frozen=True)
@@ -49,122 +45,6 @@ def output_kind(target: Path, source: Path) -> OutputKind:
     return kind
 
 
-@dataclass(frozen=True)
-class Look:
-    """What the first decoded frame says about size and colour (after rotation)."""
-
-    width: int
-    height: int
-    rotation: int  # quarter turns counter-clockwise applied to every frame
-    colorspace: int
-    color_range: int
-    color_primaries: int
-    color_trc: int
-
-    @property
-    def planar(self) -> str:
-        # 4:2:0 needs even sizes; an odd-sized input keeps its size in 4:4:4 instead of losing a pixel.
-        return "yuv444p" if self.width % 2 or self.height % 2 else "yuv420p"
-
-    @classmethod
-    def of(cls, frame: av.VideoFrame) -> Look:
-        turns = round((frame.rotation or 0) / 90) % 4
-        w, h = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
-        return cls(
-            w,
-            h,
-            turns,
-            int(frame.colorspace),
-            int(frame.color_range),
-            int(frame.color_primaries),
-            int(frame.color_trc),
-        )
-
-
-def to_rgb(frame: av.VideoFrame, look: Look, longest: int = 0) -> np.ndarray:
-    """The frame as upright RGB, read with its own colour matrix and range.
-
-    With ``longest``, shrunk so that its longer side is at most that many pixels.
-    """
-    scale = min(1.0, longest / max(frame.width, frame.height)) if longest else 1.0
-    rgb = frame.reformat(
-        width=max(1, round(frame.width * scale)),
-        height=max(1, round(frame.height * scale)),
-        format="rgb24",
-        src_color_range=look.color_range or None,
-    ).to_ndarray()
-    return np.ascontiguousarray(np.rot90(rgb, look.rotation)) if look.rotation else rgb
-
-
-def to_planar(frame: av.VideoFrame, look: Look) -> np.ndarray:
-    """The frame upright in ``look.planar``, packed as PyAV packs it, range and matrix kept."""
-    packed = frame.reformat(
-        format=look.planar,
-        src_color_range=look.color_range or None,
-        dst_color_range=look.color_range or None,
-    ).to_ndarray()
-    if not look.rotation:
-        return packed
-    h, w = (look.width, look.height) if look.rotation % 2 else (look.height, look.width)
-    return _packed([np.rot90(p, look.rotation) for p in _planes(packed, look.planar, h, w)], look)
-
-
-def _packed(planes: list[np.ndarray], look: Look) -> np.ndarray:
-    if look.planar == "yuv444p":
-        return np.stack(planes)
-    return np.concatenate([p.ravel() for p in planes]).reshape(-1, look.width)
-
-
-def planes(packed: np.ndarray, look: Look) -> list[np.ndarray]:
-    """Views of the Y, U and V planes of a packed frame."""
-    return _planes(packed, look.planar, look.height, look.width)
-
-
-def _planes(packed: np.ndarray, planar: str, h: int, w: int) -> list[np.ndarray]:
-    if planar == "yuv444p":
-        return [packed[0], packed[1], packed[2]]
-    flat = packed.reshape(-1)
-    quarter = (h // 2) * (w // 2)
-    return [
-        flat[: h * w].reshape(h, w),
-        flat[h * w : h * w + quarter].reshape(h // 2, w // 2),
-        flat[h * w + quarter :].reshape(h // 2, w // 2),
-    ]
-
-
-def planar_mask(mask: np.ndarray, look: Look) -> np.ndarray:
-    """A pixel mask (H, W) spread to every byte of a packed frame that shows those pixels.
-
-    A chroma sample shared by four pixels is covered when any of them is, so
-    no colour of a covered pixel survives at the edges.
-    """
-    if look.planar == "yuv444p":
-        return np.stack([mask, mask, mask])
-    rows = mask[0::2] | mask[1::2]  # pairs ORed by slicing: far faster than any() over 2x2 blocks
-    chroma = (rows[:, 0::2] | rows[:, 1::2]).ravel()
-    return np.concatenate([mask.ravel(), chroma, chroma]).reshape(-1, mask.shape[1])
-
-
-def planar_to_rgb(packed: np.ndarray, look: Look) -> np.ndarray:
-    """RGB of a packed frame, read the way a player reads the output."""
-    frame = av.VideoFrame.from_ndarray(packed, format=look.planar)
-    return frame.reformat(
-        format="rgb24",
-        src_colorspace=look.colorspace or None,
-        src_color_range=look.color_range or None,
-    ).to_ndarray()
-
-
-def rgb_to_planar(rgb: np.ndarray, look: Look) -> np.ndarray:
-    """A packed frame from upright RGB, in the output's matrix and range."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    return frame.reformat(
-        format=look.planar,
-        dst_colorspace=look.colorspace or None,
-        dst_color_range=look.color_range or None,
-    ).to_ndarray()
-
-
 class VideoEncoder:
     """Writes upright RGB frames with the input's timestamps and colour tags."""
 
@@ -176,7 +56,7 @@ class VideoEncoder:
         time_base: Fraction,
         rate: Fraction | None,
         crf: int,
-        fast: bool,
+        preset: str,
     ) -> None:
         self.out = out
         self.look = look
@@ -188,7 +68,7 @@ class VideoEncoder:
         ctx.time_base = time_base
         ctx.color_range, ctx.colorspace = look.color_range, look.colorspace
         ctx.color_primaries, ctx.color_trc = look.color_primaries, look.color_trc
-        ctx.options = {**ctx.options, **_x264_options(crf, fast)}
+        ctx.options = {**ctx.options, **_x264_options(crf, preset)}
         self.last_pts: int | None = None
         # x264 leaves packet durations empty, and the muxer would then guess the last frame's.
         self.durations: dict[int, int] = {}
@@ -215,11 +95,11 @@ class VideoEncoder:
             self.out.mux(packet)
 
 
-def _x264_options(crf: int, fast: bool) -> dict[str, str]:
+def _x264_options(crf: int, preset: str) -> dict[str, str]:
     # CRF 18 is close to transparent; the preset trades file size for speed, not quality.
     # No B-frames: packets then leave in display order, so each keeps its frame's own
     # duration and the last frame ends where the input's did (B-frame reordering loses it).
-    return {"crf": str(crf), "preset": "superfast" if fast else "veryfast", "bf": "0"}
+    return {"crf": str(crf), "preset": preset, "bf": "0"}
 
 
 def open_output(path: Path, kind: OutputKind) -> av.container.OutputContainer:

@@ -24,7 +24,7 @@ _ORIENTATION = 0x0112
 
 def render_reason(path: Path) -> str | None:
     """Why the pixels must be re-encoded rather than copied, or None."""
-    with Image.open(path) as img:
+    with image_io.open_image(path) as img:
         if img.getexif().get(_ORIENTATION, 1) not in (0, 1):
             return "EXIF orientation applied"
         icc = img.info.get("icc_profile")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..media.image import open_image
 from .findings import Finding
 
 # Pillow ``info`` keys that only describe decoding.
@@ -21,7 +22,7 @@ _TIFF_LAYOUT = frozenset({256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284,
 
 def scan_own(path: Path) -> list[Finding]:
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             fmt = img.format
             found = [Finding("unseen", f"{fmt}:{k}") for k in img.info if k not in _DECODING_KEYS]
             tags = set(img.getexif()) - (_TIFF_LAYOUT if fmt == "TIFF" else set())

@@ -14,8 +14,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from .errors import InputError, UnseenError, UnsupportedError, VerificationError
+
 FloatArray = npt.NDArray[np.float32]
-Status = Literal["protected", "stripped", "clean", "failed", "refused", "unverified", "dirty"]
+IntArray = npt.NDArray[np.int64]
+Status = Literal["protected", "analysed", "stripped", "clean", "failed", "refused", "unverified", "dirty"]
+FileKind = Literal["image", "video", "audio", "other"]
 
 
 @dataclass(frozen=True)
@@ -23,13 +27,15 @@ class Detections:
     """Boxes found in one image, with where each came from.
 
     ``landmarks`` is (N, 5, 2) and holds NaN where a detector gives none.
-    ``sources`` names the detector pass that produced each row.
+    ``sources`` names the detector pass that produced each row (``centerface@1x``).
+    ``ids`` is the track each row belongs to, -1 for a plain detection.
     """
 
     xyxy: FloatArray
     scores: FloatArray
     landmarks: FloatArray
     sources: tuple[str, ...]
+    ids: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)
@@ -37,6 +43,10 @@ class Detections:
             raise ValueError("xyxy must be (N, 4) and scores (N,)")
         if self.landmarks.shape != (n, 5, 2) or len(self.sources) != n:
             raise ValueError("landmarks must be (N, 5, 2) and one source per row")
+        if len(self.ids) != n:
+            if len(self.ids):
+                raise ValueError("one id per row")
+            object.__setattr__(self, "ids", np.full(n, -1, np.int64))
 
     @classmethod
     def empty(cls) -> Detections:
@@ -74,6 +84,7 @@ class Detections:
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.landmarks for p in parts]),
             tuple(s for p in parts for s in p.sources),
+            np.concatenate([p.ids for p in parts]),
         )
 
     def __len__(self) -> int:
@@ -86,13 +97,18 @@ class Detections:
             self.scores[rows],
             self.landmarks[rows],
             tuple(self.sources[i] for i in rows),
+            self.ids[rows],
         )
 
     def transformed(self, scale: float, dx: float = 0.0, dy: float = 0.0) -> Detections:
         """Map boxes found in a resized/cropped view back: ``p / scale + (dx, dy)``."""
         shift = np.array([dx, dy], np.float32)
         xyxy = self.xyxy / scale + np.tile(shift, 2)
-        return Detections(xyxy, self.scores, self.landmarks / scale + shift, self.sources)
+        return Detections(xyxy, self.scores, self.landmarks / scale + shift, self.sources, self.ids)
+
+    def labelled(self, source: str) -> Detections:
+        """The same rows, all credited to ``source``."""
+        return Detections(self.xyxy, self.scores, self.landmarks, (source,) * len(self), self.ids)
 
     @property
     def sizes(self) -> FloatArray:
@@ -100,21 +116,6 @@ class Detections:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
         sizes: FloatArray = np.sqrt(wh[:, 0] * wh[:, 1]).astype(np.float32)
         return sizes
-
-
-@dataclass(frozen=True)
-class Region:
-    """A rectangle that gets covered, in output pixels, and why."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    reason: Literal["face", "manual"]
-
-    @property
-    def area(self) -> int:
-        return max(0, self.x1 - self.x0) * max(0, self.y1 - self.y0)
 
 
 @dataclass
@@ -128,9 +129,22 @@ class FileResult:
     regions: int = 0
     seconds: float = 0.0
     error: str | None = None
-    kind: Literal["image", "video", "other"] = "image"
+    kind: FileKind = "image"
     findings: list[str] = field(default_factory=list)
     note: str | None = None  # how the output was made: "rewritten", "remuxed", "re-encoded: <why>"
+
+    @classmethod
+    def of_error(cls, source: Path, exc: UnseenError, kind: FileKind) -> FileResult:
+        """The result of a file that raised ``exc``: refused, unverified or failed, with a one-line reason."""
+        why = exc.why if isinstance(exc, InputError) else str(exc)
+        status: Status = (
+            "refused"
+            if isinstance(exc, UnsupportedError)
+            else "unverified"
+            if isinstance(exc, VerificationError)
+            else "failed"
+        )
+        return cls(source, None, status, error=why, kind=kind)
 
     def to_json(self, *, with_paths: bool = True) -> dict[str, object]:
         data: dict[str, object] = {

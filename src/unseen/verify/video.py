@@ -3,8 +3,11 @@
 It re-opens the file the way a player would and requires: one picture stream
 (plus at most one sound stream), every frame decodable, exactly as many frames
 as were read, the same first and last timestamps, the cover present in every
-region of a spread of sampled frames, and no metadata that `unseen.meta.scan`
-can see.  Any miss raises `VerificationError` and the file is never published.
+covered box and the picture unchanged in every kept box of a spread of
+sampled frames, and no metadata that `unseen.meta.scan` can see.  Any miss
+raises `VerificationError` and the file is never published.  The face audit
+runs on the very frames `unseen check` samples; the faces it sees outside
+kept boxes are returned, for the caller to cover in a further pass.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import av
 import numpy as np
 
 from .. import meta
-from ..cover import union_mask
+from ..boxes import IntBoxes, union_mask
+from ..datatypes import Detections
 from ..errors import VerificationError
-from ..types import Region
-from ..verify import check_covered
-from .video_out import Look, to_rgb
+from ..media.video import VideoReader
+from .audit import Audit, audited_frames, missed
+from .cover import check_covered, check_kept
 
 SAMPLES = 24
 
@@ -35,7 +39,8 @@ class Sample:
     """
 
     index: int
-    regions: list[Region]
+    regions: IntBoxes
+    kept: IntBoxes
     shape: tuple[int, ...]
     mask: np.ndarray
     original: np.ndarray
@@ -57,15 +62,22 @@ class Sampler:
     def __init__(self, total_estimate: int) -> None:
         self.stride = max(1, total_estimate // SAMPLES) if total_estimate else 15
         self.samples: list[Sample] = []
+        self.kept: dict[int, IntBoxes] = {}  # every frame's kept boxes, for the audit
 
-    def wants(self, index: int, regions: list[Region]) -> bool:
-        return bool(regions) and index % self.stride == 0
+    def wants(self, index: int, regions: IntBoxes, kept: IntBoxes) -> bool:
+        if len(kept):
+            self.kept[index] = kept
+        return bool(len(regions) or len(kept)) and index % self.stride == 0
 
-    def keep(self, index: int, original: np.ndarray, covered: np.ndarray, regions: list[Region]) -> None:
-        """Keep a frame's covered pixels: ``original`` and ``covered`` are (H, W, 3) RGB."""
-        mask = union_mask(regions, original.shape)
+    def keep(
+        self, index: int, original: np.ndarray, covered: np.ndarray, regions: IntBoxes, kept: IntBoxes
+    ) -> None:
+        """Keep a frame's covered and kept pixels: ``original`` and ``covered`` are (H, W, 3) RGB."""
+        mask = union_mask(np.concatenate([regions, kept]), original.shape)
         packed = np.packbits(mask)
-        self.samples.append(Sample(index, regions, original.shape, packed, original[mask], covered[mask]))
+        self.samples.append(
+            Sample(index, regions, kept, original.shape, packed, original[mask], covered[mask])
+        )
 
 
 @dataclass
@@ -77,10 +89,13 @@ class Expected:
     sampler: Sampler = field(repr=False)
 
 
-def check_video(path: Path, expected: Expected) -> None:
-    """Raise `VerificationError` unless ``path`` is a complete, covered, clean video."""
+def check_video(path: Path, expected: Expected, audit: Audit | None) -> list[tuple[int, Detections]]:
+    """Raise `VerificationError` unless ``path`` is a complete, covered, clean video.
+
+    Returns the faces the audit still sees, by frame.
+    """
     try:
-        frames, first, end = _walk(path, expected)
+        frames, first, end, seen = _walk(path, expected, audit)
     except av.error.FFmpegError as exc:
         raise VerificationError(f"output does not decode: {exc}") from exc
     if frames != expected.frames:
@@ -93,32 +108,43 @@ def check_video(path: Path, expected: Expected) -> None:
     leaks = meta.scan(path)
     if leaks:
         raise VerificationError("metadata left in output: " + ", ".join(map(str, leaks)))
+    return seen
 
 
-def _walk(path: Path, expected: Expected) -> tuple[int, float, float]:
-    """Decode every frame, checking sampled regions; returns frame count, first and end time."""
+def _walk(
+    path: Path, expected: Expected, audit: Audit | None
+) -> tuple[int, float, float, list[tuple[int, Detections]]]:
+    """Decode every frame, checking sampled ones; returns frame count, first and end time, faces seen."""
     pending = {s.index: s for s in expected.sampler.samples}
+    seen: list[tuple[int, Detections]] = []
     count, first, end = 0, 0.0, 0.0
-    with av.open(str(path)) as out:
-        if len(out.streams.video) != 1 or len(out.streams.audio) > 1 or len(out.streams) > 2:
-            raise VerificationError(f"output has unexpected streams: {[s.type for s in out.streams]}")
-        out.streams.video[0].thread_type = "AUTO"
-        for frame in out.decode(video=0):
-            if frame.is_corrupt:
-                raise VerificationError(f"output frame {count} is corrupt")
+    with VideoReader(path, fail=VerificationError) as reader:
+        streams = reader.container.streams
+        if len(streams.video) != 1 or len(streams.audio) > 1 or len(streams) > 2:
+            raise VerificationError(f"output has unexpected streams: {[s.type for s in streams]}")
+        to_audit = audited_frames(reader.frame_count) if audit is not None else set()
+        for frame in reader.frames():
             time = float(frame.time or 0.0)
             first = time if count == 0 else first
             end = time + float((frame.duration or 0) * (frame.time_base or 0))
             sample = pending.pop(count, None)
-            if sample is not None:
-                _check_sample(to_rgb(frame, Look.of(frame)), sample)
+            if sample is not None or count in to_audit:
+                rgb = reader.rgb(frame)
+                if sample is not None:
+                    _check_sample(rgb, sample)
+                if audit is not None and count in to_audit:
+                    kept = expected.sampler.kept.get(count, np.zeros((0, 4), np.int64))
+                    faces = missed(audit.visible(rgb), union_mask(kept, rgb.shape))
+                    if len(faces):
+                        seen.append((count, faces))
             count += 1
-    return count, first, end
+    return count, first, end, seen
 
 
 def _check_sample(rgb: np.ndarray, s: Sample) -> None:
     original, intended = s.frames()
     try:
         check_covered(rgb, original, intended, s.regions, lossless=False)
+        check_kept(rgb, original, s.kept, union_mask(s.regions, rgb.shape), lossless=False)
     except VerificationError as exc:
         raise VerificationError(f"frame {s.index}: {exc}") from exc

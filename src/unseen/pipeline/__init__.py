@@ -1,0 +1,139 @@
+"""One file through the stages: read → find → plan → cover → write → verify.
+
+`Protector.analyse` stops at the plan and writes it; `Protector.protect`
+renders a plan it is given, or makes one in the same pass.  Photos and
+videos each have their module (`photo`, `video`), side by side; this one
+picks by content, loads the models once and turns errors into results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .. import kinds
+from ..datatypes import FileKind, FileResult
+from ..detect import FaceFinder
+from ..errors import PlanError, UnseenError, UnsupportedError
+from ..jobs import SUFFIX_FORMATS, Job
+from ..media import image as image_io
+from ..plan import Media, Plan, edited, match, sha256_of
+from ..profiles import Profile, resolve
+from ..settings import Settings
+from ..verify.audit import Audit
+from ..write import write_private
+from . import photo, video
+
+log = logging.getLogger("unseen")
+
+
+class Protector:
+    """Holds the loaded models for a run; ``protect(job)`` and ``analyse(job)`` handle one file each."""
+
+    def __init__(self, settings: Settings, profile: Profile | None = None, finder: FaceFinder | None = None):
+        self.settings = settings
+        self.profile = profile or resolve(settings)
+        self.finder = finder or FaceFinder(settings, self.profile.photo)
+        self.audit = Audit(self.finder, settings)
+        self.rng = np.random.default_rng(settings.seed)
+
+    def protect(self, job: Job, plans: dict[str, Plan] | None = None) -> FileResult:
+        """Write a protected copy of ``job.source``; with ``plans`` (by input SHA-256), render its plan."""
+        return self._guarded(job, lambda kind: self._protect(job, kind, plans))
+
+    def analyse(self, job: Job) -> FileResult:
+        """Write ``job.source``'s plan to ``job.target`` (owner-only); no media is written."""
+        return self._guarded(job, lambda kind: self._analyse(job, kind))
+
+    def _guarded(self, job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResult:
+        started = time.perf_counter()
+        kind: FileKind = "other"
+        try:
+            found = kinds.identify(job.source)
+            kind = found.kind
+            kinds.refuse_audio(job.source, found)
+            result = work(found)
+        except UnseenError as exc:
+            log.info("%s: %s", job.source, exc)
+            result = FileResult.of_error(job.source, exc, kind)
+        except OSError as exc:  # a write outside `unseen.write` (e.g. a folder that cannot be made)
+            result = FileResult(job.source, None, "failed", error=f"cannot write output: {exc}", kind=kind)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _protect(self, job: Job, found: kinds.FileKind, plans: dict[str, Plan] | None) -> FileResult:
+        plan = None
+        if plans is not None:
+            plan = _plan_for(job.source, plans, found.kind)
+            plan = edited(plan, self.settings.keep, self.settings.manual_boxes())
+        if found.kind == "video":
+            ctx = video.Ctx(self.settings, self.profile, self.finder, self.audit, self.rng)
+            rendered, faces = video.protect_video(job, ctx, plan)
+            regions = len(rendered.tracks) if rendered is not None else 0
+            return FileResult(job.source, job.target, "protected", faces=faces, regions=regions, kind="video")
+        picture = image_io.read(job.source)
+        fmt = SUFFIX_FORMATS.get(job.target.suffix.lower())
+        if fmt is None:
+            raise UnsupportedError(job.source, f"cannot write an image as {job.target.suffix!r}")
+        faces = 0
+        if plan is None:
+            plan, faces = self._photo_plan(job.source, picture)
+        _fits(job.source, plan, picture)
+        plan = photo.render(
+            job,
+            picture,
+            plan,
+            fmt,
+            style=self.settings.style,
+            jpeg_quality=self.settings.jpeg_quality,
+            rng=self.rng,
+            audit=self.audit,
+        )
+        faces = faces or sum(r.kind == "face" for r in plan.regions)
+        return FileResult(job.source, job.target, "protected", faces=faces, regions=len(plan.covered()))
+
+    def _analyse(self, job: Job, found: kinds.FileKind) -> FileResult:
+        if found.kind == "video":
+            ctx = video.Ctx(self.settings, self.profile, self.finder, self.audit, self.rng)
+            plan, faces = video.analyse_video(job, ctx, sha256_of(job.source), self._name(job.source))
+            regions = len(plan.tracks)
+        else:
+            plan, faces = self._photo_plan(job.source, image_io.read(job.source))
+            regions = len(plan.regions)
+        write_private(job.target, plan.to_json().encode())
+        return FileResult(job.source, job.target, "analysed", faces=faces, regions=regions, kind=found.kind)
+
+    def _photo_plan(self, source: Path, picture: image_io.Picture) -> tuple[Plan, int]:
+        h, w = picture.frames[0].shape[:2]
+        media = Media(
+            sha256=sha256_of(source),
+            kind="photo",
+            width=w,
+            height=h,
+            frames=len(picture.frames),
+            name=self._name(source),
+        )
+        plan, faces = photo.analyse(picture, self.finder, media, self.profile.name)
+        return edited(plan, self.settings.keep, self.settings.manual_boxes()), faces
+
+    def _name(self, source: Path) -> str | None:
+        return source.name if self.settings.keep_names else None
+
+
+def _plan_for(source: Path, plans: dict[str, Plan], kind: str) -> Plan:
+    plan = match(plans, source, sha256_of(source))
+    if (plan.media.kind == "video") != (kind == "video"):
+        raise PlanError(f"{source}: the plan is for a {plan.media.kind}")
+    return plan
+
+
+def _fits(source: Path, plan: Plan, picture: image_io.Picture) -> None:
+    h, w = picture.frames[0].shape[:2]
+    if (plan.media.width, plan.media.height) != (w, h):
+        raise PlanError(
+            f"{source}: the plan is for a {plan.media.width}x{plan.media.height} picture, this one is {w}x{h}"
+        )

@@ -1,0 +1,81 @@
+"""Photos: analyse (find faces, grow them into head regions, make the plan) and render it.
+
+Rendering covers every region the plan marks ``cover`` (and every manual
+one), leaves ``keep`` regions untouched except where a covered region
+overlaps them (cover wins), writes the file under a hidden name and runs the
+self-check (`unseen.verify.photo`).  Faces the audit still sees in the
+written file are added to the plan as ``audit`` regions and covered in a
+further pass; a file that still shows one after that fails.  Animated
+GIF/WebP frames are few and show the same scene, so one region list serves
+them all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..boxes import areas, grow_heads
+from ..cover import cover
+from ..datatypes import Detections
+from ..detect import FaceFinder
+from ..errors import VerificationError
+from ..jobs import Job
+from ..media import image as image_io
+from ..plan import Media, Plan, Region
+from ..verify.audit import Audit, StillVisible
+from ..verify.photo import check_photo
+from ..write import staged, write_bytes
+
+AUDIT_PASSES = 2
+
+
+def analyse(picture: image_io.Picture, finder: FaceFinder, media: Media, profile: str) -> tuple[Plan, int]:
+    """The plan of a photo, and the most faces found in one frame."""
+    found = [finder.find(f) for f in picture.frames]
+    regions = _regions(Detections.concat(found), media, "r", [])
+    return Plan(media=media, profile=profile, regions=regions), max(len(d) for d in found)
+
+
+def _regions(faces: Detections, media: Media, prefix: str, taken: list[Region], source: str = "") -> list[Region]:
+    heads = grow_heads(faces.xyxy, media.width, media.height)
+    rows = np.nonzero(areas(heads) > 0)[0].tolist()
+    start = len(taken) + 1
+    return [
+        Region(
+            id=f"{prefix}{start + n}",
+            kind="face",
+            box=(int(heads[i, 0]), int(heads[i, 1]), int(heads[i, 2]), int(heads[i, 3])),
+            source=source or faces.sources[i],
+            score=round(float(faces.scores[i]), 3),
+        )
+        for n, i in enumerate(rows)
+    ]
+
+
+def render(
+    job: Job,
+    picture: image_io.Picture,
+    plan: Plan,
+    fmt: str,
+    *,
+    style: str,
+    jpeg_quality: int,
+    rng: np.random.Generator,
+    audit: Audit | None,
+) -> Plan:
+    """Cover, write and check ``job.target``; returns the plan as finally rendered (audit regions added)."""
+    for _attempt in range(AUDIT_PASSES + 1):
+        boxes, kept = plan.covered(), plan.kept()
+        covered = [cover(f, boxes, style, rng) for f in picture.frames]
+        data = image_io.encode(picture, covered, fmt, jpeg_quality)
+        try:
+            with staged(job.target) as temp:
+                write_bytes(temp, data)
+                seen = check_photo(temp, fmt, picture.frames, covered, boxes, kept, audit)
+                if len(seen):
+                    raise StillVisible([(0, seen)])
+            return plan
+        except StillVisible:
+            found = [r for r in plan.regions if r.source == "audit"]
+            plan = plan.with_regions(_regions(seen, plan.media, "a", found, source="audit"))
+    raise VerificationError(f"a face is still visible after {AUDIT_PASSES} further passes")

@@ -1,0 +1,402 @@
+"""Videos: decode → detect → track → (plan) → cover → encode, in one streaming pass.
+
+Frames wait in a short look-ahead buffer before they are covered, so that a
+face first detected a few frames later is covered in those earlier frames too
+(see `unseen.track`).  The buffer has a fixed length, so memory does not grow
+with the length of the clip.  Detection runs in a worker thread, up to
+`IN_FLIGHT` detections ahead of the rest: onnxruntime releases the interpreter
+while it works, so decoding, covering and encoding use the cores it leaves idle.  Sound goes
+through `unseen.media.audio` in the same pass.
+
+The same pass serves three commands: ``protect`` (find and cover), ``analyse``
+(find and record the plan, write no media) and ``protect --plan`` (cover what
+a plan lists, find nothing).  Each track's box in a frame is grown into its
+head region before it is recorded or covered, so a plan lists exactly what is
+covered.  After writing, the self-check (`unseen.verify.video`) decodes the
+output; faces its audit still sees are covered in a further pass over the
+whole file, and a file that still shows one fails.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..boxes import IntBoxes, areas, grow_heads, union_mask
+from ..cover import cover, fill_noise
+from ..datatypes import Detections
+from ..detect import FaceFinder
+from ..errors import InputError, VerificationError
+from ..jobs import Job
+from ..media.audio import AudioOut
+from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
+from ..media.video_out import OutputKind, VideoEncoder, open_output, output_kind
+from ..meta import video as meta_video
+from ..plan import Media, Plan, Schedule, Track, edited
+from ..profiles import Profile
+from ..settings import Settings
+from ..track import ESTIMATE, Motion, Tracker
+from ..verify.audit import Audit, StillVisible
+from ..verify.cover import block_means
+from ..verify.video import Expected, Sampler, check_video
+from ..write import staged, sync_file
+
+Progress = Callable[[int, int], None]
+
+LOOKAHEAD_S = 0.4
+MAX_BUFFER_BYTES = 1 << 30
+# Detections still running while older frames leave the buffer; two smooth out uneven frames.
+IN_FLIGHT = 2
+# Further passes over a file whose output the audit still finds a face in, and how long
+# (in seconds, each way) a face seen in one sampled frame is covered around it.
+AUDIT_PASSES = 2
+AUDIT_REACH_S = 1.0
+UNKNOWN_LENGTH = 10**9  # frame count of a plan made before the clip's end is known
+
+
+@dataclass
+class Held:
+    """A decoded frame waiting in the look-ahead buffer, packed as the encoder takes it."""
+
+    index: int
+    pts: int
+    duration: int
+    planar: np.ndarray
+
+
+@dataclass
+class Ctx:
+    """What one video run needs besides its file: options, profile, models, noise."""
+
+    settings: Settings
+    profile: Profile
+    finder: FaceFinder
+    audit: Audit
+    rng: np.random.Generator
+    progress: Progress | None = None
+
+
+def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | None, int]:
+    """Cover every face in every frame of ``job.source`` (or what ``plan`` lists) and write ``job.target``.
+
+    Returns the plan rendered (None when the faces were found in the same
+    pass) and the most faces found in one frame.
+    """
+    extra: list[Track] = []
+    for _attempt in range(AUDIT_PASSES + 1):
+        run, seen = _write(job, ctx, plan, extra)
+        if not seen:
+            return (plan.with_tracks(extra) if plan is not None else None), run.most_faces
+        reach = max(1, round(AUDIT_REACH_S * float(run.rate or 30)))
+        for frame, faces in seen:
+            heads = grow_heads(faces.xyxy, run.width, run.height)
+            for n, (x0, y0, x1, y1) in enumerate(heads[areas(heads) > 0].tolist()):
+                first, last = max(0, frame - reach), min(run.written - 1, frame + reach)
+                extra.append(
+                    Track(
+                        id=f"a{len(extra) + 1}-{frame}-{n}",
+                        kind="face",
+                        source="audit",
+                        score=None,
+                        fill="linear",
+                        boxes=[(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)],
+                    )
+                )
+    where = ", ".join(f"frame {frame}" for frame, _ in seen[:5])
+    raise VerificationError(f"a face is still visible after {AUDIT_PASSES} further passes ({where})")
+
+
+def analyse_video(job: Job, ctx: Ctx, digest: str, name: str | None) -> tuple[Plan, int]:
+    """The plan of ``job.source``: every track's covered box in every frame; nothing is written."""
+    with VideoReader(job.source) as reader:
+        run = _Run(job, ctx, reader, None, None, [], recorder=_Recorder())
+        run.all_frames(None)
+    media = Media(
+        sha256=digest,
+        kind="video",
+        width=run.width,
+        height=run.height,
+        frames=run.written,
+        fps=float(run.rate) if run.rate else None,
+        name=name,
+    )
+    assert run.recorder is not None
+    plan = Plan(media=media, profile=ctx.profile.name, tracks=run.recorder.tracks())
+    return edited(plan, ctx.settings.keep, ctx.settings.manual_boxes()), run.most_faces
+
+
+def _write(job: Job, ctx: Ctx, plan: Plan | None, extra: list[Track]) -> tuple[_Run, list[tuple[int, Detections]]]:
+    """One pass: the output is published only if the self-check passes and the audit sees no face."""
+    kind = output_kind(job.target, job.source)
+    try:
+        with VideoReader(job.source) as reader, staged(job.target) as temp:
+            with open_output(temp, kind) as out:
+                run = _Run(job, ctx, reader, plan, (out, kind), extra)
+                expected = run.all_frames(ctx.settings.audio)
+            sync_file(temp)
+            seen = check_video(temp, expected, ctx.audit)
+            if seen:
+                raise StillVisible(seen)
+    except StillVisible:
+        return run, seen
+    return run, []
+
+
+@dataclass
+class _Recorder:
+    """Collects every track's covered box frame by frame, for ``analyse``."""
+
+    boxes: dict[int, list[tuple[int, int, int, int, int]]] = field(default_factory=dict)
+    detected: dict[int, list[int]] = field(default_factory=dict)
+    best: dict[int, tuple[float, str]] = field(default_factory=dict)
+
+    def add(self, frame: int, found: Detections, heads: IntBoxes) -> None:
+        for row, (x0, y0, x1, y1) in enumerate(heads.tolist()):
+            if x1 <= x0 or y1 <= y0:
+                continue
+            ident = int(found.ids[row])
+            self.boxes.setdefault(ident, []).append((frame, x0, y0, x1, y1))
+            if found.sources[row] != ESTIMATE:
+                self.detected.setdefault(ident, []).append(frame)
+                score = float(found.scores[row])
+                if score >= self.best.get(ident, (-1.0, ""))[0]:
+                    self.best[ident] = (score, found.sources[row])
+
+    def tracks(self) -> list[Track]:
+        out = []
+        for ident in sorted(self.boxes):
+            score, source = self.best.get(ident, (0.0, "centerface"))
+            out.append(
+                Track(
+                    id=f"t{ident + 1}",
+                    kind="face",
+                    source=source,
+                    score=round(score, 3),
+                    boxes=self.boxes[ident],
+                    detected=self.detected.get(ident, []),
+                )
+            )
+        return out
+
+
+class _Run:
+    """The state of one file's pass: buffer, tracker or plan, encoders, counters."""
+
+    def __init__(
+        self,
+        job: Job,
+        ctx: Ctx,
+        reader: VideoReader,
+        plan: Plan | None,
+        output: tuple[av.container.OutputContainer, OutputKind] | None,
+        extra: list[Track],
+        recorder: _Recorder | None = None,
+    ) -> None:
+        self.job, self.ctx, self.reader, self.output, self.recorder = job, ctx, reader, output, recorder
+        self.settings = ctx.settings
+        vin = reader.stream
+        self.rate = meta_video.frame_rate(vin)
+        self.total = int(vin.frames or 0)
+        self.width, self.height = vin.codec_context.width, vin.codec_context.height
+        self.schedule = Schedule(plan) if plan is not None else None
+        self.extra = extra
+        self.extra_schedule: Schedule | None = None  # made once the picture's size is known
+        self.kept_ids = {t.id for t in plan.tracks if t.decision == "keep"} if plan else set(self.settings.keep)
+        self.every = ctx.profile.detect_every
+        self.finder = ctx.finder.with_plan(ctx.profile.video, self.settings)
+        self.audio: AudioOut | None = None  # made after the picture stream, which players expect first
+        self.encoder: VideoEncoder | None = None
+        self.look: Look | None = None
+        self.screen: np.ndarray | None = None
+        self.detect_side = 0  # longest side of the frames handed to the detector
+        fps = float(self.rate or 30)
+        frame_bytes = max(1, self.width * self.height * 3)
+        lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
+        self.tracker = Tracker(Motion.at(fps).limited(lookahead))
+        # The newest detections are still running when the oldest frame leaves, so the buffer
+        # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
+        self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
+        self.cuts = CutDetector()
+        self.buffer: deque[Held] = deque()
+        self.pending: deque[tuple[int, bool, Future[Detections]]] = deque()
+        self.sampler = Sampler(self.total)
+        self.decoded = self.written = self.most_faces = 0
+        self.first_pts: int | None = None
+        self.end_pts = 0
+        self.ain: av.audio.stream.AudioStream | None = None
+
+    def all_frames(self, audio: str | None) -> Expected:
+        source = self.reader.container
+        if audio not in (None, "drop") and self.output is not None and source.streams.audio:
+            self.ain = source.streams.audio[0]
+        streams = [self.reader.stream] + ([self.ain] if self.ain is not None else [])
+        early: list[av.AudioFrame] = []  # sound before the first picture waits for the streams to exist
+        with ThreadPoolExecutor(1, "unseen-detect") as detector:
+            for frame in self.reader.decoded(streams):
+                if isinstance(frame, av.VideoFrame):
+                    self._take(frame, detector)
+                else:
+                    early.append(frame)
+                if self.audio is not None:
+                    for sound in early:
+                        self.audio.push(sound)
+                    early.clear()
+            self._settle(keep=0)
+            while self.buffer:
+                self._emit(self.buffer.popleft())
+        if self.look is None:
+            raise InputError(self.job.source, "the video has no frames")
+        if self.encoder is not None:
+            self.encoder.close()
+        if self.audio is not None:
+            self.audio.close()
+        return Expected(self.written, self.first_pts or 0, self.end_pts, self.reader.stream.time_base, self.sampler)
+
+    def _take(self, frame: av.VideoFrame, detector: ThreadPoolExecutor) -> None:
+        if self.look is None:
+            self._start(frame)
+        assert self.look is not None
+        planar = to_planar(frame, self.look)
+        index = self.decoded
+        self.decoded += 1
+        if self.schedule is None:
+            cut = self.cuts.is_cut(planes(planar, self.look)[0])
+            if cut or index % self.every == 0:
+                rgb = self.reader.rgb(frame, self.detect_side)
+                self.pending.append((index, cut, detector.submit(self._find, rgb)))
+        pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
+        duration = frame.duration or _default_duration(self.reader.stream.time_base, self.rate)
+        self.buffer.append(Held(index, pts, duration, planar))
+        while len(self.buffer) > self.hold:
+            self._settle(keep=IN_FLIGHT)
+            self._emit(self.buffer.popleft())
+
+    def _find(self, rgb: np.ndarray) -> Detections:
+        """Faces in a frame that may have been shrunk for the detector, in full-size pixels."""
+        assert self.look is not None
+        return self.finder.find(rgb).transformed(rgb.shape[1] / self.look.width)
+
+    def _settle(self, keep: int) -> None:
+        """Give the tracker every finished detection but the newest ``keep``, in frame order."""
+        while len(self.pending) > keep:
+            index, cut, job = self.pending.popleft()
+            faces = job.result()
+            self.most_faces = max(self.most_faces, len(faces))
+            self.tracker.update(index, faces, cut=cut)
+
+    def _start(self, frame: av.VideoFrame) -> None:
+        self.look = look = Look.of(frame)
+        self.width, self.height = look.width, look.height
+        self.detect_side = self.finder.detail(max(look.width, look.height))
+        # Manual boxes and the audit's further-pass boxes, on a plan of the picture's size.
+        media = Media(
+            sha256="0" * 64,
+            kind="video",
+            width=look.width,
+            height=look.height,
+            frames=UNKNOWN_LENGTH,
+            fps=float(self.rate) if self.rate else None,
+        )
+        manual = () if self.schedule is not None or self.recorder is not None else self.settings.manual_boxes()
+        self.extra_schedule = Schedule(edited(Plan(media=media, profile="", tracks=self.extra), (), manual))
+        if self.output is None:
+            return
+        out, kind = self.output
+        # One noise image covers every frame.  Fresh noise in every frame is what an encoder codes
+        # worst: it made a crowd clip 70 times larger than a plain re-encode and slowed encoding and
+        # the self-check, while noise that stays put is stored once and reused.  It is drawn without
+        # looking at any face, so a screen pixel that happens to equal a face's says nothing about
+        # it (and the lossy encoding changes every pixel anyway): unlike `cover`, no nudging.
+        screen = fill_noise((look.height, look.width, 3), self.ctx.rng)
+        self.screen = rgb_to_planar(screen, look)
+        self.encoder = VideoEncoder(
+            out,
+            kind,
+            look,
+            self.reader.stream.time_base or Fraction(1, 90_000),  # FFmpeg's default for streams without one
+            self.rate,
+            self.settings.crf,
+            self.ctx.profile.x264_preset,
+        )
+        if self.ain is not None:
+            self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.rng)
+
+    def _boxes(self, index: int) -> tuple[IntBoxes, IntBoxes]:
+        """The boxes to cover and to leave visible in frame ``index``."""
+        assert self.extra_schedule is not None
+        extra_cover, extra_keep = self.extra_schedule.at(index)
+        if self.schedule is not None:
+            cover_boxes, keep_boxes = self.schedule.at(index)
+        else:
+            found = self.tracker.boxes_at(index)
+            heads = grow_heads(found.xyxy, self.width, self.height)
+            if self.recorder is not None:
+                self.recorder.add(index, found, heads)
+            kept = np.isin([f"t{i + 1}" for i in found.ids.tolist()], list(self.kept_ids))
+            cover_boxes, keep_boxes = heads[~kept], heads[kept]
+        return np.concatenate([cover_boxes, extra_cover]), np.concatenate([keep_boxes, extra_keep])
+
+    def _emit(self, held: Held) -> None:
+        assert self.look is not None
+        cover_boxes, keep_boxes = self._boxes(held.index)
+        if self.encoder is not None:
+            covered = self._covered(held.planar, cover_boxes)
+            self.encoder.encode(covered, held.pts, held.duration)
+            if self.sampler.wants(held.index, cover_boxes, keep_boxes):
+                rgb = planar_to_rgb(held.planar, self.look)
+                self.sampler.keep(
+                    held.index, rgb, planar_to_rgb(covered, self.look), cover_boxes, keep_boxes
+                )
+        self.tracker.forget(held.index)
+        if self.first_pts is None:
+            self.first_pts = held.pts
+        self.end_pts = held.pts + held.duration
+        self.written += 1
+        if self.ctx.progress is not None:
+            self.ctx.progress(self.written, max(self.total, self.decoded))
+
+    def _covered(self, planar: np.ndarray, boxes: IntBoxes) -> np.ndarray:
+        assert self.look is not None and self.screen is not None
+        if not len(boxes):
+            return planar
+        if self.settings.style == "fill":
+            mask = planar_mask(union_mask(boxes, (self.look.height, self.look.width)), self.look)
+            return np.where(mask, self.screen, planar)
+        # The filtered styles work on RGB pixels; they are rarer and slower anyway.
+        rgb = cover(planar_to_rgb(planar, self.look), boxes, self.settings.style, self.ctx.rng)
+        return rgb_to_planar(rgb, self.look)
+
+
+def _default_duration(time_base: Fraction | None, rate: Fraction | None) -> int:
+    if not time_base or not rate:
+        return 1
+    return max(1, round(1 / (rate * time_base)))
+
+class CutDetector:
+    """Flags hard cuts: a large change between coarse grey thumbnails of consecutive frames.
+
+    The thumbnail holds block means (some 18 blocks across the shorter side).
+    Picking single pixels instead made a shaking shot of a dense crowd look
+    like a cut every other frame (the picked pixels land on other faces),
+    and every false cut restarts every track.
+    """
+
+    def __init__(self, threshold: float = 40.0) -> None:
+        self.threshold = threshold
+        self.previous: np.ndarray | None = None
+
+    def is_cut(self, luma: np.ndarray) -> bool:
+        """``luma``: the frame's Y plane (H, W)."""
+        grey = luma[::2, ::2]  # plenty for block means, at a quarter of the work
+        step = max(1, min(grey.shape) // 18)
+        thumb = block_means(grey, step, step)
+        cut = self.previous is not None and float(np.abs(thumb - self.previous).mean()) > self.threshold
+        self.previous = thumb
+        return cut

@@ -1,0 +1,308 @@
+"""The plan: every region a run covers or leaves visible, as a document a person can read and edit.
+
+``unseen analyse`` writes one plan per input; ``unseen protect --plan`` renders
+from it; ``unseen protect`` alone makes one in memory and renders it in the
+same pass.  A photo's plan lists regions, a video's plan lists tracks (a box
+per frame, or keyframes with the rule that fills the frames between them).
+Every box is the area that gets covered (a face box already grown into its
+head), in pixels of the upright picture, so what a person sees in the plan
+is what is covered.
+
+A plan holds no pixels and, unless asked, no file name; but it says where
+people are in a picture, so it is written readable by its owner only and must
+never be shared with the outputs.  The JSON Schema (``plan.schema.json``
+beside this module) is generated from these models by ``tools/write_schema.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .boxes import IntBoxes
+from .errors import PlanError, UsageError
+
+FORMAT: Literal["unseen-plan"] = "unseen-plan"
+VERSION: Literal[1] = 1
+SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
+
+# Room for the kinds of later detectors (heads, persons, plates, text).
+RegionKind = Literal["face", "manual"]
+Decision = Literal["cover", "keep"]
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+Box = tuple[int, int, int, int]
+FrameBox = tuple[int, int, int, int, int]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(_Model):
+    """One area of a photo: covered unless its decision is ``keep`` (a ``manual`` area is always covered)."""
+
+    id: Id
+    kind: RegionKind
+    box: Box = Field(description="x0, y0, x1, y1 in pixels of the upright image: the area covered")
+    source: str = Field(description="who found it: a detector pass (centerface@1x), 'audit', or 'person'")
+    score: float | None = Field(description="the detector's confidence; null for a person's box")
+    decision: Decision = "cover"
+    reason: str | None = Field(None, description="why a region is left visible (consent), in the user's words")
+
+
+class Track(_Model):
+    """One face (or manual area) through a video."""
+
+    id: Id
+    kind: RegionKind
+    source: str
+    score: float | None = Field(description="best detector confidence along the track")
+    decision: Decision = "cover"
+    reason: str | None = None
+    fill: Literal["none", "linear"] = Field(
+        "none",
+        description="frames between two listed boxes: 'none' covers only the listed frames, "
+        "'linear' covers every frame between them on the line joining the boxes",
+    )
+    boxes: list[FrameBox] = Field(description="[frame, x0, y0, x1, y1] by rising frame index")
+    detected: list[int] = Field(
+        default_factory=list, description="frames where a detector saw it; the rest were filled in by tracking"
+    )
+
+
+class Media(_Model):
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    kind: Literal["photo", "video"]
+    width: Annotated[int, Field(gt=0)]
+    height: Annotated[int, Field(gt=0)]
+    frames: Annotated[int, Field(ge=1)]
+    fps: float | None = Field(None, description="average frame rate of a video")
+    name: str | None = Field(None, description="the input's file name, only with --keep-names")
+
+
+class Plan(_Model):
+    format: Literal["unseen-plan"] = FORMAT
+    version: Literal[1] = VERSION
+    media: Media
+    profile: str = Field(description="the detection profile that found the regions: default or fast")
+    regions: list[Region] = Field(default_factory=list)
+    tracks: list[Track] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        m = self.media
+        ids = [r.id for r in self.regions] + [t.id for t in self.tracks]
+        if len(set(ids)) != len(ids):
+            raise ValueError("region and track ids must be unique")
+        if m.kind == "photo" and self.tracks:
+            raise ValueError("a photo's plan has regions, not tracks")
+        if m.kind == "video" and self.regions:
+            raise ValueError("a video's plan has tracks, not regions")
+        for r in self.regions:
+            _check_box(r.id, r.box, m)
+        for t in self.tracks:
+            frames = [b[0] for b in t.boxes]
+            if not frames or frames != sorted(set(frames)):
+                raise ValueError(f"track {t.id}: boxes must be listed by rising frame, one per frame")
+            if frames[0] < 0 or frames[-1] >= m.frames:
+                raise ValueError(f"track {t.id}: frames must lie in 0..{m.frames - 1}")
+            for frame, *box in t.boxes:
+                _check_box(f"{t.id} frame {frame}", (box[0], box[1], box[2], box[3]), m)
+        return self
+
+    def covered(self) -> IntBoxes:
+        """A photo's boxes to cover: every ``cover`` region and every manual one."""
+        return _array(r.box for r in self.regions if r.decision == "cover" or r.kind == "manual")
+
+    def kept(self) -> IntBoxes:
+        """A photo's boxes left visible by consent (where they meet a covered box, cover wins)."""
+        return _array(r.box for r in self.regions if r.decision == "keep" and r.kind != "manual")
+
+    def with_regions(self, regions: Iterable[Region]) -> Plan:
+        return self.model_copy(update={"regions": [*self.regions, *regions]})
+
+    def with_tracks(self, tracks: Iterable[Track]) -> Plan:
+        return self.model_copy(update={"tracks": [*self.tracks, *tracks]})
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1, exclude_none=False) + "\n"
+
+
+def _check_box(what: str, box: Box, m: Media) -> None:
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= m.width and 0 <= y0 < y1 <= m.height):
+        raise ValueError(f"{what}: box {list(box)} is empty or outside the {m.width}x{m.height} picture")
+
+
+def _array(boxes: Iterable[Box]) -> IntBoxes:
+    return np.asarray(list(boxes), np.int64).reshape(-1, 4)
+
+
+class Schedule:
+    """A video plan's boxes frame by frame: ``at(frame)`` gives the boxes to cover and to keep."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._listed: dict[int, tuple[list[Box], list[Box]]] = defaultdict(lambda: ([], []))
+        self._lines: list[tuple[bool, list[FrameBox]]] = []
+        for t in plan.tracks:
+            cover = t.decision == "cover" or t.kind == "manual"
+            if t.fill == "linear" and len(t.boxes) > 1:
+                self._lines.append((cover, t.boxes))
+                continue
+            for frame, *box in t.boxes:
+                self._listed[frame][0 if cover else 1].append((box[0], box[1], box[2], box[3]))
+
+    def at(self, frame: int) -> tuple[IntBoxes, IntBoxes]:
+        cover, keep = self._listed.get(frame, ([], []))
+        cover, keep = list(cover), list(keep)
+        for is_cover, keys in self._lines:
+            box = _between(keys, frame)
+            if box is not None:
+                (cover if is_cover else keep).append(box)
+        return _array(cover), _array(keep)
+
+
+def _between(keys: list[FrameBox], frame: int) -> Box | None:
+    """The box on the line between the keyframes around ``frame``, grown to whole pixels."""
+    frames = [k[0] for k in keys]
+    if not frames[0] <= frame <= frames[-1]:
+        return None
+    i = int(np.searchsorted(frames, frame))
+    if frames[i] == frame:
+        return keys[i][1], keys[i][2], keys[i][3], keys[i][4]
+    a, b = np.asarray(keys[i - 1][1:], float), np.asarray(keys[i][1:], float)
+    box = a + (b - a) * (frame - frames[i - 1]) / (frames[i] - frames[i - 1])
+    return int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3]))
+
+
+@dataclass(frozen=True)
+class ManualBox:
+    """A person's ``--cover x,y,w,h`` (``@t0-t1``: only from t0 to t1 seconds of a video)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    span: tuple[float, float] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ManualBox:
+        box, _, span = text.partition("@")
+        try:
+            x, y, w, h = (int(v) for v in box.split(","))
+            times = tuple(float(v) for v in span.split("-")) if span else None
+        except ValueError:
+            raise UsageError(f"{text!r} is not x,y,w,h or x,y,w,h@t0-t1") from None
+        if w <= 0 or h <= 0:
+            raise UsageError(f"{text!r}: width and height must be positive")
+        if times is not None and (len(times) != 2 or not 0 <= times[0] <= times[1]):
+            raise UsageError(f"{text!r}: the time span must be t0-t1 seconds with t0 <= t1")
+        return cls(x, y, w, h, (times[0], times[1]) if times else None)
+
+
+def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()) -> Plan:
+    """``plan`` with the regions or tracks named in ``keep`` left visible and ``cover`` boxes added.
+
+    A box reaching past the picture is cut to it; one wholly outside, a time
+    span outside the video or an unknown id is an error, since a person asked
+    for something the plan cannot do.
+    """
+    m = plan.media
+    wanted = set(keep)
+    known = {r.id for r in plan.regions} | {t.id for t in plan.tracks}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise PlanError(f"--keep: no region or track {', '.join(unknown)} in the plan")
+    regions = [r.model_copy(update={"decision": "keep"}) if r.id in wanted else r for r in plan.regions]
+    tracks = [t.model_copy(update={"decision": "keep"}) if t.id in wanted else t for t in plan.tracks]
+    for n, box in enumerate(cover, start=1):
+        x0, y0 = max(0, box.x), max(0, box.y)
+        x1, y1 = min(m.width, box.x + box.w), min(m.height, box.y + box.h)
+        if x0 >= x1 or y0 >= y1:
+            raise PlanError(f"--cover {box.x},{box.y},{box.w},{box.h} lies outside the {m.width}x{m.height} picture")
+        ident = _free_id(f"m{n}", known)
+        known.add(ident)
+        if m.kind == "photo":
+            if box.span is not None:
+                raise PlanError("--cover x,y,w,h@t0-t1: a time span applies to videos only")
+            regions.append(Region(id=ident, kind="manual", box=(x0, y0, x1, y1), source="person", score=None))
+            continue
+        first, last = 0, m.frames - 1
+        if box.span is not None:
+            fps = m.fps or 30.0
+            first, last = int(np.floor(box.span[0] * fps)), min(last, int(np.ceil(box.span[1] * fps)))
+            if first > last:
+                raise PlanError(f"--cover ...@{box.span[0]:g}-{box.span[1]:g}: the video ends before it")
+        keys = [(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)] if last > first else [(first, x0, y0, x1, y1)]
+        tracks.append(Track(id=ident, kind="manual", source="person", score=None, fill="linear", boxes=keys))
+    return plan.model_copy(update={"regions": regions, "tracks": tracks})
+
+
+def _free_id(base: str, taken: set[str]) -> str:
+    ident, n = base, 1
+    while ident in taken:
+        n += 1
+        ident = f"{base}-{n}"
+    return ident
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load(path: Path) -> Plan:
+    """Read and validate a plan; any problem is a `PlanError` that names the file and the fault."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"plan {path}: cannot be read ({exc})") from exc
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "plan"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PlanError(f"plan {path}: {where}: {first['msg']}{more}") from exc
+
+
+def load_all(where: Path) -> dict[str, Plan]:
+    """Plans by their input's SHA-256: one file, or every ``*.json`` in a folder."""
+    files = sorted(where.rglob("*.json")) if where.is_dir() else [where]
+    if not files:
+        raise PlanError(f"no plan (*.json) in {where}")
+    plans: dict[str, Plan] = {}
+    for file in files:
+        plan = load(file)
+        plans[plan.media.sha256] = plan
+    return plans
+
+
+def match(plans: dict[str, Plan], source: Path, digest: str) -> Plan:
+    """The plan made for ``source`` (by content), or a `PlanError` saying none was."""
+    plan = plans.get(digest)
+    if plan is None:
+        if len(plans) == 1:
+            raise PlanError(f"{source}: the plan was made for another file (its SHA-256 differs)")
+        raise PlanError(f"{source}: no plan was made for this file (no plan has its SHA-256)")
+    return plan
+
+
+def schema() -> dict[str, object]:
+    return Plan.model_json_schema()
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2, sort_keys=True) + "\n"
+

@@ -1,0 +1,36 @@
+"""``--fast`` resolved once: the one `Profile` object that every stage reads instead of the flag.
+
+Measured choices (docs/tuning.md, docs/video.md): photos run CenterFace at
+full size, YuNet and a 2x zoom on tiles around small faces; ``fast`` drops the
+zoom.  Video runs CenterFace at up to 1280 px on every frame; ``fast`` at
+960 px on every third frame, with the tracker bridging the rest, and a faster
+x264 preset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .detect import FAST, PHOTO, VIDEO, VIDEO_FAST, Plan
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: Literal["default", "fast"]
+    photo: Plan
+    video: Plan
+    detect_every: int  # video: full detection on every n-th frame (and at every cut)
+    x264_preset: str
+
+
+DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast")
+FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast")
+
+
+def resolve(settings: Settings) -> Profile:
+    base = FAST_PROFILE if settings.fast else DEFAULT
+    if settings.detect_every is None or settings.detect_every == base.detect_every:
+        return base
+    return Profile(base.name, base.photo, base.video, settings.detect_every, base.x264_preset)
