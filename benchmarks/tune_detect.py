@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from unseen.types import Detections
 
 from unseen.cover import HeadGeometry, head_regions
 from unseen.detect import Pass, ZoomPass, make_backend, resized, tiles_around
 from unseen.detect.fuse import fuse
 from unseen.settings import Settings
-from unseen.types import Detections
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BUCKETS = (("tiny", 16), ("small", 32), ("medium", 64), ("large", 1e9))

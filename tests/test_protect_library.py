@@ -42,5 +42,5 @@ def test_centerface_weights_are_constants_not_inputs() -> None:
     # fuse them and runs the network at half speed.
     from unseen.detect.centerface import CenterFace
 
-    session = CenterFace(["CPUExecutionProvider"], 1).session
+    session = CenterFace(unseen.Settings(threads=1)).session
     assert [i.name for i in session.get_inputs()] == ["input.1"]

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from conftest import FPS, FRAMES, Clip, H, W, make_clip
+from unseen.datatypes import Detections
 from unseen.detect import FaceFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
-from unseen.media.video import CutDetector, protect_video
+from unseen.pipeline.video import Ctx, CutDetector, protect_video
+from unseen.profiles import resolve
 from unseen.settings import Settings
-from unseen.types import Detections
+from unseen.verify.audit import Audit
 
 
 class Dropping:
@@ -39,16 +41,22 @@ class Dropping:
 
 @pytest.fixture(scope="module")
 def finder() -> FaceFinder:
-    return FaceFinder(Settings(threads=1))
+    settings = Settings(threads=1)
+    return FaceFinder(settings, resolve(settings).video)
+
+
+def ctx(finder: object, **settings: object) -> Ctx:
+    """What a video pass needs; the audit always gets a real finder of its own."""
+    opts = Settings(seed=1, threads=1, **settings)  # type: ignore[arg-type]
+    audit = Audit(FaceFinder(opts, resolve(opts).video), opts)
+    return Ctx(opts, resolve(opts), finder, audit, np.random.default_rng(1))  # type: ignore[arg-type]
 
 
 def protect(
     clip: Clip, target: Path, finder: object, **settings: object
 ) -> tuple[list[np.ndarray], av.container.InputContainer]:
-    result = protect_video(
-        Job(clip.path, target), Settings(seed=1, **settings), finder, np.random.default_rng(1)
-    )  # type: ignore[arg-type]
-    assert result.status == "protected" and target.exists()
+    protect_video(Job(clip.path, target), ctx(finder, **settings))
+    assert target.exists()
     return decode(target)
 
 
@@ -160,7 +168,7 @@ def test_other_containers_are_read_and_written_as_mp4(
 def test_a_video_output_other_than_mp4_or_mov_is_refused(tmp_path: Path, finder: FaceFinder) -> None:
     clip = make_clip(tmp_path / "walk.mp4")
     with pytest.raises(UnsupportedError, match="mp4"):
-        protect_video(Job(clip.path, tmp_path / "safe.mkv"), Settings(), finder, np.random.default_rng(1))
+        protect_video(Job(clip.path, tmp_path / "safe.mkv"), ctx(finder))
     assert not (tmp_path / "safe.mkv").exists()
 
 
@@ -173,9 +181,7 @@ def test_a_corrupt_frame_fails_closed(tmp_path: Path, finder: FaceFinder) -> Non
         data[offset] ^= 0x5A
     broken.write_bytes(bytes(data))
     with pytest.raises(InputError):
-        protect_video(
-            Job(broken, tmp_path / "out" / "safe.mp4"), Settings(), finder, np.random.default_rng(1)
-        )
+        protect_video(Job(broken, tmp_path / "out" / "safe.mp4"), ctx(finder))
     assert not (tmp_path / "out" / "safe.mp4").exists()
     assert list((tmp_path / "out").glob("*")) == [], "no temporary file may be left behind"
 

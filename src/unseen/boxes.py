@@ -79,7 +79,9 @@ class HeadGeometry:
     margin: float = 2.0
 
 
-def grow_heads(faces: np.ndarray, width: int, height: int, geometry: HeadGeometry = HeadGeometry()) -> IntBoxes:
+def grow_heads(
+    faces: np.ndarray, width: int, height: int, geometry: HeadGeometry = HeadGeometry()
+) -> IntBoxes:
     """Face boxes (N, 4) grown into whole-pixel head boxes, clipped to the image."""
     g = geometry
     boxes = np.asarray(faces, np.float64).reshape(-1, 4)

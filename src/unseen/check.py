@@ -18,12 +18,12 @@ import numpy as np
 
 from . import kinds, meta
 from .datatypes import Detections, FileKind, FileResult, Status
-from .detect import FaceFinder
+from .detect import AUDIT, FaceFinder
 from .errors import InputError, UnseenError, UnsupportedError, VerificationError
 from .media import image as image_io
 from .media.video import VideoReader
 from .settings import Settings
-from .verify.audit import AUDIT_PLAN, Audit, audited_frames
+from .verify.audit import Audit, audited_frames
 
 
 class Checker:
@@ -31,7 +31,7 @@ class Checker:
 
     def __init__(self, settings: Settings | None = None, *, faces: bool = True, use_exiftool: bool = True):
         settings = settings or Settings()
-        self.audit = Audit(FaceFinder(settings, AUDIT_PLAN), settings) if faces else None
+        self.audit = Audit(FaceFinder(settings, AUDIT), settings) if faces else None
         self.use_exiftool = use_exiftool
 
     def check(self, path: Path) -> FileResult:

@@ -18,10 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import plan as plan_mod
 from . import settings as settings_mod
+from .datatypes import FileResult
 from .errors import UnseenError, UsageError
 from .jobs import Job, plan_outputs
 from .jobs import plan as plan_jobs
-from .datatypes import FileResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -146,7 +146,9 @@ def protect(
         from .pipeline import Protector
 
         protector = Protector(opts)
-        return _run(jobs, lambda job: protector.protect(job, plans), as_json=as_json, quiet=quiet, verb="protected")
+        return _run(
+            jobs, lambda job: protector.protect(job, plans), as_json=as_json, quiet=quiet, verb="protected"
+        )
 
     raise typer.Exit(_guarded(work))
 

@@ -65,4 +65,6 @@ def _has_picture(path: Path) -> bool:
 
 def refuse_audio(path: Path, kind: FileKind) -> None:
     if kind.kind == "audio":
-        raise UnsupportedError(path, "sound-only recordings are not supported yet: there is no picture to protect")
+        raise UnsupportedError(
+            path, "sound-only recordings are not supported yet: there is no picture to protect"
+        )

@@ -55,7 +55,9 @@ class Region(_Model):
     source: str = Field(description="who found it: a detector pass (centerface@1x), 'audit', or 'person'")
     score: float | None = Field(description="the detector's confidence; null for a person's box")
     decision: Decision = "cover"
-    reason: str | None = Field(None, description="why a region is left visible (consent), in the user's words")
+    reason: str | None = Field(
+        None, description="why a region is left visible (consent), in the user's words"
+    )
 
 
 class Track(_Model):
@@ -74,7 +76,8 @@ class Track(_Model):
     )
     boxes: list[FrameBox] = Field(description="[frame, x0, y0, x1, y1] by rising frame index")
     detected: list[int] = Field(
-        default_factory=list, description="frames where a detector saw it; the rest were filled in by tracking"
+        default_factory=list,
+        description="frames where a detector saw it; the rest were filled in by tracking",
     )
 
 
@@ -227,7 +230,9 @@ def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()
         x0, y0 = max(0, box.x), max(0, box.y)
         x1, y1 = min(m.width, box.x + box.w), min(m.height, box.y + box.h)
         if x0 >= x1 or y0 >= y1:
-            raise PlanError(f"--cover {box.x},{box.y},{box.w},{box.h} lies outside the {m.width}x{m.height} picture")
+            raise PlanError(
+                f"--cover {box.x},{box.y},{box.w},{box.h} lies outside the {m.width}x{m.height} picture"
+            )
         ident = _free_id(f"m{n}", known)
         known.add(ident)
         if m.kind == "photo":
@@ -241,7 +246,9 @@ def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()
             first, last = int(np.floor(box.span[0] * fps)), min(last, int(np.ceil(box.span[1] * fps)))
             if first > last:
                 raise PlanError(f"--cover ...@{box.span[0]:g}-{box.span[1]:g}: the video ends before it")
-        keys = [(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)] if last > first else [(first, x0, y0, x1, y1)]
+        keys = (
+            [(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)] if last > first else [(first, x0, y0, x1, y1)]
+        )
         tracks.append(Track(id=ident, kind="manual", source="person", score=None, fill="linear", boxes=keys))
     return plan.model_copy(update={"regions": regions, "tracks": tracks})
 
@@ -305,4 +312,3 @@ def schema() -> dict[str, object]:
 
 def schema_text() -> str:
     return json.dumps(schema(), indent=2, sort_keys=True) + "\n"
-

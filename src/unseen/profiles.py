@@ -9,10 +9,10 @@ x264 preset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from .detect import FAST, PHOTO, VIDEO, VIDEO_FAST, Plan
+from .detect import AUDIT, FAST, PHOTO, VIDEO, VIDEO_FAST, Plan
 from .settings import Settings
 
 
@@ -23,6 +23,7 @@ class Profile:
     video: Plan
     detect_every: int  # video: full detection on every n-th frame (and at every cut)
     x264_preset: str
+    audit: Plan = AUDIT  # the self-check's face audit; the same as `unseen check`'s
 
 
 DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast")
@@ -33,4 +34,4 @@ def resolve(settings: Settings) -> Profile:
     base = FAST_PROFILE if settings.fast else DEFAULT
     if settings.detect_every is None or settings.detect_every == base.detect_every:
         return base
-    return Profile(base.name, base.photo, base.video, settings.detect_every, base.x264_preset)
+    return replace(base, detect_every=settings.detect_every)

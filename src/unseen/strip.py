@@ -11,22 +11,20 @@ from __future__ import annotations
 import time
 from itertools import islice
 from pathlib import Path
-from typing import Literal
 
 import av
 import numpy as np
 from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
-from PIL import Image, ImageSequence
+from PIL import ImageSequence
 
-from . import meta
-from .errors import InputError, UnseenError, UnsupportedError, VerificationError
-from . import kinds
+from . import kinds, meta
+from .datatypes import FileKind, FileResult
+from .errors import UnseenError, UnsupportedError, VerificationError
 from .jobs import SUFFIX_FORMATS, Job
 from .media import image as image_io
 from .meta import families, video
 from .settings import Settings
-from .datatypes import FileKind, FileResult
 from .write import staged, sync_file
 
 

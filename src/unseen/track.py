@@ -248,7 +248,9 @@ class _Estimates:
     def detections(self, m: Motion) -> Detections:
         boxes = self.boxes(m)
         scores = np.asarray([t.score for t in self.tracks], np.float32)
-        sources = tuple(t.source if d == 0 else ESTIMATE for t, d in zip(self.tracks, self.distance, strict=True))
+        sources = tuple(
+            t.source if d == 0 else ESTIMATE for t, d in zip(self.tracks, self.distance, strict=True)
+        )
         ids = np.asarray([t.id for t in self.tracks], np.int64)
         return Detections(boxes, scores, np.full((len(boxes), 5, 2), np.nan, np.float32), sources, ids)
 

@@ -32,4 +32,6 @@ def fuse(found: Detections, iou: float = 0.45) -> Detections:
         members = boxes[group]
         merged.append(np.concatenate([members[:, :2].min(0), members[:, 2:].max(0)]))
     result = found.take(np.asarray(kept, np.intp))
-    return Detections(np.asarray(merged, np.float32), result.scores, result.landmarks, result.sources, result.ids)
+    return Detections(
+        np.asarray(merged, np.float32), result.scores, result.landmarks, result.sources, result.ids
+    )

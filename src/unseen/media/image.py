@@ -52,6 +52,7 @@ def open_image(path: Path) -> Iterator[Image.Image]:
         finally:
             Image.MAX_IMAGE_PIXELS = saved
 
+
 # Pillow format name -> (our format name, extension)
 READABLE = {
     "JPEG": "jpeg",

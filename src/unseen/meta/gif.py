@@ -30,6 +30,8 @@ def blocks(data: bytes) -> tuple[bytes, list[tuple[str, bytes]], int]:
     """Header with global colour table, the blocks as (kind, bytes), and bytes after the trailer."""
     if data[:6] not in (b"GIF87a", b"GIF89a"):
         raise NotClean("not a GIF file")
+    if len(data) < 13:
+        raise NotClean("truncated header")
     flags = data[10]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     header, out = data[:pos], list[tuple[str, bytes]]()
@@ -38,11 +40,15 @@ def blocks(data: bytes) -> tuple[bytes, list[tuple[str, bytes]], int]:
         if intro == 0x3B:
             return header, out, len(data) - pos - 1
         if intro == 0x2C:
+            if pos + 10 > len(data):
+                raise NotClean("truncated image descriptor")
             local = data[pos + 9]
             pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
             pos = _sub_blocks(data, pos + 1)  # skip the LZW minimum code size byte
             out.append(("image", data[start:pos]))
         elif intro == 0x21:
+            if pos + 2 > len(data):
+                raise NotClean("truncated extension")
             label = data[pos + 1]
             pos = _sub_blocks(data, pos + 2)
             out.append((_kind(label, data[start + 2 : start + 14]), data[start:pos]))

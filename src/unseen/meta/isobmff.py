@@ -77,7 +77,9 @@ def sniff(path: Path) -> bool:
 
 def scan(path: Path) -> list[Finding]:
     found: list[Finding] = []
+    pos = 0
     for kind, start, end in _top_level(path):
+        pos = end
         if kind not in STRUCTURE[b""]:
             found.append(_finding(kind.decode("latin-1")))
         elif kind == b"moov":
@@ -87,6 +89,11 @@ def scan(path: Path) -> list[Finding]:
                 fh.seek(start)
                 data = fh.read(end - start)
             found += _walk(data, 0, len(data), b"moov", "moov")
+    with open(path, "rb") as fh:
+        fh.seek(pos)
+        rest = fh.read(8)
+    if len(rest) == 8:  # a box too small or running past the end of the file: the rest went unchecked
+        found.append(_finding(f"{rest[4:8].decode('latin-1')} box has a bad size; the rest is unchecked"))
     return found
 
 
@@ -94,7 +101,9 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
     found = []
     if parent == b"meta" and data[start + 4 : start + 8] != b"hdlr":
         start += 4  # ISO 'meta' is a full box; QuickTime's is not
+    pos = start
     for kind, a, b in _boxes(data, start, end):
+        pos = b
         here = f"{where}/{kind.decode('latin-1')}"
         if kind not in STRUCTURE.get(parent, frozenset()):
             found.append(_finding(here))
@@ -108,8 +117,10 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
             entry = data[a + 12 : a + 16]
             if entry not in SAMPLE_ENTRIES:
                 found.append(_finding(f"{here} sample entry {entry.decode('latin-1')!r}"))
-        elif kind in _TIMED and any(data[a + 4 : a + (20 if data[a] == 1 else 12)]):
+        elif kind in _TIMED and any(data[a + 4 : a + (20 if data[a : a + 1] == b"\x01" else 12)]):
             found.append(_finding(f"{here} creation/modification time"))
+    if end - pos >= 8:  # a box too small or running past its parent's end: the rest went unchecked
+        found.append(_finding(f"{where}/{data[pos + 4 : pos + 8].decode('latin-1')} has a bad size"))
     return found
 
 

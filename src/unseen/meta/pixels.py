@@ -9,9 +9,10 @@ than sRGB.  Decoding applies both, so the new file needs neither.
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
-from PIL import Image, ImageCms
+from PIL import ImageCms
 
 from ..errors import InputError, UnsupportedError
 from ..media import image as image_io
@@ -20,6 +21,10 @@ from . import jpeg
 from .findings import NotClean
 
 _ORIENTATION = 0x0112
+# What Pillow's decoders raise on corrupt data besides the OSError/SyntaxError/ValueError/EOFError
+# that `image_io.read` already turns into an InputError (a GIF cut inside an image descriptor
+# raises IndexError, for one).
+_DECODER_SLIPS = (IndexError, struct.error)
 
 
 def render_reason(path: Path) -> str | None:
@@ -44,7 +49,7 @@ def is_srgb(icc: bytes) -> bool:
 
 def write_clean(src: Path, dst: Path, fmt: str, jpeg_quality: int, *, family: str) -> int:
     """Write ``src``'s pixels as ``fmt`` to ``dst``; return the number of frames written."""
-    picture = _read_primary(src, dst) if family == "jpeg" else image_io.read(src)
+    picture = _read_primary(src, dst) if family == "jpeg" else _read(src)
     frames = picture.frames if fmt in ("gif", "webp") else picture.frames[:1]
     # An MPO's second picture is a preview or depth map that should go; other pages are content.
     if len(frames) < len(picture.frames) and picture.format != "jpeg":
@@ -59,11 +64,18 @@ def _read_primary(src: Path, scratch: Path) -> image_io.Picture:
     try:
         primary = jpeg.primary_bytes(src.read_bytes())
     except NotClean:
-        return image_io.read(src)
+        return _read(src)
     write_bytes(scratch, primary)
     try:
-        return image_io.read(scratch)
+        return _read(scratch)
     except InputError as exc:
         raise type(exc)(src, exc.why) from exc
     finally:
         scratch.unlink()
+
+
+def _read(path: Path) -> image_io.Picture:
+    try:
+        return image_io.read(path)
+    except _DECODER_SLIPS as exc:
+        raise InputError(path, f"truncated or corrupt image ({type(exc).__name__}: {exc})") from exc

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
-from PIL import Image
+from PIL.Image import DecompressionBombError
 
 from ..media.image import open_image
 from .findings import Finding
@@ -26,8 +27,8 @@ def scan_own(path: Path) -> list[Finding]:
             fmt = img.format
             found = [Finding("unseen", f"{fmt}:{k}") for k in img.info if k not in _DECODING_KEYS]
             tags = set(img.getexif()) - (_TIFF_LAYOUT if fmt == "TIFF" else set())
-    except (OSError, SyntaxError, ValueError):
-        return []  # not an image: the container scanners judge it
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, DecompressionBombError):
+        return []  # not an image Pillow reads: the container scanners judge it
     if tags:
         found.append(Finding("unseen", f"{fmt}:EXIF tags {', '.join(map(str, sorted(tags)[:8]))}"))
     return found

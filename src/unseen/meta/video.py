@@ -32,6 +32,9 @@ COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
 STRUCTURAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
 NEUTRAL_STREAM_TAGS = {"language": {"und"}, "handler_name": {"VideoHandler", "SoundHandler"}}
 VENDOR_NONE = "[0][0][0][0]"
+# A tag that is not valid UTF-8 (corrupt, or written in another encoding) is read with
+# replacement characters rather than stopping the scan: it is still a tag, so still a finding.
+METADATA_ERRORS = "replace"
 
 
 def mux_options(fmt: str = OUTPUT_FORMAT) -> dict[str, str]:
@@ -83,9 +86,15 @@ def codec_name(stream: av.stream.Stream) -> str:
 
 
 def kept_streams(container: av.container.InputContainer) -> list[VideoStream | AudioStream]:
-    """The streams a viewer needs: picture (not cover art) and sound."""
+    """The streams a viewer needs: picture (not cover art) and sound, in a codec FFmpeg knows.
+
+    A stream whose codec FFmpeg cannot name (a truncated or corrupt sample
+    description) has no codec context: it can be neither copied nor decoded.
+    """
     kept: list[VideoStream | AudioStream] = []
     for s in container.streams:
+        if s.codec_context is None:
+            continue
         cover_art = s.disposition & av.stream.Disposition.attached_pic
         if isinstance(s, AudioStream) or (isinstance(s, VideoStream) and not cover_art):
             kept.append(s)
@@ -94,7 +103,7 @@ def kept_streams(container: av.container.InputContainer) -> list[VideoStream | A
 
 def open_input(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), "r")
+        return av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
     except FileNotFoundError as exc:
         raise InputError(path, "no such file") from exc
     except av.error.FFmpegError as exc:
@@ -117,7 +126,7 @@ def frame_rate(stream: av.stream.Stream) -> Fraction | None:
 def scan(path: Path) -> list[Finding]:
     """Tags, chapters and non-picture/sound streams as FFmpeg sees them."""
     try:
-        container = av.open(str(path), "r")
+        container = av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
     except av.error.FFmpegError:
         return []  # not a video: the other scanners judge it
     with container:

@@ -44,10 +44,17 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 
 def clean_bytes(data: bytes) -> bytes:
     parts = []
-    for kind, payload in riff(data):
+    found = riff(data)
+    if not any(kind in (b"VP8 ", b"VP8L", b"ANMF") for kind, _ in found):
+        raise NotClean("no picture chunk")
+    for kind, payload in found:
         if kind == b"VP8X":
+            if not payload:
+                raise NotClean("empty VP8X chunk")
             payload = bytes([payload[0] & ~_DROPPED_FLAGS & 0xFF]) + payload[1:]
         elif kind == b"ANMF":
+            if len(payload) < _ANMF_HEADER:
+                raise NotClean("truncated ANMF header")
             frame = [_chunk(k, p) for k, p in chunks(payload, _ANMF_HEADER) if k in PICTURE]
             payload = payload[:_ANMF_HEADER] + b"".join(frame)
         elif kind not in KEEP:
@@ -75,7 +82,11 @@ def scan(path: Path) -> list[Finding]:
         elif kind == b"VP8X" and payload[:1] and payload[0] & _DROPPED_FLAGS:
             out.append(Finding("unseen", "WebP:VP8X announces ICC/EXIF/XMP"))
         elif kind == b"ANMF":
-            extra = {k for k, _ in chunks(payload, _ANMF_HEADER)} - PICTURE
+            try:
+                extra = {k for k, _ in chunks(payload, _ANMF_HEADER)} - PICTURE
+            except NotClean as exc:
+                out.append(Finding("unseen", f"WebP:ANMF unparsed ({exc})"))
+                continue
             out += [Finding("unseen", f"WebP:ANMF holds {k.decode('latin-1')!r}") for k in sorted(extra)]
     riff_end = 8 + int.from_bytes(data[4:8], "little")
     if len(data) > riff_end + 1:

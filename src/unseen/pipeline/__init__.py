@@ -38,7 +38,7 @@ class Protector:
         self.settings = settings
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
-        self.audit = Audit(self.finder, settings)
+        self.audit = Audit(self.finder, settings, self.profile.audit)
         self.rng = np.random.default_rng(settings.seed)
 
     def protect(self, job: Job, plans: dict[str, Plan] | None = None) -> FileResult:

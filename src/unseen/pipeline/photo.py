@@ -36,7 +36,9 @@ def analyse(picture: image_io.Picture, finder: FaceFinder, media: Media, profile
     return Plan(media=media, profile=profile, regions=regions), max(len(d) for d in found)
 
 
-def _regions(faces: Detections, media: Media, prefix: str, taken: list[Region], source: str = "") -> list[Region]:
+def _regions(
+    faces: Detections, media: Media, prefix: str, taken: list[Region], source: str = ""
+) -> list[Region]:
     heads = grow_heads(faces.xyxy, media.width, media.height)
     rows = np.nonzero(areas(heads) > 0)[0].tolist()
     start = len(taken) + 1

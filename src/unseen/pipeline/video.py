@@ -24,7 +24,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
@@ -132,7 +131,9 @@ def analyse_video(job: Job, ctx: Ctx, digest: str, name: str | None) -> tuple[Pl
     return edited(plan, ctx.settings.keep, ctx.settings.manual_boxes()), run.most_faces
 
 
-def _write(job: Job, ctx: Ctx, plan: Plan | None, extra: list[Track]) -> tuple[_Run, list[tuple[int, Detections]]]:
+def _write(
+    job: Job, ctx: Ctx, plan: Plan | None, extra: list[Track]
+) -> tuple[_Run, list[tuple[int, Detections]]]:
     """One pass: the output is published only if the self-check passes and the audit sees no face."""
     kind = output_kind(job.target, job.source)
     try:
@@ -208,7 +209,9 @@ class _Run:
         self.schedule = Schedule(plan) if plan is not None else None
         self.extra = extra
         self.extra_schedule: Schedule | None = None  # made once the picture's size is known
-        self.kept_ids = {t.id for t in plan.tracks if t.decision == "keep"} if plan else set(self.settings.keep)
+        self.kept_ids = (
+            {t.id for t in plan.tracks if t.decision == "keep"} if plan else set(self.settings.keep)
+        )
         self.every = ctx.profile.detect_every
         self.finder = ctx.finder.with_plan(ctx.profile.video, self.settings)
         self.audio: AudioOut | None = None  # made after the picture stream, which players expect first
@@ -257,7 +260,9 @@ class _Run:
             self.encoder.close()
         if self.audio is not None:
             self.audio.close()
-        return Expected(self.written, self.first_pts or 0, self.end_pts, self.reader.stream.time_base, self.sampler)
+        return Expected(
+            self.written, self.first_pts or 0, self.end_pts, self.reader.stream.time_base, self.sampler
+        )
 
     def _take(self, frame: av.VideoFrame, detector: ThreadPoolExecutor) -> None:
         if self.look is None:
@@ -304,7 +309,9 @@ class _Run:
             frames=UNKNOWN_LENGTH,
             fps=float(self.rate) if self.rate else None,
         )
-        manual = () if self.schedule is not None or self.recorder is not None else self.settings.manual_boxes()
+        manual = (
+            () if self.schedule is not None or self.recorder is not None else self.settings.manual_boxes()
+        )
         self.extra_schedule = Schedule(edited(Plan(media=media, profile="", tracks=self.extra), (), manual))
         if self.output is None:
             return
@@ -351,9 +358,7 @@ class _Run:
             self.encoder.encode(covered, held.pts, held.duration)
             if self.sampler.wants(held.index, cover_boxes, keep_boxes):
                 rgb = planar_to_rgb(held.planar, self.look)
-                self.sampler.keep(
-                    held.index, rgb, planar_to_rgb(covered, self.look), cover_boxes, keep_boxes
-                )
+                self.sampler.keep(held.index, rgb, planar_to_rgb(covered, self.look), cover_boxes, keep_boxes)
         self.tracker.forget(held.index)
         if self.first_pts is None:
             self.first_pts = held.pts
@@ -378,6 +383,7 @@ def _default_duration(time_base: Fraction | None, rate: Fraction | None) -> int:
     if not time_base or not rate:
         return 1
     return max(1, round(1 / (rate * time_base)))
+
 
 class CutDetector:
     """Flags hard cuts: a large change between coarse grey thumbnails of consecutive frames.

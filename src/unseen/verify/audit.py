@@ -22,11 +22,9 @@ import numpy.typing as npt
 
 from ..boxes import overlap_share
 from ..datatypes import Detections
-from ..detect import FaceFinder, Pass, Plan
+from ..detect import AUDIT, FaceFinder, Plan
 from ..settings import Settings
 
-# Thresholds measured on the astronaut photo: both fire on the bare face, neither on its cover.
-AUDIT_PLAN = Plan(passes=(Pass("centerface", 1.0, 0.5, 1920), Pass("yunet", 1.0, 0.7, 1600)))
 # A detection whose box lies at least this much on cover noise is taken for the cover itself.
 ON_COVER = 0.6
 NOISE_BLOCK = 4
@@ -36,8 +34,8 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 class Audit:
     """``visible(rgb)``: the faces a viewer of ``rgb`` would see, unseen's own covers left out."""
 
-    def __init__(self, finder: FaceFinder, settings: Settings) -> None:
-        self.finder = finder.with_plan(AUDIT_PLAN, settings)
+    def __init__(self, finder: FaceFinder, settings: Settings, plan: Plan = AUDIT) -> None:
+        self.finder = finder.with_plan(plan, settings)
 
     def visible(self, rgb: np.ndarray) -> Detections:
         faces = self.finder.find(rgb)
@@ -85,7 +83,7 @@ def audited_frames(total: int) -> set[int]:
     return set(range(0, total, step)) | {max(0, total - 1)}
 
 
-class StillVisible(Exception):  # noqa: N818  (a signal inside a pass, never raised to callers)
+class StillVisible(Exception):
     """Raised inside a `staged` write so that an output whose audit found faces is never published."""
 
     def __init__(self, seen: list[tuple[int, Detections]]) -> None:

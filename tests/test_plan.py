@@ -1,0 +1,306 @@
+"""The plan between finding and covering: `unseen analyse`, `protect --plan`, consent, edits, refusals.
+
+Photos and clips are generated here from the public-domain astronaut: several
+copies of her face on one picture, two faces in one clip.  The real detectors
+find them; where a test needs known boxes it uses the scripted detector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import unseen
+from conftest import run_cli, save, sha256
+from scripted import Scripted, scripted_profile
+from unseen import plan as plan_mod
+from unseen.jobs import Job
+from unseen.pipeline import Protector
+from unseen.settings import Settings
+
+FACE_CROP = np.s_[40:200, 160:290]  # the astronaut's head, 130 x 160
+SPOTS = ((20, 40), (250, 50), (480, 30))  # where three copies of it sit on the group photo
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Path:
+    """A 640 x 260 photo with three faces on a textured background."""
+    rng = np.random.default_rng(3)
+    canvas = rng.integers(60, 200, (26, 64, 3)).astype(np.uint8).repeat(10, 0).repeat(10, 1)
+    head = astronaut[FACE_CROP]
+    for x, y in SPOTS:
+        canvas[y : y + head.shape[0], x : x + head.shape[1]] = head
+    return save(canvas, tmp_path_factory.mktemp("group") / "group.png")
+
+
+def frame_array(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+
+
+def changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    return np.asarray((before != after).any(axis=-1))
+
+
+def only_plan(folder: Path) -> Path:
+    (found,) = folder.rglob("*.json")
+    return found
+
+
+def test_analyse_writes_an_owner_only_plan_without_names_or_pixels(tmp_path: Path, group: Path) -> None:
+    run = run_cli("analyse", group, "-o", tmp_path / "plans")
+    assert run.code == 0, run.stderr
+    path = only_plan(tmp_path / "plans")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, "a plan says where people are: owner only"
+    assert "group" not in path.name and "group" not in path.read_text()
+    plan = plan_mod.load(path)
+    assert plan.media.sha256 == sha256(group) and (plan.media.width, plan.media.height) == (640, 260)
+    assert plan.media.kind == "photo" and plan.media.name is None
+    assert len(plan.regions) >= 3 and all(r.decision == "cover" for r in plan.regions)
+    assert all(r.kind == "face" and r.score is not None and "@" in r.source for r in plan.regions)
+    assert not list(tmp_path.rglob("*.png")), "analyse writes no media"
+
+
+def test_keep_names_puts_the_name_in_the_plan(tmp_path: Path, group: Path) -> None:
+    assert run_cli("analyse", group, "-o", tmp_path / "plans", "--keep-names").code == 0
+    path = only_plan(tmp_path / "plans")
+    assert path.name == "group.png.json" and plan_mod.load(path).media.name == "group.png"
+
+
+def test_rendering_a_plan_covers_what_protect_alone_covers(tmp_path: Path, group: Path) -> None:
+    assert run_cli("protect", group, "-o", tmp_path / "alone.png").code == 0
+    assert run_cli("analyse", group, "-o", tmp_path / "plans").code == 0
+    run = run_cli("protect", group, "-o", tmp_path / "planned.png", "--plan", tmp_path / "plans")
+    assert run.code == 0, run.stderr
+    original = frame_array(group)
+    alone = changed(original, frame_array(tmp_path / "alone.png"))
+    planned = changed(original, frame_array(tmp_path / "planned.png"))
+    assert alone.any() and np.array_equal(alone, planned), "the noise may differ, the mask may not"
+
+
+def test_a_kept_face_is_bit_identical_and_the_others_are_covered(tmp_path: Path, group: Path) -> None:
+    assert run_cli("analyse", group, "-o", tmp_path / "plans").code == 0
+    plan = plan_mod.load(only_plan(tmp_path / "plans"))
+    middle = SPOTS[1]
+    kept = next(r for r in plan.regions if r.box[0] <= middle[0] + 65 <= r.box[2])
+    out = tmp_path / "safe.png"
+    run = run_cli("protect", group, "-o", out, "--plan", tmp_path / "plans", "--keep", kept.id)
+    assert run.code == 0, run.stderr
+    before, after = frame_array(group), frame_array(out)
+    x0, y0, x1, y1 = kept.box
+    assert np.array_equal(before[y0:y1, x0:x1], after[y0:y1, x0:x1]), "the consenting face is untouched"
+    for x, y in (SPOTS[0], SPOTS[2]):
+        eyes = np.s_[y + 60 : y + 110, x + 30 : x + 100]
+        assert changed(before[eyes], after[eyes]).mean() > 0.95
+    assert run_cli("check", out, "--no-faces").code == 0, "no metadata either"
+
+
+def test_keep_and_cover_edit_the_plan_from_the_command_line(tmp_path: Path, group: Path) -> None:
+    out = tmp_path / "safe.png"
+    run = run_cli("protect", group, "-o", out, "--cover", "300,220,40,30", "--keep", "r1")
+    assert run.code == 0, run.stderr
+    before, after = frame_array(group), frame_array(out)
+    assert changed(before[220:250, 300:340], after[220:250, 300:340]).all(), "a manual box is covered"
+    bad = run_cli("protect", group, "-o", tmp_path / "x.png", "--keep", "r999")
+    assert bad.code == 1 and "r999" in bad.stderr and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("what", "edit", "message"),
+    [
+        ("another file", lambda p: p["media"].update(sha256="0" * 64), "another file"),
+        ("a box outside", lambda p: p["regions"][0].update(box=[600, 10, 900, 90]), "outside"),
+        ("a box turned inside out", lambda p: p["regions"][0].update(box=[50, 50, 10, 10]), "empty"),
+        ("an unknown decision", lambda p: p["regions"][0].update(decision="maybe"), "decision"),
+        ("an unknown field", lambda p: p.update(owner="me"), "owner"),
+        ("not JSON", None, "plan"),
+    ],
+)
+def test_a_bad_plan_is_refused_and_nothing_is_written(
+    tmp_path: Path, group: Path, what: str, edit: object, message: str
+) -> None:
+    assert run_cli("analyse", group, "-o", tmp_path / "plans").code == 0
+    path = only_plan(tmp_path / "plans")
+    if edit is None:
+        path.write_text("{not json")
+    else:
+        data = json.loads(path.read_text())
+        edit(data)  # type: ignore[operator]
+        path.write_text(json.dumps(data))
+    run = run_cli("protect", group, "-o", tmp_path / "out", "--plan", path)
+    assert run.code == 1, f"{what}: {run.stderr}"
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_folder_of_plans_is_matched_by_content(tmp_path: Path, group: Path, astronaut: np.ndarray) -> None:
+    other = save(astronaut, tmp_path / "in" / "astronaut.png")
+    (tmp_path / "in" / "g.png").write_bytes(group.read_bytes())
+    assert run_cli("analyse", tmp_path / "in", "-o", tmp_path / "plans").code == 0
+    assert len(list((tmp_path / "plans").glob("*.json"))) == 2
+    run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--plan", tmp_path / "plans", "--json")
+    assert run.code == 0, run.stderr
+    assert {r["status"] for r in run.records()} == {"protected"}
+    stranger = save(astronaut[::-1], tmp_path / "stranger.png")
+    refused = run_cli("protect", stranger, "-o", tmp_path / "s.png", "--plan", tmp_path / "plans")
+    assert refused.code == 1 and "no plan" in refused.stderr and not (tmp_path / "s.png").exists()
+    assert sha256(other) == sha256(tmp_path / "in" / "astronaut.png")
+
+
+def test_the_published_schema_is_the_model_s() -> None:
+    assert plan_mod.SCHEMA_PATH.read_text() == plan_mod.schema_text(), "run tools/write_schema.py"
+    schema = json.loads(plan_mod.SCHEMA_PATH.read_text())
+    assert {"media", "regions", "tracks"} <= set(schema["properties"])
+
+
+def test_scripted_boxes_become_regions_grown_into_heads(tmp_path: Path, astronaut: np.ndarray) -> None:
+    source = save(astronaut, tmp_path / "a.png")
+    Scripted.SCRIPT = [(185, 70, 265, 180, 0.9), (20, 20, 40, 44, 0.05)]  # the second is under threshold
+    try:
+        protector = Protector(Settings(seed=1), profile=scripted_profile())
+        result = protector.analyse(Job(source, tmp_path / "plan.json"))
+    finally:
+        Scripted.SCRIPT = []
+    assert result.status == "analysed"
+    (region,) = plan_mod.load(tmp_path / "plan.json").regions
+    x0, y0, x1, y1 = region.box
+    assert (x0, y0, x1, y1) == (163, 24, 287, 204), "face grown by .25 each side, .40 up, .20 down, +2 px"
+    assert region.source == "scripted@1x" and region.score == pytest.approx(0.9)
+
+
+def two_faces_clip(path: Path, astronaut: np.ndarray, frames: int = 30) -> list[tuple[int, int, int, int]]:
+    """A 320 x 160 clip: one face still on the left, one drifting on the right."""
+    head = np.asarray(Image.fromarray(astronaut[FACE_CROP]).resize((52, 64)))
+    rng = np.random.default_rng(5)
+    background = rng.integers(50, 200, (16, 32, 3)).astype(np.uint8).repeat(10, 0).repeat(10, 1)
+    right = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 320, 160, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 15)
+        stream.options = {"crf": "10"}
+        for i in range(frames):
+            img = background.copy()
+            img[40:104, 30:82] = head
+            x = 200 + i
+            img[50:114, x : x + 52] = head
+            right.append((x, 50, x + 52, 114))
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return right
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+
+
+def test_a_kept_video_track_stays_visible_and_the_other_is_covered(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    clip = tmp_path / "two.mp4"
+    right = two_faces_clip(clip, astronaut)
+    assert run_cli("analyse", clip, "-o", tmp_path / "plans").code == 0
+    plan = plan_mod.load(only_plan(tmp_path / "plans"))
+    assert plan.media.kind == "video" and plan.media.frames == 30 and plan.media.fps == pytest.approx(15)
+    left = [t.id for t in plan.tracks if t.boxes[0][3] < 150]  # the still face's head ends left of x 150
+    assert left, f"the left face must be a track: {[t.boxes[0] for t in plan.tracks]}"
+    out = tmp_path / "safe.mp4"
+    keep = [arg for ident in left for arg in ("--keep", ident)]
+    run = run_cli("protect", clip, "-o", out, "--plan", tmp_path / "plans", *keep)
+    assert run.code == 0, run.stderr
+    before, after = decoded(clip), decoded(out)
+    assert len(after) == 30
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 0, "--audio drop stays the default"
+    for i, (a, b) in enumerate(zip(before, after, strict=True)):
+        kept_face = np.abs(a[44:100, 34:78] - b[44:100, 34:78]).mean()
+        assert kept_face < 4, f"frame {i}: the kept face moved {kept_face:.1f} levels (re-encode noise only)"
+        x0, y0, x1, y1 = right[i]
+        assert (np.abs(a[y0:y1, x0:x1] - b[y0:y1, x0:x1]).max(axis=-1) > 12).mean() > 0.9, f"frame {i}"
+
+
+def test_a_manual_box_with_a_time_span_covers_only_that_span(tmp_path: Path, astronaut: np.ndarray) -> None:
+    clip = tmp_path / "two.mp4"
+    two_faces_clip(clip, astronaut)
+    out = tmp_path / "safe.mp4"
+    run = run_cli("protect", clip, "-o", out, "--cover", "120,120,40,30@1-1.5")
+    assert run.code == 0, run.stderr
+    before, after = decoded(clip), decoded(out)
+    moved = [
+        np.abs(a[122:148, 122:158] - b[122:148, 122:158]).mean() for a, b in zip(before, after, strict=True)
+    ]
+    assert all(m > 12 for m in moved[15:22]), "covered from 1 s (frame 15) to 1.5 s (frame 22)"
+    assert all(m < 4 for m in moved[:14] + moved[24:]), "untouched outside the span"
+
+
+def test_importing_unseen_changes_no_global_state() -> None:
+    code = (  # numpy adds warning filters of its own when imported; those are not unseen's doing
+        "import numpy, warnings; from PIL import Image; before = (Image.MAX_IMAGE_PIXELS, list(warnings.filters));"
+        "import unseen, unseen.cli;"
+        "assert (Image.MAX_IMAGE_PIXELS, list(warnings.filters)) == before;"
+        "assert 'HEIF' not in Image.OPEN;"
+        "import logging; assert logging.getLogger('unseen').handlers[0].__class__.__name__ == 'NullHandler';"
+        "print(unseen.__version__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == unseen.__version__
+
+
+@pytest.mark.parametrize(
+    ("options", "valid"),
+    [({"style": "smudge"}, "fill, pixelate, blur"), ({"audio": "none"}, "drop, keep, disguise"),
+     ({"format": "bmp"}, "same, png, jpeg, webp"), ({"device": "tpu"}, "cpu, cuda"),
+     ({"cover": ("1,2,3",)}, "x,y,w,h")],
+)  # fmt: skip
+def test_settings_refuse_what_they_cannot_do_and_name_what_they_can(
+    options: dict[str, object], valid: str
+) -> None:
+    with pytest.raises(unseen.UsageError, match=valid):
+        Settings(**options)  # type: ignore[arg-type]
+
+
+def test_registries_name_the_valid_choices() -> None:
+    from unseen.cover import STYLES
+    from unseen.detect import make_backend
+
+    with pytest.raises(unseen.UsageError, match="centerface"):
+        make_backend("retinaface", Settings())
+    with pytest.raises(unseen.UsageError, match="blur, fill, pixelate"):
+        STYLES.get("smudge")
+
+
+def test_a_photo_named_like_a_video_is_protected_as_a_photo(tmp_path: Path, astronaut: np.ndarray) -> None:
+    disguised = save(astronaut, tmp_path / "holiday.mp4", format="TIFF")
+    run = run_cli("protect", disguised, "-o", tmp_path / "out", "--json")
+    assert run.code == 0, run.stderr
+    (record,) = run.records()
+    assert record["kind"] == "image" and record["output"].endswith(".tif")
+
+
+def test_check_reports_a_sound_only_file_without_a_traceback(tmp_path: Path) -> None:
+    memo = tmp_path / "memo.m4a"
+    with av.open(str(memo), "w", format="ipod") as out:
+        out.metadata["title"] = "Kreuzberg, Oranienplatz"
+        sound = out.add_stream("aac", rate=16000)
+        tone = (0.2 * np.sin(np.arange(16000) / 10)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(tone[None], format="flt", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*sound.encode(frame), *sound.encode(None)]:
+            out.mux(packet)
+    run = run_cli("check", memo)
+    assert run.code == 3 and "Traceback" not in run.stderr and "title" in run.stderr.lower(), run.stderr

@@ -1,0 +1,320 @@
+"""Every self-check guard fires: a file broken at one stage is never published.
+
+Each test breaks one stage of the pipeline (patched where the pipeline looks
+it up) and requires the self-check to catch it: the result is ``unverified``
+(or ``failed`` for an output that cannot be written), the output is absent and
+no hidden ``.unseen-*.part`` file is left beside it.  Detection is scripted
+(`scripted`) so that the regions, and thus the checks, are the same every run.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from demo import camera_exif
+from PIL import Image
+
+from conftest import FACE, FRAMES, changed_share, make_clip, pixels, plays, run_cli, save, sha256, tree_hashes
+from scripted import AuditScripted, Scripted, scripted_profile
+from unseen.boxes import IntBoxes
+from unseen.cover import cover
+from unseen.datatypes import FileResult
+from unseen.jobs import Job
+from unseen.media import image as image_io
+from unseen.media.image import Picture
+from unseen.media.video_out import OutputKind, VideoEncoder, open_output
+from unseen.pipeline import Protector
+from unseen.settings import Settings
+
+# Where the scripted detector finds the clip's face: a fixed box over the middle of its path.
+CLIP_BOX = (40.0, 16.0, 110.0, 80.0, 0.9)
+SECRET = "Jane Roe"
+# The astronaut's face as a scripted detection.
+FACE_ROW = (float(FACE[0]), float(FACE[1]), float(FACE[2]), float(FACE[3]), 0.9)
+# The real stages, taken before any test patches them.
+ENCODE = image_io.encode
+
+
+@pytest.fixture(autouse=True)
+def scripts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Finding sees the astronaut's face; the audit sees nothing unless a test says otherwise."""
+    monkeypatch.setattr(Scripted, "SCRIPT", [FACE_ROW])
+    monkeypatch.setattr(AuditScripted, "SCRIPT", [])
+    yield
+
+
+def protector(**options: object) -> Protector:
+    return Protector(Settings(seed=1, **options), profile=scripted_profile())  # type: ignore[arg-type]
+
+
+def photo(tmp_path: Path, astronaut: np.ndarray, suffix: str = ".png") -> Job:
+    source = save(
+        astronaut, tmp_path / "in" / f"photo{suffix}", **({"quality": 95} if suffix == ".jpg" else {})
+    )
+    return Job(source, tmp_path / "out" / f"safe{suffix}")
+
+
+def clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Job:
+    monkeypatch.setattr(Scripted, "SCRIPT", [CLIP_BOX])
+    (tmp_path / "in").mkdir()
+    source = make_clip(tmp_path / "in" / "clip.mp4").path
+    return Job(source, tmp_path / "out" / "clip.mp4")
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Everything in the output folder, hidden temporary files included."""
+    return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
+
+
+def unverified(job: Job, result: FileResult, why: str) -> None:
+    """The guard fired: unverified for ``why``, nothing published, nothing half-written left."""
+    assert result.status == "unverified", result
+    assert result.error is not None and why in result.error, result.error
+    assert result.output is None
+    assert not job.target.exists()
+    assert leftovers(job.target.parent) == []
+
+
+# Photos
+
+
+def test_photo_cover_not_applied_is_unverified(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: check_covered, when the cover never reaches the pixels."""
+    job = photo(tmp_path, astronaut)
+    digest = sha256(job.source)
+    monkeypatch.setattr("unseen.pipeline.photo.cover", lambda image, boxes, style, rng: image.copy())
+    unverified(job, protector().protect(job), "not covered")
+    assert sha256(job.source) == digest
+
+
+def test_photo_cover_in_the_wrong_place_is_unverified(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: check_covered, when the cover lands beside the face (boxes shifted by their width)."""
+    job = photo(tmp_path, astronaut)
+
+    def beside(image: np.ndarray, boxes: IntBoxes, style: str, rng: np.random.Generator) -> np.ndarray:
+        shifted = np.asarray(boxes, np.int64).copy()
+        width = shifted[:, 2] - shifted[:, 0]
+        shifted[:, 0] += width
+        shifted[:, 2] = np.minimum(shifted[:, 2] + width, image.shape[1])
+        assert (shifted[:, 0] < shifted[:, 2]).all(), "the shifted box must stay in the picture"
+        return cover(image, shifted, style, rng)
+
+    monkeypatch.setattr("unseen.pipeline.photo.cover", beside)
+    unverified(job, protector().protect(job), "not covered")
+
+
+def _with_metadata(data: bytes, fmt: str) -> bytes:
+    """``data`` (a PNG or JPEG) with the same pixels and a camera's EXIF, plus a tEXt chunk in a PNG."""
+    if fmt == "jpeg":
+        # An APP1 segment spliced in right after SOI: the compressed pixels stay byte for byte.
+        exif = camera_exif()
+        return data[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + data[2:]
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Author", SECRET)
+    buf = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as img:
+        img.save(buf, "PNG", pnginfo=info, exif=camera_exif())
+    leaky: bytes = buf.getvalue()
+    return leaky
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_photo_metadata_left_by_the_encoder_is_unverified(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """Guard: the metadata scan, when the encoder's output carries EXIF (and a PNG text chunk)."""
+    job = photo(tmp_path, astronaut, suffix)
+
+    def leaky(picture: Picture, frames: list[np.ndarray], fmt: str, quality: int) -> bytes:
+        return _with_metadata(ENCODE(picture, frames, fmt, quality), fmt)
+
+    monkeypatch.setattr("unseen.pipeline.photo.image_io.encode", leaky)
+    unverified(job, protector().protect(job), "metadata left")
+
+
+def test_photo_kept_region_changed_is_unverified(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: check_kept, when a region left visible by consent is covered all the same."""
+    job = photo(tmp_path, astronaut)
+
+    def everything(image: np.ndarray, boxes: IntBoxes, style: str, rng: np.random.Generator) -> np.ndarray:
+        h, w = image.shape[:2]
+        return cover(image, np.array([[0, 0, w, h]], np.int64), style, rng)
+
+    monkeypatch.setattr("unseen.pipeline.photo.cover", everything)
+    unverified(job, protector(keep=("r1",)).protect(job), "kept region")
+
+
+@pytest.fixture
+def only_audit_sees_face(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding misses the astronaut's face; the audit of the written file sees it."""
+    monkeypatch.setattr(Scripted, "SCRIPT", [])
+    monkeypatch.setattr(AuditScripted, "SCRIPT", [FACE_ROW])
+
+
+@pytest.mark.usefixtures("only_audit_sees_face")
+def test_photo_audit_face_is_covered_in_a_further_pass(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Audit loop: a face finding missed but the audit sees is covered in a further pass and published."""
+    job = photo(tmp_path, astronaut)
+    p = Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit"))
+    result = p.protect(job)
+    assert result.status == "protected", result
+    assert result.output == job.target and result.regions == 1
+    assert changed_share(pixels(job.source), pixels(job.target), FACE, 0) >= 0.9
+    assert leftovers(job.target.parent) == [job.target.name]
+
+
+@pytest.mark.usefixtures("only_audit_sees_face")
+def test_photo_audit_face_still_seen_after_further_passes_is_unverified(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit loop: a face the audit still sees after every further pass fails the file."""
+    # The audit can no longer tell unseen's cover from a face, so it keeps seeing one there.
+    monkeypatch.setattr("unseen.verify.audit.cover_noise", lambda rgb: np.zeros(rgb.shape[:2], bool))
+    job = photo(tmp_path, astronaut)
+    p = Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit"))
+    unverified(job, p.protect(job), "still visible")
+
+
+# Videos
+
+
+def test_video_frame_dropped_before_the_encoder_is_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: the frame count, when one frame never reaches the encoder."""
+    job = clip(tmp_path, monkeypatch)
+    encode = VideoEncoder.encode
+    calls = itertools.count()
+
+    def drop_last(self: VideoEncoder, packed: np.ndarray, pts: int, duration: int) -> None:
+        # The last frame, so that the sampled frames before it still line up and the count is what fails.
+        if next(calls) != FRAMES - 1:
+            encode(self, packed, pts, duration)
+
+    monkeypatch.setattr("unseen.pipeline.video.VideoEncoder.encode", drop_last)
+    result = protector().protect(job)
+    unverified(job, result, f"output has {FRAMES - 1} frames")
+
+
+def test_video_cover_not_applied_is_unverified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: the sampled frames' cover check, when frames reach the encoder uncovered."""
+    job = clip(tmp_path, monkeypatch)
+    monkeypatch.setattr("unseen.pipeline.video._Run._covered", lambda self, planar, boxes: planar)
+    unverified(job, protector().protect(job), "not covered")
+
+
+def test_video_metadata_left_by_the_muxer_is_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: the metadata scan, when the container is written with a title tag."""
+    job = clip(tmp_path, monkeypatch)
+
+    def tagged(path: Path, kind: OutputKind) -> object:
+        out = open_output(path, kind)
+        out.metadata["title"] = SECRET
+        return out
+
+    monkeypatch.setattr("unseen.pipeline.video.open_output", tagged)
+    unverified(job, protector().protect(job), "metadata left")
+
+
+def test_video_unbroken_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control: the same clip, nothing broken, is published (so the failures above are the guards')."""
+    job = clip(tmp_path, monkeypatch)
+    result = protector().protect(job)
+    assert result.status == "protected", result
+    assert plays(job.target)
+    assert leftovers(job.target.parent) == [job.target.name]
+
+
+def test_photo_unbroken_passes(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Control: the same photo, nothing broken, is published (so the failures above are the guards')."""
+    job = photo(tmp_path, astronaut)
+    result = protector().protect(job)
+    assert result.status == "protected", result
+    assert changed_share(pixels(job.source), pixels(job.target), FACE, 0) >= 0.9
+    assert leftovers(job.target.parent) == [job.target.name]
+
+
+# Outputs that cannot be written, even by root (which ignores permission bits)
+
+
+@pytest.fixture(scope="module")
+def small(astronaut: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(astronaut).resize((256, 256)))
+
+
+def test_output_under_a_file_fails_and_the_next_input_runs_library(
+    tmp_path: Path, small: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: the staged write, when the output's folder is a regular file (library)."""
+    monkeypatch.setattr(Scripted, "SCRIPT", [(92.0, 35.0, 133.0, 90.0, 0.9)])  # FACE at 256 px
+    a, b = save(small, tmp_path / "in" / "a.png"), save(small, tmp_path / "in" / "b.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    afile = out / "afile"
+    afile.write_bytes(b"not a folder")
+    before = tree_hashes(tmp_path / "in")
+    p = protector()
+    bad = p.protect(Job(a, afile / "out.png"))
+    good = p.protect(Job(b, out / "b.png"))
+    assert bad.status == "failed" and bad.output is None, bad
+    assert bad.error is not None and str(afile) in bad.error and "\n" not in bad.error
+    assert good.status == "protected", good
+    assert tree_hashes(tmp_path / "in") == before
+    assert afile.read_bytes() == b"not a folder"
+    assert leftovers(out) == ["afile", "b.png"]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_output_under_a_file_fails_cli_single(tmp_path: Path, small: np.ndarray) -> None:
+    """Guard: the staged write via the CLI, ``-o tmp/afile/out.png`` where ``afile`` is a file."""
+    source = save(small, tmp_path / "in.png")
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"not a folder")
+    digest = sha256(source)
+    run = run_cli("protect", source, "-o", afile / "out.png")
+    assert run.code == 1, run.stderr
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1 and str(afile) in errors[0], run.stderr
+    assert "Traceback" not in run.stderr
+    assert sha256(source) == digest
+    assert afile.read_bytes() == b"not a folder"
+    assert leftovers(tmp_path) == ["afile", "in.png"]
+
+
+def test_output_under_a_file_fails_cli_and_the_next_input_runs(tmp_path: Path, small: np.ndarray) -> None:
+    """Guard: with --keep-names, one input's subfolder is a file in the output folder; the other is done."""
+    indir, out = tmp_path / "in", tmp_path / "out"
+    save(small, indir / "sub" / "x.png")
+    save(small, indir / "y.png")
+    out.mkdir()
+    (out / "sub").write_bytes(b"not a folder")
+    before = tree_hashes(indir)
+    run = run_cli("protect", indir, "-o", out, "--keep-names")
+    assert run.code == 1, run.stderr
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1 and str(out / "sub") in errors[0] and "x.png" in errors[0], run.stderr
+    assert "Traceback" not in run.stderr
+    assert tree_hashes(indir) == before
+    assert (out / "sub").read_bytes() == b"not a folder"
+    assert leftovers(out) == ["sub", "y.png"]
+    x0, y0, x1, y1 = FACE
+    assert changed_share(small, pixels(out / "y.png"), (x0 // 2, y0 // 2, x1 // 2, y1 // 2), 0) >= 0.9
