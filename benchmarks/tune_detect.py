@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from unseen.types import Detections
 
-from unseen.cover import HeadGeometry, head_regions
+from unseen.boxes import HeadGeometry, grow_heads, union_mask
+from unseen.datatypes import Detections
 from unseen.detect import Pass, ZoomPass, make_backend, resized, tiles_around
 from unseen.detect.fuse import fuse
 from unseen.settings import Settings
@@ -75,9 +75,7 @@ def replay(plan: dict[str, object], cache: list[Cached], rows: list[dict[str, ob
             zoomed = item.boxes[key].take(item.boxes[key].scores >= z.threshold)
             centre = np.clip(((zoomed.xyxy[:, :2] + zoomed.xyxy[:, 2:]) / 2).astype(int), 0, [w - 1, h - 1])
             found.append(zoomed.take(mask[centre[:, 1], centre[:, 0]]))
-        covered = np.zeros((h, w), bool)
-        for r in head_regions(fuse(Detections.concat(found)), w, h, geometry):
-            covered[r.y0 : r.y1, r.x0 : r.x1] = True
+        covered = union_mask(grow_heads(fuse(Detections.concat(found)).xyxy, w, h, geometry), (h, w))
         faces = np.zeros((h, w), bool)
         for x, y, bw, bh in row["boxes"]:  # type: ignore[attr-defined]
             x0, y0 = max(0, int(np.floor(x))), max(0, int(np.floor(y)))

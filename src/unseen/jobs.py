@@ -8,13 +8,20 @@ writes a byte.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import kinds
-from .errors import UnseenError, UsageError
+from .datatypes import FileKind, FileResult
+from .errors import OutputError, UnseenError, UsageError
 from .media.image import EXTENSIONS
+from .write import why_not_written
+
+log = logging.getLogger("unseen")
 
 SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff",
                   ".tiff": "tiff", ".bmp": "bmp", ".gif": "gif"}  # fmt: skip
@@ -24,6 +31,31 @@ SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp
 class Job:
     source: Path
     target: Path  # final output path; the format follows its suffix
+
+
+def handled(job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResult:
+    """Run ``work`` on one file, known by its content, and turn any failure into its result.
+
+    One file's error never stops a batch: an `UnseenError` becomes a refused,
+    unverified or failed result with its one-line reason, and an `OSError`
+    while writing (a folder that cannot be made, a full disk) one that names
+    the path.
+    """
+    started = time.perf_counter()
+    kind: FileKind = "other"
+    try:
+        found = kinds.identify(job.source)
+        kind = found.kind
+        kinds.refuse_audio(job.source, found)
+        result = work(found)
+    except UnseenError as exc:
+        log.info("%s: %s", job.source, exc)
+        result = FileResult.of_error(job.source, exc, kind)
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename else job.target
+        result = FileResult.of_error(job.source, OutputError(why_not_written(where, exc)), kind)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def collect(inputs: list[Path]) -> list[tuple[Path, Path | None]]:

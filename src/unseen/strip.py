@@ -8,7 +8,6 @@ final name; anything else removes it and reports the file as not done.
 
 from __future__ import annotations
 
-import time
 from itertools import islice
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from av.video.stream import VideoStream
 from PIL import ImageSequence
 
 from . import kinds, meta
-from .datatypes import FileKind, FileResult
-from .errors import UnseenError, UnsupportedError, VerificationError
-from .jobs import SUFFIX_FORMATS, Job
+from .datatypes import FileResult
+from .errors import UnsupportedError, VerificationError
+from .jobs import SUFFIX_FORMATS, Job, handled
 from .media import image as image_io
 from .meta import families, video
 from .settings import Settings
@@ -30,25 +29,19 @@ from .write import staged, sync_file
 
 def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
     """Write a metadata-free copy of ``job.source`` to ``job.target``."""
-    settings = settings or Settings()
-    started = time.perf_counter()
-    kind: FileKind = "other"
-    try:
-        # Refuse a PDF, archive or RAW file with its own reason, before the output's suffix is
-        # judged and before the output folder is made.
-        found = kinds.identify(job.source)
-        kind = found.kind
-        kinds.refuse_audio(job.source, found)
+    opts = settings or Settings()
+
+    def work(found: kinds.FileKind) -> FileResult:
         fmt = output_format(job)
         with staged(job.target) as temp:
-            cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=settings.jpeg_quality)
+            cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=opts.jpeg_quality)
             sync_file(temp)
             check_stripped(job.source, temp, cleaned)
-        result = FileResult(job.source, job.target, "stripped", kind=kind, note=cleaned.how)
-    except UnseenError as exc:
-        result = FileResult.of_error(job.source, exc, kind)
-    result.seconds = time.perf_counter() - started
-    return result
+        return FileResult(job.source, job.target, "stripped", kind=found.kind, note=cleaned.how)
+
+    # `handled` refuses a PDF, archive or RAW file with its own reason, by content, before the
+    # output's suffix is judged and before the output folder is made.
+    return handled(job, work)
 
 
 def output_format(job: Job) -> str:

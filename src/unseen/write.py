@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +25,7 @@ def staged(final: Path) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(_why(final.parent, exc)) from exc
+        raise OutputError(why_not_written(final.parent, exc)) from exc
     temp = final.parent / f".unseen-{secrets.token_hex(6)}.part"
     try:
         yield temp
@@ -48,7 +48,7 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        raise OutputError(_why(path, exc)) from exc
+        raise OutputError(why_not_written(path, exc)) from exc
 
 
 def sync_file(path: Path) -> None:
@@ -59,7 +59,7 @@ def sync_file(path: Path) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise OutputError(_why(path, exc)) from exc
+        raise OutputError(why_not_written(path, exc)) from exc
 
 
 def _publish(temp: Path, final: Path) -> None:
@@ -69,7 +69,7 @@ def _publish(temp: Path, final: Path) -> None:
         raise OutputError(f"{final}: already exists; unseen never overwrites a file") from exc
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise OutputError(_why(final, exc)) from exc
+            raise OutputError(why_not_written(final, exc)) from exc
         # File systems without hard links (FAT, some network mounts): check, then rename.
         if final.exists():
             raise OutputError(f"{final}: already exists; unseen never overwrites a file") from exc
@@ -90,7 +90,8 @@ def _sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _why(path: Path, exc: OSError) -> str:
+def why_not_written(path: Path, exc: OSError) -> str:
+    """One line naming the path and the reason an output could not be written."""
     reasons: dict[int, str] = {
         errno.ENOSPC: "disk full",
         errno.EDQUOT: "disk quota exceeded",
@@ -98,6 +99,3 @@ def _why(path: Path, exc: OSError) -> str:
         errno.EROFS: "read-only file system",
     }
     return f"{path}: cannot write output: {reasons.get(exc.errno or 0, exc.strerror or str(exc))}"
-
-
-Writer = Callable[[Path], None]

@@ -22,8 +22,8 @@ from .findings import NotClean
 
 _ORIENTATION = 0x0112
 # What Pillow's decoders raise on corrupt data besides the OSError/SyntaxError/ValueError/EOFError
-# that `image_io.read` already turns into an InputError (a GIF cut inside an image descriptor
-# raises IndexError, for one).
+# that `image_io.read` already turns into an InputError (a GIF cut off just before a later
+# frame's image data raises IndexError, for one).
 _DECODER_SLIPS = (IndexError, struct.error)
 
 

@@ -8,18 +8,15 @@ picks by content, loads the models once and turns errors into results.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .. import kinds
-from ..datatypes import FileKind, FileResult
+from ..datatypes import FileResult
 from ..detect import FaceFinder
-from ..errors import PlanError, UnseenError, UnsupportedError
-from ..jobs import SUFFIX_FORMATS, Job
+from ..errors import PlanError, UnsupportedError
+from ..jobs import SUFFIX_FORMATS, Job, handled
 from ..media import image as image_io
 from ..plan import Media, Plan, edited, match, sha256_of
 from ..profiles import Profile, resolve
@@ -27,8 +24,6 @@ from ..settings import Settings
 from ..verify.audit import Audit
 from ..write import write_private
 from . import photo, video
-
-log = logging.getLogger("unseen")
 
 
 class Protector:
@@ -43,27 +38,11 @@ class Protector:
 
     def protect(self, job: Job, plans: dict[str, Plan] | None = None) -> FileResult:
         """Write a protected copy of ``job.source``; with ``plans`` (by input SHA-256), render its plan."""
-        return self._guarded(job, lambda kind: self._protect(job, kind, plans))
+        return handled(job, lambda kind: self._protect(job, kind, plans))
 
     def analyse(self, job: Job) -> FileResult:
         """Write ``job.source``'s plan to ``job.target`` (owner-only); no media is written."""
-        return self._guarded(job, lambda kind: self._analyse(job, kind))
-
-    def _guarded(self, job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResult:
-        started = time.perf_counter()
-        kind: FileKind = "other"
-        try:
-            found = kinds.identify(job.source)
-            kind = found.kind
-            kinds.refuse_audio(job.source, found)
-            result = work(found)
-        except UnseenError as exc:
-            log.info("%s: %s", job.source, exc)
-            result = FileResult.of_error(job.source, exc, kind)
-        except OSError as exc:  # a write outside `unseen.write` (e.g. a folder that cannot be made)
-            result = FileResult(job.source, None, "failed", error=f"cannot write output: {exc}", kind=kind)
-        result.seconds = time.perf_counter() - started
-        return result
+        return handled(job, lambda kind: self._analyse(job, kind))
 
     def _protect(self, job: Job, found: kinds.FileKind, plans: dict[str, Plan] | None) -> FileResult:
         plan = None
