@@ -302,13 +302,18 @@ SPECIFIC = {
 CASES = [(sample, m) for sample, extra in SPECIFIC.items() for m in [*COMMON, *extra]]
 
 
-def params(parser: str, samples: tuple[str, ...] | None = None) -> list[Any]:
-    """One parameter per case whose sample ``parser`` reads, named parser:sample:mutation."""
+def params(parser: str | None, samples: tuple[str, ...] | None = None) -> list[Any]:
+    """One parameter per case whose sample ``parser`` reads, named parser:sample:mutation
+    (``parser`` None: the sample's own rewriter module)."""
     return [
-        pytest.param(sample, m.name, id=f"{parser}:{sample}:{m.name}")
+        pytest.param(sample, m.name, id=f"{parser or _module_file(sample)}:{sample}:{m.name}")
         for sample, m in CASES
         if samples is None or sample in samples
     ]
+
+
+def _module_file(sample: str) -> str:
+    return REWRITERS[sample].__name__.rpartition(".")[2] + ".py"
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +395,7 @@ def test_identify_names_a_family_or_refuses(
     assert family in (*families.LOSSLESS, *families.RENDERED, families.VIDEO)
 
 
-@pytest.mark.parametrize(("sample", "mutation"), params("rewriter", IMAGES))
+@pytest.mark.parametrize(("sample", "mutation"), params(None, IMAGES))
 def test_container_rewriter_scans_and_writes_or_says_not_clean(
     damaged: dict[tuple[str, str], Path], sample: str, mutation: str, tmp_path: Path
 ) -> None:

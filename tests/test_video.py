@@ -49,7 +49,7 @@ def ctx(finder: object, **settings: object) -> Ctx:
     """What a video pass needs; the audit always gets a real finder of its own."""
     opts = Settings(seed=1, threads=1, **settings)  # type: ignore[arg-type]
     audit = Audit(FaceFinder(opts, resolve(opts).video), opts)
-    return Ctx(opts, resolve(opts), finder, audit, np.random.default_rng(1))  # type: ignore[arg-type]
+    return Ctx(opts, resolve(opts), finder, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
 
 
 def protect(

@@ -71,9 +71,9 @@ def _unlike(filled: U8Image, original: U8Image) -> U8Image:
     """``filled`` as opaque pixels of which none equals ``original``'s."""
     # A pixel the fill happens to leave equal to the original would stay a
     # sample of the face; nudge such pixels so every one is replaced.
-    filled[_same_pixels(filled, original)] ^= np.uint8(0x40)
     if filled.shape[-1] == 4:
         filled[..., 3] = 255  # a transparent face region would show what lies under it
+    filled[_same_pixels(filled[..., :3], original[..., :3]), :3] ^= np.uint8(0x40)
     return filled
 
 

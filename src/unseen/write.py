@@ -97,5 +97,7 @@ def why_not_written(path: Path, exc: OSError) -> str:
         errno.EDQUOT: "disk quota exceeded",
         errno.EACCES: "permission denied",
         errno.EROFS: "read-only file system",
+        errno.EEXIST: "a file is in the way of the folder",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
     }
     return f"{path}: cannot write output: {reasons.get(exc.errno or 0, exc.strerror or str(exc))}"

@@ -105,6 +105,11 @@ def write_clean(src: Path, dst: Path) -> None:
     """Write ``dst`` (MP4) holding only the picture and sound streams of ``src``."""
     with video.open_input(src) as container:
         kept = video.kept_streams(container)
+        unreadable = [
+            s.index for s in container.streams if s.type in ("video", "audio") and s.codec_context is None
+        ]
+        if unreadable:  # dropping it would lose the sound (or a picture) without a word
+            raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
         out = video.open_clean_output(dst)

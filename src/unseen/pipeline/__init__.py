@@ -34,7 +34,18 @@ class Protector:
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
         self.audit = Audit(self.finder, settings, self.profile.audit)
-        self.rng = np.random.default_rng(settings.seed)
+        self.voice_rng = np.random.default_rng(settings.seed)
+
+    def noise(self, digest: str) -> np.random.Generator:
+        """The cover noise of one input, drawn from its content (and ``seed``).
+
+        The same input is rendered the same way every time, so a plan rendered
+        later covers exactly what ``protect`` alone covers, audit passes
+        included.  The noise never depends on the pixels under a cover, and no
+        one without the original can foresee it.
+        """
+        words = [int(digest[i : i + 16], 16) for i in range(0, 64, 16)]
+        return np.random.default_rng([*words, self.settings.seed or 0])
 
     def protect(self, job: Job, plans: dict[str, Plan] | None = None) -> FileResult:
         """Write a protected copy of ``job.source``; with ``plans`` (by input SHA-256), render its plan."""
@@ -50,7 +61,7 @@ class Protector:
             plan = _plan_for(job.source, plans, found.kind)
             plan = edited(plan, self.settings.keep, self.settings.manual_boxes())
         if found.kind == "video":
-            ctx = video.Ctx(self.settings, self.profile, self.finder, self.audit, self.rng)
+            ctx = self._video_ctx(sha256_of(job.source))
             rendered, faces = video.protect_video(job, ctx, plan)
             regions = len(rendered.tracks) if rendered is not None else 0
             return FileResult(job.source, job.target, "protected", faces=faces, regions=regions, kind="video")
@@ -69,7 +80,7 @@ class Protector:
             fmt,
             style=self.settings.style,
             jpeg_quality=self.settings.jpeg_quality,
-            rng=self.rng,
+            rng=self.noise(plan.media.sha256),
             audit=self.audit,
         )
         faces = faces or sum(r.kind == "face" for r in plan.regions)
@@ -77,14 +88,19 @@ class Protector:
 
     def _analyse(self, job: Job, found: kinds.FileKind) -> FileResult:
         if found.kind == "video":
-            ctx = video.Ctx(self.settings, self.profile, self.finder, self.audit, self.rng)
-            plan, faces = video.analyse_video(job, ctx, sha256_of(job.source), self._name(job.source))
+            digest = sha256_of(job.source)
+            plan, faces = video.analyse_video(job, self._video_ctx(digest), digest, self._name(job.source))
             regions = len(plan.tracks)
         else:
             plan, faces = self._photo_plan(job.source, image_io.read(job.source))
             regions = len(plan.regions)
         write_private(job.target, plan.to_json().encode())
         return FileResult(job.source, job.target, "analysed", faces=faces, regions=regions, kind=found.kind)
+
+    def _video_ctx(self, digest: str) -> video.Ctx:
+        return video.Ctx(
+            self.settings, self.profile, self.finder, self.audit, self.noise(digest), self.voice_rng
+        )
 
     def _photo_plan(self, source: Path, picture: image_io.Picture) -> tuple[Plan, int]:
         h, w = picture.frames[0].shape[:2]

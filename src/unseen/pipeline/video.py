@@ -78,7 +78,8 @@ class Ctx:
     profile: Profile
     finder: FaceFinder
     audit: Audit
-    rng: np.random.Generator
+    rng: np.random.Generator  # the cover's noise
+    voice: np.random.Generator  # the voice disguise's parameters, never stored
     progress: Progress | None = None
 
 
@@ -333,7 +334,7 @@ class _Run:
             self.ctx.profile.x264_preset,
         )
         if self.ain is not None:
-            self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.rng)
+            self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.voice)
 
     def _boxes(self, index: int) -> tuple[IntBoxes, IntBoxes]:
         """The boxes to cover and to leave visible in frame ``index``."""
