@@ -142,7 +142,7 @@ def protect(
             detect_every=detect_every, keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
         )  # fmt: skip
         plans = plan_mod.load_all(plan) if plan is not None else None
-        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
+        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names, audio=opts.audio)
         from .pipeline import Protector
 
         protector = Protector(opts)
