@@ -77,7 +77,7 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
         "BitDepth AVCConfiguration HEVCConfiguration AV1Configuration Unknown_vpcC Unknown_esds Unknown_btrt "
-        "Unknown_dOps Unknown_dfLa BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
+        "Unknown_dOps Unknown_dfLa Unknown_alac BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
         "ColorProfiles ColorPrimaries TransferCharacteristics MatrixCoefficients VideoFullRangeFlag "
         "SyncSampleTable CompositionTimeToSample SampleToChunk SampleSizes ChunkOffset ChunkOffset64 "
         "TimeToSampleTable SampleGroupDescription SampleToGroup IdependentAndDisposableSamples Balance "
