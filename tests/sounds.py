@@ -4,9 +4,10 @@ messengers, field recorders and tag editors tag them.
 The sound is speech from Debian's ``espeak-ng`` when it is installed (the pitch
 test needs a voice), else a gliding tone.  Every tagged file carries a place in
 its title, GPS in a comment, an artist and a creation date; cover art where the
-container has room for one; the WAV and RF64 files a BWF ``bext`` chunk
-(originator and origination time), an ``iXML`` chunk with a location, a
-``LIST/INFO`` chunk, XMP (``_PMX``) and an ID3 chunk.  Nothing here is written
+container has room for one; the M4A files a chapter named after the place; the WAV and RF64 files a BWF
+``bext`` chunk (originator and origination time), a ``cart`` chunk, an
+``iXML`` chunk with a location, a ``LIST/INFO`` chunk, XMP (``_PMX``) and an
+ID3 chunk.  Nothing here is written
 by unseen's own code.
 """
 
@@ -61,11 +62,23 @@ def cover_jpeg() -> bytes:
 
 
 def encode(
-    path: Path, fmt: str, codec: str, rate: int, sound: np.ndarray, layout: str = "mono", **tags: str
+    path: Path,
+    fmt: str,
+    codec: str,
+    rate: int,
+    sound: np.ndarray,
+    layout: str = "mono",
+    chapter: str | None = None,
+    **tags: str,
 ) -> Path:
     """``sound`` (mono float at ``RATE``) encoded with ``codec`` into container ``fmt``."""
     with av.open(str(path), "w", format=fmt) as out:
         out.metadata.update(tags)
+        if chapter is not None:
+            meta = {"title": chapter}
+            out.set_chapters(
+                [{"id": 1, "start": 0, "end": 2000, "time_base": Fraction(1, 1000), "metadata": meta}]
+            )
         # FFmpeg's own Vorbis encoder is marked experimental (and takes stereo only).
         options = {"strict": "experimental"} if codec == "vorbis" else {}
         stream = out.add_stream(codec, rate=rate, options=options)
@@ -90,7 +103,10 @@ def encode(
 
 
 def _m4a(path: Path, sound: np.ndarray, codec: str = "aac") -> None:
-    encode(path, "ipod", codec, 44_100, sound, location="+52.4992+013.4264/", creation_time=DATE + "Z")
+    encode(
+        path, "ipod", codec, 44_100, sound,
+        chapter=f"Arrival at {PLACE}", location="+52.4992+013.4264/", creation_time=DATE + "Z",
+    )  # fmt: skip
     tags = mp4.MP4(path)
     tags["\xa9nam"], tags["\xa9cmt"], tags["\xa9ART"], tags["\xa9day"] = PLACE, GPS, ARTIST, DATE
     tags["covr"] = [mp4.MP4Cover(cover_jpeg(), mp4.MP4Cover.FORMAT_JPEG)]
@@ -176,8 +192,10 @@ def riff_extras() -> bytes:
     tags.add(id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="cover", data=cover_jpeg()))
     id3_data = io.BytesIO()
     tags.save(id3_data, v2_version=4)
+    cart = b"0101" + PLACE.encode().ljust(64, b"\0") + ARTIST.encode().ljust(64, b"\0") + bytes(1900)
     return (
         _chunk(b"bext", bext)
+        + _chunk(b"cart", cart)
         + _chunk(b"iXML", ixml)
         + _chunk(b"LIST", info)
         + _chunk(b"_PMX", xmp)

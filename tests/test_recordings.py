@@ -13,6 +13,7 @@ are also looked for byte by byte.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,14 @@ from conftest import (
     unallowed_in,
 )
 from unseen import kinds
-from unseen.meta import amr
+from unseen.errors import UnsupportedError
+from unseen.jobs import Job
+from unseen.meta import amr, families
+from unseen.meta import audio as meta_audio
+from unseen.pipeline import Protector
+from unseen.pipeline import audio as pipeline_audio
+from unseen.settings import Settings
+from unseen.strip import strip_file
 
 pytestmark = needs_exiftool
 ALL = {**sounds.WRITERS, "memo-alac.m4a": sounds.alac, **sounds.UNTAGGED}
@@ -210,6 +218,71 @@ def test_help_says_what_the_disguise_does_not_hide() -> None:
     text = " ".join(run.stdout.replace("│", " ").split())
     for words in ("disguise", "words", "accent", "background sounds"):
         assert words in text, words
+
+
+ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
+MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+
+
+@pytest.mark.parametrize(
+    ("head", "family"),
+    [
+        (MP3_FRAME, "mp3"),
+        (ID3_TAG + MP3_FRAME, "mp3"),
+        (ID3_TAG + b"fLaC", "flac"),
+        (b"RIFF\0\0\0\0WAVEfmt ", "wav"),
+        (b"RF64\xff\xff\xff\xffWAVEds64", "wav"),
+        (b"BW64\xff\xff\xff\xffWAVEds64", "wav"),
+        (b"OggS\0\x02", "ogg"),
+        (b"#!AMR\n\x3c", "amr"),
+        (b"#!AMR-WB\n\x04", "amr"),
+        (b"\xff\xf1\x50\x80", None),  # ADTS AAC: not taken
+        (b"RF64\xff\xff\xff\xffAVI ", None),
+        (ID3_TAG + b"PK\x03\x04", None),
+    ],
+)
+def test_sound_containers_are_known_by_their_first_bytes(
+    tmp_path: Path, head: bytes, family: str | None
+) -> None:
+    path = tmp_path / "recording.bin"
+    path.write_bytes(head + bytes(600))
+    if family is None:
+        with pytest.raises(UnsupportedError):
+            families.identify(path)
+    else:
+        assert families.identify(path) == family
+
+
+def test_a_copy_that_still_holds_tags_is_never_published(
+    made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The self-check, not the writer, is what keeps a tagged file from being published."""
+
+    def copy(src: Path, dst: Path, container: str, codecs: set[str]) -> str:
+        shutil.copyfile(src, dst)
+        return "remuxed"
+
+    monkeypatch.setattr(meta_audio, "write_clean", copy)
+    for name in ("interview.mp3", "field.wav", "memo.m4a"):
+        job = Job(made.originals / name, tmp_path / "out" / f"clean{SUFFIX[name]}")
+        result = strip_file(job)
+        assert result.status == "unverified" and "metadata left" in (result.error or ""), result
+        kept = Protector(Settings(audio="keep")).protect(job)
+        assert kept.status == "unverified" and "metadata left" in (kept.error or ""), kept
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_a_voice_that_was_not_disguised_is_never_published(
+    made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def untouched(src: Path, dst: Path, *_: object) -> None:
+        meta_audio.write_clean(src, dst, "wav", {"pcm_s16le"})
+
+    monkeypatch.setattr(pipeline_audio, "_disguise", untouched)
+    job = Job(made.originals / "field.wav", tmp_path / "out" / "safe.wav")
+    result = Protector(Settings(seed=1)).protect(job)
+    assert result.status == "unverified" and "nearly the original" in (result.error or ""), result
+    assert not list((tmp_path / "out").iterdir())
 
 
 def packets(path: Path) -> list[tuple[str, str]]:
