@@ -220,6 +220,27 @@ def test_help_says_what_the_disguise_does_not_hide() -> None:
         assert words in text, words
 
 
+def test_sound_in_a_container_mp4_cannot_carry_is_written_as_m4a(tmp_path: Path) -> None:
+    speech = sounds.speech()
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sounds.encode(
+        inputs / "talk.mka", "matroska", "vorbis", 44_100, speech, layout="stereo", title=sounds.PLACE
+    )
+    sounds.encode(inputs / "memo.mov", "mov", "pcm_s16le", 22_050, speech, title=sounds.PLACE)
+    for command in ("strip", "protect"):
+        run = run_cli(command, inputs, "-o", tmp_path / command, "--json")
+        assert run.code == 0, run.stderr
+        for name, record in run.by_input().items():
+            output = Path(record["output"])
+            assert output.suffix == ".m4a" and sounds.PLACE.encode() not in output.read_bytes()
+            if command == "strip":
+                assert record["note"].startswith("re-encoded"), record
+            (before, frame_in), (after, frame_out) = heard(inputs / name), heard(output)
+            assert abs(after - before) <= max(frame_in, frame_out), (name, before, after)
+        assert run_cli("check", tmp_path / command).code == 0
+
+
 ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
 MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
 

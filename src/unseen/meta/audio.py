@@ -84,7 +84,8 @@ def check_suffix(source: Path, target: Path, container: str) -> None:
 def write_clean(src: Path, dst: Path, container: str, codecs: set[str]) -> str:
     """Copy the sound of ``src`` (holding ``codecs``) into ``dst``; return how ("remuxed" or "re-encoded: ...")."""
     target = CONTAINERS[container]
-    return remux.write_sound(src, dst, target.muxer_for(codecs), target.copies)
+    written = {c if target.copies is None or c in target.copies else "aac" for c in codecs}
+    return remux.write_sound(src, dst, target.muxer_for(written), target.copies)
 
 
 def scan(path: Path, family: str) -> list[Finding]:

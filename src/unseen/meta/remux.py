@@ -130,7 +130,7 @@ def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | N
     encoded = sorted({video.codec_name(s) for s in kept} - (copy_audio or set()))
     if copy_audio is None or not encoded:
         return "remuxed"
-    return f"re-encoded: {', '.join(encoded)} does not fit in {muxer}"
+    return f"re-encoded: {', '.join(encoded)} to AAC, which the container carries"
 
 
 def _remux(

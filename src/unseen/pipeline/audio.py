@@ -41,15 +41,13 @@ def protect_sound(job: Job, found: FileKind, settings: Settings, rng: np.random.
             sync_file(temp)
             verify_audio.check_copy(job.source, temp, remuxed=how == "remuxed")
             return f"{how}; voice not disguised (--audio keep)"
-        _disguise(job.source, temp, meta_audio.CONTAINERS[container], set(found.codecs), rng)
+        _disguise(job.source, temp, meta_audio.CONTAINERS[container], rng)
         sync_file(temp)
         verify_audio.check_disguised(job.source, temp)
     return "voice disguised"
 
 
-def _disguise(
-    src: Path, dst: Path, target: meta_audio.Container, codecs: set[str], rng: np.random.Generator
-) -> None:
+def _disguise(src: Path, dst: Path, target: meta_audio.Container, rng: np.random.Generator) -> None:
     with meta_video.open_input(src) as container:
         streams = [s for s in container.streams.audio if s.codec_context is not None]
         out = meta_video.open_clean_output(dst, target.muxer_for({target.encoder}))
