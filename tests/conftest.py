@@ -404,6 +404,36 @@ def make_clip(
     return Clip(path, boxes, stamps)
 
 
+@dataclass(frozen=True)
+class PitchChange:
+    """How a disguised voice's pitch contour relates to the original's, where both are voiced."""
+
+    median: float  # semitones
+    slope: float  # of the output's log-pitch against the input's: 1 for a constant shift
+    spread: float  # standard deviation of the shift, in semitones
+    voiced: float  # share of frames voiced in both
+
+
+def contour(x: np.ndarray, rate: int = 16_000) -> np.ndarray:
+    """F0 every 5 ms (WORLD's DIO and StoneMask), 0 where unvoiced."""
+    import pyworld
+
+    x = np.ascontiguousarray(x, np.float64)
+    f0, t = pyworld.dio(x, rate, frame_period=5.0)
+    return np.asarray(pyworld.stonemask(x, f0, t, rate))
+
+
+def pitch_change(before: np.ndarray, after: np.ndarray, rate: int = 16_000) -> PitchChange:
+    """The disguise's measure: the output's contour against the input's, frame by frame."""
+    a, b = contour(before, rate), contour(after, rate)
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    both = (a > 0) & (b > 0)
+    ratio = np.log2(b[both] / a[both])
+    slope = float(np.polyfit(np.log2(a[both]), np.log2(b[both]), 1)[0])
+    return PitchChange(float(np.median(ratio) * 12), slope, float(np.std(ratio) * 12), float(both.mean()))
+
+
 def _write_tone(
     out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, seconds: float
 ) -> None:

@@ -27,7 +27,9 @@ def protect_path(
 ) -> FileResult:
     """Cover every face of ``source`` (or what ``plan`` lists) and write ``target``."""
     settings = settings or Settings()
-    (job,) = plan_jobs([source], target, out_format=settings.format, keep_names=settings.keep_names)
+    (job,) = plan_jobs(
+        [source], target, out_format=settings.format, keep_names=settings.keep_names, audio=settings.audio
+    )
     plans = None
     if plan is not None:
         plans = plan_mod.load_all(plan) if isinstance(plan, Path) else {plan.media.sha256: plan}

@@ -50,7 +50,9 @@ class Checker:
         kind: FileKind = found.kind if found else "other"
         findings = [str(f) for f in meta.scan(path, use_exiftool=self.use_exiftool)]
         if found is None and not findings:
-            return FileResult(path, None, "failed", error="not a picture or video unseen can read", kind=kind)
+            return FileResult(
+                path, None, "failed", error="not a picture, video or recording unseen can read", kind=kind
+            )
         faces = 0
         if self.audit is not None and found is not None and found.kind != "audio":
             try:

@@ -28,7 +28,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Cover faces and remove identifying metadata from photos and videos, offline.",
+    help="Cover faces, disguise voices and remove identifying metadata from photos, videos and sound "
+    "recordings, offline.",
 )
 # soft_wrap: one error is one line, whatever the terminal's width, so scripts can grep it.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -56,7 +57,9 @@ CoverOpt = Annotated[
 ]
 FastOpt = Annotated[bool, typer.Option("--fast", help="One scale: faster, misses more small faces.")]
 KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")]
-InputsArg = Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")]
+InputsArg = Annotated[
+    list[Path], typer.Argument(help="Photos, videos, sound recordings or folders (searched recursively).")
+]
 
 
 def _parse_box(text: str) -> tuple[int, int, int, int]:
@@ -121,7 +124,13 @@ def protect(
     extra_box: Annotated[
         list[str] | None, typer.Option("--extra-box", help="Also cover x,y,w,h (repeatable).")
     ] = None,
-    audio: Annotated[str | None, typer.Option(help="Video sound: drop (default), keep or disguise.")] = None,
+    audio: Annotated[
+        str | None,
+        typer.Option(
+            help="A video's sound: drop (default), keep or disguise. A sound-only recording: disguise "
+            "(default) or keep (metadata removed, voice as recorded); drop is refused for it."
+        ),
+    ] = None,
     crf: Annotated[int | None, typer.Option(help="Video quality (H.264 CRF, lower is better).")] = None,
     detect_every: Annotated[
         int | None,
@@ -132,7 +141,15 @@ def protect(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Cover every face and write clean copies; originals are never touched."""
+    """Cover every face and write clean copies; originals are never touched.
+
+    Sound-only recordings (voice memos, WAV, MP3, FLAC, Ogg, AMR) get their voice
+    disguised by default: the pitch contour is flattened and moved and the
+    formants warped, with settings drawn for each file and never stored. The
+    disguise does not hide the words, the language and accent, the speaking rate,
+    or background sounds, and someone holding other recordings of the speaker may
+    still recognise them: it stops casual recognition, it is not anonymity.
+    """
 
     def work() -> int:
         boxes = tuple(_parse_box(b) for b in extra_box or [])
@@ -142,7 +159,7 @@ def protect(
             detect_every=detect_every, keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
         )  # fmt: skip
         plans = plan_mod.load_all(plan) if plan is not None else None
-        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
+        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names, audio=opts.audio)
         from .pipeline import Protector
 
         protector = Protector(opts)
@@ -162,7 +179,7 @@ def strip(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Remove all metadata, leaving faces as they are; lossless where the format allows."""
+    """Remove all metadata, leaving faces and voices as they are; lossless where the format allows."""
 
     def work() -> int:
         opts = settings_mod.load(config, keep_names=keep_names or None)

@@ -46,7 +46,6 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResul
     try:
         found = kinds.identify(job.source)
         kind = found.kind
-        kinds.refuse_audio(job.source, found)
         result = work(found)
     except UnseenError as exc:
         log.info("%s: %s", job.source, exc)
@@ -80,11 +79,14 @@ def plan(
     *,
     out_format: str,
     keep_names: bool,
+    audio: str | None = None,
 ) -> list[Job]:
-    """Map inputs to outputs.  ``out_format`` is ``same`` or a format name."""
+    """Map inputs to outputs.  ``out_format`` is ``same`` or a format name; ``audio`` is protect's mode."""
     files = collect(inputs)
     if not files:
         raise UsageError("no input files found")
+    if audio == "drop":
+        _refuse_dropped_sound(files)
     single_file = len(files) == 1 and files[0][1] is None and not out.is_dir() and out.suffix != ""
     if single_file:
         jobs = [Job(files[0][0], out)]
@@ -94,6 +96,20 @@ def plan(
         jobs = [Job(src, out / _name(src, root, out_format, keep_names)) for src, root in files]
     _refuse_clashes(jobs, {p.resolve() for p, _ in files})
     return jobs
+
+
+def _refuse_dropped_sound(files: list[tuple[Path, Path | None]]) -> None:
+    """``--audio drop`` would leave nothing of a sound-only file: stop before any work, naming it."""
+    for path, _root in files:
+        try:
+            kind = kinds.identify(path).kind
+        except UnseenError:
+            continue  # refused later with its own reason
+        if kind == "audio":
+            raise UsageError(
+                f"--audio drop would leave nothing of {path}, a sound-only recording: "
+                "use --audio disguise (the default for sound) or --audio keep"
+            )
 
 
 def plan_outputs(inputs: list[Path], out: Path, *, keep_names: bool) -> list[Job]:

@@ -34,7 +34,9 @@ class Settings:
     extra_boxes: tuple[tuple[int, int, int, int], ...] = ()  # x, y, w, h: always covered
     cover: tuple[str, ...] = ()  # "x,y,w,h" or, in a video, "x,y,w,h@t0-t1": always covered
     keep: tuple[str, ...] = ()  # ids of plan regions or tracks left visible
-    audio: Audio = "drop"
+    # None: each file's own default, drop for a video's soundtrack and disguise for a sound-only
+    # file; drop is refused for a sound-only file (`unseen.jobs.plan`), as it would leave nothing.
+    audio: Audio | None = None
     crf: int = 18
     detect_every: int | None = None  # video: full detection on every k-th frame; None: 1, or 3 with fast
     device: Device = "cpu"
@@ -44,7 +46,7 @@ class Settings:
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
-            if value not in get_args(allowed):
+            if value not in get_args(allowed) and not (name == "audio" and value is None):
                 raise UsageError(f"{name} must be one of {', '.join(get_args(allowed))}, not {value!r}")
         for name in ("keep_names", "fast"):
             if not isinstance(getattr(self, name), bool):

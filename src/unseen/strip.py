@@ -1,9 +1,10 @@
-"""``unseen strip``: a copy of each file without its metadata; faces are left as they are.
+"""``unseen strip``: a copy of each file without its metadata; faces and voices are left as they are.
 
 Each output is written under a temporary name, then checked: it must decode,
-hold the same picture (pixel for pixel after a lossless rewrite), and pass the
-metadata scan (our parsers and exiftool).  Only then is it published under its
-final name; anything else removes it and reports the file as not done.
+hold the same picture (pixel for pixel after a lossless rewrite) or the same
+sound (packet for packet, `unseen.verify.audio`), and pass the metadata scan
+(our parsers and exiftool).  Only then is it published under its final name;
+anything else removes it and reports the file as not done.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from .datatypes import FileResult
 from .errors import UnsupportedError, VerificationError
 from .jobs import SUFFIX_FORMATS, Job, handled
 from .media import image as image_io
+from .meta import audio as meta_audio
 from .meta import families, video
 from .settings import Settings
+from .verify import audio as verify_audio
 from .write import staged, sync_file
 
 
@@ -32,6 +35,8 @@ def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
     opts = settings or Settings()
 
     def work(found: kinds.FileKind) -> FileResult:
+        if found.kind == "audio":
+            return _strip_sound(job, found)
         fmt = output_format(job)
         with staged(job.target) as temp:
             cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=opts.jpeg_quality)
@@ -42,6 +47,16 @@ def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
     # `handled` refuses a PDF, archive or RAW file with its own reason, by content, before the
     # output's suffix is judged and before the output folder is made.
     return handled(job, work)
+
+
+def _strip_sound(job: Job, found: kinds.FileKind) -> FileResult:
+    assert found.container is not None
+    meta_audio.check_suffix(job.source, job.target, found.container)
+    with staged(job.target) as temp:
+        how = meta_audio.write_clean(job.source, temp, found.container, set(found.codecs))
+        sync_file(temp)
+        verify_audio.check_copy(job.source, temp, remuxed=how == "remuxed")
+    return FileResult(job.source, job.target, "stripped", kind="audio", note=how)
 
 
 def output_format(job: Job) -> str:

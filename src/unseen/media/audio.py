@@ -154,8 +154,10 @@ class Disguiser:
 class AudioOut:
     """Decoded sound frames in, encoded packets muxed into ``out``: ``keep`` or ``disguise``.
 
-    Timestamps restart from the input's first sample time and then count
-    samples, which keeps sound and picture in step for any ordinary file.
+    Timestamps restart from the input's first sample time (or ``start``) and
+    then count samples, which keeps sound and picture in step for any ordinary
+    file.  ``rate`` is the encoder's, for a codec that cannot take `RATE`
+    (AMR-NB: 8 kHz only).
     """
 
     def __init__(
@@ -165,11 +167,14 @@ class AudioOut:
         mode: str,
         codec: str,
         rng: np.random.Generator,
+        *,
+        rate: int | None = None,
+        start: float | None = None,
     ) -> None:
         self.out = out
         self.mode = mode
         if mode == "disguise":
-            rate, layout = RATE, "mono"
+            rate, layout = rate or RATE, "mono"
             self.disguiser: Disguiser | None = Disguiser(Voice.draw(rng), rng)
             self.to_mono = av.AudioResampler(format="dbl", layout="mono", rate=RATE)
         else:
@@ -184,7 +189,7 @@ class AudioOut:
             format=ctx.format.name, layout=layout, rate=rate, frame_size=ctx.frame_size or None
         )
         self.samples = 0  # in ``rate`` units, from ``start``
-        self.start: float | None = None
+        self.start = start
 
     def push(self, frame: av.AudioFrame) -> None:
         if self.start is None:
@@ -197,6 +202,8 @@ class AudioOut:
 
     def close(self) -> None:
         if self.disguiser is not None:
+            for mono in self.to_mono.resample(None):
+                self._encode_array(self.disguiser.push(mono.to_ndarray()[0]))
             self._encode_array(self.disguiser.flush())
         self._encode(None)
         for packet in self.stream.encode(None):

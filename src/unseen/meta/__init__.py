@@ -2,7 +2,9 @@
 
 ``scan(path)`` lists every item outside the allowlist, as seen by our own
 parser for the file's container family and, when installed, by exiftool as an
-independent judge.  An empty list means neither tool sees anything.
+independent judge.  An empty list means neither tool sees anything.  (Raw AMR
+is the one family exiftool does not read: there our frame walk, which must
+account for every byte, is the only judge.)
 
 ``write_clean(src, dst, fmt)`` writes a copy of ``src`` that keeps only what a
 viewer needs: a lossless rewrite of the container where the family allows it
@@ -19,7 +21,7 @@ from pathlib import Path
 from PIL.Image import DecompressionBombError
 
 from ..errors import InputError, UnseenError, UnsupportedError
-from . import exiftool, families, gif, isobmff, jpeg, pixels, png, remux, video, webp
+from . import audio, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, video, webp
 from .findings import Finding, NotClean
 from .scan import scan_own
 
@@ -56,11 +58,13 @@ def scan(path: Path, *, use_exiftool: bool = True) -> list[Finding]:
         family = None  # exiftool may still see what the file carries
     found = _scan_own(path, family) if family else []
     if use_exiftool:
-        found += exiftool.scan(path) or []
+        found += exiftool.scan(path, unknown_type_ok=family == "amr" and not found) or []
     return found
 
 
 def _scan_own(path: Path, family: str) -> list[Finding]:
+    if family in families.AUDIO:
+        return audio.scan(path, family)
     if family == families.VIDEO:
         found = video.scan(path)
         if isobmff.sniff(path):

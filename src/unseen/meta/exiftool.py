@@ -22,6 +22,7 @@ def available() -> bool:
 
 ARGS = ("-j", "-a", "-u", "-G1", "-ee", "-n", "-b")
 TIMEOUT_S = 120.0
+UNKNOWN_TYPE = "Unknown file type"
 
 
 class _Session:
@@ -98,7 +99,9 @@ def tags(path: Path) -> dict[str, object] | None:
     return dict(rows[0]) if rows else {"ExifTool:Error": "exiftool could not read the file"}
 
 
-def scan(path: Path) -> list[Finding] | None:
+def scan(path: Path, *, unknown_type_ok: bool = False) -> list[Finding] | None:
+    """Tags outside the allowlist; ``unknown_type_ok``: exiftool not knowing the format is no finding
+    (raw AMR, which our own walk has accounted for byte by byte)."""
     found = tags(path)
     if found is None:
         return None
@@ -106,6 +109,8 @@ def scan(path: Path) -> list[Finding] | None:
     for key, value in found.items():
         group, _, tag = key.partition(":")
         if key == "SourceFile" or allowed(group, tag, value):
+            continue
+        if unknown_type_ok and key == "ExifTool:Error" and value == UNKNOWN_TYPE:
             continue
         out.append(Finding("exiftool", key))
     return out

@@ -16,6 +16,9 @@ LOSSLESS = ("jpeg", "png", "webp", "gif")
 # Families whose pixels are always decoded and written anew.
 RENDERED = ("tiff", "bmp", "heif", "jxl")
 VIDEO = "video"
+# Sound-only containers, each rewritten as itself (`unseen.meta.audio`).  A sound-only file in a
+# video container (M4A, 3GP, MKA...) stays in the video family: its kind says it is sound.
+AUDIO = ("wav", "mp3", "flac", "ogg", "amr")
 
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
                 ".pef", ".srw", ".raw", ".3fr", ".iiq", ".x3f", ".erf", ".kdc", ".mrw"}  # fmt: skip
@@ -36,6 +39,9 @@ def identify(path: Path) -> str:
     try:
         with open(path, "rb") as fh:
             head = fh.read(512)
+            if head.startswith(b"ID3"):  # an ID3v2 tag in front of MPEG audio or FLAC: judge what follows
+                fh.seek(10 + _id3_size(head))
+                head = fh.read(512)
     except OSError as exc:
         raise unreadable(path, exc) from exc
     family = _from_magic(head, path.suffix.lower())
@@ -47,7 +53,7 @@ def identify(path: Path) -> str:
                 raise UnsupportedError(path, why)
         if head[257:262] == b"ustar":
             raise UnsupportedError(path, "archives are not supported: unpack them first")
-        raise UnsupportedError(path, "not a photo or video format unseen can clean")
+        raise UnsupportedError(path, "not a photo, video or sound format unseen can clean")
     if family == "raw":
         raise UnsupportedError(path, "camera RAW files are not supported: export a JPEG or PNG first")
     return family
@@ -61,7 +67,9 @@ def _from_magic(head: bytes, suffix: str) -> str | None:
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "gif"
     if head[:4] == b"RIFF":
-        return {b"WEBP": "webp", b"AVI ": VIDEO}.get(head[8:12])
+        return {b"WEBP": "webp", b"AVI ": VIDEO, b"WAVE": "wav"}.get(head[8:12])
+    if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return "wav"  # the 64-bit forms of RIFF WAVE (EBU Tech 3306, ITU-R BS.2088)
     if head[:4] in (b"II*\0", b"MM\0*"):
         return "raw" if suffix in RAW_SUFFIXES or head[8:10] == b"CR" else "tiff"
     if head[:2] == b"BM":
@@ -79,7 +87,36 @@ def _from_magic(head: bytes, suffix: str) -> str | None:
         return VIDEO  # Matroska/WebM, ASF (WMV)
     if head[0:1] == head[188:189] == b"\x47" or head[4:5] == head[196:197] == b"\x47":
         return VIDEO  # MPEG transport stream (.ts / .mts / .m2ts)
+    return _audio_magic(head)
+
+
+def _audio_magic(head: bytes) -> str | None:
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
+        return "amr"
+    if _mpeg_layer3(head):
+        return "mp3"
     return None
+
+
+def _mpeg_layer3(head: bytes) -> bool:
+    """An MPEG audio layer III frame header: 11 sync bits, a known version, a valid rate."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
+    return version != 1 and layer == 1 and bitrate not in (0, 15) and rate != 3
+
+
+def _id3_size(head: bytes) -> int:
+    """The length of an ID3v2 tag after its 10-byte header (sizes are 7 bits a byte), footer included."""
+    size = 0
+    for byte in head[6:10]:
+        size = size << 7 | (byte & 0x7F)
+    return size + (10 if len(head) > 5 and head[5] & 0x10 else 0)
 
 
 def _is_dng(path: Path) -> bool:

@@ -27,7 +27,9 @@ STRUCTURE: dict[bytes, frozenset[bytes]] = {
     b"meta": frozenset({b"hdlr", b"ilst"}),
     b"mvex": frozenset({b"mehd", b"trex"}),
 }
-SAMPLE_ENTRIES = frozenset(b"avc1 avc3 hvc1 hev1 mp4v av01 vp09 mp4a Opus fLaC ac-3 ec-3 alac .mp3".split())
+SAMPLE_ENTRIES = frozenset(
+    b"avc1 avc3 hvc1 hev1 mp4v av01 vp09 mp4a Opus fLaC ac-3 ec-3 alac .mp3 samr sawb".split()
+)
 TRACK_HANDLERS = frozenset({b"vide", b"soun"})
 _TIMED = {b"mvhd", b"tkhd", b"mdhd"}
 _MAX_MOOV = 256 << 20

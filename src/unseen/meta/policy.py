@@ -30,7 +30,7 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "BitsPerSample ColorComponents YCbCrSubSampling BMPVersion Planes BitDepth Compression ImageLength "
         "PixelsPerMeterX PixelsPerMeterY NumColors NumImportantColors"
     ),
-    "Composite": _tags("ImageSize Megapixels AvgBitrate Rotation"),
+    "Composite": _tags("ImageSize Megapixels AvgBitrate Rotation Duration"),
     "JFIF": _tags("JFIFVersion ResolutionUnit XResolution YResolution"),
     "Adobe": _tags("DCTEncodeVersion APP14Flags0 APP14Flags1 ColorTransform"),
     "PNG": _tags(
@@ -39,8 +39,23 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
     ),
     "RIFF": _tags(
         "VP8Version ImageWidth ImageHeight HorizontalScale VerticalScale AlphaPreprocessing AlphaFiltering "
-        "AlphaCompression WebP_Flags BackgroundColor AnimationLoopCount AnimationFrameCount Duration"
+        "AlphaCompression WebP_Flags BackgroundColor AnimationLoopCount AnimationFrameCount Duration "
+        "Encoding NumChannels SampleRate AvgBytesPerSec BitsPerSample NumberOfSamples RIFFSize64 DataSize64 "
+        "NumberOfSamples64"
     ),
+    # Sound-only containers: how the sound is coded, and FFmpeg's fixed vendor string (below).
+    "MPEG": _tags(
+        "MPEGAudioVersion AudioLayer AudioBitrate SampleRate ChannelMode MSStereo IntensityStereo "
+        "CopyrightFlag OriginalMedia Emphasis VBRFrames VBRBytes VBRScale"
+    ),
+    "FLAC": _tags(
+        "BlockSizeMin BlockSizeMax FrameSizeMin FrameSizeMax SampleRate Channels BitsPerSample TotalSamples "
+        "MD5Signature Padding"
+    ),
+    "Vorbis": _tags(
+        "VorbisVersion AudioChannels SampleRate MaximumBitrate NominalBitrate MinimumBitrate Vendor"
+    ),
+    "Opus": _tags("OpusVersion AudioChannels SampleRate OutputGain"),
     "IFD0": _tags(
         "ImageWidth ImageHeight BitsPerSample Compression PhotometricInterpretation StripOffsets "
         "SamplesPerPixel RowsPerStrip StripByteCounts PlanarConfiguration ExtraSamples SampleFormat "
@@ -62,11 +77,11 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
         "BitDepth AVCConfiguration HEVCConfiguration AV1Configuration Unknown_vpcC Unknown_esds Unknown_btrt "
-        "Unknown_dOps Unknown_dfLa BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
+        "Unknown_dOps Unknown_dfLa Unknown_alac BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
         "ColorProfiles ColorPrimaries TransferCharacteristics MatrixCoefficients VideoFullRangeFlag "
         "SyncSampleTable CompositionTimeToSample SampleToChunk SampleSizes ChunkOffset ChunkOffset64 "
         "TimeToSampleTable SampleGroupDescription SampleToGroup IdependentAndDisposableSamples Balance "
-        "AudioFormat AudioChannels AudioBitsPerSample AudioSampleRate"
+        "AudioFormat AudioChannels AudioBitsPerSample AudioSampleRate EncoderVendor EncoderVersion"
     ),
 }
 
@@ -87,6 +102,11 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     "HandlerDescription": lambda v: v in ("VideoHandler", "SoundHandler"),
     "HandlerType": lambda v: v in ("vide", "soun", "mdir"),
     "HandlerVendorID": lambda v: v in ("appl", ""),
+    # A Vorbis comment block's vendor and a 3GP AMR entry's encoder vendor: FFmpeg's, or they name
+    # the encoder (and so the phone or app) that made the file.
+    "Vendor": lambda v: v == "ffmpeg",
+    "EncoderVendor": lambda v: v == "FFMP",
+    "EncoderVersion": lambda v: v in (0, "0"),
 }
 
 

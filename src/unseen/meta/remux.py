@@ -1,8 +1,10 @@
-"""``unseen strip`` for video: copy picture and sound into a fresh MP4, nothing else.
+"""``unseen strip`` for video and sound: copy picture and sound into a fresh container, nothing else.
 
 Streams MP4 can carry are copied packet by packet (no quality loss); the rest
 (WMV, Motion JPEG, PCM...) are re-encoded to H.264 / AAC.  H.264 SEI units are
-removed on the way, because cameras and encoders put free text there.
+removed on the way, because cameras and encoders put free text there.  A
+sound-only file's packets go into a fresh container of its own kind
+(`unseen.meta.audio` picks it).
 """
 
 from __future__ import annotations
@@ -86,10 +88,13 @@ class _AudioEncode:
 Route = _Copy | _VideoEncode | _AudioEncode
 
 
-def _route(out: av.container.OutputContainer, src: VideoStream | AudioStream) -> Route:
+def _route(
+    out: av.container.OutputContainer, src: VideoStream | AudioStream, copy_audio: frozenset[str] | None
+) -> Route:
     if isinstance(src, VideoStream):
         return _Copy(out, src) if video.codec_name(src) in video.COPY_VIDEO else _VideoEncode(out, src)
-    return _Copy(out, src) if video.codec_name(src) in video.COPY_AUDIO else _AudioEncode(out, src)
+    copy = copy_audio is None or video.codec_name(src) in copy_audio
+    return _Copy(out, src) if copy else _AudioEncode(out, src)
 
 
 def _even(frame: VideoFrame) -> VideoFrame:
@@ -112,24 +117,53 @@ def write_clean(src: Path, dst: Path) -> None:
             raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
-        out = video.open_clean_output(dst)
-        try:
-            routes = {s.index: _route(out, s) for s in kept}
-            pictures = 0
-            for packet in container.demux(kept):
-                if packet.size == 0:
-                    continue  # the demuxer's end-of-stream marker; flushed below
-                # A packet may lack a dts (Matroska stores only pts; the first frames before a
-                # B-frame get none): the muxer derives it, so such packets must not be dropped.
-                pictures += _mux(out, routes[packet.stream.index], packet)
-            for route in routes.values():
-                pictures += _mux(out, route, None)
-            if not pictures:
-                raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
-        except av.error.FFmpegError as exc:
-            raise InputError(src, f"cannot copy the video's streams ({exc})") from exc
-        finally:
-            out.close()
+        if not _remux(src, container, kept, dst, video.OUTPUT_FORMAT, video.COPY_AUDIO):
+            raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
+
+
+def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None) -> str:
+    """Write ``dst`` holding only the sound streams of ``src``, in FFmpeg's ``muxer``.
+
+    Codecs in ``copy_audio`` (all, when None) are copied packet for packet, the rest
+    re-encoded to AAC.  Returns how: ``remuxed`` or ``re-encoded: <why>``.
+    """
+    with video.open_input(src) as container:
+        kept = [s for s in video.kept_streams(container) if isinstance(s, AudioStream)]
+        if not kept:
+            raise UnsupportedError(src, "no sound stream that unseen can keep")
+        _remux(src, container, kept, dst, muxer, copy_audio)
+    encoded = sorted({video.codec_name(s) for s in kept} - (copy_audio or set()))
+    if copy_audio is None or not encoded:
+        return "remuxed"
+    return f"re-encoded: {', '.join(encoded)} to AAC, which the container carries"
+
+
+def _remux(
+    src: Path,
+    container: av.container.InputContainer,
+    kept: list[VideoStream | AudioStream] | list[AudioStream],
+    dst: Path,
+    muxer: str,
+    copy_audio: frozenset[str] | None,
+) -> int:
+    """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written."""
+    out = video.open_clean_output(dst, muxer)
+    try:
+        routes = {s.index: _route(out, s, copy_audio) for s in kept}
+        pictures = 0
+        for packet in container.demux(kept):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker; flushed below
+            # A packet may lack a dts (Matroska stores only pts; the first frames before a
+            # B-frame get none): the muxer derives it, so such packets must not be dropped.
+            pictures += _mux(out, routes[packet.stream.index], packet)
+        for route in routes.values():
+            pictures += _mux(out, route, None)
+        return pictures
+    except av.error.FFmpegError as exc:
+        raise InputError(src, f"cannot copy the streams ({exc})") from exc
+    finally:
+        out.close()
 
 
 def _mux(out: av.container.OutputContainer, route: Route, packet: Packet | None) -> int:

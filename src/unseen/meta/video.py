@@ -37,12 +37,18 @@ VENDOR_NONE = "[0][0][0][0]"
 METADATA_ERRORS = "replace"
 
 
+# Per muxer: the index up front; no ID3 tags in an MP3 (FFmpeg writes ID3v2 by default); a WAV
+# that may grow past 4 GiB becomes RF64 (FFmpeg reserves a zero-filled JUNK chunk for that).
+_MUXER_OPTIONS = {
+    **{fmt: {"movflags": "+faststart"} for fmt in ("mp4", "mov", "ipod", "3gp")},
+    "mp3": {"id3v2_version": "0", "write_id3v1": "0"},
+    "wav": {"rf64": "auto"},
+}
+
+
 def mux_options(fmt: str = OUTPUT_FORMAT) -> dict[str, str]:
     """Muxer options: ``+bitexact`` drops the encoder string and zeroes MP4 creation times."""
-    opts = {"fflags": "+bitexact"}
-    if fmt in ("mp4", "mov"):
-        opts["movflags"] = "+faststart"
-    return opts
+    return {"fflags": "+bitexact", **_MUXER_OPTIONS.get(fmt, {})}
 
 
 # Encoder options: ``+bitexact`` keeps FFmpeg's own encoders from writing their version
@@ -51,7 +57,7 @@ ENCODER_OPTIONS = {"flags": "+bitexact"}
 
 
 def open_clean_output(path: Path, fmt: str = OUTPUT_FORMAT) -> av.container.OutputContainer:
-    """Open ``path`` for writing with the clean muxer setup; every video writer uses this."""
+    """Open ``path`` for writing with the clean muxer setup; every video and sound writer uses this."""
     return av.open(str(path), "w", format=fmt, options=mux_options(fmt))
 
 

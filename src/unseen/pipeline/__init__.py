@@ -1,9 +1,10 @@
 """One file through the stages: read → find → plan → cover → write → verify.
 
 `Protector.analyse` stops at the plan and writes it; `Protector.protect`
-renders a plan it is given, or makes one in the same pass.  Photos and
-videos each have their module (`photo`, `video`), side by side; this one
-picks by content, loads the models once and turns errors into results.
+renders a plan it is given, or makes one in the same pass.  Photos, videos
+and sound-only recordings each have their module (`photo`, `video`,
+`audio`), side by side; this one picks by content, loads the models once and
+turns errors into results.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..profiles import Profile, resolve
 from ..settings import Settings
 from ..verify.audit import Audit
 from ..write import write_private
-from . import photo, video
+from . import audio, photo, video
 
 
 class Protector:
@@ -56,6 +57,9 @@ class Protector:
         return handled(job, lambda kind: self._analyse(job, kind))
 
     def _protect(self, job: Job, found: kinds.FileKind, plans: dict[str, Plan] | None) -> FileResult:
+        if found.kind == "audio":  # no picture, so no plan: its voice is what identifies the speaker
+            note = audio.protect_sound(job, found, self.settings, self.voice_rng)
+            return FileResult(job.source, job.target, "protected", kind="audio", note=note)
         plan = None
         if plans is not None:
             plan = _plan_for(job.source, plans, found.kind)
@@ -87,6 +91,7 @@ class Protector:
         return FileResult(job.source, job.target, "protected", faces=faces, regions=len(plan.covered()))
 
     def _analyse(self, job: Job, found: kinds.FileKind) -> FileResult:
+        kinds.refuse_sound(job.source, found, "there is no picture to plan; protect disguises its voice")
         if found.kind == "video":
             digest = sha256_of(job.source)
             plan, faces = video.analyse_video(job, self._video_ctx(digest), digest, self._name(job.source))

@@ -333,7 +333,7 @@ class _Run:
             self.settings.crf,
             self.ctx.profile.x264_preset,
         )
-        if self.ain is not None:
+        if self.ain is not None and self.settings.audio is not None:
             self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.voice)
 
     def _boxes(self, index: int) -> tuple[IntBoxes, IntBoxes]:

@@ -1,0 +1,69 @@
+"""Sound-only recordings: a clean copy whose voice is disguised, or (``--audio keep``) left as it is.
+
+A voice identifies its speaker as a face does, so ``protect`` disguises it by
+default: the sound is decoded, resynthesised with a voice drawn for this file
+and never stored (`unseen.media.audio`), and encoded into a fresh container of
+the input's kind (`unseen.meta.audio.CONTAINERS`: WAV as 16-bit PCM, FLAC as
+FLAC, MP3 as MP3, Ogg as Opus, AMR as AMR-NB, M4A and 3GP as AAC).  ``keep``
+copies the sound's packets as they are, which is what ``strip`` does.  Either
+way the output is published only after `unseen.verify.audio` has checked it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import InputError, UsageError
+from ..jobs import Job
+from ..kinds import FileKind
+from ..media.audio import AudioOut
+from ..meta import audio as meta_audio
+from ..meta import video as meta_video
+from ..settings import Settings
+from ..verify import audio as verify_audio
+from ..write import staged, sync_file
+
+
+def protect_sound(job: Job, found: FileKind, settings: Settings, rng: np.random.Generator) -> str:
+    """Write ``job.target``; return how it was made (the result's note)."""
+    container = found.container
+    assert container is not None
+    meta_audio.check_suffix(job.source, job.target, container)
+    mode = settings.audio or "disguise"
+    if mode == "drop":
+        raise UsageError(f"--audio drop would leave nothing of {job.source}, a sound-only recording")
+    with staged(job.target) as temp:
+        if mode == "keep":
+            how = meta_audio.write_clean(job.source, temp, container, set(found.codecs))
+            sync_file(temp)
+            verify_audio.check_copy(job.source, temp, remuxed=how == "remuxed")
+            return f"{how}; voice not disguised (--audio keep)"
+        _disguise(job.source, temp, meta_audio.CONTAINERS[container], rng)
+        sync_file(temp)
+        verify_audio.check_disguised(job.source, temp)
+    return "voice disguised"
+
+
+def _disguise(src: Path, dst: Path, target: meta_audio.Container, rng: np.random.Generator) -> None:
+    with meta_video.open_input(src) as container:
+        streams = [s for s in container.streams.audio if s.codec_context is not None]
+        out = meta_video.open_clean_output(dst, target.muxer_for({target.encoder}))
+        try:
+            # Every stream gets its own voice; the sound starts at zero, there is no picture to follow.
+            voices = {
+                s.index: (s, AudioOut(out, s, "disguise", target.encoder, rng, rate=target.rate, start=0.0))
+                for s in streams
+            }
+            for packet in container.demux(streams):
+                stream, voice = voices[packet.stream.index]
+                for frame in stream.decode(packet):
+                    voice.push(frame)
+            for _stream, voice in voices.values():
+                voice.close()
+        except av.error.FFmpegError as exc:
+            raise InputError(src, f"cannot decode or encode the sound ({exc})") from exc
+        finally:
+            out.close()
