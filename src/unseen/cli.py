@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ from .datatypes import FileResult
 from .errors import UnseenError, UsageError
 from .jobs import Job, plan_outputs
 from .jobs import plan as plan_jobs
+from .settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -57,6 +59,20 @@ CoverOpt = Annotated[
 FastOpt = Annotated[bool, typer.Option("--fast", help="One scale: faster, misses more small faces.")]
 KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")]
 InputsArg = Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Write report.html and report.json here: what was covered, left visible and checked (no input names).",
+    ),
+]
+StyleOpt = Annotated[
+    str | None, typer.Option(help="fill (default, strongest); pixelate or blur: weaker, both add noise.")
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="same (default; HEIC/AVIF become JPEG), png, jpeg or webp."),
+]
 
 
 def _parse_box(text: str) -> tuple[int, int, int, int]:
@@ -94,7 +110,7 @@ def analyse(
         from .pipeline import Protector
 
         protector = Protector(opts)
-        return _run(jobs, protector.analyse, as_json=as_json, quiet=quiet, verb="analysed")
+        return exit_code(_run(jobs, protector.analyse, as_json=as_json, quiet=quiet, verb="analysed"))
 
     raise typer.Exit(_guarded(work))
 
@@ -103,15 +119,11 @@ def analyse(
 def protect(
     inputs: InputsArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
-    style: Annotated[
-        str | None, typer.Option(help="fill (default, strongest); pixelate or blur: weaker, both add noise.")
-    ] = None,
-    format: Annotated[
-        str | None,
-        typer.Option("--format", help="same (default; HEIC/AVIF become JPEG), png, jpeg or webp."),
-    ] = None,
+    style: StyleOpt = None,
+    format: FormatOpt = None,
     keep_names: KeepNamesOpt = False,
     fast: FastOpt = False,
+    report: ReportOpt = None,
     plan: Annotated[
         Path | None,
         typer.Option("--plan", help="Render from a plan (from `unseen analyse`), or a folder of plans."),
@@ -143,14 +155,34 @@ def protect(
         )  # fmt: skip
         plans = plan_mod.load_all(plan) if plan is not None else None
         jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
+        _refuse_report(report)
         from .pipeline import Protector
 
-        protector = Protector(opts)
-        return _run(
+        started = time.perf_counter()
+        protector = Protector(opts, record=report is not None)
+        results = _run(
             jobs, lambda job: protector.protect(job, plans), as_json=as_json, quiet=quiet, verb="protected"
         )
+        if report is not None:
+            _write_report(report, results, opts, time.perf_counter() - started)
+        return exit_code(results)
 
     raise typer.Exit(_guarded(work))
+
+
+def _refuse_report(folder: Path | None) -> None:
+    from .report import refuse_existing
+
+    if folder is not None and (there := refuse_existing(folder)):
+        raise UsageError(f"{there[0]} already exists; unseen never overwrites a file")
+
+
+def _write_report(folder: Path, results: list[FileResult], opts: Settings, seconds: float) -> None:
+    from . import __version__
+    from . import report as report_mod
+
+    report_mod.write(folder, results, report_mod.Run(__version__, opts, seconds, opts.keep_names))
+    err.print(f"report: {folder / 'report.html'}", markup=False)
 
 
 @app.command()
@@ -236,12 +268,12 @@ def _guarded(work: Callable[[], int]) -> int:
 
 def _run(
     jobs: list[Job], handle: Callable[[Job], FileResult], *, as_json: bool, quiet: bool, verb: str
-) -> int:
+) -> list[FileResult]:
     results = []
     for _job, result in _with_progress(jobs, handle, show=len(jobs) > 1 and not quiet):
         results.append(result)
         _report(result, as_json=as_json, quiet=quiet, verb=verb)
-    return exit_code(results)
+    return results
 
 
 def _with_progress(
