@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated
@@ -170,6 +171,79 @@ def protect(
     raise typer.Exit(_guarded(work))
 
 
+@app.command()
+def review(
+    inputs: InputsArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="Start from plans saved earlier (resume a review) instead of finding faces."
+        ),
+    ] = None,
+    report: ReportOpt = None,
+    style: StyleOpt = None,
+    format: FormatOpt = None,
+    keep_names: KeepNamesOpt = False,
+    fast: FastOpt = False,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the page's address; open no browser.")
+    ] = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Find every face, then check and fix what will be covered on a local page before anything is written.
+
+    The page (on 127.0.0.1 only) shows every region: draw, move or delete boxes,
+    leave consenting people visible, then Apply, which renders each file as
+    `protect --plan` does, self-check included. The plans are saved, readable by
+    you only, in a folder beside the outputs' (OUT.plans), so a review can be
+    resumed with --plan. Ctrl-C ends the review; what was not applied is not written.
+    """
+
+    def work() -> int:
+        opts = settings_mod.load(
+            config, style=style, format=format, fast=fast or None, keep_names=keep_names or None
+        )
+        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
+        target = out.resolve()
+        plans_dir = target.parent / f"{target.name}.plans"
+        plan_files = plan_outputs(inputs, plans_dir, keep_names=opts.keep_names)
+        given = plan_mod.load_all(plan) if plan is not None else None
+        _refuse_report(report)
+        from . import __version__
+        from .pipeline import Protector
+        from .review import Server, Session
+
+        protector = Protector(opts)
+        with Session(
+            protector, plans_dir, plan_files, given=given, report=report, version=__version__
+        ) as session:
+            shown = len(jobs) > 1 and not quiet
+            for _job, result in _with_progress(jobs, session.add, show=shown, label="finding faces"):
+                _report(result, as_json=False, quiet=True, verb="")
+            if not session.files:
+                return EXIT_FAILED
+            server = Server(session, port)
+            err.print(f"review page: {server.url}", markup=False)
+            if not quiet:
+                err.print(
+                    "Apply on the page writes the outputs; Ctrl-C ends the review without writing the rest."
+                )
+            if not no_browser:
+                webbrowser.open(server.url)
+            server.run()
+            results = session.results()
+        for result in results[len(session.failed) :]:
+            _report(result, as_json=False, quiet=quiet, verb="protected")
+        if report is not None and not session.report_written:
+            err.print(f"error: no report written: {session.report_error or 'nothing was applied'}")
+        return exit_code(results)
+
+    raise typer.Exit(_guarded(work))
+
+
 def _refuse_report(folder: Path | None) -> None:
     from .report import refuse_existing
 
@@ -277,7 +351,7 @@ def _run(
 
 
 def _with_progress(
-    jobs: list[Job], handle: Callable[[Job], FileResult], *, show: bool
+    jobs: list[Job], handle: Callable[[Job], FileResult], *, show: bool, label: str = "protecting"
 ) -> Iterable[tuple[Job, FileResult]]:
     if not show:
         for job in jobs:
@@ -285,7 +359,7 @@ def _with_progress(
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("protecting", total=len(jobs))
+        task = bar.add_task(label, total=len(jobs))
         for job in jobs:
             result = handle(job)
             bar.advance(task)
