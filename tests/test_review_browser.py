@@ -101,7 +101,10 @@ def test_photo_review_covers_what_the_person_decided(
     assert run_cli("analyse", photo, "-o", tmp_path / "plans").code == 0
     false = {"id": "r99", "kind": "face", "box": list(FALSE), "source": "centerface@1x", "score": 0.31}
     add_to_plan(only_plan(tmp_path / "plans"), "regions", false)
-    review = start(photo, "-o", tmp_path / "out", "--plan", tmp_path / "plans", tmp=tmp_path / "tmp")
+    report = tmp_path / "report"
+    review = start(
+        photo, "-o", tmp_path / "out", "--plan", tmp_path / "plans", "--report", report, tmp=tmp_path / "tmp"
+    )
     try:
         requests = watch(page)
         page.goto(review.url)
@@ -155,6 +158,14 @@ def test_photo_review_covers_what_the_person_decided(
     for x, y in (SPOTS[0], SPOTS[2]):
         assert changed((x + 30, y + 60, x + 100, y + 110)) > 0.95, "the other faces are covered"
     assert run_cli("check", written, "--no-faces").code == 0, "and no metadata"
+    again = run_cli("protect", photo, "-o", tmp_path / "again.png", "--plan", tmp_path / "out.plans")
+    assert again.code == 0 and (tmp_path / "again.png").read_bytes() == written.read_bytes(), (
+        "the saved plan reruns"
+    )
+    (entry,) = json.loads((report / "report.json").read_text())["files"]
+    assert entry["self_check"] == "passed" and entry["output"] == written.name
+    assert entry["left_visible"] == [{"id": kept_id, "kind": "face", "reason": "speaker, agreed"}]
+    assert "scene" not in (report / "report.json").read_text() + (report / "report.html").read_text()
 
 
 W, H, FRAMES = 320, 160, 30

@@ -212,14 +212,12 @@ def review(
         plan_files = plan_outputs(inputs, plans_dir, keep_names=opts.keep_names)
         given = plan_mod.load_all(plan) if plan is not None else None
         _refuse_report(report)
-        from . import __version__
         from .pipeline import Protector
         from .review import Server, Session
 
+        started = time.perf_counter()
         protector = Protector(opts)
-        with Session(
-            protector, plans_dir, plan_files, given=given, report=report, version=__version__
-        ) as session:
+        with Session(protector, plans_dir, plan_files, given=given, report=report) as session:
             shown = len(jobs) > 1 and not quiet
             for _job, result in _with_progress(jobs, session.add, show=shown, label="finding faces"):
                 _report(result, as_json=False, quiet=True, verb="")
@@ -237,8 +235,8 @@ def review(
             results = session.results()
         for result in results[len(session.failed) :]:
             _report(result, as_json=False, quiet=quiet, verb="protected")
-        if report is not None and not session.report_written:
-            err.print(f"error: no report written: {session.report_error or 'nothing was applied'}")
+        if report is not None:
+            _write_report(report, results, opts, time.perf_counter() - started, session.analysis_seconds())
         return exit_code(results)
 
     raise typer.Exit(_guarded(work))
@@ -251,11 +249,17 @@ def _refuse_report(folder: Path | None) -> None:
         raise UsageError(f"{there[0]} already exists; unseen never overwrites a file")
 
 
-def _write_report(folder: Path, results: list[FileResult], opts: Settings, seconds: float) -> None:
+def _write_report(
+    folder: Path,
+    results: list[FileResult],
+    opts: Settings,
+    seconds: float,
+    analysis: dict[Path, float] | None = None,
+) -> None:
     from . import __version__
     from . import report as report_mod
 
-    report_mod.write(folder, results, report_mod.Run(__version__, opts, seconds, opts.keep_names))
+    report_mod.write(folder, results, report_mod.Run(__version__, opts, seconds, opts.keep_names, analysis))
     err.print(f"report: {folder / 'report.html'}", markup=False)
 
 

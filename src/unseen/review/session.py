@@ -23,7 +23,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .. import report as report_mod
 from ..boxes import iou_matrix
 from ..datatypes import FileKind, FileResult
 from ..errors import PlanError, UnseenError
@@ -109,7 +108,6 @@ class Session:
         *,
         given: dict[str, Plan] | None = None,
         report: Path | None = None,
-        version: str = "",
     ) -> None:
         self.protector = protector
         self.settings = protector.settings
@@ -117,7 +115,6 @@ class Session:
         self.plan_targets = {j.source: j.target for j in plan_jobs}
         self.given = given
         self.report = report
-        self.version = version
         self.store = previews.Store()
         self.files: dict[str, File] = {}
         self.failed: list[FileResult] = []
@@ -125,8 +122,6 @@ class Session:
         self.history: list[tuple[str, Plan, list[Region]]] = []
         self.applying = False
         self.progress = (0, 0)
-        self.report_written = False
-        self.report_error: str | None = None
         self.started = time.perf_counter()
         self.tasks: queue.Queue[str] = queue.Queue()  # what the page asks the main thread to do
 
@@ -210,8 +205,6 @@ class Session:
                 "applied": any(f.result is not None for f in self.files.values()),
                 "plans": str(self.plans_dir),
                 "report": str(self.report) if self.report is not None else None,
-                "report_written": self.report_written,
-                "report_error": self.report_error,
             }
 
     def _summary(self, f: File) -> dict[str, Any]:
@@ -423,7 +416,6 @@ class Session:
                 f.result = self._render(f)
                 with self.lock:
                     self.progress = (n, len(todo))
-            self._write_report()
         finally:
             with self.lock:
                 self.applying = False
@@ -439,21 +431,9 @@ class Session:
             )
         return self.protector.protect(f.job, {f.plan.media.sha256: f.plan})
 
-    def _write_report(self) -> None:
-        if self.report is None:
-            return
-        run = report_mod.Run(
-            self.version,
-            self.settings,
-            time.perf_counter() - self.started,
-            self.settings.keep_names,
-            {f.job.source: f.analysis_s for f in self.files.values()},
-        )
-        try:
-            report_mod.write(self.report, self.results(), run)
-            self.report_written = True
-        except (UnseenError, OSError) as exc:
-            self.report_error = str(exc)
+    def analysis_seconds(self) -> dict[Path, float]:
+        """Seconds spent finding each file's regions, for the report."""
+        return {f.job.source: f.analysis_s for f in self.files.values()}
 
     def results(self) -> list[FileResult]:
         """Every input's result: rendered, failed, or not written because Apply never ran for it."""

@@ -647,7 +647,7 @@ function renderResults(state) {
   const parts = [h("h3", { text: state.applying ? `Applying… ${state.progress[0]} of ${state.progress[1]}` : "Results" }),
     h("table", { class: "results" }, rows)];
   if (!state.applying) {
-    if (state.report) parts.push(h("p", { text: state.report_written ? `Report written to ${state.report}` : `No report: ${state.report_error || "not written yet"}` }));
+    if (state.report) parts.push(h("p", { text: `The report goes to ${state.report} when you press Done.` }));
     parts.push(h("button", { type: "button", class: "btn", id: "done", onclick: done }, "Done: end the review (Shift+D)"));
   }
   box.replaceChildren(...parts);
