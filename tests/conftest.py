@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import struct
@@ -35,6 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (evaluation data) is absent")
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+# Debian's chromium, driven by Playwright; never `playwright install`, which downloads browsers.
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 # The astronaut's face, brow to chin and ear to ear, as x0, y0, x1, y1 in the 512 px photo (by eye).
 FACE = (185, 70, 265, 180)
@@ -82,6 +89,19 @@ def run_cli(
         [*prefix, *unseen_cmd(*args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's launch, on Debian's chromium, headless (each test gets a fresh profile).
+
+    Without chromium the browser tests skip, saying why, except in CI, where they fail.
+    """
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="session")

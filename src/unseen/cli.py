@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +24,7 @@ from .datatypes import FileResult
 from .errors import UnseenError, UsageError
 from .jobs import Job, plan_outputs
 from .jobs import plan as plan_jobs
+from .settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -60,6 +63,20 @@ KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input bas
 InputsArg = Annotated[
     list[Path], typer.Argument(help="Photos, videos, sound recordings or folders (searched recursively).")
 ]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Write report.html and report.json here: what was covered, left visible and checked (no input names).",
+    ),
+]
+StyleOpt = Annotated[
+    str | None, typer.Option(help="fill (default, strongest); pixelate or blur: weaker, both add noise.")
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="same (default; HEIC/AVIF become JPEG), png, jpeg or webp."),
+]
 
 
 def _parse_box(text: str) -> tuple[int, int, int, int]:
@@ -97,7 +114,7 @@ def analyse(
         from .pipeline import Protector
 
         protector = Protector(opts)
-        return _run(jobs, protector.analyse, as_json=as_json, quiet=quiet, verb="analysed")
+        return exit_code(_run(jobs, protector.analyse, as_json=as_json, quiet=quiet, verb="analysed"))
 
     raise typer.Exit(_guarded(work))
 
@@ -106,15 +123,11 @@ def analyse(
 def protect(
     inputs: InputsArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
-    style: Annotated[
-        str | None, typer.Option(help="fill (default, strongest); pixelate or blur: weaker, both add noise.")
-    ] = None,
-    format: Annotated[
-        str | None,
-        typer.Option("--format", help="same (default; HEIC/AVIF become JPEG), png, jpeg or webp."),
-    ] = None,
+    style: StyleOpt = None,
+    format: FormatOpt = None,
     keep_names: KeepNamesOpt = False,
     fast: FastOpt = False,
+    report: ReportOpt = None,
     plan: Annotated[
         Path | None,
         typer.Option("--plan", help="Render from a plan (from `unseen analyse`), or a folder of plans."),
@@ -160,14 +173,111 @@ def protect(
         )  # fmt: skip
         plans = plan_mod.load_all(plan) if plan is not None else None
         jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names, audio=opts.audio)
+        _refuse_report(report)
         from .pipeline import Protector
 
-        protector = Protector(opts)
-        return _run(
+        started = time.perf_counter()
+        protector = Protector(opts, record=report is not None)
+        results = _run(
             jobs, lambda job: protector.protect(job, plans), as_json=as_json, quiet=quiet, verb="protected"
         )
+        if report is not None:
+            _write_report(report, results, opts, time.perf_counter() - started)
+        return exit_code(results)
 
     raise typer.Exit(_guarded(work))
+
+
+@app.command()
+def review(
+    inputs: InputsArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="Start from plans saved earlier (resume a review) instead of finding faces."
+        ),
+    ] = None,
+    report: ReportOpt = None,
+    style: StyleOpt = None,
+    format: FormatOpt = None,
+    keep_names: KeepNamesOpt = False,
+    fast: FastOpt = False,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the page's address; open no browser.")
+    ] = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Find every face, then check and fix what will be covered on a local page before anything is written.
+
+    The page (on 127.0.0.1 only) shows every region: draw, move or delete boxes,
+    leave consenting people visible, then Apply, which renders each file as
+    `protect --plan` does, self-check included. The plans are saved, readable by
+    you only, in a folder beside the outputs' (OUT.plans), so a review can be
+    resumed with --plan. Ctrl-C ends the review; what was not applied is not written.
+    """
+
+    def work() -> int:
+        opts = settings_mod.load(
+            config, style=style, format=format, fast=fast or None, keep_names=keep_names or None
+        )
+        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
+        target = out.resolve()
+        plans_dir = target.parent / f"{target.name}.plans"
+        plan_files = plan_outputs(inputs, plans_dir, keep_names=opts.keep_names)
+        given = plan_mod.load_all(plan) if plan is not None else None
+        _refuse_report(report)
+        from .pipeline import Protector
+        from .review import Server, Session
+
+        started = time.perf_counter()
+        protector = Protector(opts)
+        with Session(protector, plans_dir, plan_files, given=given, report=report) as session:
+            shown = len(jobs) > 1 and not quiet
+            for _job, result in _with_progress(jobs, session.add, show=shown, label="finding faces"):
+                _report(result, as_json=False, quiet=True, verb="")
+            if not session.files:
+                return EXIT_FAILED
+            server = Server(session, port)
+            err.print(f"review page: {server.url}", markup=False)
+            if not quiet:
+                err.print(
+                    "Apply on the page writes the outputs; Ctrl-C ends the review without writing the rest."
+                )
+            if not no_browser:
+                webbrowser.open(server.url)
+            server.run()
+            results = session.results()
+        for result in results[len(session.failed) :]:
+            _report(result, as_json=False, quiet=quiet, verb="protected")
+        if report is not None:
+            _write_report(report, results, opts, time.perf_counter() - started, session.analysis_seconds())
+        return exit_code(results)
+
+    raise typer.Exit(_guarded(work))
+
+
+def _refuse_report(folder: Path | None) -> None:
+    from .report import refuse_existing
+
+    if folder is not None and (there := refuse_existing(folder)):
+        raise UsageError(f"{there[0]} already exists; unseen never overwrites a file")
+
+
+def _write_report(
+    folder: Path,
+    results: list[FileResult],
+    opts: Settings,
+    seconds: float,
+    analysis: dict[Path, float] | None = None,
+) -> None:
+    from . import __version__
+    from . import report as report_mod
+
+    report_mod.write(folder, results, report_mod.Run(__version__, opts, seconds, opts.keep_names, analysis))
+    err.print(f"report: {folder / 'report.html'}", markup=False)
 
 
 @app.command()
@@ -253,16 +363,16 @@ def _guarded(work: Callable[[], int]) -> int:
 
 def _run(
     jobs: list[Job], handle: Callable[[Job], FileResult], *, as_json: bool, quiet: bool, verb: str
-) -> int:
+) -> list[FileResult]:
     results = []
     for _job, result in _with_progress(jobs, handle, show=len(jobs) > 1 and not quiet):
         results.append(result)
         _report(result, as_json=as_json, quiet=quiet, verb=verb)
-    return exit_code(results)
+    return results
 
 
 def _with_progress(
-    jobs: list[Job], handle: Callable[[Job], FileResult], *, show: bool
+    jobs: list[Job], handle: Callable[[Job], FileResult], *, show: bool, label: str = "protecting"
 ) -> Iterable[tuple[Job, FileResult]]:
     if not show:
         for job in jobs:
@@ -270,7 +380,7 @@ def _with_progress(
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("protecting", total=len(jobs))
+        task = bar.add_task(label, total=len(jobs))
         for job in jobs:
             result = handle(job)
             bar.advance(task)

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InputError, UnseenError, UnsupportedError, VerificationError
+from .plan import Plan
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -132,6 +133,7 @@ class FileResult:
     kind: FileKind = "image"
     findings: list[str] = field(default_factory=list)
     note: str | None = None  # how the output was made: "rewritten", "remuxed", "re-encoded: <why>"
+    plan: Plan | None = None  # the plan analysed or rendered (audit regions included), for review and report
 
     @classmethod
     def of_error(cls, source: Path, exc: UnseenError, kind: FileKind) -> FileResult:

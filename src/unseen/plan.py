@@ -80,6 +80,17 @@ class Track(_Model):
         description="frames where a detector saw it; the rest were filled in by tracking",
     )
 
+    def per_frame(self) -> list[FrameBox]:
+        """One box for every frame the track covers: with ``linear`` fill, those between the keyframes too."""
+        if self.fill == "none" or len(self.boxes) < 2:
+            return list(self.boxes)
+        out = []
+        for frame in range(self.boxes[0][0], self.boxes[-1][0] + 1):
+            box = _between(self.boxes, frame)
+            assert box is not None
+            out.append((frame, box[0], box[1], box[2], box[3]))
+        return out
+
 
 class Media(_Model):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

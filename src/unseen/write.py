@@ -34,10 +34,24 @@ def staged(final: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def write_private(final: Path, data: bytes) -> None:
-    """Publish ``data`` as ``final``, readable and writable by its owner only (plans say where people are)."""
-    with staged(final) as temp:
+def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:
+    """Publish ``data`` as ``final``, readable and writable by its owner only (plans say where people are).
+
+    With ``replace``, an existing ``final`` is replaced in one step (a plan saved again after an edit).
+    """
+    if not replace:
+        with staged(final) as temp:
+            write_bytes(temp, data, mode=0o600)
+        return
+    temp = final.parent / f".unseen-{secrets.token_hex(6)}.part"
+    try:
         write_bytes(temp, data, mode=0o600)
+        os.replace(temp, final)
+    except OSError as exc:
+        raise OutputError(why_not_written(final, exc)) from exc
+    finally:
+        temp.unlink(missing_ok=True)
+    _sync_dir(final.parent)
 
 
 def write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:

@@ -30,8 +30,18 @@ from . import audio, photo, video
 class Protector:
     """Holds the loaded models for a run; ``protect(job)`` and ``analyse(job)`` handle one file each."""
 
-    def __init__(self, settings: Settings, profile: Profile | None = None, finder: FaceFinder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        profile: Profile | None = None,
+        finder: FaceFinder | None = None,
+        *,
+        record: bool = False,
+    ):
+        """``record``: also keep the plan of a video protected without one (for a report); it holds
+        a box per track and frame, so memory grows with the clip."""
         self.settings = settings
+        self.record = record
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
         self.audit = Audit(self.finder, settings, self.profile.audit)
@@ -49,12 +59,17 @@ class Protector:
         return np.random.default_rng([*words, self.settings.seed or 0])
 
     def protect(self, job: Job, plans: dict[str, Plan] | None = None) -> FileResult:
-        """Write a protected copy of ``job.source``; with ``plans`` (by input SHA-256), render its plan."""
+        """Write a protected copy of ``job.source``; with ``plans`` (by input SHA-256), render its plan.
+
+        The result carries the plan as rendered, audit regions included (for a
+        video protected without a plan, only when the Protector ``record``s).
+        """
         return handled(job, lambda kind: self._protect(job, kind, plans))
 
-    def analyse(self, job: Job) -> FileResult:
-        """Write ``job.source``'s plan to ``job.target`` (owner-only); no media is written."""
-        return handled(job, lambda kind: self._analyse(job, kind))
+    def analyse(self, job: Job, *, write: bool = True) -> FileResult:
+        """Find ``job.source``'s regions; the result carries the plan, also written to ``job.target``
+        (owner-only) unless not to ``write``.  No media is written."""
+        return handled(job, lambda kind: self._analyse(job, kind, write))
 
     def _protect(self, job: Job, found: kinds.FileKind, plans: dict[str, Plan] | None) -> FileResult:
         if found.kind == "audio":  # no picture, so no plan: its voice is what identifies the speaker
@@ -65,10 +80,13 @@ class Protector:
             plan = _plan_for(job.source, plans, found.kind)
             plan = edited(plan, self.settings.keep, self.settings.manual_boxes())
         if found.kind == "video":
-            ctx = self._video_ctx(sha256_of(job.source))
-            rendered, faces = video.protect_video(job, ctx, plan)
+            digest = sha256_of(job.source)
+            record = video.Recording(digest, self._name(job.source)) if self.record else None
+            rendered, faces = video.protect_video(job, self._video_ctx(digest, record), plan)
             regions = len(rendered.tracks) if rendered is not None else 0
-            return FileResult(job.source, job.target, "protected", faces=faces, regions=regions, kind="video")
+            return FileResult(
+                job.source, job.target, "protected", faces=faces, regions=regions, kind="video", plan=rendered
+            )
         picture = image_io.read(job.source)
         fmt = SUFFIX_FORMATS.get(job.target.suffix.lower())
         if fmt is None:
@@ -88,9 +106,11 @@ class Protector:
             audit=self.audit,
         )
         faces = faces or sum(r.kind == "face" for r in plan.regions)
-        return FileResult(job.source, job.target, "protected", faces=faces, regions=len(plan.covered()))
+        return FileResult(
+            job.source, job.target, "protected", faces=faces, regions=len(plan.covered()), plan=plan
+        )
 
-    def _analyse(self, job: Job, found: kinds.FileKind) -> FileResult:
+    def _analyse(self, job: Job, found: kinds.FileKind, write: bool) -> FileResult:
         kinds.refuse_sound(job.source, found, "there is no picture to plan; protect disguises its voice")
         if found.kind == "video":
             digest = sha256_of(job.source)
@@ -99,12 +119,21 @@ class Protector:
         else:
             plan, faces = self._photo_plan(job.source, image_io.read(job.source))
             regions = len(plan.regions)
-        write_private(job.target, plan.to_json().encode())
-        return FileResult(job.source, job.target, "analysed", faces=faces, regions=regions, kind=found.kind)
+        if write:
+            write_private(job.target, plan.to_json().encode())
+        return FileResult(
+            job.source, job.target, "analysed", faces=faces, regions=regions, kind=found.kind, plan=plan
+        )
 
-    def _video_ctx(self, digest: str) -> video.Ctx:
+    def _video_ctx(self, digest: str, record: video.Recording | None = None) -> video.Ctx:
         return video.Ctx(
-            self.settings, self.profile, self.finder, self.audit, self.noise(digest), self.voice_rng
+            self.settings,
+            self.profile,
+            self.finder,
+            self.audit,
+            self.noise(digest),
+            self.voice_rng,
+            record=record,
         )
 
     def _photo_plan(self, source: Path, picture: image_io.Picture) -> tuple[Plan, int]:

@@ -81,18 +81,32 @@ class Ctx:
     rng: np.random.Generator  # the cover's noise
     voice: np.random.Generator  # the voice disguise's parameters, never stored
     progress: Progress | None = None
+    record: Recording | None = None  # keep the plan of a file protected without one
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What the plan of a video protected without one needs besides its tracks (for a report)."""
+
+    digest: str
+    name: str | None
 
 
 def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | None, int]:
     """Cover every face in every frame of ``job.source`` (or what ``plan`` lists) and write ``job.target``.
 
-    Returns the plan rendered (None when the faces were found in the same
-    pass) and the most faces found in one frame.
+    Returns the plan rendered, audit tracks included (None when the faces
+    were found in the same pass, unless ``ctx.record`` asks to keep it), and
+    the most faces found in one frame.
     """
     extra: list[Track] = []
     for _attempt in range(AUDIT_PASSES + 1):
         run, seen = _write(job, ctx, plan, extra)
         if not seen:
+            if plan is None and ctx.record is not None:
+                plan = _recorded(run, ctx, ctx.record.digest, ctx.record.name)
+                known = {t.id for t in plan.tracks}  # protect ignores a --keep id no track has
+                plan = edited(plan, [k for k in ctx.settings.keep if k in known], ctx.settings.manual_boxes())
             return (plan.with_tracks(extra) if plan is not None else None), run.most_faces
         reach = max(1, round(AUDIT_REACH_S * float(run.rate or 30)))
         for frame, faces in seen:
@@ -118,6 +132,12 @@ def analyse_video(job: Job, ctx: Ctx, digest: str, name: str | None) -> tuple[Pl
     with VideoReader(job.source) as reader:
         run = _Run(job, ctx, reader, None, None, [], recorder=_Recorder())
         run.all_frames(None)
+    plan = _recorded(run, ctx, digest, name)
+    return edited(plan, ctx.settings.keep, ctx.settings.manual_boxes()), run.most_faces
+
+
+def _recorded(run: _Run, ctx: Ctx, digest: str, name: str | None) -> Plan:
+    """The tracks a pass with a recorder covered, as a plan."""
     media = Media(
         sha256=digest,
         kind="video",
@@ -128,8 +148,7 @@ def analyse_video(job: Job, ctx: Ctx, digest: str, name: str | None) -> tuple[Pl
         name=name,
     )
     assert run.recorder is not None
-    plan = Plan(media=media, profile=ctx.profile.name, tracks=run.recorder.tracks())
-    return edited(plan, ctx.settings.keep, ctx.settings.manual_boxes()), run.most_faces
+    return Plan(media=media, profile=ctx.profile.name, tracks=run.recorder.tracks())
 
 
 def _write(
@@ -140,7 +159,8 @@ def _write(
     try:
         with VideoReader(job.source) as reader, staged(job.target) as temp:
             with open_output(temp, kind) as out:
-                run = _Run(job, ctx, reader, plan, (out, kind), extra)
+                recorder = _Recorder() if plan is None and ctx.record is not None else None
+                run = _Run(job, ctx, reader, plan, (out, kind), extra, recorder)
                 expected = run.all_frames(ctx.settings.audio)
             sync_file(temp)
             seen = check_video(temp, expected, ctx.audit)

@@ -1,0 +1,275 @@
+"""The run report (``--report DIR``): what a run covered and checked, in a form that shows no one.
+
+``report.json`` and ``report.html`` give, per file: the regions covered by
+kind and source, what was left visible and the reason given, the checks the
+written file passed, the metadata removed (tag names, never values) and how
+long it took.  A report is made to travel with the outputs, so its only
+pictures are thumbnails of the covered outputs, never of an original; it
+names no input unless ``--keep-names`` (error messages included); and the
+HTML is one file without scripts whose own Content-Security-Policy forbids
+loading anything: its thumbnails are inline and it opens offline.  The
+thumbnails also blank the regions a person chose to leave visible: consent to
+appear in a picture is not consent to appear in its report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import meta
+from .datatypes import FileResult
+from .errors import UnseenError
+from .media import image as image_io
+from .media.video import VideoReader
+from .meta import exiftool
+from .plan import Plan, Region, Schedule, Track
+from .settings import Settings
+from .write import staged, write_bytes
+
+THUMB_SIDE = 320
+VIDEO_THUMBS = 4
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+PHOTO_CHECKS = (
+    "the written file decodes in the format, size and frame count meant",
+    "every covered region differs from the original and carries the cover",
+    "every region left visible is unchanged (bit for bit in lossless formats)",
+    "the face audit sees no face outside the regions left visible",
+)
+VIDEO_CHECKS = (
+    "every frame decodes; frame count, first and last timestamps match the input",
+    "covered boxes carry the cover and boxes left visible are unchanged, on frames sampled across the clip",
+    "the face audit sees no face outside the boxes left visible, on the frames `unseen check` samples",
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the whole run was: shown at the top of the report."""
+
+    version: str
+    settings: Settings
+    seconds: float
+    keep_names: bool
+    analysis: dict[Path, float] | None = None  # seconds per input spent finding faces (review)
+
+
+def build(results: list[FileResult], run: Run) -> dict[str, object]:
+    """The report as JSON-ready data, thumbnails left out."""
+    statuses = Counter(r.status for r in results)
+    return {
+        "format": "unseen-report",
+        "version": 1,
+        "tool": f"unseen {run.version}",
+        "settings": {"style": run.settings.style, "profile": "fast" if run.settings.fast else "default"},
+        "seconds": round(run.seconds, 2),
+        "files": [_entry(n, r, run) for n, r in enumerate(results, start=1)],
+        "summary": dict(sorted(statuses.items())),
+    }
+
+
+def write(folder: Path, results: list[FileResult], run: Run) -> None:
+    """Write ``folder/report.json`` and ``folder/report.html``; neither replaces an existing file."""
+    data = build(results, run)
+    thumbs = [_thumbnails(r) for r in results]
+    for name, text in (
+        ("report.json", json.dumps(data, indent=1) + "\n"),
+        ("report.html", _html(data, thumbs)),
+    ):
+        with staged(folder / name) as temp:
+            write_bytes(temp, text.encode())
+
+
+def refuse_existing(folder: Path) -> list[Path]:
+    """The report files already in ``folder`` (a run never overwrites them)."""
+    return [p for p in (folder / "report.json", folder / "report.html") if p.exists()]
+
+
+def _entry(number: int, r: FileResult, run: Run) -> dict[str, object]:
+    done = r.status == "protected"
+    entry: dict[str, object] = {
+        "file": number,
+        "input": r.input.name if run.keep_names else None,
+        "output": r.output.name if r.output is not None and done else None,
+        "kind": "video" if r.kind == "video" else "photo",
+        "status": r.status,
+        "self_check": "passed" if done else None,
+        "error": _anonymous(r.error, r.input, run.keep_names),
+        "seconds": round(r.seconds, 2),
+    }
+    if run.analysis is not None and r.input in run.analysis:
+        entry["analysis_seconds"] = round(run.analysis[r.input], 2)
+    if r.plan is not None:
+        entry.update(_regions(r.plan))
+    if done:
+        entry["checks"] = _checks(r)
+        entry["metadata_removed"] = _removed(r.input)
+    return entry
+
+
+def _regions(plan: Plan) -> dict[str, object]:
+    items = plan.tracks if plan.media.kind == "video" else plan.regions
+    covered = Counter((i.kind, i.source) for i in items if i.decision == "cover" or i.kind == "manual")
+    return {
+        "covered": [{"kind": k, "source": s, "count": n} for (k, s), n in sorted(covered.items())],
+        "left_visible": [
+            {"id": i.id, "kind": i.kind, "reason": i.reason}
+            for i in items
+            if i.decision == "keep" and i.kind != "manual"
+        ],
+    }
+
+
+def _checks(r: FileResult) -> list[str]:
+    checks = list(VIDEO_CHECKS if r.kind == "video" else PHOTO_CHECKS)
+    judges = "unseen's own parsers and exiftool" if exiftool.available() else "unseen's own parsers"
+    checks.append(f"no metadata outside the allowlist, by {judges}")
+    items: list[Region | Track] = [*r.plan.regions, *r.plan.tracks] if r.plan is not None else []
+    extra = sum(i.source == "audit" for i in items)
+    if extra:
+        checks.append(f"{extra} region(s) the face audit still saw were covered in a further pass")
+    return checks
+
+
+def _removed(source: Path) -> list[str]:
+    """The names of the metadata the input carried: exiftool's Group:Tag, our parsers' item names."""
+    names: dict[str, None] = {}
+    for finding in meta.scan(source):
+        names[finding.item.split(" ", 1)[0]] = None  # the name only: what follows may quote a value
+    return list(names)
+
+
+def _anonymous(text: str | None, source: Path, keep_names: bool) -> str | None:
+    if text is None or keep_names:
+        return text
+    for name in sorted({str(source), str(source.parent), source.name, source.stem}, key=len, reverse=True):
+        if len(name) > 1:
+            text = text.replace(name, "<input>")
+    return text
+
+
+def _thumbnails(r: FileResult) -> list[bytes]:
+    """JPEG thumbnails of the covered output (never the original): a photo, or frames across a video."""
+    if r.status != "protected" or r.output is None:
+        return []
+    plan = r.plan
+    try:
+        if r.kind == "video":
+            schedule = Schedule(plan) if plan is not None else None
+            shots = []
+            for n, rgb in _video_frames(r.output):
+                kept = schedule.at(n)[1] if schedule is not None else np.zeros((0, 4), np.int64)
+                shots.append(_jpeg(_blanked(rgb, kept)))
+            return shots
+        kept = plan.kept() if plan is not None else np.zeros((0, 4), np.int64)
+        return [_jpeg(_blanked(image_io.read(r.output).frames[0], kept))]
+    except (UnseenError, OSError, ValueError):
+        return []
+
+
+def _video_frames(path: Path) -> list[tuple[int, np.ndarray]]:
+    with VideoReader(path) as reader:
+        total = reader.frame_count
+        wanted = {round(i * (total - 1) / max(1, VIDEO_THUMBS - 1)) for i in range(VIDEO_THUMBS)}
+        return [(n, reader.rgb(f)) for n, f in enumerate(reader.frames()) if n in wanted]
+
+
+def _blanked(rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    out = np.array(rgb[..., :3])
+    for x0, y0, x1, y1 in boxes.tolist():
+        out[y0:y1, x0:x1] = 128
+    return out
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    img = Image.fromarray(rgb[..., :3])
+    img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _html(data: dict[str, object], thumbs: list[list[bytes]]) -> str:
+    files = data["files"]
+    assert isinstance(files, list)
+    cards = "\n".join(_card(entry, shots) for entry, shots in zip(files, thumbs, strict=True))
+    summary = ", ".join(f"{n} {status}" for status, n in data["summary"].items())  # type: ignore[attr-defined]
+    settings = data["settings"]
+    assert isinstance(settings, dict)
+    e = html.escape
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="referrer" content="no-referrer">
+<title>unseen report</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>unseen report</h1>
+<p>{e(str(data["tool"]))}; cover {e(str(settings["style"]))}, profile {e(str(settings["profile"]))};
+{len(files)} file(s): {e(summary)}; {data["seconds"]} s in all.</p>
+<p class="note">Thumbnails show the covered outputs only. This report names no input file unless the run kept names.</p>
+{cards}
+</body></html>
+"""
+
+
+def _card(entry: dict[str, object], shots: list[bytes]) -> str:
+    e = html.escape
+    title = f"File {entry['file']}"
+    if entry.get("input"):
+        title += f": {entry['input']}"
+    status = str(entry["status"])
+    images = "".join(
+        f'<img alt="covered output" src="data:image/jpeg;base64,{base64.b64encode(s).decode()}">'
+        for s in shots
+    )
+    rows = [("status", status + (" (self-check passed)" if entry.get("self_check") else ""))]
+    if entry.get("output"):
+        rows.append(("output", str(entry["output"])))
+    if entry.get("error"):
+        rows.append(("why", str(entry["error"])))
+    covered = entry.get("covered") or []
+    assert isinstance(covered, list)
+    rows.append(
+        ("covered", ", ".join(f"{c['count']} {c['kind']} ({c['source']})" for c in covered) or "nothing")
+    )
+    visible = entry.get("left_visible") or []
+    assert isinstance(visible, list)
+    if visible:
+        rows.append(
+            ("left visible", "; ".join(f"{v['id']}: {v['reason'] or 'no reason given'}" for v in visible))
+        )
+    timing = f"{entry['seconds']} s"
+    if "analysis_seconds" in entry:
+        timing = f"{entry['analysis_seconds']} s finding, {timing} covering and checking"
+    rows.append(("time", timing))
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    checks = "".join(f"<li>{e(str(c))}</li>" for c in entry.get("checks", []))  # type: ignore[attr-defined]
+    removed = entry.get("metadata_removed") or []
+    assert isinstance(removed, list)
+    gone = ", ".join(e(str(n)) for n in removed) or "none found"
+    extra = (
+        f"<h3>Checks passed</h3><ul>{checks}</ul><h3>Metadata removed</h3><p class=tags>{gone}</p>"
+        if checks
+        else ""
+    )
+    return f'<section class="{e(status)}"><h2>{e(title)}</h2><div class=shots>{images}</div><table>{table}</table>{extra}</section>'
+
+
+_STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#111}
+section{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:1em 0}
+section.protected{border-left:6px solid #1a7f37}section.failed,section.unverified,section.refused{border-left:6px solid #b42318}
+.shots img{max-height:180px;margin:0 .5em .5em 0;border:1px solid #ddd}
+th{text-align:left;padding-right:1em;vertical-align:top;white-space:nowrap}.note{color:#555}
+.tags{font-family:ui-monospace,monospace;font-size:13px;color:#333}
+"""

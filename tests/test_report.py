@@ -1,0 +1,123 @@
+"""``--report DIR``: a report that travels with the outputs and shows no one.
+
+It names tags, never their values; it names no input unless asked; its
+thumbnails are of the covered outputs, so no original face appears in it; and
+the HTML opens in a browser without loading anything from anywhere.  The
+large test runs over the WIDER FACE photos in ../shared.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page
+
+from conftest import SECRETS, SHARED, needs_exiftool, needs_shared, run_cli, write_tagged_photos
+
+WIDER = SHARED / "data" / "faces" / "wider_val"
+SECTION = re.compile(r"<section.*?</section>", re.S)
+THUMB = re.compile(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"')
+OUTPUT = re.compile(r"<th>output</th><td>([^<]+)</td>")
+
+
+@needs_exiftool
+def test_the_report_names_tags_never_their_values(tmp_path: Path, astronaut: np.ndarray) -> None:
+    (photo,) = write_tagged_photos(tmp_path / "in", astronaut, [".jpg"])
+    run = run_cli("protect", photo, "-o", tmp_path / "out", "--report", tmp_path / "report")
+    assert run.code == 0, run.stderr
+    text = (tmp_path / "report" / "report.json").read_text()
+    page = (tmp_path / "report" / "report.html").read_text()
+    (entry,) = json.loads(text)["files"]
+    assert entry["status"] == "protected" and entry["self_check"] == "passed" and entry["checks"]
+    assert entry["input"] is None and "tagged" not in text and "tagged" not in page
+    removed = entry["metadata_removed"]
+    assert any("GPS" in name for name in removed) and any("Creator" in name for name in removed), removed
+    for secret in SECRETS:
+        assert secret.decode() not in text and secret.decode() not in page, secret
+    assert entry["covered"] == [{"kind": "face", "source": entry["covered"][0]["source"], "count": 1}]
+    again = run_cli("protect", photo, "-o", tmp_path / "out2", "--report", tmp_path / "report")
+    assert again.code == 2 and "already exists" in again.stderr, "a report is never overwritten"
+    named = run_cli("protect", photo, "-o", tmp_path / "out3", "--report", tmp_path / "named", "--keep-names")
+    assert (
+        named.code == 0
+        and json.loads((tmp_path / "named" / "report.json").read_text())["files"][0]["input"] == "tagged.jpg"
+    )
+
+
+def faces_by_name() -> dict[str, list[tuple[int, int, int, int]]]:
+    """WIDER FACE ground truth (dev.jsonl) as x0, y0, x1, y1 per file name."""
+    truth: dict[str, list[tuple[int, int, int, int]]] = {}
+    for line in (SHARED / "data" / "faces" / "dev.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["image"].startswith("wider_val/"):
+            truth[row["image"].split("/", 1)[1]] = [
+                (int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in row["boxes"]
+            ]
+    return truth
+
+
+def small(path: Path, size: tuple[int, int]) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB").resize(size, Image.Resampling.BILINEAR)).astype(int)
+
+
+@pytest.mark.slow
+@needs_shared
+def test_the_report_over_wider_val_carries_no_original_pixels_and_no_name(page: Page, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    run = run_cli("protect", WIDER, "-o", tmp_path / "out", "--report", report, "--json")
+    records = {Path(r["output"]).name: Path(r["path"]) for r in run.records() if r["output"]}
+    assert records, run.stderr
+    text = (report / "report.json").read_text()
+    page_html = (report / "report.html").read_text()
+    assert "base64" not in text and "data:" not in text, "the JSON holds no pictures"
+    for source in WIDER.iterdir():
+        for name in {source.name, source.stem, source.stem.split("_", 1)[1]}:
+            assert name not in text and name not in page_html, name
+    assert "Parade" not in text and "Parade" not in page_html and str(WIDER) not in page_html
+
+    truth = faces_by_name()
+    compared = 0
+    sections = SECTION.findall(page_html)
+    assert len(sections) == len(json.loads(text)["files"])
+    for section in sections:
+        output = OUTPUT.search(section)
+        shots = THUMB.findall(section)
+        if output is None:
+            assert not shots, "only written files have thumbnails"
+            continue
+        source = records[output.group(1)]
+        (shot,) = shots
+        thumb = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot))).convert("RGB")).astype(int)
+        size = (thumb.shape[1], thumb.shape[0])
+        original, covered = small(source, size), small(tmp_path / "out" / output.group(1), size)
+        assert np.abs(thumb - covered).mean() < 8, "the thumbnail is of the covered output"
+        with Image.open(source) as img:
+            scale = thumb.shape[1] / img.width
+        for x0, y0, x1, y1 in truth.get(source.name, []):
+            a0, b0, a1, b1 = (round(v * scale) for v in (x0, y0, x1, y1))
+            if a1 - a0 < 4 or b1 - b0 < 4:
+                continue  # a face of a few thumbnail pixels: nothing to compare
+            was, out, shown = (p[b0:b1, a0:a1] for p in (original, covered, thumb))
+            if np.abs(out - was).mean() > 20:  # the output covers this face
+                assert np.abs(shown - was).mean() > 15, (
+                    f"an original face shows in the report ({source.name})"
+                )
+                compared += 1
+    assert compared > 50, f"only {compared} faces were large enough to compare"
+
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto((report / "report.html").as_uri())
+    assert page.locator("section").count() == len(sections)
+    assert page.evaluate("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+    assert all(url.startswith(("file://", "data:")) for url in requests), [
+        u for u in requests if "://" in u[:8]
+    ]
