@@ -18,7 +18,9 @@ from .errors import InputError, UnseenError, UnsupportedError, VerificationError
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
-Status = Literal["protected", "analysed", "stripped", "clean", "failed", "refused", "unverified", "dirty"]
+Status = Literal[
+    "protected", "analysed", "stripped", "skipped", "clean", "failed", "refused", "unverified", "dirty"
+]
 FileKind = Literal["image", "video", "audio", "other"]
 
 
