@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Optional parts to install with the project; .ci/run adds `cluster` (Ray) so its test runs.
+EXTRAS ?= dev
 
 .PHONY: install demo test lint
 
@@ -10,7 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 demo: install

@@ -32,9 +32,15 @@ def bench_venv() -> Path:
 
 
 def deface_cmd(python: Path) -> str:
-    """The fair baseline the issues measured: solid boxes, one process per file."""
+    """deface per file (videos): solid boxes, the baseline the issues measured."""
     deface = shlex.quote(str(python.with_name("deface")))
     return f"{deface} --replacewith solid --boxes {{input}} -o {{output}}"
+
+
+def deface_dir_cmd(python: Path) -> str:
+    """deface over a folder in one process, as its command line allows: the fair race for photos."""
+    script = shlex.quote(str(ROOT / "benchmarks" / "deface_folder.py"))
+    return f"{shlex.quote(str(python))} {script} {{indir}} {{outdir}}"
 
 
 def score(python: Path, tool: str, *args: str) -> tuple[dict[str, str], float, str]:

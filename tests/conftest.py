@@ -139,6 +139,16 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# What a run into a folder keeps there besides its outputs, so that it can resume (unseen.batch).
+BOOKKEEPING = frozenset({".unseen-state.jsonl", ".unseen-lock"})
+
+
+def produced(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """What a run left in ``folder``: outputs, subfolders, any leftover, but not its resume state and lock."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.name not in BOOKKEEPING)
+
+
 def tree_hashes(folder: Path) -> dict[Path, str]:
     return {p: sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 

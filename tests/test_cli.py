@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FACE, Run, changed_share, pixels, run_cli, save
+from conftest import FACE, Run, changed_share, pixels, produced, run_cli, save
 
 # Phone and camera naming patterns: the names carry a capture date or a device.
 NAMES = ["IMG_20240501_123456.jpg", "PXL_20240502_101010123.png", "sub/DSC_0042.webp"]
@@ -66,7 +66,7 @@ def test_json_has_one_object_per_input_file(named: Named) -> None:
 
 
 def test_output_names_are_neutral(named: Named) -> None:
-    outputs = sorted((named.root / "neutral").rglob("*"))
+    outputs = produced(named.root / "neutral", recursive=True)
     assert len(outputs) == len(NAMES) and all(p.parent == named.root / "neutral" for p in outputs)
     assert sorted(p.suffix for p in outputs) == [".jpg", ".png", ".webp"]
     for path in outputs:
@@ -79,7 +79,7 @@ def test_output_names_are_neutral(named: Named) -> None:
 def test_mapping_appears_only_when_asked(named: Named) -> None:
     assert named.plain.code == 0, named.plain.stderr
     assert named.plain.stdout == ""
-    outputs = list((named.root / "plain").iterdir())
+    outputs = produced(named.root / "plain")
     assert len(outputs) == len(NAMES)
     for path in outputs:
         assert path.stem not in named.plain.stderr
@@ -88,7 +88,8 @@ def test_mapping_appears_only_when_asked(named: Named) -> None:
 def test_keep_names_keeps_base_names_and_folders(named: Named) -> None:
     assert named.kept.code == 0, named.kept.stderr
     assert named.kept.stderr.strip() == ""  # --quiet
-    kept = sorted(str(p.relative_to(named.root / "kept")) for p in (named.root / "kept").rglob("*.*"))
+    found = produced(named.root / "kept", recursive=True)
+    kept = sorted(str(p.relative_to(named.root / "kept")) for p in found if p.is_file())
     assert kept == sorted(NAMES)
 
 
@@ -140,7 +141,7 @@ def test_config_file_sets_defaults_and_options_override_it(tmp_path: Path, gradi
     assert changed_share(pixels(source), pixels(tmp_path / "a" / "scene.png"), (0, 0, 16, 16), 8) == 1.0
     run = run_cli("protect", source.parent, "-o", tmp_path / "b", "--config", config, "--format", "webp")
     assert run.code == 0, run.stderr
-    assert [p.name for p in (tmp_path / "b").iterdir()] == ["scene.webp"]
+    assert [p.name for p in produced(tmp_path / "b")] == ["scene.webp"]
 
 
 def test_unknown_config_option_is_a_usage_error(tmp_path: Path, gradient: np.ndarray) -> None:

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 import unseen
-from conftest import run_cli, save, sha256
+from conftest import produced, run_cli, save, sha256
 from scripted import Scripted, scripted_profile
 from unseen import plan as plan_mod
 from unseen.jobs import Job
@@ -141,7 +141,7 @@ def test_a_bad_plan_is_refused_and_nothing_is_written(
     run = run_cli("protect", group, "-o", tmp_path / "out", "--plan", path)
     assert run.code == 1, f"{what}: {run.stderr}"
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists() or not produced(tmp_path / "out")
 
 
 def test_a_folder_of_plans_is_matched_by_content(tmp_path: Path, group: Path, astronaut: np.ndarray) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_clip, pixels, run_cli, save, sha256, tree_hashes, unseen_cmd
+from conftest import make_clip, pixels, produced, run_cli, save, sha256, tree_hashes, unseen_cmd
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_one_clash_stops_the_whole_run_before_writing(tmp_path: Path, small: np.
     run = run_cli("protect", indir, "-o", out, "--keep-names")
     assert run.code == 2, run.stderr
     assert "a.png" in run.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert sorted(p.name for p in produced(out)) == ["a.png"]
     assert (out / "a.png").read_bytes() == b"earlier result"
 
 
@@ -54,7 +54,11 @@ def test_output_over_its_own_input_is_refused(tmp_path: Path, small: np.ndarray)
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix in (".part", ".tmp")]
+    return [
+        p.name
+        for p in produced(folder, recursive=True)
+        if p.name.startswith(".") or p.suffix in (".part", ".tmp")
+    ]
 
 
 def test_interrupt_mid_folder_leaves_only_whole_files(tmp_path: Path, small: np.ndarray) -> None:
@@ -64,7 +68,7 @@ def test_interrupt_mid_folder_leaves_only_whole_files(tmp_path: Path, small: np.
     before = tree_hashes(indir)
     proc = subprocess.Popen(unseen_cmd("protect", indir, "-o", out), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+    while not (out.is_dir() and any(p.suffix == ".png" for p in produced(out))):
         assert proc.poll() is None, "finished or died before it could be interrupted"
         assert time.monotonic() < deadline, "no output appeared"
         time.sleep(0.05)
@@ -74,7 +78,7 @@ def test_interrupt_mid_folder_leaves_only_whole_files(tmp_path: Path, small: np.
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
     assert _leftovers(out) == []
-    written = sorted(out.iterdir())
+    written = produced(out)
     assert 1 <= len(written) < 12
     for path in written:
         with Image.open(path) as img:
@@ -128,7 +132,7 @@ def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, smal
         naming = [line for line in lines if name in line]
         assert len(naming) == 1, (name, run.stderr)
         assert naming[0].startswith("error:") and str(indir / name) in naming[0]
-    assert len(list(out.iterdir())) == 1
+    assert len(produced(out)) == 1
     assert tree_hashes(indir) == before
 
 
@@ -145,7 +149,7 @@ def test_unreadable_file_is_reported(tmp_path: Path, small: np.ndarray) -> None:
         locked.chmod(0o644)
     assert run.code == 1
     assert any("locked.png" in line and "permission denied" in line for line in run.stderr.splitlines())
-    assert len(list(out.iterdir())) == 1
+    assert len(produced(out)) == 1
 
 
 def _can_unshare_net() -> bool:

@@ -20,7 +20,19 @@ import pytest
 from demo import camera_exif
 from PIL import Image
 
-from conftest import FACE, FRAMES, changed_share, make_clip, pixels, plays, run_cli, save, sha256, tree_hashes
+from conftest import (
+    FACE,
+    FRAMES,
+    changed_share,
+    make_clip,
+    pixels,
+    plays,
+    produced,
+    run_cli,
+    save,
+    sha256,
+    tree_hashes,
+)
 from scripted import AuditScripted, Scripted, scripted_profile
 from unseen.boxes import IntBoxes
 from unseen.cover import cover
@@ -69,7 +81,7 @@ def clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Job:
 
 def leftovers(folder: Path) -> list[str]:
     """Everything in the output folder, hidden temporary files included."""
-    return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
+    return sorted(p.name for p in produced(folder, recursive=True)) if folder.exists() else []
 
 
 def unverified(job: Job, result: FileResult, why: str) -> None:

@@ -39,6 +39,7 @@ from conftest import (
     needs_exiftool,
     needs_shared,
     plays,
+    produced,
     run_cli,
     save,
     shared_params,
@@ -242,12 +243,12 @@ def test_strip_output_has_a_fresh_time_and_a_neutral_name(tmp_path: Path, astron
     started = time.time()
     run = run_cli("strip", source, "-o", tmp_path / "out")
     assert run.code == 0, run.stderr
-    (output,) = (tmp_path / "out").iterdir()
+    (output,) = produced(tmp_path / "out")
     assert re.fullmatch(r"unseen-[0-9a-f]+\.png", output.name)
     assert output.stat().st_mtime >= started - 1
     kept = run_cli("strip", source, "-o", tmp_path / "kept", "--keep-names")
     assert kept.code == 0, kept.stderr
-    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["holiday.png"]
+    assert [p.name for p in produced(tmp_path / "kept")] == ["holiday.png"]
 
 
 def test_strip_copies_no_extended_attributes(tmp_path: Path, astronaut: np.ndarray) -> None:
@@ -258,7 +259,7 @@ def test_strip_copies_no_extended_attributes(tmp_path: Path, astronaut: np.ndarr
         pytest.skip(f"this file system takes no extended attributes ({exc.strerror})")
     run = run_cli("strip", source, "-o", tmp_path / "out")
     assert run.code == 0, run.stderr
-    (output,) = (tmp_path / "out").iterdir()
+    (output,) = produced(tmp_path / "out")
     assert os.listxattr(output) == []
 
 

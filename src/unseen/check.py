@@ -31,12 +31,17 @@ class Checker:
 
     def __init__(self, settings: Settings | None = None, *, faces: bool = True, use_exiftool: bool = True):
         settings = settings or Settings()
+        self.max_pixels = settings.max_pixels
         self.audit = Audit(FaceFinder(settings, AUDIT), settings) if faces else None
         self.use_exiftool = use_exiftool
 
     def check(self, path: Path) -> FileResult:
         started = time.perf_counter()
-        result = self._check(path)
+        cap = image_io.pixel_limit.set(self.max_pixels)
+        try:
+            result = self._check(path)
+        finally:
+            image_io.pixel_limit.reset(cap)
         result.seconds = time.perf_counter() - started
         return result
 

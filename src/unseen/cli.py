@@ -10,7 +10,7 @@ import json
 import sys
 import time
 import webbrowser
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from . import batch
+from . import jobs as jobs_mod
 from . import plan as plan_mod
 from . import settings as settings_mod
 from .datatypes import FileResult
@@ -35,7 +37,7 @@ app = typer.Typer(
     "recordings, offline.",
 )
 # soft_wrap: one error is one line, whatever the terminal's width, so scripts can grep it.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # names may hold [brackets]
 
 
 @app.callback()
@@ -60,6 +62,20 @@ CoverOpt = Annotated[
 ]
 FastOpt = Annotated[bool, typer.Option("--fast", help="One scale: faster, misses more small faces.")]
 KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs", "-j", help="Files handled at once, each in its own process (default: every core)."
+    ),
+]
+MaxPixelsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-pixels",
+        help="Refuse a picture or video frame larger than this many pixels, before decoding it "
+        "(default 250 million; a decompression bomb is refused).",
+    ),
+]
 InputsArg = Annotated[
     list[Path], typer.Argument(help="Photos, videos, sound recordings or folders (searched recursively).")
 ]
@@ -95,6 +111,8 @@ def analyse(
     keep_names: KeepNamesOpt = False,
     keep: KeepOpt = None,
     cover: CoverOpt = None,
+    jobs: JobsOpt = None,
+    max_pixels: MaxPixelsOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -107,14 +125,11 @@ def analyse(
 
     def work() -> int:
         opts = settings_mod.load(
-            config, fast=fast or None, keep_names=keep_names or None,
+            config, fast=fast or None, keep_names=keep_names or None, jobs=jobs, max_pixels=max_pixels,
             keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
         )  # fmt: skip
-        jobs = plan_outputs(inputs, out, keep_names=opts.keep_names)
-        from .pipeline import Protector
-
-        protector = Protector(opts)
-        return exit_code(_run(jobs, protector.analyse, as_json=as_json, quiet=quiet, verb="analysed"))
+        task = batch.Task("analyse", opts)
+        return exit_code(_batch(task, inputs, out, plans=True, as_json=as_json, quiet=quiet))
 
     raise typer.Exit(_guarded(work))
 
@@ -149,12 +164,28 @@ def protect(
         int | None,
         typer.Option(help="Video: detect on every k-th frame, tracking between (default 1; 3 with --fast)."),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="cpu (default) or cuda.")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu (default) or cuda (needs `pip install 'unseen[gpu]'` and an NVIDIA driver)."),
+    ] = None,
+    jobs: JobsOpt = None,
+    max_pixels: MaxPixelsOpt = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run on Ray Data (pip install 'unseen[cluster]'): 'local' starts Ray here; "
+            "'auto' or ray://HOST:PORT joins a cluster. Inputs and -o must be on storage every node sees.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Cover every face and write clean copies; originals are never touched.
+
+    Into a folder, a run can be resumed: rerun the same command after a crash
+    or Ctrl-C and it skips what is done.
 
     Sound-only recordings (voice memos, WAV, MP3, FLAC, Ogg, AMR) get their voice
     disguised by default: the pitch contour is flattened and moved and the
@@ -170,17 +201,14 @@ def protect(
             config, style=style, format=format, fast=fast or None, keep_names=keep_names or None,
             extra_boxes=boxes or None, audio=audio, crf=crf, device=device,
             detect_every=detect_every, keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
+            jobs=jobs, max_pixels=max_pixels,
         )  # fmt: skip
+        opts.check_device()
         plans = plan_mod.load_all(plan) if plan is not None else None
-        jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names, audio=opts.audio)
         _refuse_report(report)
-        from .pipeline import Protector
-
         started = time.perf_counter()
-        protector = Protector(opts, record=report is not None)
-        results = _run(
-            jobs, lambda job: protector.protect(job, plans), as_json=as_json, quiet=quiet, verb="protected"
-        )
+        task = batch.Task("protect", opts, plans, record=report is not None)
+        results = _batch(task, inputs, out, as_json=as_json, quiet=quiet, ray=ray)
         if report is not None:
             _write_report(report, results, opts, time.perf_counter() - started)
         return exit_code(results)
@@ -237,11 +265,11 @@ def review(
         with Session(protector, plans_dir, plan_files, given=given, report=report) as session:
             shown = len(jobs) > 1 and not quiet
             for _job, result in _with_progress(jobs, session.add, show=shown, label="finding faces"):
-                _report(result, as_json=False, quiet=True, verb="")
+                _report(result, as_json=False, quiet=True)
             if not session.files:
                 return EXIT_FAILED
             server = Server(session, port)
-            err.print(f"review page: {server.url}", markup=False)
+            err.print(f"review page: {server.url}")
             if not quiet:
                 err.print(
                     "Apply on the page writes the outputs; Ctrl-C ends the review without writing the rest."
@@ -251,7 +279,7 @@ def review(
             server.run()
             results = session.results()
         for result in results[len(session.failed) :]:
-            _report(result, as_json=False, quiet=quiet, verb="protected")
+            _report(result, as_json=False, quiet=quiet)
         if report is not None:
             _write_report(report, results, opts, time.perf_counter() - started, session.analysis_seconds())
         return exit_code(results)
@@ -277,14 +305,16 @@ def _write_report(
     from . import report as report_mod
 
     report_mod.write(folder, results, report_mod.Run(__version__, opts, seconds, opts.keep_names, analysis))
-    err.print(f"report: {folder / 'report.html'}", markup=False)
+    err.print(f"report: {folder / 'report.html'}")
 
 
 @app.command()
 def strip(
     inputs: InputsArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder, or a file path for one input.")],
-    keep_names: Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")] = False,
+    keep_names: KeepNamesOpt = False,
+    jobs: JobsOpt = None,
+    max_pixels: MaxPixelsOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -292,11 +322,8 @@ def strip(
     """Remove all metadata, leaving faces and voices as they are; lossless where the format allows."""
 
     def work() -> int:
-        opts = settings_mod.load(config, keep_names=keep_names or None)
-        jobs = plan_jobs(inputs, out, out_format="same", keep_names=opts.keep_names)
-        from .strip import strip_file
-
-        return _run_each(jobs, lambda job: strip_file(job, opts), as_json=as_json, quiet=quiet)
+        opts = settings_mod.load(config, keep_names=keep_names or None, jobs=jobs, max_pixels=max_pixels)
+        return exit_code(_batch(batch.Task("strip", opts), inputs, out, as_json=as_json, quiet=quiet))
 
     raise typer.Exit(_guarded(work))
 
@@ -322,29 +349,95 @@ def check(
             raise UsageError("no input files found")
         checker = Checker(settings_mod.load(config), faces=faces)
         jobs = [Job(path, path) for path, _root in files]
-        return _run_each(jobs, lambda job: checker.check(job.source), as_json=as_json, quiet=quiet)
+        handled = (checker.check(job.source) for job in jobs)
+        shown = _counted(handled, len(jobs), show=len(jobs) > 1 and not quiet)
+        return exit_code(_report_all(shown, as_json=as_json, quiet=quiet))
 
     raise typer.Exit(_guarded(work))
 
 
-def _run_each(jobs: list[Job], handle: Callable[[Job], FileResult], *, as_json: bool, quiet: bool) -> int:
-    """`_run` for strip and check, whose one-line summaries differ from protect's."""
-    results = []
-    for _job, result in _with_progress(jobs, handle, show=len(jobs) > 1 and not quiet):
-        results.append(result)
-        _report(result, as_json=as_json, quiet=True, verb="")  # JSON line and error line
-        if not (quiet or as_json or result.error):
-            for line in _summary(result):
-                err.print(line, markup=False)
-    return exit_code(results)
+def _batch(
+    task: batch.Task,
+    inputs: list[Path],
+    out: Path,
+    *,
+    as_json: bool,
+    quiet: bool,
+    plans: bool = False,
+    ray: str | None = None,
+) -> list[FileResult]:
+    """Plan the jobs, own the output folder (lock, state, resume), run them on every core, report."""
+    opts = task.settings
+    started = time.perf_counter()
+    audio = opts.audio if task.mode == "protect" else None
+    probe = jobs_mod.planned(
+        inputs, out, out_format=opts.format, keep_names=opts.keep_names, plans=plans, check_clashes=False,
+        audio=audio,
+    )  # fmt: skip
+    if probe.folder is None:
+        jobs_mod.refuse_clashes(probe.todo)
+        return _report_all(batch.run(task, probe.todo, 1), as_json=as_json, quiet=quiet)
+    with batch.Folder(probe.folder, opts) as folder:
+        planned = jobs_mod.planned(
+            inputs, out, out_format=opts.format, keep_names=opts.keep_names, plans=plans, finished=folder.done
+        )
+        skipped = [FileResult(j.source, j.target, "skipped", kind="other") for j in planned.done]
+        folder.started_all(planned.todo)
+        summary = batch.Summary()
+        by_input = {j.source: j for j in planned.todo}
+
+        def run() -> Iterator[FileResult]:
+            yield from skipped
+            if ray is not None:
+                from . import cluster
+
+                address = None if ray == "local" else ray
+                results = cluster.run(task, planned.todo, address, opts.processes())
+            else:
+                results = batch.run(task, planned.todo, min(opts.processes(), len(planned.todo) or 1))
+            for result in results:
+                folder.finished(by_input[result.input], result)
+                yield result
+
+        shown = _counted(run(), len(skipped) + len(planned.todo), show=not quiet and len(planned.todo) > 1)
+        results = _report_all(shown, as_json=as_json, quiet=quiet, summary=summary)
+    summary.seconds = time.perf_counter() - started
+    if not quiet and len(planned.done) + len(planned.todo) > 1:
+        failed = summary.failed or {}
+        err.print(
+            f"{summary.done} done, {summary.skipped} skipped (done before), {len(failed)} failed, "
+            f"{summary.seconds:.1f} s"
+        )
+    return results
+
+
+def _report_all(
+    results: Iterable[FileResult], *, as_json: bool, quiet: bool, summary: batch.Summary | None = None
+) -> list[FileResult]:
+    seen = []
+    for result in results:
+        seen.append(result)
+        if summary is not None:
+            summary.add(result)
+        _report(result, as_json=as_json, quiet=quiet)
+    return seen
 
 
 def _summary(result: FileResult) -> list[str]:
+    """The line (or lines) a person reads for one file's result."""
+    name = result.input.name
     if result.status == "stripped":
-        return [f"stripped {result.input.name} -> {result.output} ({result.note})"]
+        return [f"stripped {name} -> {result.output} ({result.note})"]
     if result.status == "clean":
-        return [f"clean {result.input.name}"]
-    return [f"NOT CLEAN {result.input}: {len(result.findings)} item(s)"] + [f"  {f}" for f in result.findings]
+        return [f"clean {name}"]
+    if result.status == "dirty":
+        return [f"NOT CLEAN {result.input}: {len(result.findings)} item(s)"] + [
+            f"  {f}" for f in result.findings
+        ]
+    if result.status == "skipped":
+        return [f"skipped {name}: done by an earlier run ({result.output})"]
+    what = "in the plan" if result.status == "analysed" else "covered"
+    return [f"{result.status} {name}: {result.faces} face(s), {result.regions} region(s) {what}"]
 
 
 def _guarded(work: Callable[[], int]) -> int:
@@ -359,16 +452,6 @@ def _guarded(work: Callable[[], int]) -> int:
     except UnseenError as exc:
         err.print(f"error: {exc}")
         return EXIT_FAILED
-
-
-def _run(
-    jobs: list[Job], handle: Callable[[Job], FileResult], *, as_json: bool, quiet: bool, verb: str
-) -> list[FileResult]:
-    results = []
-    for _job, result in _with_progress(jobs, handle, show=len(jobs) > 1 and not quiet):
-        results.append(result)
-        _report(result, as_json=as_json, quiet=quiet, verb=verb)
-    return results
 
 
 def _with_progress(
@@ -387,15 +470,28 @@ def _with_progress(
             yield job, result
 
 
-def _report(result: FileResult, *, as_json: bool, quiet: bool, verb: str) -> None:
+def _counted(results: Iterable[FileResult], total: int, *, show: bool) -> Iterator[FileResult]:
+    """``results`` as they come, with a progress bar of files on stderr when ``show``."""
+    if not show:
+        yield from results
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("files", total=total)
+        for result in results:
+            bar.advance(task)
+            yield result
+
+
+def _report(result: FileResult, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
         sys.stdout.flush()
     if result.error:
         err.print(f"error: {result.input}: {result.error}")
     elif not quiet and not as_json:
-        what = "in the plan" if result.status == "analysed" else "covered"
-        err.print(f"{verb} {result.input.name}: {result.faces} face(s), {result.regions} region(s) {what}")
+        for line in _summary(result):
+            err.print(line)
 
 
 def exit_code(results: list[FileResult]) -> int:

@@ -19,7 +19,9 @@ from .plan import Plan
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
-Status = Literal["protected", "analysed", "stripped", "clean", "failed", "refused", "unverified", "dirty"]
+Status = Literal[
+    "protected", "analysed", "stripped", "skipped", "clean", "failed", "refused", "unverified", "dirty"
+]
 FileKind = Literal["image", "video", "audio", "other"]
 
 

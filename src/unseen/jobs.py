@@ -18,7 +18,7 @@ from pathlib import Path
 from . import kinds
 from .datatypes import FileKind, FileResult
 from .errors import OutputError, UnseenError, UsageError
-from .media.image import EXTENSIONS
+from .media.image import EXTENSIONS, pixel_limit
 from .write import why_not_written
 
 log = logging.getLogger("unseen")
@@ -33,7 +33,7 @@ class Job:
     target: Path  # final output path; the format follows its suffix
 
 
-def handled(job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResult:
+def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: int) -> FileResult:
     """Run ``work`` on one file, known by its content, and turn any failure into its result.
 
     One file's error never stops a batch: an `UnseenError` becomes a refused,
@@ -43,6 +43,7 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResul
     """
     started = time.perf_counter()
     kind: FileKind = "other"
+    cap = pixel_limit.set(max_pixels)
     try:
         found = kinds.identify(job.source)
         kind = found.kind
@@ -53,6 +54,8 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult]) -> FileResul
     except OSError as exc:
         where = Path(exc.filename) if exc.filename else job.target
         result = FileResult.of_error(job.source, OutputError(why_not_written(where, exc)), kind)
+    finally:
+        pixel_limit.reset(cap)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -82,20 +85,66 @@ def plan(
     audio: str | None = None,
 ) -> list[Job]:
     """Map inputs to outputs.  ``out_format`` is ``same`` or a format name; ``audio`` is protect's mode."""
+    return planned(inputs, out, out_format=out_format, keep_names=keep_names, audio=audio).todo
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The jobs of a run: those to do, those an earlier run into the same folder finished."""
+
+    todo: list[Job]
+    done: list[Job]
+    folder: Path | None  # the output folder; None when one input goes to one named file
+
+
+def planned(
+    inputs: list[Path],
+    out: Path,
+    *,
+    out_format: str,
+    keep_names: bool,
+    plans: bool = False,
+    finished: Callable[[Job], Job | None] | None = None,
+    check_clashes: bool = True,
+    audio: str | None = None,
+) -> Planned:
+    """Map inputs to outputs (or, with ``plans``, to plan files in the folder ``out``).
+
+    ``finished(job)`` names the output an earlier run wrote for the job's
+    input, if any: those jobs are set aside, and only the others must not
+    overwrite anything (unless ``check_clashes`` is off: a first look, to
+    learn which folder the run will own).  ``audio`` is protect's sound mode:
+    ``drop`` is refused for a sound-only input before any work starts.
+    """
     files = collect(inputs)
     if not files:
         raise UsageError("no input files found")
     if audio == "drop":
         _refuse_dropped_sound(files)
-    single_file = len(files) == 1 and files[0][1] is None and not out.is_dir() and out.suffix != ""
+    single_file = (
+        not plans and len(files) == 1 and files[0][1] is None and not out.is_dir() and out.suffix != ""
+    )
     if single_file:
-        jobs = [Job(files[0][0], out)]
+        jobs, folder = [Job(files[0][0], out)], None
     else:
         if out.exists() and not out.is_dir():
-            raise UsageError(f"{out} is a file; with several inputs, -o must be a folder")
-        jobs = [Job(src, out / _name(src, root, out_format, keep_names)) for src, root in files]
-    _refuse_clashes(jobs, {p.resolve() for p, _ in files})
-    return jobs
+            raise UsageError(
+                f"{out} is a file; "
+                + ("plans go into a folder" if plans else "with several inputs, -o must be a folder")
+            )
+
+        def name(src: Path, root: Path | None) -> Path:
+            return _plan_name(src, root, keep_names) if plans else _name(src, root, out_format, keep_names)
+
+        jobs, folder = [Job(src, out / name(src, root)) for src, root in files], out
+    done: list[Job] = []
+    todo: list[Job] = []
+    for job in jobs:
+        earlier = finished(job) if finished is not None else None
+        (done if earlier is not None else todo).append(earlier or job)
+    if check_clashes:
+        refuse_clashes(todo, {p.resolve() for p, _ in files})
+    return Planned(todo, done, folder)
 
 
 def _refuse_dropped_sound(files: list[tuple[Path, Path | None]]) -> None:
@@ -114,14 +163,7 @@ def _refuse_dropped_sound(files: list[tuple[Path, Path | None]]) -> None:
 
 def plan_outputs(inputs: list[Path], out: Path, *, keep_names: bool) -> list[Job]:
     """Map inputs to plan files in the folder ``out``: ``plan-<random>.json``, or the input's name."""
-    files = collect(inputs)
-    if not files:
-        raise UsageError("no input files found")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file; plans go into a folder")
-    jobs = [Job(src, out / _plan_name(src, root, keep_names)) for src, root in files]
-    _refuse_clashes(jobs, {p.resolve() for p, _ in files})
-    return jobs
+    return planned(inputs, out, out_format="same", keep_names=keep_names, plans=True).todo
 
 
 def _plan_name(src: Path, root: Path | None, keep_names: bool) -> Path:
@@ -150,7 +192,9 @@ def target_suffix(src: Path, out_format: str) -> str:
     return kind.suffix
 
 
-def _refuse_clashes(jobs: list[Job], sources: set[Path]) -> None:
+def refuse_clashes(jobs: list[Job], sources: set[Path] | None = None) -> None:
+    """`UsageError` when a job would overwrite an input (of ``sources``, default its own) or any file."""
+    sources = sources if sources is not None else {job.source.resolve() for job in jobs}
     seen: set[Path] = set()
     for job in jobs:
         target = job.target.resolve()

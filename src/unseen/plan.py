@@ -307,13 +307,13 @@ def load_all(where: Path) -> dict[str, Plan]:
     return plans
 
 
-def match(plans: dict[str, Plan], source: Path, digest: str) -> Plan:
-    """The plan made for ``source`` (by content), or a `PlanError` saying none was."""
+def match(plans: dict[str, Plan], digest: str) -> Plan:
+    """The plan made for the input whose SHA-256 is ``digest``, or a `PlanError` saying none was."""
     plan = plans.get(digest)
     if plan is None:
         if len(plans) == 1:
-            raise PlanError(f"{source}: the plan was made for another file (its SHA-256 differs)")
-        raise PlanError(f"{source}: no plan was made for this file (no plan has its SHA-256)")
+            raise PlanError("the plan was made for another file (its SHA-256 differs)")
+        raise PlanError("no plan was made for this file (no plan has its SHA-256)")
     return plan
 
 

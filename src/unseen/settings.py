@@ -42,6 +42,11 @@ class Settings:
     device: Device = "cpu"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     seed: int | None = None
+    jobs: int | None = None  # files at once, each in its own process; None: every core
+    max_pixels: int = 250_000_000  # per picture or video frame; 108 MP phone photos are real
+
+    def processes(self) -> int:
+        return self.jobs or os.cpu_count() or 1
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -53,6 +58,10 @@ class Settings:
                 raise UsageError(f"{name} must be true or false")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise UsageError("threads must be a whole number of at least 1")
+        if self.jobs is not None and (not isinstance(self.jobs, int) or not 1 <= self.jobs <= 256):
+            raise UsageError("jobs must be a whole number from 1 to 256")
+        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise UsageError("max_pixels must be a whole number of at least 1")
         if not 90 <= self.jpeg_quality <= 100:
             raise UsageError("jpeg_quality must be between 90 and 100")
         if not 0 <= self.crf <= 51:
@@ -69,10 +78,25 @@ class Settings:
         return tuple(ManualBox(*box) for box in self.extra_boxes) + tuple(map(ManualBox.parse, self.cover))
 
     def providers(self) -> list[str]:
-        """onnxruntime providers, always named explicitly (its default list may pick a remote one)."""
-        if self.device == "cuda":
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        return ["CPUExecutionProvider"]
+        """onnxruntime providers, always named explicitly (its default list may pick a remote one).
+
+        Only the one asked for: with ``cuda`` a model that CUDA cannot run fails
+        rather than running somewhere else without a word.
+        """
+        return ["CUDAExecutionProvider"] if self.device == "cuda" else ["CPUExecutionProvider"]
+
+    def check_device(self) -> None:
+        """Fail before any work when the device asked for cannot be used."""
+        if self.device != "cuda":
+            return
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            raise UsageError(
+                "--device cuda needs onnxruntime's CUDA provider: pip install 'unseen[gpu]' "
+                "(onnxruntime-gpu) on a machine with an NVIDIA GPU and driver; "
+                f"this onnxruntime offers {', '.join(onnxruntime.get_available_providers())}"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

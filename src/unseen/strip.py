@@ -46,7 +46,7 @@ def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
 
     # `handled` refuses a PDF, archive or RAW file with its own reason, by content, before the
     # output's suffix is judged and before the output folder is made.
-    return handled(job, work)
+    return handled(job, work, opts.max_pixels)
 
 
 def _strip_sound(job: Job, found: kinds.FileKind) -> FileResult:

@@ -9,9 +9,9 @@ none can leak from the input.
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,23 +34,39 @@ def _register_openers() -> None:
     pillow_heif.register_heif_opener()
 
 
+# The pixel cap of the file being handled (``--max-pixels``), set per file by `unseen.jobs.handled`.
+pixel_limit: ContextVar[int] = ContextVar("pixel_limit", default=MAX_PIXELS)
+
+
 @contextmanager
 def open_image(path: Path) -> Iterator[Image.Image]:
     """``Image.open`` with unseen's openers and size guard, set for this call only.
 
-    The guard's warning (between Pillow's limit and ours) is silenced here,
-    not for the whole process.
+    Opening reads the header only, so a picture over the cap (a decompression
+    bomb declares billions of pixels in a few bytes) is refused before any of
+    it is decoded.  Pillow's own guard is replaced by that check for this
+    call only, not for the whole process.
     """
     _register_openers()
     saved = Image.MAX_IMAGE_PIXELS
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-        try:
-            with Image.open(path) as img:
-                yield img
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+    Image.MAX_IMAGE_PIXELS = None  # our own check below says why, in our words
+    try:
+        with Image.open(path) as img:
+            refuse_oversized(path, img.width, img.height)
+            yield img
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def refuse_oversized(path: Path, width: int, height: int) -> None:
+    """`InputError` when a ``width`` x ``height`` picture or frame is over the file's pixel cap."""
+    limit = pixel_limit.get()
+    if width * height > limit:
+        raise InputError(
+            path,
+            f"{width}x{height} is {width * height:,} pixels, over the limit of {limit:,}; "
+            "refused before decoding (raise it with --max-pixels)",
+        )
 
 
 # Pillow format name -> (our format name, extension)
@@ -100,8 +116,6 @@ def read(path: Path) -> Picture:
         raise unreadable(path, exc) from exc
     except UnidentifiedImageError as exc:
         raise UnsupportedError(path, "not an image, or a format unseen cannot read") from exc
-    except Image.DecompressionBombError as exc:
-        raise InputError(path, f"image too large to process safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(path, f"truncated or corrupt image ({exc})") from exc
     if not frames:

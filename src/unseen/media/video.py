@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import InputError, UnsupportedError
 from ..meta import video as meta_video
+from .image import refuse_oversized
 
 Fail = Callable[[str], Exception]
 
@@ -41,6 +42,12 @@ class VideoReader:
             self.container.close()
             raise UnsupportedError(path, "no video stream") from None
         self.stream.thread_type = "AUTO"
+        ctx = self.stream.codec_context
+        try:
+            refuse_oversized(path, ctx.width, ctx.height)
+        except InputError:
+            self.container.close()
+            raise
         self.look: Look | None = None
 
     def __enter__(self) -> VideoReader:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from PIL.Image import DecompressionBombError
-
+from ..errors import InputError
 from ..media.image import open_image
 from .findings import Finding
 
@@ -27,7 +26,15 @@ def scan_own(path: Path) -> list[Finding]:
             fmt = img.format
             found = [Finding("unseen", f"{fmt}:{k}") for k in img.info if k not in _DECODING_KEYS]
             tags = set(img.getexif()) - (_TIFF_LAYOUT if fmt == "TIFF" else set())
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, DecompressionBombError):
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        struct.error,
+        InputError,  # over the pixel cap: the container scanners still judge it
+    ):
         return []  # not an image Pillow reads: the container scanners judge it
     if tags:
         found.append(Finding("unseen", f"{fmt}:EXIF tags {', '.join(map(str, sorted(tags)[:8]))}"))

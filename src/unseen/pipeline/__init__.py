@@ -64,12 +64,12 @@ class Protector:
         The result carries the plan as rendered, audit regions included (for a
         video protected without a plan, only when the Protector ``record``s).
         """
-        return handled(job, lambda kind: self._protect(job, kind, plans))
+        return handled(job, lambda kind: self._protect(job, kind, plans), self.settings.max_pixels)
 
     def analyse(self, job: Job, *, write: bool = True) -> FileResult:
         """Find ``job.source``'s regions; the result carries the plan, also written to ``job.target``
         (owner-only) unless not to ``write``.  No media is written."""
-        return handled(job, lambda kind: self._analyse(job, kind, write))
+        return handled(job, lambda kind: self._analyse(job, kind, write), self.settings.max_pixels)
 
     def _protect(self, job: Job, found: kinds.FileKind, plans: dict[str, Plan] | None) -> FileResult:
         if found.kind == "audio":  # no picture, so no plan: its voice is what identifies the speaker
@@ -94,7 +94,7 @@ class Protector:
         faces = 0
         if plan is None:
             plan, faces = self._photo_plan(job.source, picture)
-        _fits(job.source, plan, picture)
+        _fits(plan, picture)
         plan = photo.render(
             job,
             picture,
@@ -154,15 +154,15 @@ class Protector:
 
 
 def _plan_for(source: Path, plans: dict[str, Plan], kind: str) -> Plan:
-    plan = match(plans, source, sha256_of(source))
+    plan = match(plans, sha256_of(source))
     if (plan.media.kind == "video") != (kind == "video"):
-        raise PlanError(f"{source}: the plan is for a {plan.media.kind}")
+        raise PlanError(f"the plan is for a {plan.media.kind}")
     return plan
 
 
-def _fits(source: Path, plan: Plan, picture: image_io.Picture) -> None:
+def _fits(plan: Plan, picture: image_io.Picture) -> None:
     h, w = picture.frames[0].shape[:2]
     if (plan.media.width, plan.media.height) != (w, h):
         raise PlanError(
-            f"{source}: the plan is for a {plan.media.width}x{plan.media.height} picture, this one is {w}x{h}"
+            f"the plan is for a {plan.media.width}x{plan.media.height} picture, this one is {w}x{h}"
         )

@@ -143,21 +143,25 @@ class Session:
         """Analyse one input (or take its plan from ``given``) and make its previews."""
         started = time.perf_counter()
         if self.given is not None:
-            result = handled(job, lambda kind: self._resumed(job))
+            result = handled(job, lambda kind: self._resumed(job), self.protector.settings.max_pixels)
         else:
             result = self.protector.analyse(job, write=False)
         plan = result.plan
         if plan is None:
             self.failed.append(result)
             return result
-        prepared = handled(job, lambda kind: self._prepare(job, plan, time.perf_counter() - started))
+        prepared = handled(
+            job,
+            lambda kind: self._prepare(job, plan, time.perf_counter() - started),
+            self.protector.settings.max_pixels,
+        )
         if prepared.error:
             self.failed.append(prepared)
         return prepared
 
     def _resumed(self, job: Job) -> FileResult:
         assert self.given is not None
-        plan = match(self.given, job.source, sha256_of(job.source))
+        plan = match(self.given, sha256_of(job.source))
         kind: FileKind = "video" if plan.media.kind == "video" else "image"
         return FileResult(
             job.source, None, "analysed", kind=kind, regions=len(plan.regions) + len(plan.tracks), plan=plan

@@ -1,0 +1,272 @@
+"""Many files at once: every core, a run that resumes after a crash, one run per output folder.
+
+Workers are processes, each building its models once (a `Protector` made in
+the worker's initializer) with onnxruntime's threads split between them, so
+that workers do not fight over cores.  Results come back as files finish.
+
+A state file in the output folder (``.unseen-state.jsonl``, owner-only)
+notes each input when its work starts and when it ends.  Rerunning the same
+command after a crash, a kill or Ctrl-C skips every input whose output was
+published (outputs appear only after their self-check, so an output that
+exists is a good one), removes the hidden temporary files a killed run left,
+and redoes the rest.  Inputs are known by a keyed digest of their path, size
+and modification time, and the state records a keyed digest of their
+content: the file names no input and cannot be matched to an original
+without its key.  Runs with other settings are refused in a folder that
+holds one, and a lock (``.unseen-lock``) refuses a second run into the
+folder while one is going.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import IO, Literal
+
+from .datatypes import FileResult
+from .errors import UsageError
+from .jobs import Job
+from .plan import Plan
+from .settings import Settings
+
+Mode = Literal["protect", "strip", "analyse"]
+STATE = ".unseen-state.jsonl"
+LOCK = ".unseen-lock"
+TEMP_GLOB = ".unseen-*.part"
+# Settings that change what an output holds; a folder holds the outputs of one set of them.
+FINGERPRINT = ("style", "format", "keep_names", "fast", "jpeg_quality", "extra_boxes", "cover", "keep",
+               "audio", "crf", "detect_every", "max_pixels")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs to build its models once."""
+
+    mode: Mode
+    settings: Settings
+    plans: dict[str, Plan] | None = None
+    record: bool = False  # keep each video's plan in its result (for a report)
+
+
+def worker(task: Task) -> Callable[[Job], FileResult]:
+    """The function that handles one job of ``task``, models loaded."""
+    if task.mode == "strip":
+        from .strip import strip_file
+
+        return lambda job: strip_file(job, task.settings)
+    from .pipeline import Protector
+
+    protector = Protector(task.settings, record=task.record)
+    if task.mode == "analyse":
+        return protector.analyse
+    return lambda job: protector.protect(job, task.plans)
+
+
+def run(task: Task, jobs: list[Job], processes: int) -> Iterator[FileResult]:
+    """Results of ``jobs`` as they finish, with ``processes`` workers (in this process when 1)."""
+    if processes <= 1 or len(jobs) <= 1:
+        handle = worker(task)
+        for job in jobs:
+            yield handle(job)
+        return
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    task = replace(task, settings=task.settings.replace(threads=threads))
+    # spawn: the same start on Linux, macOS and Windows, and no copy of a parent's threads.
+    with ProcessPoolExecutor(processes, get_context("spawn"), _start, (task,)) as pool:
+        pending: set[Future[FileResult]] = {pool.submit(_handle, job) for job in jobs}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        except BaseException:
+            # Ctrl-C (or a crash here): no new file starts, and the files in progress are
+            # interrupted the same way, so each worker removes its hidden temporary file.
+            for future in pending:
+                future.cancel()
+            _interrupt(pool)
+            raise
+
+
+def _interrupt(pool: ProcessPoolExecutor) -> None:
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+
+
+_handle_one: Callable[[Job], FileResult] | None = None
+
+
+def _start(task: Task) -> None:
+    global _handle_one
+    _handle_one = worker(task)
+
+
+def _handle(job: Job) -> FileResult:
+    assert _handle_one is not None, "worker not started"
+    return _handle_one(job)
+
+
+class Folder:
+    """An output folder a run owns: its lock, its state, the leftovers of a killed run."""
+
+    def __init__(self, out: Path, settings: Settings) -> None:
+        self.out = out
+        self.settings = {name: _plain(getattr(settings, name)) for name in FINGERPRINT}
+        self._lock: IO[str] | None = None
+        self.made = False
+        self.key = b""
+        self.records: dict[str, dict[str, object]] = {}
+
+    def __enter__(self) -> Folder:
+        self.made = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = _locked(self.out / LOCK)
+        self._read()
+        for leftover in self.out.rglob(TEMP_GLOB):  # hidden temporary files of a killed run
+            leftover.unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is None:
+            return
+        # A run that made the folder and published nothing in it leaves nothing behind either.
+        if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
+            for name in (STATE, LOCK):
+                (self.out / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.out.rmdir()
+        self._lock.close()
+
+    def _read(self) -> None:
+        path = self.out / STATE
+        if not path.exists():
+            self.key = secrets.token_bytes(16)
+            self._append({"state": 1, "key": self.key.hex(), "settings": self.settings})
+            return
+        lines = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        head = lines[0]
+        if head.get("settings") != self.settings:
+            changed = sorted(k for k in self.settings if head.get("settings", {}).get(k) != self.settings[k])
+            raise UsageError(
+                f"{self.out} holds the outputs of a run with other settings ({', '.join(changed)}); "
+                "rerun with the same options or choose another folder"
+            )
+        self.key = bytes.fromhex(str(head["key"]))
+        for record in lines[1:]:
+            self.records[str(record["input"])] = record
+
+    def identity(self, source: Path) -> str:
+        """A keyed digest of where and what ``source`` is: the same file gives the same one."""
+        st = source.stat()
+        text = f"{source.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+        return hmac.new(self.key, text, hashlib.sha256).hexdigest()[:32]
+
+    def done(self, job: Job) -> Job | None:
+        """The job as first run when ``job``'s input was finished by an earlier run, else None."""
+        try:
+            record = self.records.get(self.identity(job.source))
+        except OSError:
+            return None  # a missing input fails later with its own reason
+        if record is None:
+            return None
+        output = self.out / str(record["output"])
+        return Job(job.source, output) if output.exists() else None
+
+    def started_all(self, jobs: list[Job]) -> None:
+        """Note every job as started, in one write: a rerun then knows their outputs as this run's."""
+        records = []
+        for job in jobs:
+            with contextlib.suppress(OSError):  # a missing input fails later with its own reason
+                records.append(self._record(job, "started"))
+        self._append(*records)
+
+    def finished(self, job: Job, result: FileResult) -> None:
+        self._note(job, result.status)
+
+    def _note(self, job: Job, event: str) -> None:
+        with contextlib.suppress(OSError):  # an input gone since the start fails with its own reason
+            self._append(self._record(job, event))
+
+    def _record(self, job: Job, event: str) -> dict[str, object]:
+        record: dict[str, object] = {
+            "input": self.identity(job.source),
+            "output": str(job.target.relative_to(self.out)),
+            "event": event,
+        }
+        self.records[str(record["input"])] = record
+        return record
+
+    def _append(self, *records: dict[str, object]) -> None:
+        if not records:
+            return
+        fd = os.open(self.out / STATE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(fd, "a", encoding="utf-8") as fh:
+            fh.write("".join(json.dumps(r) + "\n" for r in records))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _plain(value: object) -> object:
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _locked(path: Path) -> IO[str]:
+    """Hold an exclusive lock on ``path`` until the returned file is closed (also when killed)."""
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held open as the lock)
+    try:
+        _lock_file(fh)
+    except OSError:
+        fh.close()
+        raise UsageError(
+            f"another unseen run is writing into {path.parent}; wait for it to end or choose another folder"
+        ) from None
+    return fh
+
+
+if sys.platform == "win32":  # pragma: no cover - Windows
+
+    def _lock_file(fh: IO[str]) -> None:
+        import msvcrt
+
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+
+else:
+
+    def _lock_file(fh: IO[str]) -> None:
+        import fcntl
+
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@dataclass
+class Summary:
+    """What a batch did, for the closing line."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: dict[str, str] | None = None
+    seconds: float = 0.0
+
+    def add(self, result: FileResult) -> None:
+        if result.status == "skipped":
+            self.skipped += 1
+        elif result.error:
+            self.failed = {**(self.failed or {}), str(result.input): result.error}
+        else:
+            self.done += 1
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,211 @@
+"""Batches: every core, a run that resumes after a kill, one run per folder, caps, no network.
+
+Real files, the real CLI in subprocesses: a folder of generated photos with
+the astronaut's face, a few short clips, and the runs a user would make.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_clip, run_cli, tree_hashes, unseen_cmd
+from unseen.batch import LOCK, STATE, Folder
+from unseen.settings import Settings
+
+HEAD = np.s_[40:200, 160:290]
+
+
+def photo_folder(folder: Path, astronaut: np.ndarray, count: int) -> list[Path]:
+    """``count`` small photos, each the astronaut's head on its own background (so each file differs)."""
+    head = np.asarray(Image.fromarray(astronaut[HEAD]).resize((65, 80)))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        rng = np.random.default_rng(i)
+        canvas = rng.integers(40, 220, (12, 16, 3)).astype(np.uint8).repeat(10, 0).repeat(10, 1)
+        canvas[20:100, 40:105] = head
+        path = folder / f"p{i:03d}.png"
+        Image.fromarray(canvas).save(path)
+        paths.append(path)
+    return paths
+
+
+def outputs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def test_jobs_run_files_in_parallel_and_stream_one_json_line_each(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    photo_folder(tmp_path / "in", astronaut, 6)
+    run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "--json")
+    assert run.code == 0, run.stderr
+    records = run.records()
+    assert len(records) == 6 and {r["status"] for r in records} == {"protected"}
+    assert len(outputs(tmp_path / "out")) == 6
+
+
+def test_a_rerun_skips_what_is_done_and_says_so(tmp_path: Path, astronaut: np.ndarray) -> None:
+    photo_folder(tmp_path / "in", astronaut, 3)
+    first = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1")
+    assert first.code == 0, first.stderr
+    before = tree_hashes(tmp_path / "out")
+    again = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "--json")
+    assert again.code == 0, again.stderr
+    assert {r["status"] for r in again.records()} == {"skipped"}
+    assert tree_hashes(tmp_path / "out") == before, "nothing is written twice"
+    assert "0 done, 3 skipped" in again.stderr
+    state = tmp_path / "out" / STATE
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    assert "p000" not in state.read_text() and str(tmp_path) not in state.read_text(), "names no input"
+
+
+def test_a_folder_holds_one_set_of_settings(tmp_path: Path, astronaut: np.ndarray) -> None:
+    photo_folder(tmp_path / "in", astronaut, 1)
+    assert run_cli("protect", tmp_path / "in", "-o", tmp_path / "out").code == 0
+    other = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--style", "blur")
+    assert other.code == 2 and "other settings (style)" in other.stderr
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, astronaut: np.ndarray) -> None:
+    photo_folder(tmp_path / "in", astronaut, 1)
+    with Folder(tmp_path / "out", Settings()):  # another run holds the folder
+        run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out")
+    assert run.code == 2 and "another unseen run is writing into" in run.stderr
+    assert outputs(tmp_path / "out") == []
+    assert (tmp_path / "out" / LOCK).exists()
+
+
+def test_a_batch_killed_at_a_random_point_resumes_to_exactly_one_output_each(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    photo_folder(tmp_path / "in", astronaut, 100)
+    for i in range(5):
+        make_clip(tmp_path / "in" / f"v{i}.mp4")
+    originals = tree_hashes(tmp_path / "in")
+    command = [*unseen_cmd("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "-q")]
+    child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    # Kill the whole process group once some outputs exist, at a point the seed picks.
+    wanted = int(np.random.default_rng(int(time.time())).integers(5, 60))
+    while time.monotonic() < deadline and child.poll() is None:
+        if len(outputs(tmp_path / "out")) >= wanted:
+            break
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    partial = len(outputs(tmp_path / "out"))
+    assert partial < 105, "the kill came too late to show anything"
+    rerun = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "--json")
+    assert rerun.code == 0, rerun.stderr
+    statuses = [r["status"] for r in rerun.records()]
+    assert statuses.count("skipped") >= partial - 2 and len(statuses) == 105
+    written = outputs(tmp_path / "out")
+    assert len(written) == 105, f"{len(written)} outputs for 105 inputs (killed at {partial})"
+    assert len({r["output"] for r in rerun.records()}) == 105, "no input has two outputs"
+    assert not list((tmp_path / "out").rglob(".unseen-*.part")), "no temporary file is left"
+    assert tree_hashes(tmp_path / "in") == originals
+
+
+def bomb_png(path: Path, width: int, height: int) -> Path:
+    """A few hundred bytes that declare ``width`` x ``height`` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = zlib.compress(b"\0" * 4096)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    bomb = bomb_png(tmp_path / "bomb.png", 60_000, 60_000)
+    started = time.monotonic()
+    run = run_cli("protect", bomb, "-o", tmp_path / "out.png")
+    assert run.code == 1 and "over the limit of 250,000,000" in run.stderr and "--max-pixels" in run.stderr
+    assert time.monotonic() - started < 60 and not (tmp_path / "out.png").exists()
+    strip = run_cli("strip", bomb, "-o", tmp_path / "clean.png")
+    assert strip.code == 1 and "--max-pixels" in strip.stderr
+
+
+def test_the_pixel_cap_applies_to_video_frames_and_can_be_raised(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "walk.mp4").path
+    refused = run_cli("protect", clip, "-o", tmp_path / "a.mp4", "--max-pixels", "10000")
+    assert refused.code == 1 and "160x96" in refused.stderr and not (tmp_path / "a.mp4").exists()
+    allowed = run_cli("protect", clip, "-o", tmp_path / "b.mp4", "--max-pixels", "20000")
+    assert allowed.code == 0, allowed.stderr
+
+
+def test_cuda_is_never_a_silent_fallback(tmp_path: Path, astronaut: np.ndarray) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    (source,) = photo_folder(tmp_path / "in", astronaut, 1)
+    run = run_cli("protect", source, "-o", tmp_path / "out.png", "--device", "cuda")
+    assert run.code == 2 and "unseen[gpu]" in run.stderr and not (tmp_path / "out.png").exists()
+
+
+NO_NETWORK = """
+import os, socket
+_log = os.environ["UNSEEN_NET_LOG"]
+def _refuse(*args, **kwargs):
+    with open(_log, "a") as fh:
+        fh.write(repr(args[:2]) + "\\n")
+    raise OSError("network access attempted")
+_connect = socket.socket.connect
+def _guarded(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _refuse(address)
+    return _connect(self, address)
+socket.socket.connect = _guarded
+socket.getaddrinfo = _refuse
+socket.create_connection = _refuse
+"""
+
+
+def test_no_network_in_a_parallel_batch_or_a_video(tmp_path: Path, astronaut: np.ndarray) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(NO_NETWORK)
+    log = tmp_path / "net.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]),
+           "UNSEEN_NET_LOG": str(log)}  # fmt: skip
+    photo_folder(tmp_path / "in", astronaut, 4)
+    make_clip(tmp_path / "in" / "clip.mp4")
+    run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", env=env)
+    assert run.code == 0, run.stderr
+    assert len(outputs(tmp_path / "out")) == 5
+    assert not log.exists(), f"network attempted: {log.read_text() if log.exists() else ''}"
+
+
+def test_ctrl_c_in_a_parallel_batch_leaves_no_partial_output(tmp_path: Path, astronaut: np.ndarray) -> None:
+    photo_folder(tmp_path / "in", astronaut, 40)
+    originals = tree_hashes(tmp_path / "in")
+    child = subprocess.Popen(
+        unseen_cmd("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2"),
+        start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(outputs(tmp_path / "out")) < 3:
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGINT)  # what a terminal sends the whole foreground group
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    assert not list((tmp_path / "out").rglob(".unseen-*.part"))
+    rerun = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "--json")
+    assert rerun.code == 0 and len(outputs(tmp_path / "out")) == 40
+    assert tree_hashes(tmp_path / "in") == originals

@@ -1,0 +1,40 @@
+"""The Ray Data path: the same work as a local batch, on a local Ray (dashboard off, loopback only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import produced, run_cli
+from test_batch import photo_folder
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'unseen[cluster]' (.ci/run does)")
+
+
+def covered(original: Path, written: Path) -> np.ndarray:
+    a = np.asarray(Image.open(original).convert("RGB"))
+    b = np.asarray(Image.open(written).convert("RGB"))
+    return np.asarray((a != b).any(axis=-1))
+
+
+def test_ray_gives_the_masks_of_the_local_batch_and_resumes(tmp_path: Path, astronaut: np.ndarray) -> None:
+    photos = photo_folder(tmp_path / "in", astronaut, 4)
+    local = run_cli("protect", tmp_path / "in", "-o", tmp_path / "local", "--keep-names", "--jobs", "1")
+    assert local.code == 0, local.stderr
+    on_ray = run_cli(
+        "protect", tmp_path / "in", "-o", tmp_path / "ray", "--keep-names", "--ray", "local", "--json"
+    )
+    assert on_ray.code == 0, on_ray.stderr
+    assert {r["status"] for r in on_ray.records()} == {"protected"}
+    assert [p.name for p in produced(tmp_path / "ray")] == [p.name for p in photos]
+    for photo in photos:
+        mask_local = covered(photo, tmp_path / "local" / photo.name)
+        mask_ray = covered(photo, tmp_path / "ray" / photo.name)
+        assert mask_local.any() and np.array_equal(mask_local, mask_ray), photo.name
+    again = run_cli(
+        "protect", tmp_path / "in", "-o", tmp_path / "ray", "--keep-names", "--ray", "local", "--json"
+    )
+    assert again.code == 0 and {r["status"] for r in again.records()} == {"skipped"}, again.stderr
