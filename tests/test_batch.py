@@ -81,9 +81,10 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, astronaut:
     photo_folder(tmp_path / "in", astronaut, 1)
     with Folder(tmp_path / "out", Settings()):  # another run holds the folder
         run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out")
+        assert (tmp_path / "out" / LOCK).exists()
+        assert outputs(tmp_path / "out") == []
     assert run.code == 2 and "another unseen run is writing into" in run.stderr
-    assert outputs(tmp_path / "out") == []
-    assert (tmp_path / "out" / LOCK).exists()
+    assert not (tmp_path / "out").exists(), "a run that made the folder and wrote nothing leaves nothing"
 
 
 def test_a_batch_killed_at_a_random_point_resumes_to_exactly_one_output_each(
