@@ -15,7 +15,7 @@ from typing import Literal
 import av
 
 from .errors import UnsupportedError
-from .meta import families
+from .meta import families, video
 
 Kind = Literal["image", "video", "audio"]
 
@@ -54,13 +54,10 @@ def identify(path: Path) -> FileKind:
 
 
 def _has_picture(path: Path) -> bool:
-    try:
-        with av.open(str(path)) as container:
-            return any(
-                not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video
-            )
-    except av.error.FFmpegError as exc:
-        raise UnsupportedError(path, f"not a video unseen can read ({exc})") from exc
+    # `open_input` reads tags that are not UTF-8 with replacement characters, where a plain
+    # `av.open` raised UnicodeDecodeError and took the whole batch down.
+    with video.open_input(path) as container:
+        return any(not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video)
 
 
 def refuse_audio(path: Path, kind: FileKind) -> None:
