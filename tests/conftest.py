@@ -58,6 +58,8 @@ MOVIE_HEADER_TIMES = frozenset({"PreviewTime", "PreviewDuration"})
 SECRETS = (b"Jane Roe", b"032024001234", b"Canon EOS 5D", b"Kreuzberg", b"52.4992")
 # Tables of before/after tag counts that tests print; repeated in pytest's terminal summary.
 SUMMARY: list[str] = []
+# Other reports for the run's summary, as (title, text): what the robustness and fault tests ran.
+REPORTS: list[tuple[str, str]] = []
 
 
 @dataclass
@@ -280,6 +282,9 @@ def tag_table(
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for text in SUMMARY:
         terminalreporter.write_sep("-", "metadata before and after")
+        terminalreporter.write_line(text)
+    for title, text in REPORTS:
+        terminalreporter.write_sep("-", title)
         terminalreporter.write_line(text)
 
 

@@ -111,6 +111,9 @@ _handle_one: Callable[[Job], FileResult] | None = None
 
 def _start(task: Task) -> None:
     global _handle_one
+    # YuNet's OpenMP threads read this when its library loads (in `worker`): without it every
+    # worker starts one thread per core, and they fight over the cores the workers share.
+    os.environ.setdefault("OMP_NUM_THREADS", str(task.settings.threads))
     _handle_one = worker(task)
 
 

@@ -1,14 +1,17 @@
 """The command line: the only place that prints, draws progress or picks exit codes.
 
 Exit codes: 0 every file done, 1 some file failed or was refused, 2 usage
-error, 3 a self-check or ``check`` found something, 130 interrupted.
+error, 3 a self-check or ``check`` found something, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
+import warnings
 import webbrowser
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,7 +31,7 @@ from .jobs import Job, plan_outputs
 from .jobs import plan as plan_jobs
 from .settings import Settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
 app = typer.Typer(
     add_completion=False,
@@ -440,9 +443,20 @@ def _summary(result: FileResult) -> list[str]:
     return [f"{result.status} {name}: {result.faces} face(s), {result.regions} region(s) {what}"]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that it unwinds the same way: no temporary file stays."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
 def _guarded(work: Callable[[], int]) -> int:
     try:
         return work()
+    except Terminated:
+        err.print("terminated (SIGTERM): no partial output was left")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         err.print("interrupted: no partial output was left")
         return EXIT_INTERRUPTED
@@ -504,4 +518,11 @@ def exit_code(results: list[FileResult]) -> int:
 
 
 def main() -> None:
+    # The default action of SIGTERM (what `kill`, systemd and container runtimes send) ends the
+    # process on the spot, leaving the temporary file of the output being written.
+    signal.signal(signal.SIGTERM, _terminate)
+    if not sys.warnoptions:
+        # A library's warning about a damaged file (Pillow's "Truncated File Read", two lines with
+        # its source) is noise: the file's own one-line result says what became of it.
+        warnings.simplefilter("ignore")
     app()

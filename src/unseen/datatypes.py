@@ -141,6 +141,7 @@ class FileResult:
     def of_error(cls, source: Path, exc: UnseenError, kind: FileKind) -> FileResult:
         """The result of a file that raised ``exc``: refused, unverified or failed, with a one-line reason."""
         why = exc.why if isinstance(exc, InputError) else str(exc)
+        why = " ".join(why.split())  # one line, whatever a library put in its message (libheif: "\n")
         status: Status = (
             "refused"
             if isinstance(exc, UnsupportedError)

@@ -16,7 +16,7 @@ from typing import Literal
 import av
 
 from .errors import UnsupportedError
-from .meta import audio, families
+from .meta import audio, families, video
 
 Kind = Literal["image", "video", "audio"]
 
@@ -69,8 +69,10 @@ def identify(path: Path) -> FileKind:
 
 def _streams(path: Path, family: str) -> tuple[bool, frozenset[str]]:
     """Whether the file holds a picture (cover art does not count), and its sound codecs."""
+    # `open_input` reads tags that are not UTF-8 with replacement characters, where a plain
+    # `av.open` raised UnicodeDecodeError and took the whole batch down.
     try:
-        with av.open(str(path)) as container:
+        with video.open_input(path) as container:
             picture = any(
                 not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video
             )

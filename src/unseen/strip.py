@@ -85,16 +85,18 @@ def check_stripped(source: Path, written: Path, cleaned: meta.Cleaned) -> None:
 def _check_image(source: Path, written: Path, cleaned: meta.Cleaned) -> None:
     try:
         _fmt, frames = image_io.decode(written)
-    except (OSError, ValueError, SyntaxError) as exc:
+        originals = _raw_frames(source, len(frames)) if cleaned.lossless else []
+    except image_io.CORRUPT as exc:
+        # A lossless rewrite copies a damaged picture as it is: name the input, not the copy.
+        image_io.read(source)  # raises InputError ("truncated or corrupt image") if it is damaged
         raise VerificationError(f"output does not decode: {exc}") from exc
     if not frames or min(frames[0].shape[:2]) == 0:
         raise VerificationError("output holds no picture")
-    if cleaned.lossless:
-        originals = _raw_frames(source, len(frames))
-        if len(originals) != len(frames) or any(
-            a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(originals, frames, strict=False)
-        ):
-            raise VerificationError("the rewritten file does not decode to the original pixels")
+    same = len(originals) == len(frames) and all(
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(originals, frames, strict=True)
+    )
+    if cleaned.lossless and not same:
+        raise VerificationError("the rewritten file does not decode to the original pixels")
 
 
 def _raw_frames(path: Path, count: int) -> list[np.ndarray]:

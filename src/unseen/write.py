@@ -4,7 +4,7 @@ A file is written under a hidden temporary name in the output folder, synced,
 checked by the caller, and only then linked to its final name.  ``os.link``
 fails if the name exists, so a file that appeared meanwhile is never replaced.
 Whatever goes wrong (a failed check, a full disk, Ctrl-C), the temporary file
-is removed and no half file is left.
+is removed and no half file is left; an error writing it names the output.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ def staged(final: Path) -> Iterator[Path]:
     try:
         yield temp
         _publish(temp, final)
+    except OSError as exc:
+        if not isinstance(exc.filename, str | bytes) or Path(os.fsdecode(exc.filename)) != temp:
+            raise
+        # Filling the hidden file failed (a full disk, a size limit): the error names the output.
+        raise OutputError(why_not_written(final, exc)) from exc
     finally:
         temp.unlink(missing_ok=True)
 
@@ -55,14 +60,15 @@ def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:
 
 
 def write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Write and fsync, turning OS failures into one clear error."""
+    """Write and fsync; an OS failure names ``path``, so that `staged` can name the output instead."""
     try:
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        raise OutputError(why_not_written(path, exc)) from exc
+        exc.filename = exc.filename or str(path)  # a write through a descriptor names no file
+        raise
 
 
 def sync_file(path: Path) -> None:
@@ -73,7 +79,8 @@ def sync_file(path: Path) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise OutputError(why_not_written(path, exc)) from exc
+        exc.filename = exc.filename or str(path)
+        raise
 
 
 def _publish(temp: Path, final: Path) -> None:
@@ -108,6 +115,7 @@ def why_not_written(path: Path, exc: OSError) -> str:
     """One line naming the path and the reason an output could not be written."""
     reasons: dict[int, str] = {
         errno.ENOSPC: "disk full",
+        errno.EFBIG: "file too large (a file size limit, or the file system's)",
         errno.EDQUOT: "disk quota exceeded",
         errno.EACCES: "permission denied",
         errno.EROFS: "read-only file system",

@@ -9,6 +9,7 @@ none can leak from the input.
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,9 @@ from ..errors import InputError, UnsupportedError, UsageError, unreadable
 
 # Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a little more.
 MAX_PIXELS = 250_000_000
+# What Pillow raises on a damaged file: its plugins read past the end of a cut one as
+# IndexError or struct.error.
+CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
 
 @cache
@@ -116,8 +120,8 @@ def read(path: Path) -> Picture:
         raise unreadable(path, exc) from exc
     except UnidentifiedImageError as exc:
         raise UnsupportedError(path, "not an image, or a format unseen cannot read") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(path, f"truncated or corrupt image ({exc})") from exc
+    except CORRUPT as exc:
+        raise InputError(path, f"truncated or corrupt image ({exc or type(exc).__name__})") from exc
     if not frames:
         raise InputError(path, "image has no frames")
     return Picture(frames, fmt, durations, loop if isinstance(loop, int) else None)

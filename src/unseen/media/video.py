@@ -32,7 +32,7 @@ Fail = Callable[[str], Exception]
 class VideoReader:
     """Opens a video, picks its picture stream, and yields its frames; ``rgb``/``planar`` turn them upright."""
 
-    def __init__(self, path: Path, fail: Fail | None = None) -> None:
+    def __init__(self, path: Path, fail: Fail | None = None, *, frame_threads: bool = False) -> None:
         self.path = path
         self.fail: Fail = fail or (lambda why: InputError(path, why))
         self.container = meta_video.open_input(path)
@@ -41,7 +41,11 @@ class VideoReader:
         except StopIteration:
             self.container.close()
             raise UnsupportedError(path, "no video stream") from None
-        self.stream.thread_type = "AUTO"
+        # Frame threads lose the errors of the frames still in flight when the decoder drains at the
+        # end of the file: a corrupt last frame would vanish without a word, and the output be
+        # short.  Slice threads keep every error with its packet.  Only a caller that compares
+        # the frame count with one it knows (the self-check) may take the faster frame threads.
+        self.stream.thread_type = "AUTO" if frame_threads else "SLICE"
         ctx = self.stream.codec_context
         try:
             refuse_oversized(path, ctx.width, ctx.height)

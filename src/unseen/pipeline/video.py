@@ -32,7 +32,7 @@ from ..boxes import IntBoxes, areas, grow_heads, union_mask
 from ..cover import cover, fill_noise
 from ..datatypes import Detections
 from ..detect import FaceFinder
-from ..errors import InputError, VerificationError
+from ..errors import InputError, UnsupportedError, VerificationError
 from ..jobs import Job
 from ..media.audio import AudioOut
 from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
@@ -260,6 +260,12 @@ class _Run:
         source = self.reader.container
         if audio not in (None, "drop") and self.output is not None and source.streams.audio:
             self.ain = source.streams.audio[0]
+            if self.ain.codec_context is None:  # a sample description FFmpeg cannot read
+                raise UnsupportedError(
+                    self.job.source,
+                    f"stream {self.ain.index} is in a codec FFmpeg cannot read (corrupt?); "
+                    "--audio drop leaves the sound out",
+                )
         streams = [self.reader.stream] + ([self.ain] if self.ain is not None else [])
         early: list[av.AudioFrame] = []  # sound before the first picture waits for the streams to exist
         with ThreadPoolExecutor(1, "unseen-detect") as detector:

@@ -38,7 +38,7 @@ def check_photo(
     """Raise `VerificationError` unless ``path`` is clean and covered as meant; return faces still seen."""
     try:
         got_fmt, frames = image_io.decode(path)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except image_io.CORRUPT as exc:
         raise VerificationError(f"output does not decode: {exc}") from exc
     if got_fmt != fmt:
         raise VerificationError(f"output is {got_fmt}, expected {fmt}")

@@ -118,7 +118,7 @@ def _walk(
     pending = {s.index: s for s in expected.sampler.samples}
     seen: list[tuple[int, Detections]] = []
     count, first, end = 0, 0.0, 0.0
-    with VideoReader(path, fail=VerificationError) as reader:
+    with VideoReader(path, fail=VerificationError, frame_threads=True) as reader:  # counts frames
         streams = reader.container.streams
         if len(streams.video) != 1 or len(streams.audio) > 1 or len(streams) > 2:
             raise VerificationError(f"output has unexpected streams: {[s.type for s in streams]}")

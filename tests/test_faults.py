@@ -1,0 +1,322 @@
+"""Faults around the files: a full disk, an output folder nobody can write, a run stopped by a signal.
+
+Each test runs the real command line in a child process and then looks at
+what is on disk.  The contract: no output that is not whole (no half file,
+no ``.unseen-*.part`` under an output's name), a clear one-line error, the
+originals byte-identical, and the run can be done again.  Only SIGKILL, which
+no program can catch, may leave a temporary file behind, under its hidden
+name; the test says whether it did.
+
+Resuming a run from a state file is not built yet: "done again" here means
+that the same command into a fresh folder completes, and that the same
+command into a folder a stopped run already wrote to refuses to overwrite
+anything, with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPORTS, make_clip, run_cli, save, tree_hashes, unseen_cmd
+
+PHOTOS = 8
+CLIP_FRAMES = 160
+ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+# 128 + the signal: what a shell reports for a program its signal stopped.
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+@pytest.fixture(scope="module")
+def small(astronaut: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(astronaut).resize((128, 128)))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clip long enough (160 frames) to be stopped in its middle."""
+    return make_clip(
+        tmp_path_factory.mktemp("clip") / "long.mp4", pts=list(range(CLIP_FRAMES)), audio=True
+    ).path
+
+
+def _photos(folder: Path, small: np.ndarray, count: int = PHOTOS) -> Path:
+    for i in range(count):
+        save(np.roll(small, 8 * i, axis=1), folder / f"photo{i:02d}.png")
+    return folder
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob(".*")) if folder.exists() else []
+
+
+def _visible(folder: Path) -> list[Path]:
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _whole(path: Path) -> bool:
+    """Decodes to the end: a photo with Pillow, a video with every frame its source has."""
+    if path.suffix == ".mp4":
+        try:
+            with av.open(str(path)) as container:
+                return sum(1 for _ in container.decode(video=0)) == CLIP_FRAMES
+        except (av.error.FFmpegError, OSError):
+            return False
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except OSError:
+        return False
+
+
+def _writing(folder: Path, magic: bytes = b"") -> bool:
+    """Whether a temporary file in ``folder`` has grown past 2 KiB (and starts with ``magic``)."""
+    for temp in folder.glob(".unseen-*.part"):
+        try:
+            if temp.stat().st_size > 2048 and magic in temp.read_bytes()[:16]:
+                return True
+        except FileNotFoundError:
+            pass  # published or removed meanwhile
+    return False
+
+
+def _wait_for(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], what: str, timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, f"no sign of {what}"
+        time.sleep(0.02)
+
+
+# --- a full disk -------------------------------------------------------------------------------
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("command", ["protect", "strip"])
+def test_a_file_size_limit_fails_each_file_with_a_clear_error(
+    tmp_path: Path, small: np.ndarray, clip: Path, command: str
+) -> None:
+    # RLIMIT_FSIZE in the child only: every write past 4 KiB fails with EFBIG, like a full disk.
+    indir, out = _photos(tmp_path / "in", small, count=2), tmp_path / "out"
+    os.link(clip, indir / "clip.mp4")
+    before = tree_hashes(indir)
+    done = subprocess.run(
+        unseen_cmd(command, indir, "-o", out, "--json"),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        preexec_fn=_file_size_limit(4096),
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3, done.stderr
+    for line in errors:
+        assert "cannot write output: file too large" in line, line
+        assert ".part" not in line, "the error names the hidden file, not the output"
+    assert _visible(out) == [] and _hidden(out) == []
+    assert tree_hashes(indir) == before
+
+
+def _unshare_mount() -> list[str] | None:
+    """A command prefix with a private mount namespace (where we may mount a tmpfs), if allowed."""
+    prefix = ["unshare", "--user", "--map-root-user", "--mount"]
+    try:
+        done = subprocess.run([*prefix, "mount", "-t", "tmpfs", "-o", "size=64k", "none", "/mnt"], timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return prefix if done.returncode == 0 else None
+
+
+def _in_mount(tmp_path: Path, mount_options: str, *args: object) -> subprocess.CompletedProcess[str]:
+    """Run unseen with ``tmp_path/mnt`` a fresh tmpfs (``mount_options``) visible to it alone."""
+    prefix = _unshare_mount()
+    if prefix is None:
+        pytest.skip("cannot make a private mount namespace here (unshare --user --mount)")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = f'mount -t tmpfs -o {mount_options} none "$1" && shift && exec "$@"'
+    return subprocess.run(
+        [*prefix, "sh", "-c", script, "sh", str(mnt), *unseen_cmd(*args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("command", ["protect", "strip"])
+def test_a_full_file_system_fails_each_file_with_a_clear_error(
+    tmp_path: Path, small: np.ndarray, clip: Path, command: str
+) -> None:
+    # A 64 KiB tmpfs: the first output or two may fit, the rest must fail as "disk full".
+    indir = _photos(tmp_path / "in", small, count=4)
+    os.link(clip, indir / "clip.mp4")
+    before = tree_hashes(indir)
+    out = tmp_path / "mnt" / "out"
+    done = _in_mount(tmp_path, "size=64k", command, indir, "-o", out, "--json", "--keep-names")
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and errors, done.stderr
+    for line in errors:
+        assert "cannot write output: disk full" in line, line
+    # The tmpfs is gone with its namespace: what the run wrote there is judged by what it said.
+    written = [line for line in done.stdout.splitlines() if '"output": null' not in line]
+    assert len(written) + len(errors) == 5, done.stdout
+    assert tree_hashes(indir) == before
+
+
+# --- an output folder nobody can write -----------------------------------------------------------
+
+
+def test_an_output_folder_under_a_file_fails_each_file(tmp_path: Path, small: np.ndarray) -> None:
+    # A path through a regular file cannot be made a folder, even by root.
+    indir = _photos(tmp_path / "in", small, count=2)
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a file, not a folder")
+    before = tree_hashes(indir)
+    run = run_cli("protect", indir, "-o", blocker / "out")
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("a part of the path is a file" in line for line in errors), run.stderr
+    assert blocker.read_bytes() == b"a file, not a folder"
+    assert tree_hashes(indir) == before
+
+
+def test_a_read_only_file_system_fails_each_file(tmp_path: Path, small: np.ndarray, clip: Path) -> None:
+    # Read-only for root too; unlike a folder's mode bits, which root ignores.
+    indir = _photos(tmp_path / "in", small, count=2)
+    os.link(clip, indir / "clip.mp4")
+    before = tree_hashes(indir)
+    done = _in_mount(tmp_path, "ro,size=1m", "protect", indir, "-o", tmp_path / "mnt", "--json")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3 and all("read-only file system" in line for line in errors), done.stderr
+    assert tree_hashes(indir) == before
+
+
+# --- stopped by a signal -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_photo_batch_leaves_whole_files_and_the_rerun_completes(
+    tmp_path: Path, small: np.ndarray, sig: signal.Signals
+) -> None:
+    indir, out = _photos(tmp_path / "in", small), tmp_path / "out"
+    before = tree_hashes(indir)
+    args = ("protect", indir, "-o", out, "--keep-names")
+    proc = subprocess.Popen(unseen_cmd(*args), stderr=subprocess.PIPE, text=True, env=ENV)
+    _wait_for(proc, lambda: bool(_visible(out)), "a first output")
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_CODES[sig], stderr
+    assert WORDS[sig] in stderr and "Traceback" not in stderr, stderr
+    assert _hidden(out) == [], "a temporary file was left"
+    written = _visible(out)
+    assert 1 <= len(written) < PHOTOS
+    assert all(_whole(p) for p in written)
+    assert tree_hashes(indir) == before
+    # The same command again refuses to overwrite what the first run wrote, and says so.
+    hashes = tree_hashes(out)
+    again = run_cli(*args)
+    assert again.code == 2 and "already exists; unseen never overwrites a file" in again.stderr, again.stderr
+    assert tree_hashes(out) == hashes
+    # Into a fresh folder it completes.
+    fresh = run_cli("protect", indir, "-o", tmp_path / "fresh", "--keep-names")
+    assert fresh.code == 0, fresh.stderr
+    assert len(_visible(tmp_path / "fresh")) == PHOTOS and all(map(_whole, _visible(tmp_path / "fresh")))
+    assert tree_hashes(indir) == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_video_leaves_nothing_and_the_rerun_completes(
+    tmp_path: Path, clip: Path, sig: signal.Signals
+) -> None:
+    out = tmp_path / "out"
+    target = out / "safe.mp4"
+    digest = tree_hashes(clip.parent)
+    proc = subprocess.Popen(
+        unseen_cmd("protect", clip, "-o", target), stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    # The hidden temporary file exists and has grown: the video is being written.
+    _wait_for(proc, lambda: _writing(out), "the video being written")
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_CODES[sig], stderr
+    assert WORDS[sig] in stderr and "Traceback" not in stderr, stderr
+    assert list(out.iterdir()) == []
+    assert tree_hashes(clip.parent) == digest
+    # Nothing was written, so the very same command completes.
+    again = run_cli("protect", clip, "-o", target, "--json")
+    assert again.code == 0, again.stderr
+    assert _whole(target) and _hidden(out) == []
+    assert tree_hashes(clip.parent) == digest
+
+
+def test_sigkill_of_the_process_group_never_publishes_a_partial_file(
+    tmp_path: Path, small: np.ndarray, clip: Path
+) -> None:
+    # A batch of photos with a video in its middle, killed (the whole process group, SIGKILL)
+    # while the video's temporary file is being written.
+    indir, out = _photos(tmp_path / "in", small, count=6), tmp_path / "out"
+    os.link(clip, indir / "photo02b.mp4")
+    before = tree_hashes(indir)
+    args = ("protect", indir, "-o", out, "--keep-names")
+    proc = subprocess.Popen(
+        unseen_cmd(*args), stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
+    )
+    _wait_for(
+        proc,
+        lambda: _writing(out, b"ftyp") and bool(_visible(out)),
+        "the video being written",
+    )
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    written, left = _visible(out), _hidden(out)
+    # Only whole files under their own names: the photos before the video.
+    assert [p.name for p in written] == [f"photo{i:02d}.png" for i in range(len(written))]
+    assert 1 <= len(written) <= 3 and all(map(_whole, written))
+    assert all(name.startswith(".unseen-") and name.endswith(".part") for name in left), left
+    assert tree_hashes(indir) == before
+    # The same command refuses to write over what is there; a fresh folder gets everything.
+    again = run_cli(*args)
+    assert again.code == 2 and "already exists; unseen never overwrites a file" in again.stderr, again.stderr
+    fresh = run_cli("protect", indir, "-o", tmp_path / "fresh", "--keep-names")
+    assert fresh.code == 0, fresh.stderr
+    assert [p.name for p in _visible(tmp_path / "fresh")] == sorted(
+        [f"photo{i:02d}.png" for i in range(6)] + ["photo02b.mp4"]
+    )
+    assert all(map(_whole, _visible(tmp_path / "fresh"))) and _hidden(tmp_path / "fresh") == []
+    REPORTS.append(
+        (
+            "faults: SIGKILL of the process group while a video was being written",
+            f"{len(written)} whole output(s) published before the kill, none partial; "
+            f"temporary file(s) left under their hidden names: {left or 'none'}",
+        )
+    )
