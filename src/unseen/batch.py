@@ -27,6 +27,7 @@ import os
 import secrets
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
@@ -35,10 +36,11 @@ from pathlib import Path
 from typing import IO, Literal
 
 from .datatypes import FileResult
-from .errors import UsageError
+from .errors import OutputError, UsageError
 from .jobs import Job
 from .plan import Plan
 from .settings import Settings
+from .write import why_not_written
 
 Mode = Literal["protect", "strip", "analyse"]
 STATE = ".unseen-state.jsonl"
@@ -114,6 +116,8 @@ def _start(task: Task) -> None:
     # YuNet's OpenMP threads read this when its library loads (in `worker`): without it every
     # worker starts one thread per core, and they fight over the cores the workers share.
     os.environ.setdefault("OMP_NUM_THREADS", str(task.settings.threads))
+    if not sys.warnoptions:  # a worker is the command line's own process: no library warning on stderr
+        warnings.simplefilter("ignore")
     _handle_one = worker(task)
 
 
@@ -135,9 +139,12 @@ class Folder:
 
     def __enter__(self) -> Folder:
         self.made = not self.out.exists()
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._lock = _locked(self.out / LOCK)
-        self._read()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._lock = _locked(self.out / LOCK)
+            self._read()
+        except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
+            raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
         for leftover in self.out.rglob(TEMP_GLOB):  # hidden temporary files of a killed run
             leftover.unlink(missing_ok=True)
         return self

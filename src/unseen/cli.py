@@ -40,7 +40,7 @@ app = typer.Typer(
     "recordings, offline.",
 )
 # soft_wrap: one error is one line, whatever the terminal's width, so scripts can grep it.
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # names may hold [brackets]
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # names may hold [brackets]
 
 
 @app.callback()
@@ -405,7 +405,7 @@ def _batch(
         shown = _counted(run(), len(skipped) + len(planned.todo), show=not quiet and len(planned.todo) > 1)
         results = _report_all(shown, as_json=as_json, quiet=quiet, summary=summary)
     summary.seconds = time.perf_counter() - started
-    if not quiet and len(planned.done) + len(planned.todo) > 1:
+    if not (quiet or as_json) and len(planned.done) + len(planned.todo) > 1:
         failed = summary.failed or {}
         err.print(
             f"{summary.done} done, {summary.skipped} skipped (done before), {len(failed)} failed, "
