@@ -884,7 +884,7 @@ def test_inputs_are_byte_identical_and_no_temporary_file_is_left(outcome: Outcom
 
 
 def test_command_line_sample_never_shows_a_traceback(outcome: Outcome, tmp_path: Path) -> None:
-    from conftest import REPORTS, run_cli
+    from conftest import REPORTS, produced, run_cli
 
     rng = random.Random(SEED + 1)
     sample = []
@@ -918,7 +918,9 @@ def test_command_line_sample_never_shows_a_traceback(outcome: Outcome, tmp_path:
             elif command != "check":
                 assert Path(record["output"]).is_file(), record
         if command != "check":
-            written = sorted(p.name for p in out.rglob("*") if p.is_file()) if out.exists() else []
+            written = (
+                sorted(p.name for p in produced(out, recursive=True) if p.is_file()) if out.exists() else []
+            )
             wanted = sorted(Path(r["output"]).name for r in records if r["output"])
             assert written == wanted, "a file left beside the outputs"
         ends = Counter(r["status"] for r in records)
