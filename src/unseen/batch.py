@@ -102,17 +102,24 @@ def run(task: Task, jobs: list[Job], processes: int) -> Iterator[FileResult]:
 
 
 def _interrupt(pool: ProcessPoolExecutor) -> None:
+    """Stop every worker the way Ctrl-C stops one process: a file in progress unwinds (its hidden
+    temporary file removed), an idle worker just ends."""
     for process in list(getattr(pool, "_processes", {}).values()):
         with contextlib.suppress(OSError, ValueError):
             if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signal.SIGINT)
+                os.kill(process.pid, signal.SIGTERM)
 
 
 _handle_one: Callable[[Job], FileResult] | None = None
+_busy = False
 
 
 def _start(task: Task) -> None:
     global _handle_one
+    # Ctrl-C reaches the whole process group; the parent alone decides, and stops the workers
+    # with SIGTERM (`_interrupt`), which unwinds a file in progress like Ctrl-C would.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     # YuNet's OpenMP threads read this when its library loads (in `worker`): without it every
     # worker starts one thread per core, and they fight over the cores the workers share.
     os.environ.setdefault("OMP_NUM_THREADS", str(task.settings.threads))
@@ -121,9 +128,20 @@ def _start(task: Task) -> None:
     _handle_one = worker(task)
 
 
+def _stop(signum: int, frame: object) -> None:
+    if _busy:
+        raise KeyboardInterrupt  # unwinds the file in progress: `staged` removes its temporary file
+    os._exit(0)  # idle: nothing to clean up
+
+
 def _handle(job: Job) -> FileResult:
+    global _busy
     assert _handle_one is not None, "worker not started"
-    return _handle_one(job)
+    _busy = True
+    try:
+        return _handle_one(job)
+    finally:
+        _busy = False
 
 
 class Folder:
