@@ -48,8 +48,9 @@ def finder() -> FaceFinder:
 def ctx(finder: object, **settings: object) -> Ctx:
     """What a video pass needs; the audit always gets a real finder of its own."""
     opts = Settings(seed=1, threads=1, **settings)  # type: ignore[arg-type]
-    audit = Audit(FaceFinder(opts, resolve(opts).video), opts)
-    return Ctx(opts, resolve(opts), finder, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
+    profile = resolve(opts)
+    audit = Audit(FaceFinder(opts, profile.video), opts, profile.audit)
+    return Ctx(opts, profile, finder, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
 
 
 def protect(
