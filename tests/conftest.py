@@ -7,6 +7,7 @@ scikit-image's public-domain ``astronaut`` (512 x 512, one face).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -35,6 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (evaluation data) is absent")
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+needs_voice = pytest.mark.skipif(
+    importlib.util.find_spec("pyworld") is None, reason="the voice extra (pyworld) is not installed"
+)
 
 # The astronaut's face, brow to chin and ear to ear, as x0, y0, x1, y1 in the 512 px photo (by eye).
 FACE = (185, 70, 265, 180)

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import FPS, FRAMES, Clip, H, W, make_clip
+from conftest import FPS, FRAMES, Clip, H, W, make_clip, needs_voice
 from unseen.datatypes import Detections
 from unseen.detect import FaceFinder
 from unseen.errors import InputError, UnsupportedError
@@ -133,7 +133,7 @@ def test_full_range_colour_is_kept(tmp_path: Path, finder: FaceFinder) -> None:
     assert np.abs(frames[0][corner].astype(int) - originals[0][corner]).mean() < 4
 
 
-@pytest.mark.parametrize("mode", ["drop", "keep", "disguise"])
+@pytest.mark.parametrize("mode", ["drop", "keep", pytest.param("disguise", marks=needs_voice)])
 def test_audio_modes(tmp_path: Path, finder: FaceFinder, mode: str) -> None:
     clip = make_clip(tmp_path / "talk.mp4", audio=True)
     _, out = protect(clip, tmp_path / "safe.mp4", finder, audio=mode)

@@ -18,6 +18,7 @@ from ..detect import FaceFinder
 from ..errors import PlanError, UnsupportedError
 from ..jobs import SUFFIX_FORMATS, Job, handled
 from ..media import image as image_io
+from ..media.audio import need_vocoder
 from ..plan import Media, Plan, edited, match, sha256_of
 from ..profiles import Profile, resolve
 from ..settings import Settings
@@ -30,6 +31,8 @@ class Protector:
     """Holds the loaded models for a run; ``protect(job)`` and ``analyse(job)`` handle one file each."""
 
     def __init__(self, settings: Settings, profile: Profile | None = None, finder: FaceFinder | None = None):
+        if settings.audio == "disguise":
+            need_vocoder()
         self.settings = settings
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
