@@ -38,8 +38,6 @@ BackendFactory = Callable[[Settings], Backend]
 # so a detector whose package is missing costs nothing until a plan names it.
 BACKENDS: Registry[BackendFactory] = Registry("detector")
 _MODULES = {"centerface": "centerface", "yunet": "yunet"}
-# Backends that need a package only some platforms have a wheel for.
-_PACKAGES = {"yunet": "yuface"}
 
 
 @dataclass(frozen=True)
@@ -142,12 +140,13 @@ AUDIT = Plan(
 
 
 def installed(name: str) -> bool:
-    """Whether backend ``name`` can load here (YuNet needs ``yuface``, a wheel only some platforms have)."""
-    package = _PACKAGES.get(name)
-    if package is None:
+    """Whether backend ``name`` can load here: YuNet needs ``yuface``, a wheel only some platforms have."""
+    if name != "yunet":
         return True
+    from .yunet import load_yuface
+
     try:
-        import_module(package)
+        load_yuface()
     except ImportError:
         return False
     return True
