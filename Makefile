@@ -1,15 +1,21 @@
-# Two entry points for a fresh clone: `make demo` and `make test`.
+# Entry points for a fresh clone: `make demo`, `make test`, `make wheels`.
+# Another Python: `make test PYTHON=python3.13` (one venv per Python: .venv311, .venv313).
+# EXTRAS=dev leaves out the voice extra (pyworld, which needs a C compiler outside Windows).
 PYTHON ?= python3.11
-VENV ?= .venv
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
+VENV ?= .venv$(PYVER)
+EXTRAS ?= dev,voice
 PY := $(VENV)/bin/python
 # Optional parts to install with the project; .ci/run adds `cluster` (Ray) so its test runs.
 EXTRAS ?= dev
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint wheels
 
-install: $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(EXTRAS)
 
-$(VENV)/.installed: pyproject.toml
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
@@ -26,3 +32,7 @@ lint: install
 
 test: lint
 	$(PY) -m pytest
+
+# Every base dependency has a wheel for CPython 3.11-3.13 on macOS ARM, Windows and Linux (x86-64, ARM).
+wheels: install
+	$(PY) tools/check_wheels.py

@@ -1,18 +1,22 @@
 """Photos: unseen (default and --fast) against deface 1.5.0, scored in one run by score_images.py.
 
-    python benchmarks/bench_images.py [--limit N]
+    python benchmarks/bench_images.py [--limit N] [--without-yuface .venv313/bin/unseen]
 
 Prints one markdown row per tool (recall per face size, redacted area over
 face area, photos per second, speed relative to deface) and the scorer's
 per-subset lines.  Every tool gets the whole folder in one command: deface
 in one process (its command line takes many inputs, so it loads its model
 once), unseen with its default ``--jobs`` (every core) and with ``--jobs 1``.
+``--without-yuface`` adds the rows of another unseen install that has no
+``yuface`` (any Python but 3.11, macOS, Linux on ARM), so both detector sets
+are measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shlex
 
 from _bench import DEV, UNSEEN, bench_venv, deface_dir_cmd, need_shared, score
 
@@ -22,17 +26,24 @@ BUCKETS = ("tiny", "small", "medium", "large")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--limit", type=int, help="score only the first N photos")
+    ap.add_argument(
+        "--without-yuface", metavar="UNSEEN", help="the unseen command of an install without yuface"
+    )
     args = ap.parse_args()
     need_shared()
     python = bench_venv()
     common = ["--data", str(DEV)] + (["--limit", str(args.limit)] if args.limit else [])
-    unseen = f"{UNSEEN} protect {{indir}} -o {{outdir}} --keep-names --format png --quiet"
+    protect = " protect {indir} -o {outdir} --keep-names --format png --quiet"
     runs = {
-        "unseen": ["--dir-cmd", unseen],
-        "unseen --jobs 1": ["--dir-cmd", unseen + " --jobs 1"],
-        "unseen --fast": ["--dir-cmd", unseen + " --fast"],
-        "deface --replacewith solid --boxes": ["--dir-cmd", deface_dir_cmd(python)],
+        "unseen": ["--dir-cmd", UNSEEN + protect],
+        "unseen --jobs 1": ["--dir-cmd", UNSEEN + protect + " --jobs 1"],
+        "unseen --fast": ["--dir-cmd", UNSEEN + protect + " --fast"],
     }
+    if args.without_yuface:
+        other = shlex.quote(args.without_yuface)
+        runs["unseen, no yuface"] = ["--dir-cmd", other + protect]
+        runs["unseen --fast, no yuface"] = ["--dir-cmd", other + protect + " --fast"]
+    runs["deface --replacewith solid --boxes"] = ["--dir-cmd", deface_dir_cmd(python)]
     rows, subsets = {}, {}
     for name, how in runs.items():
         summary, _, printout = score(python, "score_images.py", *common, *how)

@@ -30,7 +30,15 @@ from unseen.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BUCKETS = (("tiny", 16), ("small", 32), ("medium", 64), ("large", 1e9))
-CACHED_PASSES = {"cf1": ("centerface", 1.0), "cf2": ("centerface", 2.0), "yn1": ("yunet", 1.0)}
+# Cached whole-image runs: backend, scale, mirrored.  A cache missing some is completed.
+CACHED_PASSES = {
+    "cf1": ("centerface", 1.0, False),
+    "cf1m": ("centerface", 1.0, True),
+    "cf05": ("centerface", 0.5, False),
+    "cf2": ("centerface", 2.0, False),
+    "cf2m": ("centerface", 2.0, True),
+    "yn1": ("yunet", 1.0, False),
+}
 
 
 @dataclass
@@ -40,19 +48,26 @@ class Cached:
     seconds: dict[str, float]
 
 
-def build_cache(rows: list[dict[str, object]], root: Path) -> list[Cached]:
-    backends = {name: make_backend(name, Settings()) for name in ("centerface", "yunet")}
-    out = []
-    for row in rows:
+def build_cache(rows: list[dict[str, object]], root: Path, cache: list[Cached] | None) -> list[Cached]:
+    """``cache`` completed with every pass of `CACHED_PASSES` it lacks (made new when None)."""
+    cache = cache or [Cached((0, 0), {}, {}) for _ in rows]
+    missing = [k for k in CACHED_PASSES if any(k not in item.boxes for item in cache)]
+    backends = {CACHED_PASSES[k][0]: make_backend(CACHED_PASSES[k][0], Settings()) for k in missing}
+    for row, item in zip(rows, cache, strict=True):
         rgb = np.asarray(Image.open(root / str(row["image"])).convert("RGB"))
-        boxes, seconds = {}, {}
-        for key, (name, scale) in CACHED_PASSES.items():
+        item.shape = rgb.shape[:2]
+        for key in missing:
+            name, scale, mirror = CACHED_PASSES[key]
             started = time.perf_counter()
-            found = backends[name].detect(resized(rgb, scale), 0.05)
-            seconds[key] = time.perf_counter() - started
-            boxes[key] = found.transformed(scale)
-        out.append(Cached(rgb.shape[:2], boxes, seconds))
-    return out
+            view = resized(rgb, scale)
+            if mirror:
+                found = backends[name].detect(np.ascontiguousarray(view[:, ::-1]), 0.05)
+                found = found.mirrored(view.shape[1])
+            else:
+                found = backends[name].detect(view, 0.05)
+            item.seconds[key] = time.perf_counter() - started
+            item.boxes[key] = found.transformed(scale)
+    return cache
 
 
 def replay(plan: dict[str, object], cache: list[Cached], rows: list[dict[str, object]]) -> dict[str, float]:
@@ -96,15 +111,24 @@ def replay(plan: dict[str, object], cache: list[Cached], rows: list[dict[str, ob
 
 def candidates() -> dict[str, dict[str, object]]:
     g = HeadGeometry()
-    cf, yn = ("cf1", Pass("centerface", 1, 0.15, big_threshold=0.08)), ("yn1", Pass("yunet", 1, 0.5))
+    cf, yn = ("cf1", Pass("centerface", 1, 0.15, big_threshold=0.1)), ("yn1", Pass("yunet", 1, 0.5))
+    mirror = ("cf1m", Pass("centerface", 1, 0.15, big_threshold=0.1, mirror=True))
     zoom = ("cf2", ZoomPass("centerface", 2, 0.1, below=24, tile=128))
     return {
         "CenterFace 1x @0.2": {"passes": [("cf1", Pass("centerface", 1, 0.2))], "geometry": g},
-        "+ YuNet 1x @0.5": {"passes": [("cf1", Pass("centerface", 1, 0.2)), yn], "geometry": g},
-        "+ big faces @0.08 (fast)": {"passes": [cf, yn], "geometry": g},
-        "+ 2x zoom tiles (default)": {"passes": [cf, yn], "zoom": [zoom], "geometry": g},
+        "@0.15, big faces @0.1": {"passes": [cf], "geometry": g},
+        "+ mirror image (`--fast` without yuface)": {"passes": [cf, mirror], "geometry": g},
+        "+ YuNet (`--fast`)": {"passes": [cf, mirror, yn], "geometry": g},
+        "+ mirror, 2x zoom (default without yuface)": {"passes": [cf, mirror], "zoom": [zoom], "geometry": g},
+        "+ mirror, 2x zoom, YuNet (default)": {"passes": [cf, mirror, yn], "zoom": [zoom], "geometry": g},
+        "before the mirror: big faces @0.08, YuNet, zoom": {
+            "passes": [("cf1", Pass("centerface", 1, 0.15, big_threshold=0.08)), yn],
+            "zoom": [zoom],
+            "geometry": g,
+        },
+        "2x zoom without mirror or YuNet": {"passes": [cf], "zoom": [zoom], "geometry": g},
         "default, tight boxes 1.2x": {
-            "passes": [cf, yn],
+            "passes": [cf, mirror, yn],
             "zoom": [zoom],
             "geometry": HeadGeometry(0.1, 0.1, 0.0, 1),
         },
@@ -118,11 +142,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, required=True)
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
-    if args.cache.exists():
-        cache = pickle.loads(args.cache.read_bytes())
-    else:
-        cache = build_cache(rows, args.data.parent)
-        args.cache.write_bytes(pickle.dumps(cache))
+    cached = pickle.loads(args.cache.read_bytes()) if args.cache.exists() else None
+    cache = build_cache(rows, args.data.parent, cached)
+    args.cache.write_bytes(pickle.dumps(cache))
     print("| plan | tiny | small | medium | large | area ratio | detect s/img |")
     print("|---|---|---|---|---|---|---|")
     for name, plan in candidates().items():

@@ -7,6 +7,7 @@ scikit-image's public-domain ``astronaut`` (512 x 512, one face).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -42,6 +43,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+needs_voice = pytest.mark.skipif(
+    importlib.util.find_spec("pyworld") is None, reason="the voice extra (pyworld) is not installed"
+)
 
 # The astronaut's face, brow to chin and ear to ear, as x0, y0, x1, y1 in the 512 px photo (by eye).
 FACE = (185, 70, 265, 180)

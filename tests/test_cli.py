@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,25 @@ def test_bad_options_exit_2_and_write_nothing(
     run = run_cli("protect", source, "-o", tmp_path / "out", *options)
     assert run.code == 2, run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_disguise_without_the_voice_extra_names_it_and_exits_2(tmp_path: Path, gradient: np.ndarray) -> None:
+    # A pyworld that cannot be imported stands in for a base install without the extra.
+    shadow = tmp_path / "shadow" / "pyworld"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no pyworld in this test')\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    source = save(gradient, tmp_path / "scene.png")
+    run = run_cli("protect", source, "-o", tmp_path / "out", "--audio", "disguise", env=env)
+    assert run.code == 2, run.stderr
+    assert "pip install 'unseen[voice]'" in run.stderr
+    assert not (tmp_path / "out").exists()
+    # Everything else still works in the same install.
+    run = run_cli("protect", source, "-o", tmp_path / "out", "--audio", "keep", env=env)
+    assert run.code == 0, run.stderr
 
 
 def test_empty_folder_is_a_usage_error(tmp_path: Path) -> None:

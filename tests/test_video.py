@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import FPS, FRAMES, Clip, H, W, make_clip
+from conftest import FPS, FRAMES, Clip, H, W, make_clip, needs_voice
 from unseen.datatypes import Detections
 from unseen.detect import FaceFinder
 from unseen.errors import InputError, UnsupportedError
@@ -48,8 +48,9 @@ def finder() -> FaceFinder:
 def ctx(finder: object, **settings: object) -> Ctx:
     """What a video pass needs; the audit always gets a real finder of its own."""
     opts = Settings(seed=1, threads=1, **settings)  # type: ignore[arg-type]
-    audit = Audit(FaceFinder(opts, resolve(opts).video), opts)
-    return Ctx(opts, resolve(opts), finder, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
+    profile = resolve(opts)
+    audit = Audit(FaceFinder(opts, profile.video), opts, profile.audit)
+    return Ctx(opts, profile, finder, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
 
 
 def protect(
@@ -132,7 +133,7 @@ def test_full_range_colour_is_kept(tmp_path: Path, finder: FaceFinder) -> None:
     assert np.abs(frames[0][corner].astype(int) - originals[0][corner]).mean() < 4
 
 
-@pytest.mark.parametrize("mode", ["drop", "keep", "disguise"])
+@pytest.mark.parametrize("mode", ["drop", "keep", pytest.param("disguise", marks=needs_voice)])
 def test_audio_modes(tmp_path: Path, finder: FaceFinder, mode: str) -> None:
     clip = make_clip(tmp_path / "talk.mp4", audio=True)
     _, out = protect(clip, tmp_path / "safe.mp4", finder, audio=mode)

@@ -18,10 +18,11 @@ import numpy as np
 
 from . import kinds, meta
 from .datatypes import Detections, FileKind, FileResult, Status
-from .detect import AUDIT, FaceFinder
+from .detect import FaceFinder
 from .errors import InputError, UnseenError, UnsupportedError, VerificationError
 from .media import image as image_io
 from .media.video import VideoReader
+from .profiles import resolve
 from .settings import Settings
 from .verify.audit import Audit, audited_frames
 
@@ -32,7 +33,8 @@ class Checker:
     def __init__(self, settings: Settings | None = None, *, faces: bool = True, use_exiftool: bool = True):
         settings = settings or Settings()
         self.max_pixels = settings.max_pixels
-        self.audit = Audit(FaceFinder(settings, AUDIT), settings) if faces else None
+        audit = resolve(settings).audit
+        self.audit = Audit(FaceFinder(settings, audit), settings, audit) if faces else None
         self.use_exiftool = use_exiftool
 
     def check(self, path: Path) -> FileResult:

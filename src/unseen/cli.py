@@ -461,10 +461,10 @@ def _guarded(work: Callable[[], int]) -> int:
         err.print("interrupted: no partial output was left")
         return EXIT_INTERRUPTED
     except UsageError as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         return EXIT_USAGE
     except UnseenError as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         return EXIT_FAILED
 
 

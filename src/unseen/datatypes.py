@@ -109,6 +109,17 @@ class Detections:
         xyxy = self.xyxy / scale + np.tile(shift, 2)
         return Detections(xyxy, self.scores, self.landmarks / scale + shift, self.sources, self.ids)
 
+    def mirrored(self, width: float) -> Detections:
+        """Map boxes found in the left-right mirror image of a ``width``-px picture back (and forth).
+
+        Landmarks keep their meaning: the mirrored left eye is the right one.
+        """
+        x0, y0, x1, y1 = self.xyxy.T
+        xyxy = np.stack([width - x1, y0, width - x0, y1], axis=1)
+        marks = self.landmarks[:, [1, 0, 2, 4, 3]].copy()
+        marks[..., 0] = width - marks[..., 0]
+        return Detections(xyxy, self.scores, marks, self.sources, self.ids)
+
     def labelled(self, source: str) -> Detections:
         """The same rows, all credited to ``source``."""
         return Detections(self.xyxy, self.scores, self.landmarks, (source,) * len(self), self.ids)

@@ -1,10 +1,11 @@
 """``--fast`` resolved once: the one `Profile` object that every stage reads instead of the flag.
 
 Measured choices (docs/tuning.md, docs/video.md): photos run CenterFace at
-full size, YuNet and a 2x zoom on tiles around small faces; ``fast`` drops the
-zoom.  Video runs CenterFace at up to 1280 px on every frame; ``fast`` at
-960 px on every third frame, with the tracker bridging the rest, and a faster
-x264 preset.
+full size and on the mirror image, YuNet and a 2x zoom on tiles around small
+faces; ``fast`` drops the zoom.  Video runs CenterFace at up to 1280 px on
+every frame; ``fast`` at 960 px on every third frame, with the tracker
+bridging the rest, and a faster x264 preset.  Where ``yuface`` does not
+install, every plan runs without YuNet (`detect.installed`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .detect import AUDIT, FAST, PHOTO, VIDEO, VIDEO_FAST, Plan
+from .detect import AUDIT, FAST, PHOTO, VIDEO, VIDEO_FAST, Plan, installed
 from .settings import Settings
 
 
@@ -25,6 +26,15 @@ class Profile:
     x264_preset: str
     audit: Plan = AUDIT  # the self-check's face audit; the same as `unseen check`'s
 
+    def without(self, backend: str) -> Profile:
+        """The same profile with no pass of ``backend`` in any of its plans."""
+        return replace(
+            self,
+            photo=self.photo.without(backend),
+            video=self.video.without(backend),
+            audit=self.audit.without(backend),
+        )
+
 
 DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast")
 FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast")
@@ -32,6 +42,8 @@ FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast")
 
 def resolve(settings: Settings) -> Profile:
     base = FAST_PROFILE if settings.fast else DEFAULT
+    if not installed("yunet"):
+        base = base.without("yunet")
     if settings.detect_every is None or settings.detect_every == base.detect_every:
         return base
     return replace(base, detect_every=settings.detect_every)

@@ -20,17 +20,22 @@ with other recordings of the same person may still find them similar; treat
 ``disguise`` as making casual recognition of a voice hard, not as anonymity.
 The sound is also cut to 16 kHz mono, which removes the room and microphone
 detail above 8 kHz.
+
+`pyworld` is the ``voice`` extra: it has a wheel for Windows only and needs
+a C compiler elsewhere, so a base install has no disguise and says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from importlib import import_module
 
 import av
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import UsageError
 from ..meta.video import new_audio_stream
 
 RATE = 16_000
@@ -73,6 +78,18 @@ class Voice:
         safe = np.where(voiced, f0, self.centre)
         moved = self.centre * (safe / self.centre) ** self.flatten * 2 ** ((self.semitones + wobble) / 12)
         return np.where(voiced, moved, 0.0)
+
+
+def need_vocoder() -> None:
+    """Refuse a disguise up front, as a usage error, where the vocoder is not installed."""
+    try:
+        import_module("pyworld")
+    except ImportError as exc:
+        raise UsageError(
+            "the voice disguise needs the WORLD vocoder, which is not installed: "
+            "pip install 'unseen[voice]' (pyworld; outside Windows it builds with a C compiler), "
+            "or use --audio drop or keep"
+        ) from exc
 
 
 def resynthesise(x: F64, start: float, voice: Voice) -> F64:

@@ -19,6 +19,7 @@ from ..detect import FaceFinder
 from ..errors import PlanError, UnsupportedError
 from ..jobs import SUFFIX_FORMATS, Job, handled
 from ..media import image as image_io
+from ..media.audio import need_vocoder
 from ..plan import Media, Plan, edited, match, sha256_of
 from ..profiles import Profile, resolve
 from ..settings import Settings
@@ -40,6 +41,8 @@ class Protector:
     ):
         """``record``: also keep the plan of a video protected without one (for a report); it holds
         a box per track and frame, so memory grows with the clip."""
+        if settings.audio == "disguise":
+            need_vocoder()
         self.settings = settings
         self.record = record
         self.profile = profile or resolve(settings)

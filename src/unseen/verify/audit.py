@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ..boxes import overlap_share
 from ..datatypes import Detections
-from ..detect import AUDIT, FaceFinder, Plan
+from ..detect import FaceFinder, Plan
 from ..settings import Settings
 
 # A detection whose box lies at least this much on cover noise is taken for the cover itself.
@@ -34,7 +34,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 class Audit:
     """``visible(rgb)``: the faces a viewer of ``rgb`` would see, unseen's own covers left out."""
 
-    def __init__(self, finder: FaceFinder, settings: Settings, plan: Plan = AUDIT) -> None:
+    def __init__(self, finder: FaceFinder, settings: Settings, plan: Plan) -> None:
         self.finder = finder.with_plan(plan, settings)
 
     def visible(self, rgb: np.ndarray) -> Detections:

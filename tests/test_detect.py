@@ -1,0 +1,93 @@
+"""The detector sets: the mirrored pass, the plans with and without YuNet, and the audit on every platform.
+
+YuNet's ``yuface`` has wheels only for CPython 3.11 on Linux x86-64 and
+Windows.  Where it is missing every plan runs without it; a subprocess with a
+``yuface`` that cannot be imported shows what such a machine does, whatever
+this one has installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FACE, changed_share, pixels, run_cli, save
+from scripted import Scripted
+from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed
+from unseen.jobs import Job
+from unseen.pipeline import Protector
+from unseen.profiles import resolve
+from unseen.settings import Settings
+from unseen.verify.audit import Audit
+
+
+def overlaps_face(boxes: np.ndarray) -> bool:
+    x0, y0, x1, y1 = FACE
+    return any(b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0 for b in boxes)
+
+
+def test_a_mirrored_pass_maps_its_boxes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scripted detector reports the same box in whatever it is shown: here, the mirror image.
+    monkeypatch.setattr(Scripted, "SCRIPT", [(10, 20, 40, 60, 0.9)])
+    rgb = np.zeros((80, 100, 3), np.uint8)
+    found = FaceFinder(Settings(), Plan((Pass("scripted", 1.0, 0.5, mirror=True),))).find(rgb)
+    assert found.xyxy.tolist() == [[60, 20, 90, 60]]
+    assert found.sources == ("scripted@1x-mirror",)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_without_yuface_every_plan_is_centerface_alone(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    monkeypatch.setattr("unseen.profiles.installed", lambda name: name != "yunet")
+    profile = resolve(Settings(fast=fast))
+    for plan in (profile.photo, profile.video, profile.audit):
+        assert plan.backends() == {"centerface"}
+    assert any(p.mirror for p in profile.photo.passes), "the mirror image stands in for the second opinion"
+    assert [p.mirror for p in profile.audit.passes] == [False, True]
+    assert bool(profile.photo.zoom) != fast
+
+
+@pytest.mark.skipif(not installed("yunet"), reason="yuface has no wheel for this platform")
+def test_where_yuface_installs_yunet_is_a_second_opinion() -> None:
+    profile = resolve(Settings())
+    assert profile.photo == PHOTO and profile.audit == AUDIT
+    assert "yunet" in profile.photo.backends() and "yunet" in profile.audit.backends()
+
+
+def test_each_audit_pass_sees_the_bare_face_and_not_its_cover(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """The audit's thresholds: every pass (of those this platform runs) on its own."""
+    settings = Settings(seed=1)
+    protector = Protector(settings)
+    source = save(astronaut, tmp_path / "in.png")
+    target = tmp_path / "out.png"
+    assert protector.protect(Job(source, target)).status == "protected"
+    covered = pixels(target).astype(np.uint8)
+    for p in protector.profile.audit.passes:
+        audit = Audit(protector.finder, settings, Plan((p,)))
+        assert overlaps_face(audit.visible(astronaut).xyxy), f"{p.label} misses the bare face"
+        assert not len(audit.visible(covered)), f"{p.label} fires on the cover"
+
+
+def test_protect_and_check_agree_without_yuface(tmp_path: Path, astronaut: np.ndarray) -> None:
+    shadow = tmp_path / "shadow" / "yuface"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no yuface on this platform')\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    source = save(astronaut, tmp_path / "in" / "astronaut.png")
+    run = run_cli("analyse", source, "-o", tmp_path / "plans", env=env)
+    assert run.code == 0, run.stderr
+    (plan,) = (json.loads(p.read_text()) for p in (tmp_path / "plans").iterdir())
+    sources = {r["source"] for r in plan["regions"]}
+    assert sources and all(s.startswith("centerface@") for s in sources), sources
+    target = tmp_path / "out" / "safe.png"
+    run = run_cli("protect", source, "-o", target, env=env)
+    assert run.code == 0, run.stderr
+    assert changed_share(pixels(source), pixels(target), FACE, 0) >= 0.9
+    run = run_cli("check", target, env=env)
+    assert run.code == 0, run.stdout + run.stderr
