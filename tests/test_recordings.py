@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 
 import sounds
-from conftest import (, needs_voice
+from conftest import (
     Run,
     exiftool_tags,
     needs_exiftool,
+    needs_voice,
     pitch_change,
     run_cli,
     tag_table,
@@ -42,7 +43,8 @@ from unseen.pipeline import audio as pipeline_audio
 from unseen.settings import Settings
 from unseen.strip import strip_file
 
-pytestmark = needs_exiftool
+# protect disguises every recording here, which needs the voice extra (pyworld; CPython 3.11 in CI).
+pytestmark = [needs_exiftool, needs_voice]
 ALL = {**sounds.WRITERS, "memo-alac.m4a": sounds.alac, **sounds.UNTAGGED}
 # What a clean copy of each is written as, by content: the container stays, a sound-only video
 # container becomes M4A (3GP for AMR).
@@ -50,9 +52,6 @@ SUFFIX = {"memo.m4a": ".m4a", "memo-alac.m4a": ".m4a", "interview.mp3": ".mp3", 
           "field-rf64.wav": ".wav", "archive.flac": ".flac", "crowd.ogg": ".ogg",
           "voice-note.opus": ".ogg", "call.3gp": ".3gp", "call.amr": ".amr"}  # fmt: skip
 SEED = "seed = 3\n"  # a fixed voice for the pitch measurement; without it, every run draws its own
-
-# protect disguises every recording here, which needs the voice extra (pyworld; CPython 3.11 in CI).
-pytestmark = needs_voice
 
 
 @dataclass
