@@ -6,8 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import pitch_change
+from conftest import needs_voice, pitch_change
 from unseen.media.audio import RATE, Disguiser, Voice
+
+# Every test here runs the WORLD vocoder: the voice extra (pyworld), installed on CPython 3.11 in CI.
+pytestmark = needs_voice
 
 
 def vowel(seconds: float, f0_from: float, f0_to: float) -> np.ndarray:

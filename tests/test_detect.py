@@ -82,7 +82,7 @@ def test_protect_and_check_agree_without_yuface(tmp_path: Path, astronaut: np.nd
     source = save(astronaut, tmp_path / "in" / "astronaut.png")
     run = run_cli("analyse", source, "-o", tmp_path / "plans", env=env)
     assert run.code == 0, run.stderr
-    (plan,) = (json.loads(p.read_text()) for p in (tmp_path / "plans").iterdir())
+    (plan,) = (json.loads(p.read_text()) for p in (tmp_path / "plans").glob("*.json"))
     sources = {r["source"] for r in plan["regions"]}
     assert sources and all(s.startswith("centerface@") for s in sources), sources
     target = tmp_path / "out" / "safe.png"

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError, UsageError
 from ..jobs import Job
 from ..kinds import FileKind
-from ..media.audio import AudioOut
+from ..media.audio import AudioOut, need_vocoder
 from ..meta import audio as meta_audio
 from ..meta import video as meta_video
 from ..settings import Settings
@@ -35,6 +35,8 @@ def protect_sound(job: Job, found: FileKind, settings: Settings, rng: np.random.
     mode = settings.audio or "disguise"
     if mode == "drop":
         raise UsageError(f"--audio drop would leave nothing of {job.source}, a sound-only recording")
+    if mode == "disguise":
+        need_vocoder()  # one clear line naming the extra to install, before anything is written
     with staged(job.target) as temp:
         if mode == "keep":
             how = meta_audio.write_clean(job.source, temp, container, set(found.codecs))
