@@ -155,6 +155,30 @@ def produced(folder: Path, *, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if p.name not in BOOKKEEPING)
 
 
+def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, **options: str) -> None:
+    """Encode RGB frames (all one size) as H.264 in MP4, frame i at timestamp i of 1/fps."""
+    images = list(frames)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        stream.options = {"crf": "10", **options}
+        for i, img in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    """Every frame of a video as RGB, in signed integers ready for differences."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+
+
 def tree_hashes(folder: Path) -> dict[Path, str]:
     return {p: sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 

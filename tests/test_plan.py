@@ -12,7 +12,6 @@ import os
 import stat
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -21,7 +20,7 @@ import pytest
 from PIL import Image
 
 import unseen
-from conftest import produced, run_cli, save, sha256
+from conftest import decoded, produced, run_cli, save, sha256, write_clip
 from scripted import Scripted, scripted_profile
 from unseen import plan as plan_mod
 from unseen.jobs import Job
@@ -184,30 +183,16 @@ def two_faces_clip(path: Path, astronaut: np.ndarray, frames: int = 30) -> list[
     head = np.asarray(Image.fromarray(astronaut[FACE_CROP]).resize((52, 64)))
     rng = np.random.default_rng(5)
     background = rng.integers(50, 200, (16, 32, 3)).astype(np.uint8).repeat(10, 0).repeat(10, 1)
-    right = []
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=15)
-        stream.width, stream.height, stream.pix_fmt = 320, 160, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 15)
-        stream.options = {"crf": "10"}
-        for i in range(frames):
-            img = background.copy()
-            img[40:104, 30:82] = head
-            x = 200 + i
-            img[50:114, x : x + 52] = head
-            right.append((x, 50, x + 52, 114))
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    right, images = [], []
+    for i in range(frames):
+        img = background.copy()
+        img[40:104, 30:82] = head
+        x = 200 + i
+        img[50:114, x : x + 52] = head
+        right.append((x, 50, x + 52, 114))
+        images.append(img)
+    write_clip(path, images, 15)
     return right
-
-
-def decoded(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
 
 
 def test_a_kept_video_track_stays_visible_and_the_other_is_covered(

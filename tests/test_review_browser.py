@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from conftest import REPO, run_cli, save
+from conftest import REPO, decoded, run_cli, save, write_clip
 from review_server import Review, start
 from unseen import plan as plan_mod
 
@@ -184,32 +182,18 @@ def street(path: Path, astronaut: np.ndarray) -> list[tuple[int, int, int, int]]
     rng = np.random.default_rng(5)
     background = rng.integers(50, 200, (16, 32, 3)).astype(np.uint8).repeat(10, 0).repeat(10, 1)
     checks = ((np.indices((SQUARE, SQUARE)) // 4).sum(0) % 2 * 255).astype(np.uint8)[..., None].repeat(3, -1)
-    right = []
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=15)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 15)
-        stream.options = {"crf": "10"}
-        for i in range(FRAMES):
-            img = background.copy()
-            img[40:104, 30:82] = head
-            x = 200 + i
-            img[50:114, x : x + 52] = head
-            right.append((x, 50, x + 52, 114))
-            x0, y0, x1, y1 = square_at(i)
-            img[y0:y1, x0:x1] = checks
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    right, images = [], []
+    for i in range(FRAMES):
+        img = background.copy()
+        img[40:104, 30:82] = head
+        x = 200 + i
+        img[50:114, x : x + 52] = head
+        right.append((x, 50, x + 52, 114))
+        x0, y0, x1, y1 = square_at(i)
+        img[y0:y1, x0:x1] = checks
+        images.append(img)
+    write_clip(path, images, 15)
     return right
-
-
-def decoded(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
 
 
 def seek(page: Page, n: int) -> None:
