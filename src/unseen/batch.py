@@ -30,7 +30,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Literal
@@ -295,6 +295,3 @@ class Summary:
             self.failed = {**(self.failed or {}), str(result.input): result.error}
         else:
             self.done += 1
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)

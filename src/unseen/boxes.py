@@ -98,10 +98,6 @@ def clip_boxes(boxes: npt.ArrayLike, width: int, height: int) -> IntBoxes:
     return clipped
 
 
-def xywh_to_xyxy(x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
-    return x, y, x + w, y + h
-
-
 def areas(boxes: IntBoxes) -> npt.NDArray[np.int64]:
     wh = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
     out: npt.NDArray[np.int64] = wh[:, 0] * wh[:, 1]

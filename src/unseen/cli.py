@@ -267,7 +267,8 @@ def review(
         protector = Protector(opts)
         with Session(protector, plans_dir, plan_files, given=given, report=report) as session:
             shown = len(jobs) > 1 and not quiet
-            for _job, result in _with_progress(jobs, session.add, show=shown, label="finding faces"):
+            found = (session.add(job) for job in jobs)
+            for result in _counted(found, len(jobs), show=shown, label="finding faces"):
                 _report(result, as_json=False, quiet=True)
             if not session.files:
                 return EXIT_FAILED
@@ -468,30 +469,16 @@ def _guarded(work: Callable[[], int]) -> int:
         return EXIT_FAILED
 
 
-def _with_progress(
-    jobs: list[Job], handle: Callable[[Job], FileResult], *, show: bool, label: str = "protecting"
-) -> Iterable[tuple[Job, FileResult]]:
-    if not show:
-        for job in jobs:
-            yield job, handle(job)
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(label, total=len(jobs))
-        for job in jobs:
-            result = handle(job)
-            bar.advance(task)
-            yield job, result
-
-
-def _counted(results: Iterable[FileResult], total: int, *, show: bool) -> Iterator[FileResult]:
+def _counted(
+    results: Iterable[FileResult], total: int, *, show: bool, label: str = "files"
+) -> Iterator[FileResult]:
     """``results`` as they come, with a progress bar of files on stderr when ``show``."""
     if not show:
         yield from results
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("files", total=total)
+        task = bar.add_task(label, total=total)
         for result in results:
             bar.advance(task)
             yield result

@@ -41,14 +41,18 @@ class Audit:
         faces = self.finder.find(rgb)
         if not len(faces):
             return faces
-        boxes = np.hstack([np.floor(faces.xyxy[:, :2]), np.ceil(faces.xyxy[:, 2:])]).astype(np.int64)
-        return faces.take(overlap_share(boxes, cover_noise(rgb)) < ON_COVER)
+        return faces.take(overlap_share(_pixels(faces), cover_noise(rgb)) < ON_COVER)
 
 
 def missed(faces: Detections, kept: npt.NDArray[np.bool_]) -> Detections:
     """The faces that do not lie (mostly) in a region left visible on purpose."""
-    boxes = np.hstack([np.floor(faces.xyxy[:, :2]), np.ceil(faces.xyxy[:, 2:])]).astype(np.int64)
-    return faces.take(overlap_share(boxes, kept) < 0.5)
+    return faces.take(overlap_share(_pixels(faces), kept) < 0.5)
+
+
+def _pixels(faces: Detections) -> npt.NDArray[np.int64]:
+    """The whole pixels each face box touches."""
+    xyxy = faces.xyxy
+    return np.hstack([np.floor(xyxy[:, :2]), np.ceil(xyxy[:, 2:])]).astype(np.int64)
 
 
 def cover_noise(rgb: np.ndarray) -> npt.NDArray[np.bool_]:
