@@ -19,7 +19,9 @@ import pytest
 from PIL import Image
 
 from conftest import make_clip, run_cli, tree_hashes, unseen_cmd
+from unseen import batch
 from unseen.batch import LOCK, STATE, Folder
+from unseen.jobs import plan as plan_jobs
 from unseen.settings import Settings
 
 HEAD = np.s_[40:200, 160:290]
@@ -211,3 +213,22 @@ def test_ctrl_c_in_a_parallel_batch_leaves_no_partial_output(tmp_path: Path, ast
     rerun = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "--json")
     assert rerun.code == 0 and len(outputs(tmp_path / "out")) == 40
     assert tree_hashes(tmp_path / "in") == originals
+
+
+def test_closing_a_parallel_run_early_stops_its_workers(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """The CLI closes the run when it stops early (Ctrl-C while a result is printed): the workers
+    must stop then, with no file queued behind them started, not when the pool has done them all."""
+    photo_folder(tmp_path / "in", astronaut, 30)
+    jobs = plan_jobs([tmp_path / "in"], tmp_path / "out", out_format="same", keep_names=False)
+    run = batch.run(batch.Task("protect", Settings()), jobs, 2)
+    first = next(run)
+    assert first.status == "protected"
+    started = time.monotonic()
+    run.close()
+    assert time.monotonic() - started < 60
+    time.sleep(1.0)  # a worker left running would go on writing
+    written = outputs(tmp_path / "out")
+    assert len(written) < len(jobs)
+    time.sleep(2.0)
+    assert outputs(tmp_path / "out") == written
+    assert not list((tmp_path / "out").rglob(".unseen-*.part"))

@@ -28,10 +28,11 @@ import secrets
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Literal
 
@@ -75,8 +76,11 @@ def worker(task: Task) -> Callable[[Job], FileResult]:
     return lambda job: protector.protect(job, task.plans)
 
 
-def run(task: Task, jobs: list[Job], processes: int) -> Iterator[FileResult]:
-    """Results of ``jobs`` as they finish, with ``processes`` workers (in this process when 1)."""
+def run(task: Task, jobs: list[Job], processes: int) -> Generator[FileResult, None, None]:
+    """Results of ``jobs`` as they finish, with ``processes`` workers (in this process when 1).
+
+    Close it (`contextlib.closing`) where the caller may stop early: closing stops the workers.
+    """
     if processes <= 1 or len(jobs) <= 1:
         handle = worker(task)
         for job in jobs:
@@ -93,18 +97,19 @@ def run(task: Task, jobs: list[Job], processes: int) -> Iterator[FileResult]:
                 for future in done:
                     yield future.result()
         except BaseException:
-            # Ctrl-C (or a crash here): no new file starts, and the files in progress are
-            # interrupted the same way, so each worker removes its hidden temporary file.
-            for future in pending:
-                future.cancel()
-            _interrupt(pool)
+            # Ctrl-C (or a crash here, or the caller closing this generator): no new file starts,
+            # and the files in progress are interrupted the same way, so each worker removes its
+            # hidden temporary file and ends.
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)  # forgets its processes: listed first
+            _interrupt(workers)
             raise
 
 
-def _interrupt(pool: ProcessPoolExecutor) -> None:
+def _interrupt(workers: list[BaseProcess]) -> None:
     """Stop every worker the way Ctrl-C stops one process: a file in progress unwinds (its hidden
     temporary file removed), an idle worker just ends."""
-    for process in list(getattr(pool, "_processes", {}).values()):
+    for process in workers:
         with contextlib.suppress(OSError, ValueError):
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
@@ -140,6 +145,10 @@ def _handle(job: Job) -> FileResult:
     _busy = True
     try:
         return _handle_one(job)
+    except KeyboardInterrupt:
+        # `_stop` unwound the file (its temporary file is gone by now): end here, so that no
+        # file queued behind it starts after the parent was interrupted.
+        os._exit(0)
     finally:
         _busy = False
 

@@ -7,13 +7,14 @@ error, 3 a self-check or ``check`` found something, 130 interrupted (Ctrl-C),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import time
 import warnings
 import webbrowser
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -390,7 +391,7 @@ def _batch(
         summary = batch.Summary()
         by_input = {j.source: j for j in planned.todo}
 
-        def run() -> Iterator[FileResult]:
+        def run() -> Generator[FileResult, None, None]:
             yield from skipped
             if ray is not None:
                 from . import cluster
@@ -399,12 +400,19 @@ def _batch(
                 results = cluster.run(task, planned.todo, address, opts.processes())
             else:
                 results = batch.run(task, planned.todo, min(opts.processes(), len(planned.todo) or 1))
-            for result in results:
-                folder.finished(by_input[result.input], result)
-                yield result
+            with contextlib.closing(results):  # stops the workers, whatever ends this loop early
+                for result in results:
+                    folder.finished(by_input[result.input], result)
+                    yield result
 
-        shown = _counted(run(), len(skipped) + len(planned.todo), show=not quiet and len(planned.todo) > 1)
-        results = _report_all(shown, as_json=as_json, quiet=quiet, summary=summary)
+        # Closed explicitly: Ctrl-C while a result is printed must stop the workers now, not
+        # whenever the garbage collector finalises the generators (at exit, after the pool has
+        # run every queued file).
+        with contextlib.closing(run()) as running:
+            shown = _counted(
+                running, len(skipped) + len(planned.todo), show=not quiet and len(planned.todo) > 1
+            )
+            results = _report_all(shown, as_json=as_json, quiet=quiet, summary=summary)
     summary.seconds = time.perf_counter() - started
     if not (quiet or as_json) and len(planned.done) + len(planned.todo) > 1:
         failed = summary.failed or {}

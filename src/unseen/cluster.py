@@ -14,7 +14,7 @@ listening on loopback only.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .errors import UsageError
 from .jobs import Job
 
 
-def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Iterator[FileResult]:
+def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Generator[FileResult, None, None]:
     """Results of ``jobs`` from Ray actors, as they finish."""
     try:
         import ray
