@@ -1,13 +1,12 @@
 # Entry points for a fresh clone: `make demo`, `make test`, `make wheels`.
 # Another Python: `make test PYTHON=python3.13` (one venv per Python: .venv311, .venv313).
-# EXTRAS=dev leaves out the voice extra (pyworld, which needs a C compiler outside Windows).
+# EXTRAS=dev leaves out the voice extra (pyworld, which needs a C compiler outside Windows);
+# .ci/run adds cluster (Ray) on 3.11.
 PYTHON ?= python3.11
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
 VENV ?= .venv$(PYVER)
 EXTRAS ?= dev,voice
 PY := $(VENV)/bin/python
-# Optional parts to install with the project; .ci/run adds `cluster` (Ray) so its test runs.
-EXTRAS ?= dev
 
 .PHONY: install demo test lint wheels
 

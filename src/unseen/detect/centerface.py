@@ -20,7 +20,7 @@ from ..boxes import nms
 from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
-from .weights import centerface_path
+from .weights import model_path
 
 _STRIDE = 4
 _OUTPUTS = ("537", "538", "539", "540")
@@ -53,7 +53,7 @@ class CenterFace:
     """``detect(rgb)`` on the image as given: resizing and tiling happen outside."""
 
     def __init__(self, settings: Settings) -> None:
-        self.session = _session(centerface_path(), settings.providers(), settings.threads)
+        self.session = _session(model_path("centerface"), settings.providers(), settings.threads)
         self.input = self.session.get_inputs()[0].name
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
