@@ -1,6 +1,6 @@
 """Photos: unseen (default and --fast) against deface 1.5.0, scored in one run by score_images.py.
 
-    python benchmarks/bench_images.py [--limit N] [--without-yuface .venv313/bin/unseen]
+    python benchmarks/bench_images.py [--limit N] [--without-yuface .venv313/bin/unseen] [--targets]
 
 Prints one markdown row per tool (recall per face size, redacted area over
 face area, photos per second, speed relative to deface) and the scorer's
@@ -9,7 +9,9 @@ in one process (its command line takes many inputs, so it loads its model
 once), unseen with its default ``--jobs`` (every core) and with ``--jobs 1``.
 ``--without-yuface`` adds the rows of another unseen install that has no
 ``yuface`` (any Python but 3.11, macOS, Linux on ARM), so both detector sets
-are measured in the same run.
+are measured in the same run.  ``--targets`` measures what the targets beyond
+faces add instead: ``faces`` alone, ``faces,heads`` (the default) and
+``persons``, each with its recall and its cost in covered area.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def main() -> None:
     ap.add_argument(
         "--without-yuface", metavar="UNSEEN", help="the unseen command of an install without yuface"
     )
+    ap.add_argument(
+        "--targets", action="store_true", help="rows for --targets faces, faces,heads and persons instead"
+    )
     args = ap.parse_args()
     need_shared()
     python = bench_venv()
@@ -39,6 +44,9 @@ def main() -> None:
         "unseen --jobs 1": ["--dir-cmd", UNSEEN + protect + " --jobs 1"],
         "unseen --fast": ["--dir-cmd", UNSEEN + protect + " --fast"],
     }
+    if args.targets:
+        runs = {f"unseen --targets {t}": ["--dir-cmd", UNSEEN + protect + f" --targets {t}"]
+                for t in ("faces", "faces,heads", "persons")}  # fmt: skip
     if args.without_yuface:
         other = shlex.quote(args.without_yuface)
         runs["unseen, no yuface"] = ["--dir-cmd", other + protect]

@@ -13,6 +13,7 @@ import pytest
 from conftest import FPS, FRAMES, Clip, H, W, make_clip, needs_voice
 from unseen.datatypes import Detections
 from unseen.detect import FaceFinder
+from unseen.detect.targets import TargetFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
 from unseen.pipeline.video import Ctx, CutDetector, protect_video
@@ -50,7 +51,8 @@ def ctx(finder: object, **settings: object) -> Ctx:
     opts = Settings(seed=1, threads=1, **settings)  # type: ignore[arg-type]
     profile = resolve(opts)
     audit = Audit(FaceFinder(opts, profile.video), opts, profile.audit)
-    return Ctx(opts, profile, finder, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
+    others = TargetFinder(opts)
+    return Ctx(opts, profile, finder, others, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
 
 
 def protect(

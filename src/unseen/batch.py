@@ -49,7 +49,7 @@ LOCK = ".unseen-lock"
 TEMP_GLOB = ".unseen-*.part"
 # Settings that change what an output holds; a folder holds the outputs of one set of them.
 FINGERPRINT = ("style", "format", "keep_names", "fast", "jpeg_quality", "extra_boxes", "cover", "keep",
-               "audio", "crf", "detect_every", "max_pixels")  # fmt: skip
+               "audio", "crf", "detect_every", "max_pixels", "targets")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,16 @@ CoverOpt = Annotated[
     ),
 ]
 FastOpt = Annotated[bool, typer.Option("--fast", help="One scale: faster, misses more small faces.")]
+TargetsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--targets",
+        help="What to cover, comma-separated (default faces,heads). faces: always. heads: the heads of "
+        "people the face detectors cannot see (seen from behind or above). persons: whole bodies. "
+        "plates: licence plates, WEAK (an old Haar cascade; it misses many plates, check by eye). "
+        "text: signs, badges, shop fronts (also protest signs, so never by default).",
+    ),
+]
 KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input base names.")]
 JobsOpt = Annotated[
     int | None,
@@ -99,6 +109,10 @@ FormatOpt = Annotated[
 ]
 
 
+def _targets(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def _parse_box(text: str) -> tuple[int, int, int, int]:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
@@ -112,6 +126,7 @@ def analyse(
     inputs: InputsArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the plans (one .json per input).")],
     fast: FastOpt = False,
+    targets: TargetsOpt = None,
     keep_names: KeepNamesOpt = False,
     keep: KeepOpt = None,
     cover: CoverOpt = None,
@@ -130,7 +145,7 @@ def analyse(
     def work() -> int:
         opts = settings_mod.load(
             config, fast=fast or None, keep_names=keep_names or None, jobs=jobs, max_pixels=max_pixels,
-            keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
+            keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None, targets=_targets(targets),
         )  # fmt: skip
         task = batch.Task("analyse", opts)
         return exit_code(_batch(task, inputs, out, plans=True, as_json=as_json, quiet=quiet))
@@ -146,6 +161,7 @@ def protect(
     format: FormatOpt = None,
     keep_names: KeepNamesOpt = False,
     fast: FastOpt = False,
+    targets: TargetsOpt = None,
     report: ReportOpt = None,
     plan: Annotated[
         Path | None,
@@ -205,7 +221,7 @@ def protect(
             config, style=style, format=format, fast=fast or None, keep_names=keep_names or None,
             extra_boxes=boxes or None, audio=audio, crf=crf, device=device,
             detect_every=detect_every, keep=tuple(keep or ()) or None, cover=tuple(cover or ()) or None,
-            jobs=jobs, max_pixels=max_pixels,
+            jobs=jobs, max_pixels=max_pixels, targets=_targets(targets),
         )  # fmt: skip
         opts.check_device()
         plans = plan_mod.load_all(plan) if plan is not None else None
@@ -235,6 +251,7 @@ def review(
     format: FormatOpt = None,
     keep_names: KeepNamesOpt = False,
     fast: FastOpt = False,
+    targets: TargetsOpt = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the page's address; open no browser.")
@@ -253,8 +270,9 @@ def review(
 
     def work() -> int:
         opts = settings_mod.load(
-            config, style=style, format=format, fast=fast or None, keep_names=keep_names or None
-        )
+            config, style=style, format=format, fast=fast or None, keep_names=keep_names or None,
+            targets=_targets(targets),
+        )  # fmt: skip
         jobs = plan_jobs(inputs, out, out_format=opts.format, keep_names=opts.keep_names)
         target = out.resolve()
         plans_dir = target.parent / f"{target.name}.plans"

@@ -34,8 +34,9 @@ FORMAT: Literal["unseen-plan"] = "unseen-plan"
 VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
 
-# Room for the kinds of later detectors (heads, persons, plates, text).
-RegionKind = Literal["face", "manual"]
+# face: a face found, grown into its head; head: the head of a person box no face was found in;
+# person, plate, text: what --targets adds; manual: a box a person drew (always covered).
+RegionKind = Literal["face", "head", "person", "plate", "text", "manual"]
 Decision = Literal["cover", "keep"]
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 Box = tuple[int, int, int, int]
@@ -61,7 +62,7 @@ class Region(_Model):
 
 
 class Track(_Model):
-    """One face (or manual area) through a video."""
+    """One face, head, person, plate, text or manual area through a video."""
 
     id: Id
     kind: RegionKind

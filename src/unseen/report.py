@@ -70,7 +70,11 @@ def build(results: list[FileResult], run: Run) -> dict[str, object]:
         "format": "unseen-report",
         "version": 1,
         "tool": f"unseen {run.version}",
-        "settings": {"style": run.settings.style, "profile": "fast" if run.settings.fast else "default"},
+        "settings": {
+            "style": run.settings.style,
+            "profile": "fast" if run.settings.fast else "default",
+            "targets": list(run.settings.targets),
+        },
         "seconds": round(run.seconds, 2),
         "files": [_entry(n, r, run) for n, r in enumerate(results, start=1)],
         "summary": dict(sorted(statuses.items())),
@@ -214,7 +218,8 @@ def _html(data: dict[str, object], thumbs: list[list[bytes]]) -> str:
 <style>{_STYLE}</style></head>
 <body>
 <h1>unseen report</h1>
-<p>{e(str(data["tool"]))}; cover {e(str(settings["style"]))}, profile {e(str(settings["profile"]))};
+<p>{e(str(data["tool"]))}; cover {e(str(settings["style"]))}, profile {e(str(settings["profile"]))},
+targets {e(", ".join(map(str, settings["targets"])))};
 {len(files)} file(s): {e(summary)}; {data["seconds"]} s in all.</p>
 <p class="note">Thumbnails show the covered outputs only. This report names no input file unless the run kept names.</p>
 {cards}

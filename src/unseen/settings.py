@@ -21,6 +21,11 @@ Style = Literal["fill", "pixelate", "blur"]
 OutFormat = Literal["same", "png", "jpeg", "webp"]
 Audio = Literal["drop", "keep", "disguise"]
 Device = Literal["cpu", "cuda"]
+# What gets covered.  Faces always; heads (estimated from person boxes, for people turned away) by
+# default; whole persons, licence plates and text on request (`unseen.detect.targets`).
+Target = Literal["faces", "heads", "persons", "plates", "text"]
+TARGETS: tuple[Target, ...] = get_args(Target)
+DEFAULT_TARGETS: tuple[Target, ...] = ("faces", "heads")
 _CHOICES = {"style": Style, "format": OutFormat, "audio": Audio, "device": Device}
 
 
@@ -44,6 +49,7 @@ class Settings:
     seed: int | None = None
     jobs: int | None = None  # files at once, each in its own process; None: every core
     max_pixels: int = 250_000_000  # per picture or video frame; 108 MP phone photos are real
+    targets: tuple[Target, ...] = DEFAULT_TARGETS  # the whole list; faces are added when left out
 
     def processes(self) -> int:
         return self.jobs or os.cpu_count() or 1
@@ -72,6 +78,14 @@ class Settings:
             if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
                 raise UsageError(f"extra box {box} must be x,y,w,h with positive w and h")
         self.manual_boxes()  # a malformed --cover fails here, before any file is read
+        unknown = [t for t in self.targets if t not in TARGETS]
+        if unknown or not isinstance(self.targets, tuple):
+            raise UsageError(
+                f"targets must be among {', '.join(TARGETS)}, not {', '.join(map(str, unknown))}"
+            )
+        # Faces are never left out: a list without them still covers them.  Canonical order, so
+        # that the same choice always reads (and resumes) the same.
+        object.__setattr__(self, "targets", tuple(t for t in TARGETS if t in {"faces", *self.targets}))
 
     def manual_boxes(self) -> tuple[ManualBox, ...]:
         """``extra_boxes`` and ``cover`` as the boxes a person asked to cover."""
@@ -117,7 +131,7 @@ def load(path: Path | None, **overrides: Any) -> Settings:
             raise UsageError(f"config {path}: unknown option(s) {', '.join(unknown)}")
         if "extra_boxes" in values:
             values["extra_boxes"] = tuple(tuple(b) for b in values["extra_boxes"])
-        for name in ("cover", "keep"):
+        for name in ("cover", "keep", "targets"):
             if name in values:
                 values[name] = tuple(values[name])
     try:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import kinds
 from ..datatypes import FileResult
 from ..detect import FaceFinder
+from ..detect.targets import TargetFinder
 from ..errors import PlanError, UnsupportedError
 from ..jobs import SUFFIX_FORMATS, Job, handled
 from ..media import image as image_io
@@ -47,6 +48,7 @@ class Protector:
         self.record = record
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
+        self.others = TargetFinder(settings)
         self.audit = Audit(self.finder, settings, self.profile.audit)
         self.voice_rng = np.random.default_rng(settings.seed)
 
@@ -133,6 +135,7 @@ class Protector:
             self.settings,
             self.profile,
             self.finder,
+            self.others,
             self.audit,
             self.noise(digest),
             self.voice_rng,
@@ -149,7 +152,7 @@ class Protector:
             frames=len(picture.frames),
             name=self._name(source),
         )
-        plan, faces = photo.analyse(picture, self.finder, media, self.profile.name)
+        plan, faces = photo.analyse(picture, self.finder, self.others, media, self.profile.name)
         return edited(plan, self.settings.keep, self.settings.manual_boxes()), faces
 
     def _name(self, source: Path) -> str | None:

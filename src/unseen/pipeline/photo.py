@@ -1,4 +1,5 @@
-"""Photos: analyse (find faces, grow them into head regions, make the plan) and render it.
+"""Photos: analyse (find faces, grow them into head regions, add the other targets, make the plan)
+and render it.
 
 Rendering covers every region the plan marks ``cover`` (and every manual
 one), leaves ``keep`` regions untouched except where a covered region
@@ -18,6 +19,7 @@ from ..boxes import areas, grow_heads
 from ..cover import cover
 from ..datatypes import Detections
 from ..detect import FaceFinder
+from ..detect.targets import TargetFinder
 from ..errors import VerificationError
 from ..jobs import Job
 from ..media import image as image_io
@@ -25,15 +27,37 @@ from ..plan import Media, Plan, Region
 from ..verify.audit import Audit, StillVisible
 from ..verify.photo import check_photo
 from ..write import staged, write_bytes
+from .targets import Found, regions_of
 
 AUDIT_PASSES = 2
 
 
-def analyse(picture: image_io.Picture, finder: FaceFinder, media: Media, profile: str) -> tuple[Plan, int]:
+def analyse(
+    picture: image_io.Picture, finder: FaceFinder, others: TargetFinder, media: Media, profile: str
+) -> tuple[Plan, int]:
     """The plan of a photo, and the most faces found in one frame."""
     found = [finder.find(f) for f in picture.frames]
     regions = _regions(Detections.concat(found), media, "r", [])
+    if others:
+        faces = np.array([r.box for r in regions], np.int64).reshape(-1, 4)
+        by_kind = [others.find(f) for f in picture.frames]
+        merged = {k: Detections.concat([d[k] for d in by_kind]) for k in by_kind[0]}
+        for part in regions_of(merged, faces, others.targets, media.width, media.height):
+            regions += _target_regions(part, len(regions) + 1)
     return Plan(media=media, profile=profile, regions=regions), max(len(d) for d in found)
+
+
+def _target_regions(part: Found, start: int) -> list[Region]:
+    return [
+        Region(
+            id=f"r{start + n}",
+            kind=part.kind,
+            box=(int(x0), int(y0), int(x1), int(y1)),
+            source=part.rows.sources[n],
+            score=round(float(part.rows.scores[n]), 3),
+        )
+        for n, (x0, y0, x1, y1) in enumerate(part.boxes.tolist())
+    ]
 
 
 def _regions(

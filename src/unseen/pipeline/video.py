@@ -32,13 +32,14 @@ from ..boxes import IntBoxes, areas, grow_heads, union_mask
 from ..cover import cover, fill_noise
 from ..datatypes import Detections
 from ..detect import FaceFinder
+from ..detect.targets import TargetFinder
 from ..errors import InputError, UnsupportedError, VerificationError
 from ..jobs import Job
 from ..media.audio import AudioOut
 from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
 from ..media.video_out import OutputKind, VideoEncoder, open_output, output_kind
 from ..meta import video as meta_video
-from ..plan import Media, Plan, Schedule, Track, edited
+from ..plan import Media, Plan, RegionKind, Schedule, Track, edited
 from ..profiles import Profile
 from ..settings import Settings
 from ..track import ESTIMATE, Motion, Tracker
@@ -46,6 +47,7 @@ from ..verify.audit import Audit, StillVisible
 from ..verify.cover import block_means
 from ..verify.video import Expected, Sampler, check_video
 from ..write import staged, sync_file
+from .targets import PREFIX, Found, regions_of
 
 Progress = Callable[[int, int], None]
 
@@ -77,6 +79,7 @@ class Ctx:
     settings: Settings
     profile: Profile
     finder: FaceFinder
+    others: TargetFinder  # heads, persons, plates, text: what --targets adds to faces
     audit: Audit
     rng: np.random.Generator  # the cover's noise
     voice: np.random.Generator  # the voice disguise's parameters, never stored
@@ -175,15 +178,18 @@ def _write(
 class _Recorder:
     """Collects every track's covered box frame by frame, for ``analyse``."""
 
-    boxes: dict[int, list[tuple[int, int, int, int, int]]] = field(default_factory=dict)
-    detected: dict[int, list[int]] = field(default_factory=dict)
-    best: dict[int, tuple[float, str]] = field(default_factory=dict)
+    boxes: dict[str, list[tuple[int, int, int, int, int]]] = field(default_factory=dict)
+    kinds: dict[str, RegionKind] = field(default_factory=dict)
+    detected: dict[str, list[int]] = field(default_factory=dict)
+    best: dict[str, tuple[float, str]] = field(default_factory=dict)
 
-    def add(self, frame: int, found: Detections, heads: IntBoxes) -> None:
-        for row, (x0, y0, x1, y1) in enumerate(heads.tolist()):
+    def add(self, frame: int, part: Found, ids: list[str]) -> None:
+        found = part.rows
+        for row, (x0, y0, x1, y1) in enumerate(part.boxes.tolist()):
             if x1 <= x0 or y1 <= y0:
                 continue
-            ident = int(found.ids[row])
+            ident = ids[row]
+            self.kinds[ident] = part.kind
             self.boxes.setdefault(ident, []).append((frame, x0, y0, x1, y1))
             if found.sources[row] != ESTIMATE:
                 self.detected.setdefault(ident, []).append(frame)
@@ -193,12 +199,12 @@ class _Recorder:
 
     def tracks(self) -> list[Track]:
         out = []
-        for ident in sorted(self.boxes):
-            score, source = self.best.get(ident, (0.0, "centerface"))
+        for ident in sorted(self.boxes, key=_id_order):
+            score, source = self.best.get(ident, (0.0, ESTIMATE))
             out.append(
                 Track(
-                    id=f"t{ident + 1}",
-                    kind="face",
+                    id=ident,
+                    kind=self.kinds[ident],
                     source=source,
                     score=round(score, 3),
                     boxes=self.boxes[ident],
@@ -206,6 +212,16 @@ class _Recorder:
                 )
             )
         return out
+
+
+def _id_order(ident: str) -> tuple[str, int]:
+    """t2 before t10: a kind's prefix, then its number."""
+    return ident[0], int(ident[1:])
+
+
+def _ids(kind: RegionKind, found: Detections) -> list[str]:
+    """The plan ids of tracked rows: the kind's prefix and the track's number."""
+    return [f"{PREFIX[kind]}{i + 1}" for i in found.ids.tolist()]
 
 
 class _Run:
@@ -235,6 +251,10 @@ class _Run:
         )
         self.every = ctx.profile.detect_every
         self.finder = ctx.finder.with_plan(ctx.profile.video, self.settings)
+        self.others = ctx.others
+        # The other targets are found on every `targets_step`-th detection: persons, plates and
+        # signs move slower across the picture than the tracker's reach.
+        self.others_every = self.every * ctx.profile.targets_step
         self.audio: AudioOut | None = None  # made after the picture stream, which players expect first
         self.encoder: VideoEncoder | None = None
         self.look: Look | None = None
@@ -244,12 +264,13 @@ class _Run:
         frame_bytes = max(1, self.width * self.height * 3)
         lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
         self.tracker = Tracker(Motion.at(fps).limited(lookahead))
+        self.kind_trackers = {p.kind: Tracker(Motion.at(fps).limited(lookahead)) for p in ctx.others.passes}
         # The newest detections are still running when the oldest frame leaves, so the buffer
         # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
         self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
         self.cuts = CutDetector()
         self.buffer: deque[Held] = deque()
-        self.pending: deque[tuple[int, bool, Future[Detections]]] = deque()
+        self.pending: deque[tuple[int, bool, Future[tuple[Detections, dict[str, Detections]]]]] = deque()
         self.sampler = Sampler(self.total)
         self.decoded = self.written = self.most_faces = 0
         self.first_pts: int | None = None
@@ -302,7 +323,8 @@ class _Run:
             cut = self.cuts.is_cut(planes(planar, self.look)[0])
             if cut or index % self.every == 0:
                 rgb = self.reader.rgb(frame, self.detect_side)
-                self.pending.append((index, cut, detector.submit(self._find, rgb)))
+                others = bool(self.others) and (cut or index % self.others_every == 0)
+                self.pending.append((index, cut, detector.submit(self._find, rgb, others)))
         pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
         duration = frame.duration or _default_duration(self.reader.stream.time_base, self.rate)
         self.buffer.append(Held(index, pts, duration, planar))
@@ -310,18 +332,24 @@ class _Run:
             self._settle(keep=IN_FLIGHT)
             self._emit(self.buffer.popleft())
 
-    def _find(self, rgb: np.ndarray) -> Detections:
-        """Faces in a frame that may have been shrunk for the detector, in full-size pixels."""
+    def _find(self, rgb: np.ndarray, others: bool) -> tuple[Detections, dict[str, Detections]]:
+        """Faces (and with ``others`` the other targets) in a frame that may have been shrunk for
+        the detector, in full-size pixels."""
         assert self.look is not None
-        return self.finder.find(rgb).transformed(rgb.shape[1] / self.look.width)
+        scale = rgb.shape[1] / self.look.width
+        found = self.others.find(rgb) if others else {}
+        return self.finder.find(rgb).transformed(scale), {k: d.transformed(scale) for k, d in found.items()}
 
     def _settle(self, keep: int) -> None:
-        """Give the tracker every finished detection but the newest ``keep``, in frame order."""
+        """Give the trackers every finished detection but the newest ``keep``, in frame order."""
         while len(self.pending) > keep:
             index, cut, job = self.pending.popleft()
-            faces = job.result()
+            faces, others = job.result()
             self.most_faces = max(self.most_faces, len(faces))
             self.tracker.update(index, faces, cut=cut)
+            for kind, tracker in self.kind_trackers.items():
+                if kind in others:
+                    tracker.update(index, others[kind], cut=cut)
 
     def _start(self, frame: av.VideoFrame) -> None:
         self.look = look = Look.of(frame)
@@ -371,10 +399,19 @@ class _Run:
         else:
             found = self.tracker.boxes_at(index)
             heads = grow_heads(found.xyxy, self.width, self.height)
-            if self.recorder is not None:
-                self.recorder.add(index, found, heads)
-            kept = np.isin([f"t{i + 1}" for i in found.ids.tolist()], list(self.kept_ids))
-            cover_boxes, keep_boxes = heads[~kept], heads[kept]
+            parts = [Found("face", found, heads)]
+            if self.kind_trackers:
+                by_kind = {k: t.boxes_at(index) for k, t in self.kind_trackers.items()}
+                parts += regions_of(by_kind, heads, self.others.targets, self.width, self.height)
+            covers, keeps = [], []
+            for part in parts:
+                ids = _ids(part.kind, part.rows)
+                if self.recorder is not None:
+                    self.recorder.add(index, part, ids)
+                kept = np.isin(ids, list(self.kept_ids))
+                covers.append(part.boxes[~kept])
+                keeps.append(part.boxes[kept])
+            cover_boxes, keep_boxes = np.concatenate(covers), np.concatenate(keeps)
         return np.concatenate([cover_boxes, extra_cover]), np.concatenate([keep_boxes, extra_keep])
 
     def _emit(self, held: Held) -> None:
@@ -387,6 +424,8 @@ class _Run:
                 rgb = planar_to_rgb(held.planar, self.look)
                 self.sampler.keep(held.index, rgb, planar_to_rgb(covered, self.look), cover_boxes, keep_boxes)
         self.tracker.forget(held.index)
+        for tracker in self.kind_trackers.values():
+            tracker.forget(held.index)
         if self.first_pts is None:
             self.first_pts = held.pts
         self.end_pts = held.pts + held.duration
