@@ -20,13 +20,14 @@ from ..boxes import nms
 from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
+from .runtime import session
 from .weights import model_path
 
 _STRIDE = 4
 _OUTPUTS = ("537", "538", "539", "540")
 
 
-def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+def _session(path: Path, settings: Settings) -> ort.InferenceSession:
     model = onnx.load(str(path))
     weights = {w.name for w in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
@@ -40,12 +41,7 @@ def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSes
                 continue
             dims[i].ClearField("dim_value")
             dims[i].dim_param = name
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+    return session(model.SerializeToString(), settings)
 
 
 @BACKENDS.register("centerface")
@@ -53,7 +49,7 @@ class CenterFace:
     """``detect(rgb)`` on the image as given: resizing and tiling happen outside."""
 
     def __init__(self, settings: Settings) -> None:
-        self.session = _session(model_path("centerface"), settings.providers(), settings.threads)
+        self.session = _session(model_path("centerface"), settings)
         self.input = self.session.get_inputs()[0].name
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:

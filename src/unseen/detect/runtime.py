@@ -1,0 +1,27 @@
+"""The one way unseen opens an onnxruntime session, shared by every ONNX backend.
+
+Threads come from the settings and the providers are named explicitly (see
+`Settings.providers`).  One inter-op thread: the networks are single chains,
+so a second pool only competes with the first.  Idle threads sleep instead of
+spinning: unseen runs beside other work (a batch's sibling processes, YuNet's
+OpenMP threads), and spinning threads take cores that work needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from ..settings import Settings
+
+
+def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
+    """A session for ``model`` (a file, or a serialised graph) on ``settings``' providers and threads."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=settings.providers())
