@@ -24,7 +24,7 @@ class Profile:
     video: Plan
     detect_every: int  # video: full detection on every n-th frame (and at every cut)
     x264_preset: str
-    targets_step: int  # video: persons, plates and text on every n-th detection
+    targets_every_s: float  # video: persons, plates and text found at least this often (seconds)
     audit: Plan = AUDIT  # the self-check's face audit; the same as `unseen check`'s
 
     def without(self, backend: str) -> Profile:
@@ -37,8 +37,8 @@ class Profile:
         )
 
 
-DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast", 3)
-FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast", 2)
+DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast", 0.1)
+FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast", 0.2)
 
 
 def resolve(settings: Settings) -> Profile:

@@ -5,9 +5,9 @@ targets: ``heads`` covers the top of every person box whose head holds no
 face region (people seen from behind or from above, whom a face detector
 cannot see), ``persons`` the whole box.  Plates and text are opt-in: the only
 plate detector that ships offline is a weak Haar cascade, and text covers
-protest signs, which are often the point of a photo.  Each kind runs on the
-whole image at a capped size (its backend tiles where it needs to); turning
-the boxes into regions is `unseen.pipeline.targets`' job.
+protest signs, which are often the point of a photo.  Each backend sizes and
+tiles the picture itself; turning the boxes into regions is
+`unseen.pipeline.targets`' job.
 """
 
 from __future__ import annotations
@@ -18,35 +18,43 @@ import numpy as np
 
 from ..datatypes import Detections
 from ..settings import Settings
-from . import Backend, make_backend, resized
+from . import Backend, make_backend
 
 Kind = str  # "person", "plate", "text": the region kinds the plan gives them
 
 
 @dataclass(frozen=True)
 class KindPass:
-    """Run ``backend`` for region ``kind`` with boxes from ``threshold``, the long side capped at ``max_side``."""
+    """Run ``backend`` for region ``kind``, keeping boxes from ``threshold`` (each backend sizes and
+    tiles the picture itself); ``plate_shaped`` keeps only boxes a plate could be."""
 
     kind: Kind
     backend: str
     threshold: float
-    max_side: int
+    plate_shaped: bool = False
 
 
-PERSONS = KindPass("person", "ssdlite-person", 0.3, 1920)
-PLATES = KindPass("plate", "haar-plate", 0.0, 1920)
-TEXT = KindPass("text", "ppocr-text", 0.5, 1920)
+PERSONS = (KindPass("person", "ssdlite-person", 0.3),)
+# The Haar cascade alone found none of the 7 readable plates of EgoBlur's plate clip (slanted,
+# blue characters); text detection found 4 of them.  A plate is text: plates run both, and keep
+# the text boxes a plate could be (docs/targets.md).
+PLATES = (KindPass("plate", "haar-plate", 0.0), KindPass("plate", "ppocr-text", 0.5, plate_shaped=True))
+TEXT = (KindPass("text", "ppocr-text", 0.5),)
+# A plate seen at a slant is nearly square, one seen straight on up to about 5:1; a text box
+# wider than a quarter of the picture is a sign, not a plate.
+PLATE_ASPECT = (0.7, 8.0)
+PLATE_WIDTH = 0.25
 
 
 def passes_for(targets: tuple[str, ...]) -> tuple[KindPass, ...]:
     """The passes ``targets`` need (none for faces alone)."""
-    wanted = []
+    wanted: list[KindPass] = []
     if "heads" in targets or "persons" in targets:
-        wanted.append(PERSONS)
+        wanted += PERSONS
     if "plates" in targets:
-        wanted.append(PLATES)
+        wanted += PLATES
     if "text" in targets:
-        wanted.append(TEXT)
+        wanted += TEXT
     return tuple(wanted)
 
 
@@ -63,12 +71,29 @@ class TargetFinder:
     def __bool__(self) -> bool:
         return bool(self.passes)
 
+    def kinds(self) -> set[Kind]:
+        return {p.kind for p in self.passes}
+
     def find(self, rgb: np.ndarray) -> dict[Kind, Detections]:
         rgb = rgb[..., :3]
-        return {p.kind: self._run(p, rgb) for p in self.passes}
+        runs: dict[tuple[str, float], Detections] = {}  # text for plates and for text: run once
+        out: dict[Kind, list[Detections]] = {}
+        for p in self.passes:
+            key = (p.backend, p.threshold)
+            if key not in runs:
+                runs[key] = self.backends[p.backend].detect(rgb, p.threshold)
+            found = runs[key]
+            if p.plate_shaped:
+                found = found.take(plate_shaped(found, rgb.shape[1]))
+            out.setdefault(p.kind, []).append(found)
+        return {kind: Detections.concat(parts) for kind, parts in out.items()}
 
-    def _run(self, p: KindPass, rgb: np.ndarray) -> Detections:
-        longest = max(rgb.shape[:2])
-        scale = min(1.0, p.max_side / longest)
-        found = self.backends[p.backend].detect(resized(rgb, scale), p.threshold)
-        return found.transformed(scale) if scale != 1.0 else found
+
+def plate_shaped(found: Detections, width: int) -> np.ndarray:
+    """Which boxes have a plate's shape and size in a picture ``width`` px wide."""
+    wh = np.clip(found.xyxy[:, 2:] - found.xyxy[:, :2], 1e-3, None)
+    aspect = wh[:, 0] / wh[:, 1]
+    shaped: np.ndarray = (
+        (aspect >= PLATE_ASPECT[0]) & (aspect <= PLATE_ASPECT[1]) & (wh[:, 0] <= PLATE_WIDTH * width)
+    )
+    return shaped

@@ -252,9 +252,11 @@ class _Run:
         self.every = ctx.profile.detect_every
         self.finder = ctx.finder.with_plan(ctx.profile.video, self.settings)
         self.others = ctx.others
-        # The other targets are found on every `targets_step`-th detection: persons, plates and
-        # signs move slower across the picture than the tracker's reach.
-        self.others_every = self.every * ctx.profile.targets_step
+        # The other targets are found on the detections that fall every `targets_every_s`: a
+        # person, a plate or a sign crosses less of the picture in that time than the tracker
+        # bridges, and their detectors cost more than the face pass.
+        steps = max(1, int(ctx.profile.targets_every_s * float(self.rate or 30) / self.every))
+        self.others_every = self.every * steps
         self.audio: AudioOut | None = None  # made after the picture stream, which players expect first
         self.encoder: VideoEncoder | None = None
         self.look: Look | None = None
@@ -264,7 +266,7 @@ class _Run:
         frame_bytes = max(1, self.width * self.height * 3)
         lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
         self.tracker = Tracker(Motion.at(fps).limited(lookahead))
-        self.kind_trackers = {p.kind: Tracker(Motion.at(fps).limited(lookahead)) for p in ctx.others.passes}
+        self.kind_trackers = {k: Tracker(Motion.at(fps).limited(lookahead)) for k in sorted(ctx.others.kinds())}
         # The newest detections are still running when the oldest frame leaves, so the buffer
         # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
         self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
