@@ -37,7 +37,7 @@ BackendFactory = Callable[[Settings], Backend]
 # Detectors by name.  Each module registers itself when imported; `make_backend` imports on demand,
 # so a detector whose package is missing costs nothing until a plan names it.
 BACKENDS: Registry[BackendFactory] = Registry("detector")
-_MODULES = {"centerface": "centerface", "yunet": "yunet"}
+_MODULES = {"centerface": "centerface", "yunet": "yunet", "ssdlite-person": "persons"}
 
 
 @dataclass(frozen=True)
