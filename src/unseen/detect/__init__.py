@@ -37,7 +37,13 @@ BackendFactory = Callable[[Settings], Backend]
 # Detectors by name.  Each module registers itself when imported; `make_backend` imports on demand,
 # so a detector whose package is missing costs nothing until a plan names it.
 BACKENDS: Registry[BackendFactory] = Registry("detector")
-_MODULES = {"centerface": "centerface", "yunet": "yunet", "ppocr-text": "text", "haar-plate": "plates"}
+_MODULES = {
+    "centerface": "centerface",
+    "yunet": "yunet",
+    "ssdlite-person": "persons",
+    "ppocr-text": "text",
+    "haar-plate": "plates",
+}
 
 
 @dataclass(frozen=True)
