@@ -1,8 +1,9 @@
 """Targets beyond faces: heads of people the face detectors cannot see, whole persons, text.
 
-Real detectors on generated pictures: the astronaut (skimage) with her face
-painted over as the back of a head (a person seen from behind: the body is
-there, no face), and words rendered onto a board.  Nothing from ../shared.
+Real detectors on pictures made from photos scikit-image ships: the cameraman
+with his own hair pasted over his face (a person whose face no detector finds,
+as when someone is seen from behind), and words rendered onto a board in the
+astronaut photo.  Nothing from ../shared.
 """
 
 from __future__ import annotations
@@ -12,40 +13,42 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from skimage import data as skdata
 
 from conftest import changed_share, decoded, pixels, run_cli, save, write_clip
 from unseen.api import analyse_path, check_path, protect_path
 from unseen.errors import UsageError
-from unseen.plan import Plan, Region
+from unseen.plan import Plan
 from unseen.settings import Settings
 
-HEAD = (175, 30, 295, 200)  # x0, y0, x1, y1 of the astronaut's head (hair included)
 WORDS = "NAME: JOHN SMITH"
+HEAD = (160, 62, 272, 200)  # the cameraman's head, hair to chin
 
 
-def _share_inside(box: tuple[int, int, int, int], regions: list[Region]) -> float:
-    """Share of ``box``'s pixels inside some region."""
-    mask = np.zeros((1000, 1000), bool)
-    for r in regions:
-        x0, y0, x1, y1 = r.box
+def _share_inside(box: tuple[int, int, int, int], boxes: list[tuple[int, int, int, int]]) -> float:
+    """Share of ``box``'s pixels inside some of ``boxes``."""
+    mask = np.zeros((2000, 2000), bool)
+    for x0, y0, x1, y1 in boxes:
         mask[y0:y1, x0:x1] = True
     x0, y0, x1, y1 = box
     return float(mask[y0:y1, x0:x1].mean())
 
 
+def _boxes(plan: Plan, *kinds: str) -> list[tuple[int, int, int, int]]:
+    return [r.box for r in plan.regions if r.kind in kinds]
+
+
 @pytest.fixture(scope="module")
-def from_behind(astronaut: np.ndarray) -> np.ndarray:
-    """The astronaut with the back of a head where her face was: a body, and no face to find."""
-    img = Image.fromarray(astronaut.copy())
-    draw = ImageDraw.Draw(img)
-    x0, y0, x1, y1 = HEAD
-    draw.ellipse((x0 + 8, y0 + 5, x1 - 8, y1 - 5), fill=(58, 42, 30))
-    rng = np.random.default_rng(0)
-    for _ in range(400):  # strands of hair, so it is not a flat disc
-        x = int(rng.integers(x0 + 20, x1 - 20))
-        y = int(rng.integers(y0 + 10, y1 - 30))
-        draw.line((x, y, x + int(rng.integers(-6, 7)), y + 25), fill=(85, 62, 44), width=2)
-    return np.asarray(img)
+def from_behind() -> np.ndarray:
+    """scikit-image's cameraman with his own hair where his face was: a person whose face no
+    detector can find, as when someone is seen from behind."""
+    grey = np.asarray(skdata.camera()).copy()
+    hair = Image.fromarray(grey[68:108, 165:255]).resize((90, 100))
+    oval = Image.new("L", hair.size, 0)
+    ImageDraw.Draw(oval).ellipse((0, 0, 89, 99), fill=255)
+    img = Image.fromarray(grey)
+    img.paste(hair, (180, 100), oval)
+    return np.stack([np.asarray(img)] * 3, axis=-1)
 
 
 @pytest.fixture(scope="module")
@@ -70,28 +73,25 @@ def _plan(path: Path, tmp_path: Path, *targets: str) -> Plan:
 def test_a_person_seen_from_behind_gets_a_head_region(tmp_path: Path, from_behind: np.ndarray) -> None:
     photo = save(from_behind, tmp_path / "behind.png")
     plan = _plan(photo, tmp_path, "faces", "heads")
-    heads = [r for r in plan.regions if r.kind == "head"]
-    assert heads, plan.regions
-    assert heads[0].source == "ssdlite-person"
-    assert _share_inside(HEAD, heads) > 0.8
+    assert {r.source for r in plan.regions if r.kind == "head"} == {"ssdlite-person"}
+    with_heads = _share_inside(HEAD, _boxes(plan, "face", "head"))
     faces_only = _plan(photo, tmp_path, "faces")
     assert {r.kind for r in faces_only.regions} <= {"face"}
-    assert _share_inside(HEAD, faces_only.regions) < 0.5  # what heads are for: no face found there
+    # A weak face box (0.14) on the hair covers two thirds of the head; the head region the rest.
+    assert with_heads > 0.85 and with_heads - _share_inside(HEAD, _boxes(faces_only, "face")) > 0.15
 
 
 def test_persons_covers_the_whole_body(tmp_path: Path, from_behind: np.ndarray) -> None:
-    photo = save(from_behind, tmp_path / "behind.png")
-    plan = _plan(photo, tmp_path, "persons")
-    persons = [r for r in plan.regions if r.kind == "person"]
-    assert persons and not [r for r in plan.regions if r.kind == "head"]
-    assert _share_inside(HEAD, persons) > 0.95
-    assert _share_inside((120, 220, 420, 500), persons) > 0.9  # her suit, shoulders to hands
+    plan = _plan(save(from_behind, tmp_path / "behind.png"), tmp_path, "persons")
+    assert _boxes(plan, "person") and not _boxes(plan, "head")
+    assert _share_inside(HEAD, _boxes(plan, "person")) > 0.9
+    assert _share_inside((20, 200, 280, 500), _boxes(plan, "person")) > 0.9  # his coat
 
 
 def test_a_face_found_needs_no_second_head_region(tmp_path: Path, astronaut: np.ndarray) -> None:
     plan = _plan(save(astronaut, tmp_path / "front.png"), tmp_path, "faces", "heads")
-    assert [r.kind for r in plan.regions].count("face") == 1
-    assert not [r for r in plan.regions if r.kind == "head"]
+    assert len(_boxes(plan, "face")) == 1
+    assert not _boxes(plan, "head")
 
 
 def test_protect_covers_the_head_and_check_agrees(tmp_path: Path, from_behind: np.ndarray) -> None:
@@ -99,7 +99,7 @@ def test_protect_covers_the_head_and_check_agrees(tmp_path: Path, from_behind: n
     out = tmp_path / "out.png"
     result = protect_path(photo, out, Settings(seed=1))
     assert result.status == "protected", result.error
-    assert changed_share(from_behind, pixels(out), (190, 45, 280, 185), 8) > 0.8
+    assert changed_share(from_behind, pixels(out), HEAD, 8) > 0.85
     assert check_path(out).status == "clean"
 
 
@@ -111,7 +111,7 @@ def test_text_is_covered_only_when_asked(
     plan = _plan(photo, tmp_path, "faces", "text")
     texts = [r for r in plan.regions if r.kind == "text"]
     assert texts and all(r.source == "ppocr-text" for r in texts)
-    assert _share_inside(words, texts) > 0.95
+    assert _share_inside(words, _boxes(plan, "text")) > 0.95
     covered, plain = tmp_path / "covered.png", tmp_path / "plain.png"
     assert protect_path(photo, covered, Settings(seed=1, targets=("faces", "text"))).status == "protected"
     assert protect_path(photo, plain, Settings(seed=1)).status == "protected"
@@ -126,20 +126,20 @@ def test_a_head_region_can_be_left_visible(tmp_path: Path, from_behind: np.ndarr
     out = tmp_path / "kept.png"
     result = protect_path(photo, out, Settings(seed=1, keep=(head.id,)), plan=plan)
     assert result.status == "protected", result.error
+    faces = _boxes(result.plan, "face") if result.plan else []
     x0, y0, x1, y1 = head.box
-    assert changed_share(from_behind, pixels(out), (x0, y0, x1, y1), 0) < 0.05
+    visible = np.ones((y1 - y0, x1 - x0), bool)
+    for fx0, fy0, fx1, fy1 in faces:  # where a face region overlaps it, cover wins
+        visible[max(0, fy0 - y0) : max(0, fy1 - y0), max(0, fx0 - x0) : max(0, fx1 - x0)] = False
+    delta = np.abs(pixels(out)[y0:y1, x0:x1].astype(int) - from_behind[y0:y1, x0:x1]).max(-1)
+    assert visible.mean() > 0.5 and not delta[visible].any()
 
 
-def test_a_walking_person_seen_from_behind_is_tracked_in_every_frame(
-    tmp_path: Path, from_behind: np.ndarray
-) -> None:
-    canvas = np.full((540, 960, 3), 200, np.uint8)
-    person = np.asarray(Image.fromarray(from_behind).resize((256, 256)))
+def test_a_person_walking_past_is_covered_in_every_frame(tmp_path: Path, from_behind: np.ndarray) -> None:
     frames = []
-    for i in range(30):  # walks right, 8 px a frame
-        frame = canvas.copy()
-        x = 100 + 8 * i
-        frame[200:456, x : x + 256] = person
+    for i in range(20):  # walking right, 6 px a frame, on a wider background
+        frame = np.full((512, 768, 3), 190, np.uint8)
+        frame[:, 6 * i : 6 * i + 512] = from_behind
         frames.append(frame)
     clip = tmp_path / "walk.mp4"
     write_clip(clip, frames, 25)
@@ -147,15 +147,13 @@ def test_a_walking_person_seen_from_behind_is_tracked_in_every_frame(
     assert plan is not None
     heads = [t for t in plan.tracks if t.kind == "head"]
     assert heads and all(t.id.startswith("h") for t in heads)
-    covered = {f for t in heads for f, *_ in t.per_frame()}
-    assert covered == set(range(30))  # no frame where the head flashes through
+    assert {f for t in heads for f, *_ in t.per_frame()} == set(range(20))  # it never flashes through
     out = tmp_path / "walk-out.mp4"
     assert protect_path(clip, out, Settings(seed=1)).status == "protected"
     after = decoded(out)
-    for i in (0, 14, 29):
-        x = 100 + 8 * i
-        head = (x + 95, 215, x + 160, 290)  # the painted head, scaled into the frame
-        assert changed_share(frames[i], after[i], head, 8) > 0.8, i
+    x0, y0, x1, y1 = HEAD
+    for i in range(20):
+        assert changed_share(frames[i], after[i], (x0 + 6 * i, y0, x1 + 6 * i, y1), 12) > 0.85, i
 
 
 def test_targets_are_checked_and_faces_are_never_left_out() -> None:
