@@ -266,7 +266,9 @@ class _Run:
         frame_bytes = max(1, self.width * self.height * 3)
         lookahead = max(self.every, min(round(LOOKAHEAD_S * fps), MAX_BUFFER_BYTES // frame_bytes))
         self.tracker = Tracker(Motion.at(fps).limited(lookahead))
-        self.kind_trackers = {k: Tracker(Motion.at(fps).limited(lookahead)) for k in sorted(ctx.others.kinds())}
+        self.kind_trackers = {
+            k: Tracker(Motion.at(fps).limited(lookahead)) for k in sorted(ctx.others.kinds())
+        }
         # The newest detections are still running when the oldest frame leaves, so the buffer
         # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
         self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
