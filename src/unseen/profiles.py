@@ -37,8 +37,8 @@ class Profile:
         )
 
 
-DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast", 0.1)
-FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast", 0.2)
+DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast", 0.2)
+FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast", 0.4)
 
 
 def resolve(settings: Settings) -> Profile:

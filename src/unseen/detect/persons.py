@@ -48,8 +48,11 @@ of it).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -80,7 +83,7 @@ _VIEW_IOU = 0.6
 _MERGE_IOU = 0.5
 # Tiles: side = short side / n, at least this overlap between neighbours, and no tile under
 # half the network's input (upscaling further shows nothing new).
-TILES = (2, 3)
+TILES = (2,)
 _OVERLAP = 0.25
 _MIN_TILE = SIZE // 2
 # A tile's box within this share of the tile's side from an inner edge was cut by it; such a box is
@@ -93,11 +96,29 @@ _CUT_INSIDE = 0.4
 @cache
 def _graph_text(pb: Path) -> str:
     """The pruned text graph: feature extractor input to the box predictor convolutions."""
+    return prune(_text_of(pb), [f"{p}/BiasAdd" for p in _PREDICTORS])
+
+
+def _text_of(pb: Path) -> str:
+    """OpenCV's text form of the graph.  `cv2.dnn.writeTextGraph` writes only to a path: where
+    the system has named pipes, it writes into one and a thread reads it, so that loading the
+    model writes no file (it then works on a full disk or under a file size limit)."""
     with tempfile.TemporaryDirectory(prefix="unseen-ssdlite-") as tmp:
-        full = Path(tmp) / "graph.pbtxt"
-        cv2.dnn.writeTextGraph(str(pb), str(full))
-        text = full.read_text(encoding="utf-8")
-    return prune(text, [f"{p}/BiasAdd" for p in _PREDICTORS])
+        path = Path(tmp) / "graph.pbtxt"
+        if not hasattr(os, "mkfifo"):  # Windows
+            cv2.dnn.writeTextGraph(str(pb), str(path))
+            return path.read_text(encoding="utf-8")
+        os.mkfifo(path, 0o600)
+        with ThreadPoolExecutor(1, "unseen-graph") as pool:
+            text = pool.submit(path.read_text, encoding="utf-8")
+            try:
+                cv2.dnn.writeTextGraph(str(pb), str(path))
+            finally:
+                # Unblocks the reader if OpenCV failed before it opened the pipe; once the reader
+                # is done, there is no one at the other end (ENXIO), which is fine.
+                with contextlib.suppress(OSError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            return text.result()
 
 
 def prune(text: str, outputs: list[str]) -> str:

@@ -59,7 +59,8 @@ IN_FLIGHT = 2
 # (in seconds, each way) a face seen in one sampled frame is covered around it.
 AUDIT_PASSES = 2
 AUDIT_REACH_S = 1.0
-UNKNOWN_LENGTH = 10**9  # frame count of a plan made before the clip's end is known
+UNKNOWN_LENGTH = 10**9
+TARGETS_SIDE = 2560  # longest side of the frames the other targets' detectors see  # frame count of a plan made before the clip's end is known
 
 
 @dataclass
@@ -327,7 +328,10 @@ class _Run:
             cut = self.cuts.is_cut(planes(planar, self.look)[0])
             if cut or index % self.every == 0:
                 rgb = self.reader.rgb(frame, self.detect_side)
-                others = bool(self.others) and (cut or index % self.others_every == 0)
+                others = None
+                if self.others and (cut or index % self.others_every == 0):
+                    # Plates and text need the detail the face pass does without.
+                    others = self.reader.rgb(frame, min(max(self.width, self.height), TARGETS_SIDE))
                 self.pending.append((index, cut, detector.submit(self._find, rgb, others)))
         pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
         duration = frame.duration or _default_duration(self.reader.stream.time_base, self.rate)
@@ -336,13 +340,15 @@ class _Run:
             self._settle(keep=IN_FLIGHT)
             self._emit(self.buffer.popleft())
 
-    def _find(self, rgb: np.ndarray, others: bool) -> tuple[Detections, dict[str, Detections]]:
-        """Faces (and with ``others`` the other targets) in a frame that may have been shrunk for
-        the detector, in full-size pixels."""
+    def _find(self, rgb: np.ndarray, others: np.ndarray | None) -> tuple[Detections, dict[str, Detections]]:
+        """Faces in ``rgb`` (and the other targets in ``others``), frames that may have been shrunk
+        for the detectors, in full-size pixels."""
         assert self.look is not None
-        scale = rgb.shape[1] / self.look.width
-        found = self.others.find(rgb) if others else {}
-        return self.finder.find(rgb).transformed(scale), {k: d.transformed(scale) for k, d in found.items()}
+        found: dict[str, Detections] = {}
+        if others is not None:
+            scale = others.shape[1] / self.look.width
+            found = {k: d.transformed(scale) for k, d in self.others.find(others).items()}
+        return self.finder.find(rgb).transformed(rgb.shape[1] / self.look.width), found
 
     def _settle(self, keep: int) -> None:
         """Give the trackers every finished detection but the newest ``keep``, in frame order."""
