@@ -23,15 +23,16 @@ background column dropped.  ``tests/test_persons.py`` checks them against the
 One 300x300 view of the whole picture misses small people: the astronaut's
 upper body pasted on a 1600x1000 canvas is found from 250 px tall, not at
 200.  So `SSDLitePersons.detect` runs the whole image and then overlapping
-square tiles (neighbours share at least a quarter) of about 1/2 and 1/3 of
-the short side, and merges the boxes; with the tiles the same figure is found
-from 80 px tall.  A tile that cuts a person yields a box of the part it saw;
+square tiles (neighbours share at least a quarter) of about 1/2 of the short
+side (`TILES`), and merges the boxes; with tiles of 1/2 and 1/3 the same figure
+is found from 80 px tall.  A tile that cuts a person yields a box of the part it saw;
 such a box, near an inner edge of its tile and mostly inside a box no edge
 cut, is dropped before the NMS.
 
 Measured on the 2-core machine (other work running) for a 1280x853 photo:
-whole image alone 36 ms; with the 1/2 tiles 9 views, 250 ms; with the 1/3
-tiles too (the default) 24 views, 620 ms.  Loading takes 0.3 s.  On the 264
+whole image alone 36 ms; with the 1/2 tiles (the default) 9 views, 250 ms;
+with the 1/3 tiles too, 24 views, 620 ms: on every photo and on a video frame
+every 0.2 s, the 1/3 tiles cost more than they add.  Loading takes 0.3 s.  On the 264
 dev photos (WIDER FACE, street photos with masks) at 0.4, the share of
 annotated faces lying in a person box grows with the tiles from 0.35 to 0.54
 to 0.60 (faces of 32 px and more: 0.70, 0.84, 0.87), and the share of boxes
