@@ -92,13 +92,14 @@ def test_text_boxes_scale_back_from_a_small_picture(text: Backend) -> None:
 
 @pytest.mark.parametrize("kind", ["flat", "noise"])
 def test_no_text_in_a_flat_or_noisy_picture(text: Backend, kind: str) -> None:
-    rng = np.random.default_rng(0)
-    rgb = (
-        np.full((480, 640, 3), 128, np.uint8)
-        if kind == "flat"
-        else rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    )
-    assert len(text.detect(rgb, 0.5)) == 0
+    assert len(text.detect(blank(kind, 128), 0.5)) == 0
+
+
+def blank(kind: str, grey: int) -> np.ndarray:
+    """A picture with nothing in it: flat ``grey``, or uniform noise."""
+    if kind == "flat":
+        return np.full((480, 640, 3), grey, np.uint8)
+    return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
 
 
 def test_the_network_input_keeps_within_its_limits() -> None:
@@ -167,13 +168,7 @@ def test_the_cascade_finds_a_rendered_plate(plates: Backend, words: str, width: 
 
 @pytest.mark.parametrize("kind", ["flat", "noise"])
 def test_no_plate_in_a_flat_or_noisy_picture(plates: Backend, kind: str) -> None:
-    rng = np.random.default_rng(0)
-    rgb = (
-        np.full((480, 640, 3), 200, np.uint8)
-        if kind == "flat"
-        else rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    )
-    assert len(plates.detect(rgb, 0.0)) == 0
+    assert len(plates.detect(blank(kind, 200), 0.0)) == 0
 
 
 def test_a_tiny_picture_gets_no_plate(plates: Backend) -> None:
