@@ -59,8 +59,8 @@ IN_FLIGHT = 2
 # (in seconds, each way) a face seen in one sampled frame is covered around it.
 AUDIT_PASSES = 2
 AUDIT_REACH_S = 1.0
-UNKNOWN_LENGTH = 10**9
-TARGETS_SIDE = 2560  # longest side of the frames the other targets' detectors see  # frame count of a plan made before the clip's end is known
+UNKNOWN_LENGTH = 10**9  # frame count of a plan made before the clip's end is known
+TARGETS_SIDE = 2560  # longest side of the frames the other targets' detectors see
 
 
 @dataclass
