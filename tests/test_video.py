@@ -51,7 +51,7 @@ def ctx(finder: object, **settings: object) -> Ctx:
     opts = Settings(seed=1, threads=1, **settings)  # type: ignore[arg-type]
     profile = resolve(opts)
     audit = Audit(FaceFinder(opts, profile.video), opts, profile.audit)
-    others = TargetFinder(opts)
+    others = TargetFinder(opts, video=True)
     return Ctx(opts, profile, finder, others, audit, np.random.default_rng(1), np.random.default_rng(2))  # type: ignore[arg-type]
 
 

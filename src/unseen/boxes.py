@@ -62,6 +62,23 @@ def overlap_share(boxes: npt.ArrayLike, mask: npt.NDArray[np.bool_]) -> npt.NDAr
     return share
 
 
+def covered_share(boxes: npt.ArrayLike, covers: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """For each whole-pixel box, the share of its pixels inside the union of ``covers`` (1.0 for an
+    empty box).  Works box by box, on the box's own pixels: a video asks this every frame, and a
+    mask of the whole frame (`overlap_share`) cost 20 ms a time at 720p."""
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    c = np.asarray(covers, np.int64).reshape(-1, 4)
+    share = np.ones(len(b))
+    for i, (x0, y0, x1, y1) in enumerate(b.tolist()):
+        if x1 <= x0 or y1 <= y0:
+            continue
+        near = c[(c[:, 0] < x1) & (c[:, 2] > x0) & (c[:, 1] < y1) & (c[:, 3] > y0)]
+        size = [x1 - x0, y1 - y0, x1 - x0, y1 - y0]
+        local = np.clip(near - [x0, y0, x0, y0], 0, size)
+        share[i] = union_mask(local, (y1 - y0, x1 - x0)).mean()
+    return share
+
+
 @dataclass(frozen=True)
 class HeadGeometry:
     """How far a tight face box grows to cover the head, as shares of the box size.

@@ -41,6 +41,7 @@ _MODULES = {
     "centerface": "centerface",
     "yunet": "yunet",
     "ssdlite-person": "persons",
+    "ssdlite-person-whole": "persons",
     "ppocr-text": "text",
     "haar-plate": "plates",
 }

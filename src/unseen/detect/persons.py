@@ -331,3 +331,13 @@ def _output_names(net: cv2.dnn.Net) -> list[str]:
             raise ModelError(f"person network: no single output for {prefix} among {layers}")
         names.extend(match)
     return names
+
+
+@BACKENDS.register("ssdlite-person-whole")
+class WholeFramePersons(SSDLitePersons):
+    """The whole picture only, for video: on the score clip with `--fast`, the tiles of a frame
+    every 0.4 s took a 12 s clip from 35 to 80 s, for people the tracker and the next frames see
+    anyway as they come closer (docs/targets.md)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, tiles=())

@@ -34,8 +34,10 @@ class KindPass:
     plate_shaped: bool = False
 
 
-# unseen.detect.persons.PERSON_THRESHOLD: photos without people stay below it.
+# unseen.detect.persons.PERSON_THRESHOLD: photos without people stay below it.  Video frames get
+# the whole picture only (`WholeFramePersons`): tiles cost more than they add there.
 PERSONS = (KindPass("person", "ssdlite-person", 0.4),)
+VIDEO_PERSONS = (KindPass("person", "ssdlite-person-whole", 0.4),)
 # The Haar cascade alone found none of the 7 readable plates of EgoBlur's plate clip (slanted,
 # blue characters); text detection found 4 of them.  A plate is text: plates run both, and keep
 # the text boxes a plate could be (docs/targets.md).
@@ -47,11 +49,11 @@ PLATE_ASPECT = (0.7, 8.0)
 PLATE_WIDTH = 0.25
 
 
-def passes_for(targets: tuple[str, ...]) -> tuple[KindPass, ...]:
-    """The passes ``targets`` need (none for faces alone)."""
+def passes_for(targets: tuple[str, ...], *, video: bool = False) -> tuple[KindPass, ...]:
+    """The passes ``targets`` need (none for faces alone), for photos or for ``video`` frames."""
     wanted: list[KindPass] = []
     if "heads" in targets or "persons" in targets:
-        wanted += PERSONS
+        wanted += VIDEO_PERSONS if video else PERSONS
     if "plates" in targets:
         wanted += PLATES
     if "text" in targets:
@@ -62,9 +64,9 @@ def passes_for(targets: tuple[str, ...]) -> tuple[KindPass, ...]:
 class TargetFinder:
     """Loads the backends ``settings.targets`` need once; ``find(rgb)`` gives their boxes by kind."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, video: bool = False) -> None:
         self.targets = settings.targets
-        self.passes = passes_for(settings.targets)
+        self.passes = passes_for(settings.targets, video=video)
         self.backends: dict[str, Backend] = {
             p.backend: make_backend(p.backend, settings) for p in self.passes
         }

@@ -49,6 +49,7 @@ class Protector:
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
         self.others = TargetFinder(settings)
+        self._video_others: TargetFinder | None = None  # loaded with the first video
         self.audit = Audit(self.finder, settings, self.profile.audit)
         self.voice_rng = np.random.default_rng(settings.seed)
 
@@ -135,12 +136,17 @@ class Protector:
             self.settings,
             self.profile,
             self.finder,
-            self.others,
+            self._video_targets(),
             self.audit,
             self.noise(digest),
             self.voice_rng,
             record=record,
         )
+
+    def _video_targets(self) -> TargetFinder:
+        if self._video_others is None:
+            self._video_others = TargetFinder(self.settings, video=True)
+        return self._video_others
 
     def _photo_plan(self, source: Path, picture: image_io.Picture) -> tuple[Plan, int]:
         h, w = picture.frames[0].shape[:2]

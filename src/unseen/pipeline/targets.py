@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..boxes import IntBoxes, areas, grown, overlap_share, person_heads, union_mask
+from ..boxes import IntBoxes, areas, covered_share, grown, person_heads
 from ..datatypes import Detections
 from ..plan import RegionKind
 
@@ -47,7 +47,7 @@ def regions_of(
             out.append(Found("person", persons, grown(persons.xyxy, GROW["person"], width, height)))
         elif "heads" in targets:
             heads = person_heads(persons.xyxy, width, height)
-            share = overlap_share(heads, union_mask(faces, (height, width)))
+            share = covered_share(heads, faces)
             bare = share < HEAD_COVERED
             out.append(Found("head", persons.take(bare), heads[bare]))
     boxed: tuple[RegionKind, ...] = ("plate", "text")
