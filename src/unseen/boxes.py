@@ -105,7 +105,12 @@ def grow_heads(
     w, h = (boxes[:, 2] - boxes[:, 0])[:, None], (boxes[:, 3] - boxes[:, 1])[:, None]
     grown = boxes + np.hstack([-g.side * w, -g.top * h, g.side * w, g.bottom * h])
     grown += np.array([-g.margin, -g.margin, g.margin, g.margin])
-    return clip_boxes(np.hstack([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])]), width, height)
+    return outward(grown, width, height)
+
+
+def outward(boxes: np.ndarray, width: int, height: int) -> IntBoxes:
+    """Float boxes rounded outwards to whole pixels (never a pixel less), clipped to the image."""
+    return clip_boxes(np.hstack([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:])]), width, height)
 
 
 def clip_boxes(boxes: npt.ArrayLike, width: int, height: int) -> IntBoxes:
@@ -150,7 +155,7 @@ def person_heads(persons: np.ndarray, width: int, height: int, g: PersonHead = P
     cx = (b[:, 0] + b[:, 2]) / 2
     y0 = b[:, 1] + g.top * hh
     heads = np.stack([cx - hw / 2, y0, cx + hw / 2, y0 + hh], axis=1)
-    return clip_boxes(np.hstack([np.floor(heads[:, :2]), np.ceil(heads[:, 2:])]), width, height)
+    return outward(heads, width, height)
 
 
 def grown(boxes: np.ndarray, share: float, width: int, height: int) -> IntBoxes:
@@ -158,4 +163,4 @@ def grown(boxes: np.ndarray, share: float, width: int, height: int) -> IntBoxes:
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     pad = np.tile((b[:, 2:] - b[:, :2]) * share, 2) * np.array([-1, -1, 1, 1])
     out = b + pad
-    return clip_boxes(np.hstack([np.floor(out[:, :2]), np.ceil(out[:, 2:])]), width, height)
+    return outward(out, width, height)

@@ -43,14 +43,15 @@ def analyse(
         by_kind = [others.find(f) for f in picture.frames]
         merged = {k: Detections.concat([d[k] for d in by_kind]) for k in by_kind[0]}
         for part in regions_of(merged, faces, others.targets, media.width, media.height):
-            regions += _target_regions(part, len(regions) + 1)
+            regions += _as_regions(part, "r", len(regions) + 1)
     return Plan(media=media, profile=profile, regions=regions), max(len(d) for d in found)
 
 
-def _target_regions(part: Found, start: int) -> list[Region]:
+def _as_regions(part: Found, prefix: str, start: int) -> list[Region]:
+    """One region per box of ``part``, numbered from ``start``."""
     return [
         Region(
-            id=f"r{start + n}",
+            id=f"{prefix}{start + n}",
             kind=part.kind,
             box=(int(x0), int(y0), int(x1), int(y1)),
             source=part.rows.sources[n],
@@ -60,22 +61,11 @@ def _target_regions(part: Found, start: int) -> list[Region]:
     ]
 
 
-def _regions(
-    faces: Detections, media: Media, prefix: str, taken: list[Region], source: str = ""
-) -> list[Region]:
+def _regions(faces: Detections, media: Media, prefix: str, taken: list[Region]) -> list[Region]:
+    """Face regions: each face grown into its head, numbered after ``taken``."""
     heads = grow_heads(faces.xyxy, media.width, media.height)
-    rows = np.nonzero(areas(heads) > 0)[0].tolist()
-    start = len(taken) + 1
-    return [
-        Region(
-            id=f"{prefix}{start + n}",
-            kind="face",
-            box=(int(heads[i, 0]), int(heads[i, 1]), int(heads[i, 2]), int(heads[i, 3])),
-            source=source or faces.sources[i],
-            score=round(float(faces.scores[i]), 3),
-        )
-        for n, i in enumerate(rows)
-    ]
+    shown = areas(heads) > 0
+    return _as_regions(Found("face", faces.take(shown), heads[shown]), prefix, len(taken) + 1)
 
 
 def render(
@@ -103,5 +93,5 @@ def render(
             return plan
         except StillVisible:
             found = [r for r in plan.regions if r.source == "audit"]
-            plan = plan.with_regions(_regions(seen, plan.media, "a", found, source="audit"))
+            plan = plan.with_regions(_regions(seen.labelled("audit"), plan.media, "a", found))
     raise VerificationError(f"a face is still visible after {AUDIT_PASSES} further passes")
