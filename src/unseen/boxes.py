@@ -16,29 +16,69 @@ IntBoxes = npt.NDArray[np.int64]
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> npt.NDArray[np.float32]:
     """Pairwise intersection over union of two (N, 4) and (M, 4) box arrays."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    iou: npt.NDArray[np.float32] = (inter / np.maximum(union, 1e-6)).astype(np.float32)
-    return iou
+    return _iou(np.asarray(a)[:, None, :], np.asarray(b)[None, :, :])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> npt.NDArray[np.float32]:
+    """Intersection over union of boxes ``a`` and ``b``, (..., 4) arrays that broadcast together.
+
+    Coordinate by coordinate, in place where it can: reducing (N, M, 2) arrays
+    with ``np.prod`` took 13 times as long, and a crowd frame matches hundreds
+    of boxes against hundreds of tracks.
+    """
+    a, b = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+    inter = np.minimum(a[..., 2], b[..., 2])
+    inter -= np.maximum(a[..., 0], b[..., 0])
+    np.maximum(inter, 0, out=inter)
+    high = np.minimum(a[..., 3], b[..., 3])
+    high -= np.maximum(a[..., 1], b[..., 1])
+    np.maximum(high, 0, out=high)
+    inter *= high
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (
+        b[..., 3] - b[..., 1]
+    )
+    union -= inter
+    np.maximum(union, 1e-6, out=union)
+    inter /= union
+    out: npt.NDArray[np.float32] = inter.astype(np.float32)
+    return out
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> npt.NDArray[np.intp]:
-    """Indices of the boxes kept, best score first."""
+    """Indices of the boxes kept, best score first: a box goes when a kept better one overlaps it above ``iou``.
+
+    Only pairs whose spans across overlap are compared (a sweep along x), and
+    only those above ``iou`` reach the greedy loop.  Comparing each kept box
+    with all the rest cost 50-100 ms on a crowd frame's 800 candidates, as much
+    as the network that found them.
+    """
     order = np.argsort(-scores, kind="stable")
+    ranked = np.asarray(boxes, np.float64)[order]
+    first, second = _side_by_side(ranked)
+    close = _iou(ranked[first], ranked[second]) > iou
+    beaten: dict[int, list[int]] = {}
+    for i, j in zip(first[close].tolist(), second[close].tolist(), strict=True):
+        better, worse = min(i, j), max(i, j)
+        beaten.setdefault(better, []).append(worse)
+    gone = [False] * len(ranked)
     keep: list[int] = []
-    while len(order):
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        if not len(rest):
-            break
-        overlap = iou_matrix(boxes[best : best + 1], boxes[rest])[0]
-        order = rest[overlap <= iou]
-    return np.asarray(keep, np.intp)
+    for i in range(len(ranked)):
+        if gone[i]:
+            continue
+        keep.append(i)
+        for j in beaten.get(i, ()):
+            gone[j] = True
+    return order[np.asarray(keep, np.intp)]
+
+
+def _side_by_side(boxes: np.ndarray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every pair of rows whose x spans overlap, each pair once: the only pairs that can overlap at all."""
+    by_x = np.argsort(boxes[:, 0], kind="stable")
+    ends = np.searchsorted(boxes[by_x, 0], boxes[by_x, 2], side="left")
+    counts = np.maximum(ends - np.arange(1, len(boxes) + 1), 0)
+    first = np.repeat(np.arange(len(boxes)), counts)
+    second = first + 1 + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return by_x[first], by_x[second]
 
 
 def union_mask(boxes: npt.ArrayLike, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
