@@ -17,7 +17,12 @@ import pytest
 
 from conftest import FACE, changed_share, pixels, run_cli, save
 from scripted import Scripted
-from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed
+from unseen.boxes import iou_matrix
+from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed, make_backend
+from unseen.detect.centerface import graph
+from unseen.detect.quantise import committed_ranges, convertible, quantised
+from unseen.detect.weights import model_path
+from unseen.errors import ModelError
 from unseen.jobs import Job
 from unseen.pipeline import Protector
 from unseen.profiles import resolve
@@ -43,8 +48,9 @@ def test_a_mirrored_pass_maps_its_boxes_back(monkeypatch: pytest.MonkeyPatch) ->
 def test_without_yuface_every_plan_is_centerface_alone(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
     monkeypatch.setattr("unseen.profiles.installed", lambda name: name != "yunet")
     profile = resolve(Settings(fast=fast))
-    for plan in (profile.photo, profile.video, profile.audit):
+    for plan in (profile.photo, profile.audit):
         assert plan.backends() == {"centerface"}
+    assert profile.video.backends() == {"centerface-int8"}
     assert any(p.mirror for p in profile.photo.passes), "the mirror image stands in for the second opinion"
     assert [p.mirror for p in profile.audit.passes] == [False, True]
     assert bool(profile.photo.zoom) != fast
@@ -91,3 +97,23 @@ def test_protect_and_check_agree_without_yuface(tmp_path: Path, astronaut: np.nd
     assert changed_share(pixels(source), pixels(target), FACE, 0) >= 0.9
     run = run_cli("check", target, env=env)
     assert run.code == 0, run.stdout + run.stderr
+
+
+def test_int8_centerface_finds_what_the_float_graph_finds(astronaut: np.ndarray) -> None:
+    """The video plans' int8 graph: the astronaut's face at the same place, with a like score."""
+    found = {
+        name: make_backend(name, Settings()).detect(astronaut, 0.5)
+        for name in ("centerface", "centerface-int8")
+    }
+    (plain,), (int8,) = (found[n].xyxy for n in ("centerface", "centerface-int8"))
+    assert overlaps_face(found["centerface-int8"].xyxy)
+    assert iou_matrix(plain[None], int8[None])[0, 0] > 0.85
+    assert abs(found["centerface"].scores[0] - found["centerface-int8"].scores[0]) < 0.1
+
+
+def test_int8_ranges_that_miss_a_tensor_are_refused() -> None:
+    """Ranges that do not fit the graph fail loudly, never quantise part of it blind."""
+    ranges = dict(committed_ranges())
+    ranges.pop(next(iter(ranges)))
+    with pytest.raises(ModelError, match="no range"):
+        quantised(convertible(graph(model_path("centerface"))), ranges)

@@ -10,16 +10,17 @@ are not real inputs are taken out of the input list.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from ..boxes import nms
 from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
+from .quantise import committed_ranges, convertible, quantised
 from .runtime import session
 from .weights import model_path
 
@@ -27,7 +28,8 @@ _STRIDE = 4
 _OUTPUTS = ("537", "538", "539", "540")
 
 
-def _session(path: Path, settings: Settings) -> ort.InferenceSession:
+def graph(path: Path) -> onnx.ModelProto:
+    """The published graph with its weights out of the input list and any input size allowed."""
     model = onnx.load(str(path))
     weights = {w.name for w in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
@@ -41,7 +43,22 @@ def _session(path: Path, settings: Settings) -> ort.InferenceSession:
                 continue
             dims[i].ClearField("dim_value")
             dims[i].dim_param = name
-    return session(model.SerializeToString(), settings)
+    return model
+
+
+def blob(rgb: np.ndarray) -> FloatArray:
+    """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way."""
+    h, w = rgb.shape[:2]
+    out = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
+    out[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+    return out
+
+
+@cache
+def _int8_graph() -> bytes:
+    """The int8 graph, quantised once per process (`unseen.detect.quantise`)."""
+    model = quantised(convertible(graph(model_path("centerface"))), committed_ranges())
+    return bytes(model.SerializeToString())
 
 
 @BACKENDS.register("centerface")
@@ -49,16 +66,22 @@ class CenterFace:
     """``detect(rgb)`` on the image as given: resizing and tiling happen outside."""
 
     def __init__(self, settings: Settings) -> None:
-        self.session = _session(model_path("centerface"), settings)
+        self.session = session(graph(model_path("centerface")).SerializeToString(), settings)
         self.input = self.session.get_inputs()[0].name
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
+        heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob(rgb)})
         h, w = rgb.shape[:2]
-        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-        blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
-        heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob})
         return _decode(heat[0, 0], scale[0], offset[0], marks[0], threshold, (w, h))
+
+
+@BACKENDS.register("centerface-int8")
+class CenterFaceInt8(CenterFace):
+    """The same network in 8-bit integers: about 0.55-0.6 of the time, the same recall (video plans)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.session = session(_int8_graph(), settings)
+        self.input = self.session.get_inputs()[0].name
 
 
 def _decode(
