@@ -218,3 +218,32 @@ def test_a_shaking_camera_is_not_a_cut_but_a_new_shot_is() -> None:
     ]
     assert not any(shaken)
     assert cuts.is_cut(other)
+
+
+def textured_clip(path: Path, crf: int) -> Path:
+    """A drifting fine texture squeezed hard by its encoder: a phone clip's low bitrate, with no face."""
+    rng = np.random.default_rng(3)
+    texture = rng.integers(0, 256, (300, 420, 3), np.uint8)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.options = {"crf": str(crf), "preset": "veryfast"}
+        for i in range(2 * FPS):
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(texture[i : i + 240, 2 * i : 2 * i + 320]), "rgb24"
+            )
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_the_output_is_not_much_larger_than_its_input(tmp_path: Path, finder: FaceFinder) -> None:
+    """By default the encoder's bitrate is capped near the input's; a CRF the user names is not."""
+    clip = textured_clip(tmp_path / "phone.mp4", crf=38)
+    protect_video(Job(clip, tmp_path / "capped.mp4"), ctx(finder))
+    protect_video(Job(clip, tmp_path / "crf18.mp4"), ctx(finder, crf=18))
+    size = clip.stat().st_size
+    assert (tmp_path / "capped.mp4").stat().st_size <= 1.3 * size
+    assert (tmp_path / "crf18.mp4").stat().st_size > 2 * size, "the cap is what kept the size down"

@@ -179,14 +179,22 @@ def protect(
             "(default) or keep (metadata removed, voice as recorded); drop is refused for it."
         ),
     ] = None,
-    crf: Annotated[int | None, typer.Option(help="Video quality (H.264 CRF, lower is better).")] = None,
+    crf: Annotated[
+        int | None,
+        typer.Option(
+            help="Video quality (H.264 CRF, lower is better). Default: 18, but never above 1.1x the "
+            "input's bitrate, so that outputs stay as sendable as their inputs; a CRF given here is not capped."
+        ),
+    ] = None,
     detect_every: Annotated[
         int | None,
         typer.Option(help="Video: detect on every k-th frame, tracking between (default 1; 3 with --fast)."),
     ] = None,
     device: Annotated[
         str | None,
-        typer.Option(help="cpu (default) or cuda (needs `pip install 'unseen[gpu]'` and an NVIDIA driver)."),
+        typer.Option(
+            help="cpu (default) or cuda (needs `pip install 'unseen\\[gpu]'` and an NVIDIA driver)."
+        ),
     ] = None,
     jobs: JobsOpt = None,
     max_pixels: MaxPixelsOpt = None,
@@ -194,7 +202,7 @@ def protect(
         str | None,
         typer.Option(
             "--ray",
-            help="Run on Ray Data (pip install 'unseen[cluster]'): 'local' starts Ray here; "
+            help="Run on Ray Data (pip install 'unseen\\[cluster]'): 'local' starts Ray here; "
             "'auto' or ray://HOST:PORT joins a cluster. Inputs and -o must be on storage every node sees.",
         ),
     ] = None,

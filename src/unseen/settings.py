@@ -42,7 +42,8 @@ class Settings:
     # None: each file's own default, drop for a video's soundtrack and disguise for a sound-only
     # file; drop is refused for a sound-only file (`unseen.jobs.plan`), as it would leave nothing.
     audio: Audio | None = None
-    crf: int = 18
+    # None: CRF 18, never above the input's bitrate (unseen.media.video_out); a number: that CRF, uncapped.
+    crf: int | None = None
     detect_every: int | None = None  # video: full detection on every k-th frame; None: 1, or 3 with fast
     device: Device = "cpu"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -70,7 +71,7 @@ class Settings:
             raise UsageError("max_pixels must be a whole number of at least 1")
         if not 90 <= self.jpeg_quality <= 100:
             raise UsageError("jpeg_quality must be between 90 and 100")
-        if not 0 <= self.crf <= 51:
+        if self.crf is not None and not 0 <= self.crf <= 51:
             raise UsageError("crf must be between 0 and 51")
         if self.detect_every is not None and not 1 <= self.detect_every <= 30:
             raise UsageError("detect_every must be between 1 and 30")

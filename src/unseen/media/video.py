@@ -63,6 +63,16 @@ class VideoReader:
         self.container.close()
 
     @property
+    def bit_rate(self) -> int | None:
+        """The picture stream's bits per second: as stated, else its packets' bytes over the clip's length."""
+        stated = int(self.stream.bit_rate or 0)
+        if stated:
+            return stated
+        seconds = meta_video.duration(self.container, self.stream) or 0.0
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        return round(8 * size / seconds) if seconds > 0 and size else None
+
+    @property
     def frame_count(self) -> int:
         """The frame count the container states, else one estimated from duration and rate."""
         stated = int(self.stream.frames or 0)

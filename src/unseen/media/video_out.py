@@ -55,8 +55,9 @@ class VideoEncoder:
         look: Look,
         time_base: Fraction,
         rate: Fraction | None,
-        crf: int,
+        crf: int | None,
         preset: str,
+        input_bps: int | None,
     ) -> None:
         self.out = out
         self.look = look
@@ -68,7 +69,9 @@ class VideoEncoder:
         ctx.time_base = time_base
         ctx.color_range, ctx.colorspace = look.color_range, look.colorspace
         ctx.color_primaries, ctx.color_trc = look.color_primaries, look.color_trc
-        ctx.options = {**ctx.options, **_x264_options(crf, preset)}
+        # An asked-for CRF is kept whatever it costs; the default is capped by the input's bitrate.
+        capped = _size_cap(input_bps) if crf is None else {}
+        ctx.options = {**ctx.options, **_x264_options(DEFAULT_CRF if crf is None else crf, preset), **capped}
         self.last_pts: int | None = None
         # x264 leaves packet durations empty, and the muxer would then guess the last frame's.
         self.durations: dict[int, int] = {}
@@ -95,11 +98,38 @@ class VideoEncoder:
             self.out.mux(packet)
 
 
+DEFAULT_CRF = 18  # close to transparent
+
+
 def _x264_options(crf: int, preset: str) -> dict[str, str]:
-    # CRF 18 is close to transparent; the preset trades file size for speed, not quality.
+    # The preset trades file size for speed, not quality.
     # No B-frames: packets then leave in display order, so each keeps its frame's own
     # duration and the last frame ends where the input's did (B-frame reordering loses it).
     return {"crf": str(crf), "preset": preset, "bf": "0"}
+
+
+# The output's picture stream at most this many times the input's bits per second.
+SIZE_CAP = 1.1
+# x264's rate buffer, in seconds at the capped rate.  It bounds how far a stretch may overspend
+# (a keyframe, a burst of motion), and so how far a short clip can end up over the cap.
+CAP_BUFFER_S = 0.5
+
+
+def _size_cap(input_bps: int | None) -> dict[str, str]:
+    """`DEFAULT_CRF`, but never above `SIZE_CAP` times the input's bitrate (x264's VBV).
+
+    Phones record at a few Mbit/s; CRF 18 spends what a picture needs, which
+    for a re-encode of an already lossy clip (its noise and block edges now
+    detail to keep) came to 1.4-3.5 times the input.  A file people cannot
+    send is a file they do not protect.  The cap only bites where CRF 18
+    would spend more than the input did: quality then stays near what the input
+    carried.  An input with no known bitrate is encoded at CRF alone, and so is
+    every file when the user names a CRF (``--crf``).
+    """
+    if not input_bps:
+        return {}
+    cap = round(SIZE_CAP * input_bps / 1000)  # kbit/s
+    return {"maxrate": f"{cap}k", "bufsize": f"{round(cap * CAP_BUFFER_S)}k"}
 
 
 def open_output(path: Path, kind: OutputKind) -> av.container.OutputContainer:

@@ -396,6 +396,7 @@ class _Run:
             self.rate,
             self.settings.crf,
             self.ctx.profile.x264_preset,
+            self.reader.bit_rate,
         )
         if self.ain is not None and self.settings.audio is not None:
             self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.voice)
