@@ -1,17 +1,26 @@
 """Video: unseen (default and --fast) against deface 1.5.0 on score_video.py's clip, in one run.
 
-    python benchmarks/bench_video.py [--memory]
+    python benchmarks/bench_video.py [--clips] [--before UNSEEN]
 
 Prints one markdown row per tool (face-frame recall, faces ever exposed,
 longest exposed run, real-time factor on this machine) plus the time of a plain
 PyAV decode + H.264 encode of the same clip, the floor any redactor pays.
-``--memory`` also protects synthetic 1080p clips of 10 s and 60 s and prints
-the peak RSS of each run: the look-ahead buffer is fixed, so they should match.
+
+``--clips`` also runs the four real clips under ../shared/data/videos and
+generated 1080p clips of 10 s and 60 s with walking faces, each with the
+default and ``--fast``, and prints per clip and run: the real-time factor
+and the plain re-encode's, peak memory, the output's size against the input's,
+the SSIM of the uncovered picture against the input (luma, pixels outside
+every region of the clip's plan from ``unseen analyse``), and the frames in
+which ``unseen check`` still finds a face.  ``--before`` names another
+``unseen`` executable (an older commit's) to run the default through the same
+rows, for a before/after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -20,8 +29,11 @@ from pathlib import Path
 
 import av
 import numpy as np
-from _bench import DEV, UNSEEN, bench_venv, deface_cmd, need_shared, score
+from _bench import DEV, SHARED, UNSEEN, bench_venv, deface_cmd, need_shared, score
 from skimage import data as skdata
+from skimage.metrics import structural_similarity
+
+from unseen.plan import Plan, Schedule
 
 
 def reencode_seconds(clip: Path, target: Path) -> float:
@@ -73,23 +85,77 @@ def peak_rss_mb(command: list[str]) -> float:
     return int(done.stdout.split()[-1]) / 1024
 
 
-def memory_rows() -> None:
+def clips(work: Path) -> list[Path]:
+    """The real clips, then generated 10 s and 60 s 1080p ones (memory must not grow with length)."""
+    made = []
+    for seconds in (10, 60):
+        made.append(work / f"walking-{seconds}s.mp4")
+        synthetic_clip(made[-1], seconds)
+    return sorted((SHARED / "data" / "videos").glob("*.mp4")) + made
+
+
+def uncovered_ssim(clip: Path, output: Path, plan: Path) -> float:
+    """Mean SSIM of the output's luma against the input's, over the pixels no region of ``plan`` covers."""
+    schedule = Schedule(Plan.model_validate_json(plan.read_text()))
+    total = weight = 0.0
+    with av.open(str(clip)) as a, av.open(str(output)) as b:
+        frames = zip(a.decode(video=0), b.decode(video=0), strict=False)
+        for index, (fa, fb) in enumerate(frames):
+            ya = fa.to_ndarray(format="gray").astype(np.float32)
+            yb = fb.to_ndarray(format="gray").astype(np.float32)
+            if ya.shape != yb.shape:  # a rotated input comes out upright: not comparable here
+                return float("nan")
+            _, ssim = structural_similarity(ya, yb, data_range=255, full=True)
+            free = np.ones(ya.shape, bool)
+            for x0, y0, x1, y1 in schedule.at(index)[0].tolist():
+                free[max(0, y0 - 8) : max(0, y1 + 8), max(0, x0 - 8) : max(0, x1 + 8)] = False
+            total += float(ssim[free].sum())
+            weight += float(free.sum())
+    return total / max(weight, 1.0)
+
+
+def faces_checked(unseen: str, output: Path) -> str:
+    done = subprocess.run([unseen, "check", str(output), "--json"], capture_output=True, text=True)
+    if not done.stdout.strip():
+        return "error"
+    return str(json.loads(done.stdout.splitlines()[-1]).get("faces", "?"))
+
+
+def clip_rows(before: str | None) -> None:
     unseen = UNSEEN.strip("'")
-    with tempfile.TemporaryDirectory(prefix="unseen-mem-") as work:
-        print("\n| 1080p clip, 24 fps, `--fast` | peak RSS (MB) | seconds |\n|---|---|---|")
-        for seconds in (10, 60):
-            clip = Path(work) / f"clip{seconds}.mp4"
-            synthetic_clip(clip, seconds)
-            started = time.perf_counter()
-            rss = peak_rss_mb(
-                [unseen, "protect", str(clip), "-o", str(Path(work) / f"out{seconds}.mp4"), "--fast", "-q"]
-            )
-            print(f"| {seconds} s | {rss:.0f} | {time.perf_counter() - started:.0f} |")
+    runs = {"default": [unseen], "--fast": [unseen, "--fast"]}
+    if before:
+        runs = {"default, before": [before], **runs}
+    print(
+        "\n| clip | run | real-time factor | plain re-encode | peak RSS (MB) | output / input size "
+        "| SSIM uncovered | frames `check` flags |\n|---|---|---|---|---|---|---|---|"
+    )
+    with tempfile.TemporaryDirectory(prefix="unseen-clips-") as work:
+        for clip in clips(Path(work)):
+            with av.open(str(clip)) as c:
+                seconds = float(c.duration or 0) / 1e6
+            plain = seconds / reencode_seconds(clip, Path(work) / "plain.mp4")
+            plan_dir = Path(work) / f"{clip.stem}-plan"
+            subprocess.run([unseen, "analyse", str(clip), "-o", str(plan_dir), "-q"], check=True)
+            (plan,) = plan_dir.glob("*.json")
+            for name, (exe, *flags) in runs.items():
+                target = Path(work) / f"{clip.stem}-{len(flags)}-{exe == before}.mp4"
+                started = time.perf_counter()
+                rss = peak_rss_mb([exe, "protect", str(clip), "-o", str(target), "-q", *flags])
+                rtf = seconds / (time.perf_counter() - started)
+                ratio = target.stat().st_size / clip.stat().st_size
+                ssim = uncovered_ssim(clip, target, plan)
+                print(
+                    f"| {clip.name} ({seconds:.1f} s) | {name} | {rtf:.3f} | {plain:.2f} | {rss:.0f} "
+                    f"| {ratio:.2f} | {ssim:.3f} | {faces_checked(unseen, target)} |",
+                    flush=True,
+                )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--memory", action="store_true", help="also measure peak memory on 10 s and 60 s clips")
+    ap.add_argument("--clips", action="store_true", help="also the real clips and generated long ones")
+    ap.add_argument("--before", help="an older unseen executable to run through the same clip rows")
     args = ap.parse_args()
     need_shared()
     python = bench_venv()
@@ -121,8 +187,8 @@ def main() -> None:
             f"| {rtf:.3f} | {floor_rtf / rtf:.1f} |"
         )
     print(f"| plain PyAV decode + x264 encode (floor) | – | – | – | {floor_rtf:.3f} | 1.0 |")
-    if args.memory:
-        memory_rows()
+    if args.clips:
+        clip_rows(args.before)
 
 
 if __name__ == "__main__":
