@@ -53,4 +53,4 @@ def scripted_profile(audit: str = "none") -> Profile:
     """The default profile with the scripted detector finding and ``audit`` auditing."""
     finds = Plan(passes=(Pass("scripted", 1.0, 0.1),))
     audits = Plan(passes=(Pass(audit, 1.0, 0.5),))
-    return Profile("default", finds, finds, 1, DEFAULT.x264_preset, DEFAULT.targets_every_s, audits)
+    return Profile("default", finds, finds, 1, False, DEFAULT.x264_preset, DEFAULT.targets_every_s, audits)

@@ -27,6 +27,7 @@ class Dropping:
 
     def __init__(self, inner: FaceFinder, drop: set[int]) -> None:
         self.inner, self.drop, self.calls = inner, drop, 0
+        self.areas: list[list[tuple[int, int, int, int]]] = []  # of each detection around the tracks
 
     def with_plan(self, plan: object, settings: Settings) -> Dropping:
         self.inner = self.inner.with_plan(plan, settings)  # type: ignore[arg-type]
@@ -38,6 +39,10 @@ class Dropping:
     def find(self, rgb: np.ndarray) -> Detections:
         index, self.calls = self.calls, self.calls + 1
         return Detections.empty() if index in self.drop else self.inner.find(rgb)
+
+    def find_in(self, rgb: np.ndarray, areas: list[tuple[int, int, int, int]]) -> Detections:
+        self.areas.append(areas)
+        return self.inner.find_in(rgb, areas)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +108,21 @@ def test_detecting_every_third_frame_still_covers_every_frame(tmp_path: Path, fi
     frames, _ = protect(clip, tmp_path / "safe.mp4", counting, detect_every=3)
     assert exposed_frames(clip, frames) == []
     assert counting.calls <= FRAMES // 3 + 2, "the detector ran on frames it should have skipped"
+
+
+def test_between_full_passes_only_the_areas_around_tracked_faces_are_searched(
+    tmp_path: Path, finder: FaceFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test clip is small: its faces' areas would be most of it, and get a full pass instead.
+    monkeypatch.setattr("unseen.pipeline.video.AREAS_SHARE", 1.0)
+    clip = make_clip(tmp_path / "walk.mp4")
+    counting = Dropping(finder, set())
+    frames, _ = protect(clip, tmp_path / "safe.mp4", counting)
+    assert exposed_frames(clip, frames) == []
+    assert counting.calls <= FRAMES // 2 + 2, "full passes on the frames between"
+    assert len(counting.areas) >= FRAMES // 2 - 3, "no search around the tracks between full passes"
+    searched = [sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in a) for a in counting.areas]
+    assert sum(0 < s < W * H for s in searched) >= len(searched) // 2, searched
 
 
 def test_timestamps_and_duration_are_kept_even_when_irregular(tmp_path: Path, finder: FaceFinder) -> None:
@@ -197,9 +217,10 @@ def iter_sizes(path: Path) -> Iterator[int]:
 
 def test_pixels_away_from_faces_reach_the_encoder_unchanged(tmp_path: Path, finder: FaceFinder) -> None:
     # Losslessly encoded (CRF 0), the picture away from the face must come out bit for bit:
-    # frames go to the encoder in their own YUV planes, with no round trip through RGB.
+    # frames go to the encoder in their own YUV planes, with no round trip through RGB.  Detected
+    # on every frame: the estimates between detections grow, and on this small clip reach the rows.
     clip = make_clip(tmp_path / "walk.mp4")
-    protect(clip, tmp_path / "safe.mp4", finder, crf=0)
+    protect(clip, tmp_path / "safe.mp4", finder, crf=0, detect_every=1)
     planes_in = [f.to_ndarray() for f in av.open(str(clip.path)).decode(video=0)]
     planes_out = [f.to_ndarray() for f in av.open(str(tmp_path / "safe.mp4")).decode(video=0)]
     bottom = np.s_[H - 4 : H]  # luma rows the moving face never comes near

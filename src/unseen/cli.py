@@ -188,7 +188,10 @@ def protect(
     ] = None,
     detect_every: Annotated[
         int | None,
-        typer.Option(help="Video: detect on every k-th frame, tracking between (default 1; 3 with --fast)."),
+        typer.Option(
+            help="Video: a full detection pass on every k-th frame (default 2, and around the faces being "
+            "tracked on the frames between; 3 with --fast, tracking alone between)."
+        ),
     ] = None,
     device: Annotated[
         str | None,

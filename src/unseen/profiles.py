@@ -2,8 +2,9 @@
 
 Measured choices (docs/tuning.md, docs/video.md): photos run CenterFace at
 full size and on the mirror image, YuNet and a 2x zoom on tiles around small
-faces; ``fast`` drops the zoom.  Video runs CenterFace at up to 1280 px on
-every frame; ``fast`` at 960 px on every third frame, with the tracker
+faces; ``fast`` drops the zoom.  Video runs CenterFace (int8) at up to
+1280 px on every second frame and, on the frames between, only around the
+faces being tracked; ``fast`` at 960 px on every third frame, with the tracker
 bridging the rest, and a faster x264 preset.  Where ``yuface`` does not
 install, every plan runs without YuNet (`detect.installed`).
 """
@@ -23,6 +24,7 @@ class Profile:
     photo: Plan
     video: Plan
     detect_every: int  # video: full detection on every n-th frame (and at every cut)
+    between: bool  # video: on the frames between, detection around the faces being tracked
     x264_preset: str
     targets_every_s: float  # video: persons, plates and text found at least this often (seconds)
     audit: Plan = AUDIT  # the self-check's face audit; the same as `unseen check`'s
@@ -37,8 +39,8 @@ class Profile:
         )
 
 
-DEFAULT = Profile("default", PHOTO, VIDEO, 1, "veryfast", 0.2)
-FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, "superfast", 0.4)
+DEFAULT = Profile("default", PHOTO, VIDEO, 2, True, "veryfast", 0.2)
+FAST_PROFILE = Profile("fast", FAST, VIDEO_FAST, 3, False, "superfast", 0.4)
 
 
 def resolve(settings: Settings) -> Profile:

@@ -212,6 +212,11 @@ class FaceFinder:
             found.append(self._zoom(z, rgb, seeds))
         return fuse(Detections.concat(found))
 
+    def find_in(self, rgb: np.ndarray, areas: list[tuple[int, int, int, int]]) -> Detections:
+        """`find` on each rectangle of ``rgb`` only, in ``rgb``'s pixels."""
+        parts = [self.find(rgb[y0:y1, x0:x1]).transformed(1.0, x0, y0) for x0, y0, x1, y1 in areas]
+        return fuse(Detections.concat(parts))
+
     def _run(self, p: Pass, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
         scale = p.scale
@@ -254,8 +259,27 @@ def tiles_around(seeds: Detections, width: int, height: int, tile: int) -> list[
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             grown |= np.roll(np.roll(grid, dy, 0), dx, 1)
+    return _rectangles(grown[1:-1, 1:-1], step, width, height)
+
+
+def areas_around(
+    boxes: np.ndarray, pad: np.ndarray, width: int, height: int, cell: int = 32
+) -> list[tuple[int, int, int, int]]:
+    """Rectangles holding every box grown by its ``pad`` on each side, in ``cell`` steps, joined where they touch."""
+    rows, cols = -(-height // cell), -(-width // cell)
+    grid = np.zeros((rows, cols), bool)
+    grown = np.concatenate([boxes[:, :2] - pad[:, None], boxes[:, 2:] + pad[:, None]], axis=1)
+    lo = np.clip(np.floor(grown[:, :2] / cell), 0, [cols, rows]).astype(int)
+    hi = np.clip(np.ceil(grown[:, 2:] / cell), 0, [cols, rows]).astype(int)
+    for (c0, r0), (c1, r1) in zip(lo.tolist(), hi.tolist(), strict=True):
+        grid[r0:r1, c0:c1] = True
+    return _rectangles(grid, cell, width, height)
+
+
+def _rectangles(grid: np.ndarray, step: int, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The bounding rectangle, in pixels, of each 4-connected group of True cells of ``step`` px."""
     boxes = []
-    for cells in _components(grown[1:-1, 1:-1]):
+    for cells in _components(grid):
         (r0, c0), (r1, c1) = cells.min(0), cells.max(0) + 1
         boxes.append(
             (int(c0 * step), int(r0 * step), min(width, int(c1 * step)), min(height, int(r1 * step)))

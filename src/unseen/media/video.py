@@ -72,6 +72,19 @@ class VideoReader:
         size = self.path.stat().st_size if self.path.is_file() else 0
         return round(8 * size / seconds) if seconds > 0 and size else None
 
+    def keyframe_bytes(self, packets: int = 300) -> int | None:
+        """The largest keyframe among the picture stream's first ``packets`` packets (a second container
+        reads them, so this one's position is untouched); None when there is none or it cannot be read."""
+        try:
+            with meta_video.open_input(self.path) as probe:
+                stream = probe.streams[self.stream.index]
+                sizes = [
+                    p.size for _, p in zip(range(packets), probe.demux(stream), strict=False) if p.is_keyframe
+                ]
+        except (InputError, av.error.FFmpegError):
+            return None
+        return max(sizes, default=0) or None
+
     @property
     def frame_count(self) -> int:
         """The frame count the container states, else one estimated from duration and rate."""

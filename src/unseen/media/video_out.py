@@ -58,6 +58,7 @@ class VideoEncoder:
         crf: int | None,
         preset: str,
         input_bps: int | None,
+        keyframe_bytes: int | None,
     ) -> None:
         self.out = out
         self.look = look
@@ -70,7 +71,7 @@ class VideoEncoder:
         ctx.color_range, ctx.colorspace = look.color_range, look.colorspace
         ctx.color_primaries, ctx.color_trc = look.color_primaries, look.color_trc
         # An asked-for CRF is kept whatever it costs; the default is capped by the input's bitrate.
-        capped = _size_cap(input_bps) if crf is None else {}
+        capped = _size_cap(input_bps, keyframe_bytes) if crf is None else {}
         ctx.options = {**ctx.options, **_x264_options(DEFAULT_CRF if crf is None else crf, preset), **capped}
         self.last_pts: int | None = None
         # x264 leaves packet durations empty, and the muxer would then guess the last frame's.
@@ -110,12 +111,9 @@ def _x264_options(crf: int, preset: str) -> dict[str, str]:
 
 # The output's picture stream at most this many times the input's bits per second.
 SIZE_CAP = 1.1
-# x264's rate buffer, in seconds at the capped rate.  It bounds how far a stretch may overspend
-# (a keyframe, a burst of motion), and so how far a short clip can end up over the cap.
-CAP_BUFFER_S = 0.5
 
 
-def _size_cap(input_bps: int | None) -> dict[str, str]:
+def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, str]:
     """`DEFAULT_CRF`, but never above `SIZE_CAP` times the input's bitrate (x264's VBV).
 
     Phones record at a few Mbit/s; CRF 18 spends what a picture needs, which
@@ -125,11 +123,18 @@ def _size_cap(input_bps: int | None) -> dict[str, str]:
     would spend more than the input did: quality then stays near what the input
     carried.  An input with no known bitrate is encoded at CRF alone, and so is
     every file when the user names a CRF (``--crf``).
+
+    x264's rate buffer bounds how far a stretch may overspend, and so how far a
+    short clip ends up over the cap: one second of it put a 1.4 s clip at 1.38
+    times its input.  Too small a buffer starves keyframes instead (a kept face
+    moved by 5 levels in a first frame).  So it holds the input's own largest
+    keyframe with a margin, and at least a quarter second of the cap.
     """
     if not input_bps:
         return {}
-    cap = round(SIZE_CAP * input_bps / 1000)  # kbit/s
-    return {"maxrate": f"{cap}k", "bufsize": f"{round(cap * CAP_BUFFER_S)}k"}
+    cap = SIZE_CAP * input_bps / 1000  # kbit/s
+    buffer = max(cap / 4, 1.5 * 8 * (keyframe_bytes or 0) / 1000, 1.0)
+    return {"maxrate": f"{round(cap)}k", "bufsize": f"{round(buffer)}k"}
 
 
 def open_output(path: Path, kind: OutputKind) -> av.container.OutputContainer:

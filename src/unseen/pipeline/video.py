@@ -31,7 +31,7 @@ import numpy as np
 from ..boxes import IntBoxes, areas, grow_heads, union_mask
 from ..cover import cover, fill_noise
 from ..datatypes import Detections
-from ..detect import FaceFinder
+from ..detect import FaceFinder, areas_around
 from ..detect.targets import TargetFinder
 from ..errors import InputError, UnsupportedError, VerificationError
 from ..jobs import Job
@@ -61,6 +61,7 @@ AUDIT_PASSES = 2
 AUDIT_REACH_S = 1.0
 UNKNOWN_LENGTH = 10**9  # frame count of a plan made before the clip's end is known
 TARGETS_SIDE = 2560  # longest side of the frames the other targets' detectors see
+AREAS_SHARE = 0.6  # frames whose tracked faces' areas cover more than this get a full pass instead
 
 
 @dataclass
@@ -326,13 +327,18 @@ class _Run:
         self.decoded += 1
         if self.schedule is None:
             cut = self.cuts.is_cut(planes(planar, self.look)[0])
-            if cut or index % self.every == 0:
+            full = cut or index % self.every == 0
+            areas = None
+            if not full and self.ctx.profile.between:
+                self._settle(keep=IN_FLIGHT)  # the tracker as up to date as the detections in flight allow
+                areas = self._around_tracks(index)
+            if full or areas:
                 rgb = self.reader.rgb(frame, self.detect_side)
                 others = None
                 if self.others and (cut or index % self.others_every == 0):
                     # Plates and text need the detail the face pass does without.
                     others = self.reader.rgb(frame, min(max(self.width, self.height), TARGETS_SIDE))
-                self.pending.append((index, cut, detector.submit(self._find, rgb, others)))
+                self.pending.append((index, cut, detector.submit(self._find, rgb, others, areas)))
         pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
         duration = frame.duration or _default_duration(self.reader.stream.time_base, self.rate)
         self.buffer.append(Held(index, pts, duration, planar))
@@ -340,15 +346,39 @@ class _Run:
             self._settle(keep=IN_FLIGHT)
             self._emit(self.buffer.popleft())
 
-    def _find(self, rgb: np.ndarray, others: np.ndarray | None) -> tuple[Detections, dict[str, Detections]]:
-        """Faces in ``rgb`` (and the other targets in ``others``), frames that may have been shrunk
-        for the detectors, in full-size pixels."""
+    def _find(
+        self, rgb: np.ndarray, others: np.ndarray | None, areas: list[tuple[int, int, int, int]] | None
+    ) -> tuple[Detections, dict[str, Detections]]:
+        """Faces in ``rgb`` (only inside ``areas`` when given), and the other targets in ``others``:
+        frames that may have been shrunk for the detectors, in full-size pixels."""
         assert self.look is not None
         found: dict[str, Detections] = {}
         if others is not None:
             scale = others.shape[1] / self.look.width
             found = {k: d.transformed(scale) for k, d in self.others.find(others).items()}
-        return self.finder.find(rgb).transformed(rgb.shape[1] / self.look.width), found
+        faces = self.finder.find(rgb) if areas is None else self.finder.find_in(rgb, areas)
+        return faces.transformed(rgb.shape[1] / self.look.width), found
+
+    def _around_tracks(self, index: int) -> list[tuple[int, int, int, int]] | None:
+        """Where the faces being tracked can be in frame ``index``, in the detector's pixels.
+
+        None (a full pass) when those areas hold most of the picture anyway: one
+        whole frame costs less than many crops of it.  The tracker has taken the
+        detections of a few frames back; each face's area reaches as far as it can
+        have moved since, plus its own size for the network's context.
+        """
+        live = [t for t in self.tracker.tracks if t.open and index - t.last <= self.tracker.motion.max_gap]
+        if not live:
+            return []
+        boxes = np.stack([t.predicted(index) for t in live])
+        sizes = np.sqrt(np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1, None), axis=1))
+        moved = np.array([np.abs(t.velocity).max() * (index - t.last) for t in live])
+        scale = self.detect_side / max(self.width, self.height)
+        dw, dh = round(self.width * scale), round(self.height * scale)
+        areas = areas_around(boxes * scale, (sizes + moved + 8) * scale, dw, dh)
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in areas) > AREAS_SHARE * dw * dh:
+            return None
+        return areas
 
     def _settle(self, keep: int) -> None:
         """Give the trackers every finished detection but the newest ``keep``, in frame order."""
@@ -397,6 +427,7 @@ class _Run:
             self.settings.crf,
             self.ctx.profile.x264_preset,
             self.reader.bit_rate,
+            self.reader.keyframe_bytes() if self.settings.crf is None else None,
         )
         if self.ain is not None and self.settings.audio is not None:
             self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.voice)
