@@ -147,7 +147,10 @@ def test_a_person_walking_past_is_covered_in_every_frame(tmp_path: Path, from_be
     assert plan is not None
     heads = [t for t in plan.tracks if t.kind == "head"]
     assert heads and all(t.id.startswith("h") for t in heads)
-    assert {f for t in heads for f, *_ in t.per_frame()} == set(range(20))  # it never flashes through
+    # It never flashes through.  The video plan's int8 network, and its searches around tracked
+    # faces, see a face in this hair on some frames; there a face region covers the head instead.
+    covering = [t for t in plan.tracks if t.kind in ("head", "face")]
+    assert {f for t in covering for f, *_ in t.per_frame()} == set(range(20))
     out = tmp_path / "walk-out.mp4"
     assert protect_path(clip, out, Settings(seed=1)).status == "protected"
     after = decoded(out)
