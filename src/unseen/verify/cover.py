@@ -116,7 +116,7 @@ def _box_means(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     # times as fast as floats: this table is made for every sampled frame at full size.
     kind = np.int32 if values.dtype == bool else np.float64
     table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), kind)
-    table[1:, 1:] = values.cumsum(0, dtype=kind).cumsum(1, dtype=kind)
+    table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=kind), axis=1, dtype=kind)
     x0, y0 = boxes[:, 0], boxes[:, 1]
     x1 = np.clip(np.maximum(boxes[:, 2], x0 + 1), 0, values.shape[1])
     y1 = np.clip(np.maximum(boxes[:, 3], y0 + 1), 0, values.shape[0])
