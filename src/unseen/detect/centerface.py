@@ -66,8 +66,12 @@ class CenterFace:
     """``detect(rgb)`` on the image as given: resizing and tiling happen outside."""
 
     def __init__(self, settings: Settings) -> None:
-        self.session = session(graph(model_path("centerface")).SerializeToString(), settings)
+        self.session = session(self._model(), settings)
         self.input = self.session.get_inputs()[0].name
+
+    @staticmethod
+    def _model() -> bytes:
+        return bytes(graph(model_path("centerface")).SerializeToString())
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
         heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob(rgb)})
@@ -79,9 +83,7 @@ class CenterFace:
 class CenterFaceInt8(CenterFace):
     """The same network in 8-bit integers: about 0.55-0.6 of the time, the same recall (video plans)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.session = session(_int8_graph(), settings)
-        self.input = self.session.get_inputs()[0].name
+    _model = staticmethod(_int8_graph)
 
 
 def _decode(

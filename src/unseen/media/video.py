@@ -64,7 +64,7 @@ class VideoReader:
 
     @property
     def bit_rate(self) -> int | None:
-        """The picture stream's bits per second: as stated, else its packets' bytes over the clip's length."""
+        """The picture stream's bits per second: as stated, else the whole file's bytes over the clip's length."""
         stated = int(self.stream.bit_rate or 0)
         if stated:
             return stated
