@@ -19,7 +19,7 @@ from conftest import FACE, changed_share, pixels, run_cli, save
 from scripted import Scripted
 from unseen.boxes import iou_matrix
 from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed, make_backend
-from unseen.detect.centerface import graph
+from unseen.detect.centerface import CenterFace, CenterFaceInt8, graph
 from unseen.detect.quantise import committed_ranges, convertible, quantised
 from unseen.detect.weights import model_path
 from unseen.errors import ModelError
@@ -48,9 +48,8 @@ def test_a_mirrored_pass_maps_its_boxes_back(monkeypatch: pytest.MonkeyPatch) ->
 def test_without_yuface_every_plan_is_centerface_alone(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
     monkeypatch.setattr("unseen.profiles.installed", lambda name: name != "yunet")
     profile = resolve(Settings(fast=fast))
-    for plan in (profile.photo, profile.audit):
-        assert plan.backends() == {"centerface"}
-    assert profile.video.backends() == {"centerface-int8"}
+    assert profile.photo.backends() == {"centerface"}
+    assert profile.video.backends() == profile.audit.backends() == {"centerface-int8"}
     assert any(p.mirror for p in profile.photo.passes), "the mirror image stands in for the second opinion"
     assert [p.mirror for p in profile.audit.passes] == [False, True]
     assert bool(profile.photo.zoom) != fast
@@ -100,7 +99,7 @@ def test_protect_and_check_agree_without_yuface(tmp_path: Path, astronaut: np.nd
 
 
 def test_int8_centerface_finds_what_the_float_graph_finds(astronaut: np.ndarray) -> None:
-    """The video plans' int8 graph: the astronaut's face at the same place, with a like score."""
+    """The int8 graph (video plans, audit): the astronaut's face at the same place, with a like score."""
     found = {
         name: make_backend(name, Settings()).detect(astronaut, 0.5)
         for name in ("centerface", "centerface-int8")
@@ -109,6 +108,13 @@ def test_int8_centerface_finds_what_the_float_graph_finds(astronaut: np.ndarray)
     assert overlaps_face(found["centerface-int8"].xyxy)
     assert iou_matrix(plain[None], int8[None])[0, 0] > 0.85
     assert abs(found["centerface"].scores[0] - found["centerface-int8"].scores[0]) < 0.1
+
+
+def test_int8_centerface_on_cuda_is_the_float_graph() -> None:
+    """CUDA runs few integer convolutions and would hand the rest to the CPU: there the name means float."""
+    cuda, cpu = Settings(device="cuda"), Settings()
+    assert CenterFaceInt8._model(cuda) == CenterFace._model(cpu)
+    assert CenterFaceInt8._model(cpu) != CenterFace._model(cpu)
 
 
 def test_int8_ranges_that_miss_a_tensor_are_refused() -> None:

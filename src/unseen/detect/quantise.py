@@ -1,9 +1,12 @@
 """CenterFace in 8-bit integers, made in memory from the pinned float graph and committed ranges.
 
 Video detects on every frame, and CenterFace at 1280 px is most of a video's
-time.  Static int8 quantisation (per-channel int8 weights, uint8 activations,
-integer convolutions) runs it in 0.55-0.6 of the float graph's time on a
-laptop-class CPU, at the same recall on the dev photos (docs/video.md).
+time; the audit runs it twice at up to 1920 px on every frame it samples.
+Static int8 quantisation (per-channel int8 weights, uint8 activations,
+integer convolutions) runs it in 0.55-0.6 of the float graph's time at
+1280 px and 0.3 at 1920 px on a laptop-class CPU, at the same recall on the
+dev photos (docs/video.md, docs/tuning.md).  Photos' own passes keep the
+float graph: in int8 they protected 8 fewer of the 4,229 dev faces.
 
 The activation ranges were measured once on the dev photos
 (``benchmarks/calibrate_centerface.py``) and are committed beside this module;
