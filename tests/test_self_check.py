@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ from unseen.media import image as image_io
 from unseen.media.image import Picture
 from unseen.media.video_out import OutputKind, VideoEncoder, open_output
 from unseen.pipeline import Protector
+from unseen.pipeline.video import _Run
 from unseen.settings import Settings
 
 # Where the scripted detector finds the clip's face: a fixed box over the middle of its path.
@@ -227,6 +229,30 @@ def test_video_cover_not_applied_is_unverified(tmp_path: Path, monkeypatch: pyte
     job = clip(tmp_path, monkeypatch)
     monkeypatch.setattr("unseen.pipeline.video._Run._covered", lambda self, planar, boxes: planar)
     unverified(job, protector().protect(job), "not covered")
+
+
+def test_video_cover_beside_the_face_is_unverified_in_frame_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard: the sampled frames' cover check, on the window around the boxes, when the cover lands beside
+    the face; the message names the region in the frame's pixels, not the window's."""
+    job = clip(tmp_path, monkeypatch)
+    covered = _Run._covered
+
+    def beside(self: _Run, planar: np.ndarray, boxes: IntBoxes) -> np.ndarray:
+        shifted = np.asarray(boxes, np.int64).copy()
+        shifted[:, [0, 2]] += shifted[:, 2:3] - shifted[:, 0:1]
+        return covered(self, planar, shifted)
+
+    monkeypatch.setattr("unseen.pipeline.video._Run._covered", beside)
+    result = protector().protect(job)
+    unverified(job, result, "not covered")
+    assert result.error is not None
+    found = re.search(r"region (\d+),(\d+)-(\d+),(\d+) is not covered", result.error)
+    assert found, result.error
+    x0, y0, x1, y1 = map(int, found.groups())
+    fx0, fy0, fx1, fy1, _ = CLIP_BOX
+    assert x0 <= fx0 and y0 <= fy0 and x1 >= fx1 and y1 >= fy1, (found.group(0), CLIP_BOX)
 
 
 def test_video_metadata_left_by_the_muxer_is_unverified(

@@ -27,8 +27,11 @@ def check_covered(
     regions: IntBoxes,
     *,
     lossless: bool,
+    origin: tuple[int, int] = (0, 0),
 ) -> None:
     """Raise unless every box (N, 4) of ``decoded`` is changed from ``original`` and close to ``intended``.
+
+    The images may be a window of a frame whose corner lies at ``origin``; messages give frame pixels.
 
     Lossy codecs drop the cover's pixel noise, so the second test compares 8-pixel
     block means: they keep the cover's tone and still tell it apart from the face
@@ -52,7 +55,7 @@ def check_covered(
         x0, y0, x1, y1 = boxes[small]
         to_cover[small] = _gap(out[y0:y1, x0:x1] - cover[y0:y1, x0:x1])
         to_face[small] = _gap(out[y0:y1, x0:x1] - face[y0:y1, x0:x1])
-    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+    for i, (x0, y0, x1, y1) in enumerate((boxes + (origin * 2)).tolist()):
         if changed[i] < CHANGED_SHARE or (to_cover[i] > tolerance and to_cover[i] * 2 > to_face[i]):
             raise VerificationError(
                 f"region {x0},{y0}-{x1},{y1} is not covered in the written file "
@@ -62,13 +65,20 @@ def check_covered(
 
 
 def check_kept(
-    decoded: np.ndarray, original: np.ndarray, kept: IntBoxes, covered: np.ndarray, *, lossless: bool
+    decoded: np.ndarray,
+    original: np.ndarray,
+    kept: IntBoxes,
+    covered: np.ndarray,
+    *,
+    lossless: bool,
+    origin: tuple[int, int] = (0, 0),
 ) -> None:
     """Raise unless every kept box of ``decoded`` still shows ``original`` where no cover overlaps it.
 
     ``covered`` is the (H, W) mask of covered pixels: where a kept box meets a
     covered one, cover wins.  Lossless output must match bit for bit; lossy
-    output may move block means by no more than a codec does.
+    output may move block means by no more than a codec does.  ``origin``: as
+    for `check_covered`.
     """
     out = decoded[..., :3].astype(np.int16)
     face = original[..., :3].astype(np.int16)
@@ -79,8 +89,9 @@ def check_kept(
         diff = np.abs(out[y0:y1, x0:x1] - face[y0:y1, x0:x1])[visible]
         worst = float(diff.max()) if lossless else float(diff.mean())
         if worst > (0 if lossless else LOSSY_TOLERANCE):
+            ox, oy = origin
             raise VerificationError(
-                f"kept region {x0},{y0}-{x1},{y1} was changed in the written file "
+                f"kept region {x0 + ox},{y0 + oy}-{x1 + ox},{y1 + oy} was changed in the written file "
                 f"({worst:.1f} levels off the original)"
             )
 
