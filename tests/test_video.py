@@ -16,7 +16,7 @@ from unseen.detect import FaceFinder
 from unseen.detect.targets import TargetFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
-from unseen.pipeline.video import Ctx, CutDetector, analyse_video, protect_video
+from unseen.pipeline.video import Ctx, CutDetector, protect_video
 from unseen.profiles import resolve
 from unseen.settings import Settings
 from unseen.verify.audit import Audit
@@ -108,19 +108,6 @@ def test_detecting_every_third_frame_still_covers_every_frame(tmp_path: Path, fi
     frames, _ = protect(clip, tmp_path / "safe.mp4", counting, detect_every=3)
     assert exposed_frames(clip, frames) == []
     assert counting.calls <= FRAMES // 3 + 2, "the detector ran on frames it should have skipped"
-
-
-def test_the_last_frame_always_gets_a_full_pass(tmp_path: Path, finder: FaceFinder) -> None:
-    """No later detection can reach back to the last frame, so it is searched whole (24 frames, every
-    third: 0, 3, ... 21, and 23); here only that last pass sees the face, and it is tracked there."""
-    clip = make_clip(tmp_path / "walk.mp4")
-    full_passes = len(range(0, FRAMES, 3)) + 1
-    counting = Dropping(finder, set(range(full_passes - 1)))
-    plan, _ = analyse_video(
-        Job(clip.path, tmp_path / "unused.mp4"), ctx(counting, detect_every=3), "0" * 64, None
-    )
-    assert counting.calls == full_passes
-    assert [t.detected for t in plan.tracks if t.kind == "face"] == [[FRAMES - 1]]
 
 
 def test_between_full_passes_only_the_areas_around_tracked_faces_are_searched(

@@ -327,9 +327,7 @@ class _Run:
         self.decoded += 1
         if self.schedule is None:
             cut = self.cuts.is_cut(planes(planar, self.look)[0])
-            # The last frame has no later detection for the look-ahead to lend it: a full pass
-            # (where the container says how many frames there are).
-            full = cut or index % self.every == 0 or index == self.total - 1
+            full = cut or index % self.every == 0
             areas = None
             if not full and self.ctx.profile.between:
                 self._settle(keep=IN_FLIGHT)  # the tracker as up to date as the detections in flight allow
