@@ -44,12 +44,18 @@ def quantised(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) ->
     """``model`` (float, at `OPSET`) with integer convolutions, activations scaled by ``ranges``."""
     from onnxruntime.quantization.calibrate import CalibrationMethod, TensorData, TensorsData
     from onnxruntime.quantization.onnx_quantizer import ONNXQuantizer
-    from onnxruntime.quantization.quant_utils import QuantizationMode, QuantType
+    from onnxruntime.quantization.quant_utils import QuantizationMode, QuantType, add_infer_metadata
     from onnxruntime.quantization.registry import QLinearOpsRegistry
 
     missing = {o for node in model.graph.node for o in node.output} - ranges.keys()
     if missing:
         raise ModelError(f"{RANGES.name} has no range for {len(missing)} tensors (e.g. {min(missing)!r})")
+    # The quantiser needs the graph's shapes.  Left to find them itself, it writes the model to a
+    # temporary folder and infers them from the file: loading a detector must write nothing (it
+    # then works on a full disk, under a file size limit, on a read-only system), so they are
+    # inferred here in memory, and the graph marked as done.
+    model = onnx.shape_inference.infer_shapes(model)
+    add_infer_metadata(model)
     data = TensorsData(
         CalibrationMethod.MinMax,
         {k: TensorData(lowest=np.float32(lo), highest=np.float32(hi)) for k, (lo, hi) in ranges.items()},
