@@ -41,7 +41,7 @@ class Sample:
     """
 
     index: int
-    regions: IntBoxes
+    regions: IntBoxes  # in the window's pixels, as are ``kept``, ``mask`` and the pixels
     kept: IntBoxes
     window: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame; x0 and y0 on the checks' block grid
     mask: np.ndarray
@@ -86,9 +86,9 @@ class Sampler:
         self, index: int, original: np.ndarray, covered: np.ndarray, regions: IntBoxes, kept: IntBoxes
     ) -> None:
         """Keep a frame's covered and kept pixels: ``original`` and ``covered`` are (H, W, 3) RGB."""
-        boxes = np.concatenate([regions, kept])
-        x0, y0, x1, y1 = frame = window(boxes, original.shape)
-        mask = union_mask(boxes - (x0, y0, x0, y0), (y1 - y0, x1 - x0))
+        x0, y0, x1, y1 = frame = window(np.concatenate([regions, kept]), original.shape)
+        regions, kept = regions - (x0, y0, x0, y0), kept - (x0, y0, x0, y0)
+        mask = union_mask(np.concatenate([regions, kept]), (y1 - y0, x1 - x0))
         original, covered = original[y0:y1, x0:x1], covered[y0:y1, x0:x1]
         self.samples.append(
             Sample(index, regions, kept, frame, np.packbits(mask), original[mask], covered[mask])
@@ -159,12 +159,11 @@ def _walk(
 def _check_sample(rgb: np.ndarray, s: Sample) -> None:
     original, intended = s.frames()
     x0, y0, x1, y1 = s.window
-    decoded, shift = rgb[y0:y1, x0:x1], np.array([x0, y0, x0, y0])
-    regions, kept = s.regions - shift, s.kept - shift
+    decoded = rgb[y0:y1, x0:x1]
     try:
-        check_covered(decoded, original, intended, regions, lossless=False, origin=(x0, y0))
+        check_covered(decoded, original, intended, s.regions, lossless=False, origin=(x0, y0))
         check_kept(
-            decoded, original, kept, union_mask(regions, decoded.shape), lossless=False, origin=(x0, y0)
+            decoded, original, s.kept, union_mask(s.regions, decoded.shape), lossless=False, origin=(x0, y0)
         )
     except VerificationError as exc:
         raise VerificationError(f"frame {s.index}: {exc}") from exc
