@@ -221,13 +221,19 @@ def test_a_kept_video_track_stays_visible_and_the_other_is_covered(
         assert (np.abs(a[y0:y1, x0:x1] - b[y0:y1, x0:x1]).max(axis=-1) > 12).mean() > 0.9, f"frame {i}"
 
 
-def test_a_manual_box_with_a_time_span_covers_only_that_span(tmp_path: Path, astronaut: np.ndarray) -> None:
+@pytest.mark.parametrize("report", [False, True], ids=["alone", "with-report"])
+def test_a_manual_box_with_a_time_span_covers_only_that_span(
+    tmp_path: Path, astronaut: np.ndarray, report: bool
+) -> None:
+    """Also with ``--report``, whose plan is recorded as the clip is protected: the box used to be
+    listed in the report's plan but left uncovered in the file."""
     clip = tmp_path / "two.mp4"
     two_faces_clip(clip, astronaut)
     out = tmp_path / "safe.mp4"
+    extra = ["--report", tmp_path / "report"] if report else []
     # CRF 18 uncapped: capped near this near-still clip's low bitrate, the encoder takes the rest of
     # the second to repaint where the cover was (6 levels off against 2; docs/video.md).
-    run = run_cli("protect", clip, "-o", out, "--cover", "120,120,40,30@1-1.5", "--crf", "18")
+    run = run_cli("protect", clip, "-o", out, "--cover", "120,120,40,30@1-1.5", "--crf", "18", *extra)
     assert run.code == 0, run.stderr
     before, after = decoded(clip), decoded(out)
     moved = [

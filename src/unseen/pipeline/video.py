@@ -61,7 +61,7 @@ AUDIT_PASSES = 2
 AUDIT_REACH_S = 1.0
 UNKNOWN_LENGTH = 10**9  # frame count of a plan made before the clip's end is known
 TARGETS_SIDE = 2560  # longest side of the frames the other targets' detectors see
-AREAS_SHARE = 0.6  # frames whose tracked faces' areas cover more than this get a full pass instead
+AREAS_SHARE = 0.6  # frames whose tracked faces' areas cover more than this are left to the tracker
 
 
 @dataclass
@@ -328,7 +328,7 @@ class _Run:
         if self.schedule is None:
             cut = self.cuts.is_cut(planes(planar, self.look)[0])
             full = cut or index % self.every == 0
-            areas = None
+            areas: list[tuple[int, int, int, int]] | None = None  # None: the whole frame
             if not full and self.ctx.profile.between:
                 self._settle(keep=IN_FLIGHT)  # the tracker as up to date as the detections in flight allow
                 areas = self._around_tracks(index)
@@ -359,13 +359,15 @@ class _Run:
         faces = self.finder.find(rgb) if areas is None else self.finder.find_in(rgb, areas)
         return faces.transformed(rgb.shape[1] / self.look.width), found
 
-    def _around_tracks(self, index: int) -> list[tuple[int, int, int, int]] | None:
+    def _around_tracks(self, index: int) -> list[tuple[int, int, int, int]]:
         """Where the faces being tracked can be in frame ``index``, in the detector's pixels.
 
-        None (a full pass) when those areas hold most of the picture anyway: one
-        whole frame costs less than many crops of it.  The tracker has taken the
-        detections of a few frames back; each face's area reaches as far as it can
-        have moved since, plus its own size for the network's context.
+        The tracker has taken the detections of a few frames back; each face's
+        area reaches as far as it can have moved since, plus its own size for
+        the network's context.  None at all when those areas hold most of the
+        picture (a crowd): searching them would cost a full pass, and the frame
+        lies between two full passes, whose detections the tracker carries
+        across it as it does between the full passes of ``--fast``.
         """
         live = [t for t in self.tracker.tracks if t.open and index - t.last <= self.tracker.motion.max_gap]
         if not live:
@@ -377,7 +379,7 @@ class _Run:
         dw, dh = round(self.width * scale), round(self.height * scale)
         areas = areas_around(boxes * scale, (sizes + moved + 8) * scale, dw, dh)
         if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in areas) > AREAS_SHARE * dw * dh:
-            return None
+            return []
         return areas
 
     def _settle(self, keep: int) -> None:
@@ -395,7 +397,9 @@ class _Run:
         self.look = look = Look.of(frame)
         self.width, self.height = look.width, look.height
         self.detect_side = self.finder.detail(max(look.width, look.height))
-        # Manual boxes and the audit's further-pass boxes, on a plan of the picture's size.
+        # Manual boxes and the audit's further-pass boxes, on a plan of the picture's size.  A plan
+        # given lists its manual boxes already; a recorded one gets them after the pass (its
+        # recorder sees the tracks only), so they are covered here all the same.
         media = Media(
             sha256="0" * 64,
             kind="video",
@@ -404,9 +408,7 @@ class _Run:
             frames=UNKNOWN_LENGTH,
             fps=float(self.rate) if self.rate else None,
         )
-        manual = (
-            () if self.schedule is not None or self.recorder is not None else self.settings.manual_boxes()
-        )
+        manual = () if self.schedule is not None else self.settings.manual_boxes()
         self.extra_schedule = Schedule(edited(Plan(media=media, profile="", tracks=self.extra), (), manual))
         if self.output is None:
             return
