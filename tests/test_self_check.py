@@ -25,6 +25,7 @@ from conftest import (
     FACE,
     FRAMES,
     changed_share,
+    decoded,
     make_clip,
     pixels,
     plays,
@@ -268,6 +269,38 @@ def test_video_metadata_left_by_the_muxer_is_unverified(
 
     monkeypatch.setattr("unseen.pipeline.video.open_output", tagged)
     unverified(job, protector().protect(job), "metadata left")
+
+
+def audited_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Job, Protector]:
+    """The clip, its face missed by finding and seen by the audit."""
+    job = clip(tmp_path, monkeypatch)
+    monkeypatch.setattr(Scripted, "SCRIPT", [])
+    monkeypatch.setattr(AuditScripted, "SCRIPT", [CLIP_BOX])
+    return job, Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit"))
+
+
+def test_video_audit_face_is_covered_in_a_further_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit loop: a face the audit (in its own thread) sees in the written clip is covered in a further
+    pass, around every frame it was seen in, and the file published."""
+    job, p = audited_clip(tmp_path, monkeypatch)
+    result = p.protect(job)
+    assert result.status == "protected", result
+    box = tuple(int(v) for v in CLIP_BOX[:4])
+    before, after = decoded(job.source), decoded(job.target)
+    shares = [changed_share(a, b, box, 12) for a, b in zip(before, after, strict=True)]  # type: ignore[arg-type]
+    assert min(shares) >= 0.9, shares
+    assert leftovers(job.target.parent) == [job.target.name]
+
+
+def test_video_audit_face_still_seen_after_further_passes_is_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit loop: a face the audit still sees after every further pass fails the clip."""
+    monkeypatch.setattr("unseen.verify.audit.cover_noise", lambda rgb: np.zeros(rgb.shape[:2], bool))
+    job, p = audited_clip(tmp_path, monkeypatch)
+    unverified(job, p.protect(job), "still visible after 2 further passes (frame 0, frame")
 
 
 def test_video_unbroken_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
