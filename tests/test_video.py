@@ -16,7 +16,7 @@ from unseen.detect import FaceFinder
 from unseen.detect.targets import TargetFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
-from unseen.pipeline.video import Ctx, CutDetector, protect_video
+from unseen.pipeline.video import Ctx, CutDetector, Detected, Recording, _recorded, _write, protect_video
 from unseen.profiles import resolve
 from unseen.settings import Settings
 from unseen.verify.audit import Audit
@@ -113,7 +113,7 @@ def test_detecting_every_third_frame_still_covers_every_frame(tmp_path: Path, fi
 def test_between_full_passes_only_the_areas_around_tracked_faces_are_searched(
     tmp_path: Path, finder: FaceFinder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The test clip is small: its faces' areas would be most of it, and get a full pass instead.
+    # The test clip is small: its faces' areas would be most of it, and be left to the tracker.
     monkeypatch.setattr("unseen.pipeline.video.AREAS_SHARE", 1.0)
     clip = make_clip(tmp_path / "walk.mp4")
     counting = Dropping(finder, set())
@@ -123,6 +123,26 @@ def test_between_full_passes_only_the_areas_around_tracked_faces_are_searched(
     assert len(counting.areas) >= FRAMES // 2 - 3, "no search around the tracks between full passes"
     searched = [sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in a) for a in counting.areas]
     assert sum(0 < s < W * H for s in searched) >= len(searched) // 2, searched
+
+
+def test_a_further_pass_covers_what_the_first_found_without_detecting_again(
+    tmp_path: Path, finder: FaceFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A further pass (after the audit saw a face) replays the first pass's detections: the same
+    tracks, frame by frame and box by box, and not one detector call."""
+    monkeypatch.setattr("unseen.pipeline.video.AREAS_SHARE", 1.0)  # areas between full passes too
+    clip = make_clip(tmp_path / "walk.mp4")
+    counting = Dropping(finder, set())
+    c = ctx(counting, targets=("faces", "heads"))
+    c.record = Recording("0" * 64, None)
+    found: dict[int, Detected] = {}
+    first, _ = _write(Job(clip.path, tmp_path / "first.mp4"), c, None, [], found, replay=False)
+    calls = (counting.calls, len(counting.areas))
+    assert calls[0] and calls[1] and len(found) == sum(calls)
+    again, _ = _write(Job(clip.path, tmp_path / "again.mp4"), c, None, [], found, replay=True)
+    assert (counting.calls, len(counting.areas)) == calls, "the further pass ran the detector"
+    plans = [_recorded(run, c, "0" * 64, None) for run in (first, again)]
+    assert plans[0].tracks and plans[0].tracks == plans[1].tracks
 
 
 def test_timestamps_and_duration_are_kept_even_when_irregular(tmp_path: Path, finder: FaceFinder) -> None:

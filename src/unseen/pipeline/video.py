@@ -105,8 +105,12 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
     the most faces found in one frame.
     """
     extra: list[Track] = []
-    for _attempt in range(AUDIT_PASSES + 1):
-        run, seen = _write(job, ctx, plan, extra)
+    # What the detectors found, frame by frame, in the first pass: a further pass feeds it to the
+    # trackers again instead of running the detectors, so it covers the same boxes (and the
+    # audit's) at the cost of decoding, covering and encoding alone.
+    found: dict[int, Detected] = {}
+    for attempt in range(AUDIT_PASSES + 1):
+        run, seen = _write(job, ctx, plan, extra, found, replay=attempt > 0)
         if not seen:
             if plan is None and ctx.record is not None:
                 plan = _recorded(run, ctx, ctx.record.digest, ctx.record.name)
@@ -157,7 +161,7 @@ def _recorded(run: _Run, ctx: Ctx, digest: str, name: str | None) -> Plan:
 
 
 def _write(
-    job: Job, ctx: Ctx, plan: Plan | None, extra: list[Track]
+    job: Job, ctx: Ctx, plan: Plan | None, extra: list[Track], found: dict[int, Detected], *, replay: bool
 ) -> tuple[_Run, list[tuple[int, Detections]]]:
     """One pass: the output is published only if the self-check passes and the audit sees no face."""
     kind = output_kind(job.target, job.source)
@@ -165,7 +169,7 @@ def _write(
         with VideoReader(job.source) as reader, staged(job.target) as temp:
             with open_output(temp, kind) as out:
                 recorder = _Recorder() if plan is None and ctx.record is not None else None
-                run = _Run(job, ctx, reader, plan, (out, kind), extra, recorder)
+                run = _Run(job, ctx, reader, plan, (out, kind), extra, recorder, found, replay=replay)
                 expected = run.all_frames(ctx.settings.audio)
             sync_file(temp)
             seen = check_video(temp, expected, ctx.audit)
@@ -174,6 +178,16 @@ def _write(
     except StillVisible:
         return run, seen
     return run, []
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What the detectors found in one frame: faces, the other targets by kind, and whether it
+    began a shot."""
+
+    cut: bool
+    faces: Detections
+    others: dict[str, Detections]
 
 
 @dataclass
@@ -238,8 +252,13 @@ class _Run:
         output: tuple[av.container.OutputContainer, OutputKind] | None,
         extra: list[Track],
         recorder: _Recorder | None = None,
+        found: dict[int, Detected] | None = None,
+        *,
+        replay: bool = False,
     ) -> None:
+        """``found`` collects what the detectors find frame by frame or, to ``replay`` it, holds it."""
         self.job, self.ctx, self.reader, self.output, self.recorder = job, ctx, reader, output, recorder
+        self.found, self.replay = found, replay
         self.settings = ctx.settings
         vin = reader.stream
         self.rate = meta_video.frame_rate(vin)
@@ -325,7 +344,12 @@ class _Run:
         planar = to_planar(frame, self.look)
         index = self.decoded
         self.decoded += 1
-        if self.schedule is None:
+        if self.schedule is None and self.replay:
+            assert self.found is not None
+            logged = self.found.get(index)
+            if logged is not None:  # the trackers take it in frame order, as they took it first
+                self.pending.append((index, logged.cut, _done((logged.faces, logged.others))))
+        elif self.schedule is None:
             cut = self.cuts.is_cut(planes(planar, self.look)[0])
             full = cut or index % self.every == 0
             areas: list[tuple[int, int, int, int]] | None = None  # None: the whole frame
@@ -387,6 +411,8 @@ class _Run:
         while len(self.pending) > keep:
             index, cut, job = self.pending.popleft()
             faces, others = job.result()
+            if self.found is not None and not self.replay:
+                self.found[index] = Detected(cut, faces, others)
             self.most_faces = max(self.most_faces, len(faces))
             self.tracker.update(index, faces, cut=cut)
             for kind, tracker in self.kind_trackers.items():
@@ -487,6 +513,15 @@ class _Run:
         # The filtered styles work on RGB pixels; they are rarer and slower anyway.
         rgb = cover(planar_to_rgb(planar, self.look), boxes, self.settings.style, self.ctx.rng)
         return rgb_to_planar(rgb, self.look)
+
+
+def _done(
+    result: tuple[Detections, dict[str, Detections]],
+) -> Future[tuple[Detections, dict[str, Detections]]]:
+    """A detection that is already done."""
+    job: Future[tuple[Detections, dict[str, Detections]]] = Future()
+    job.set_result(result)
+    return job
 
 
 def _default_duration(time_base: Fraction | None, rate: Fraction | None) -> int:
