@@ -24,7 +24,7 @@ from .media import image as image_io
 from .media.video import VideoReader
 from .profiles import resolve
 from .settings import Settings
-from .verify.audit import Audit, audited_frames
+from .verify.audit import Audit, Beside, audited_frames
 
 
 class Checker:
@@ -75,9 +75,16 @@ class Checker:
 
     def _faces(self, path: Path, is_video: bool) -> Iterator[str]:
         assert self.audit is not None
-        frames = _video_frames(path) if is_video else enumerate(image_io.read(path).frames)
-        for index, rgb in frames:
-            yield from _describe(self.audit.visible(rgb), index, is_video)
+        if not is_video:
+            for index, rgb in enumerate(image_io.read(path).frames):
+                yield from _describe(self.audit.visible(rgb), index, False)
+            return
+        with Beside(self.audit) as beside:  # the audit beside the decoding, as in protect's self-check
+            for index, rgb in _video_frames(path):
+                for seen, faces in beside.put(index, rgb):
+                    yield from _describe(faces, seen, True)
+            for seen, faces in beside.rest():
+                yield from _describe(faces, seen, True)
 
 
 def _describe(dets: Detections, index: int, is_video: bool) -> Iterator[str]:

@@ -17,6 +17,10 @@ visible by consent is covered in a further pass.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+
 import numpy as np
 import numpy.typing as npt
 
@@ -42,6 +46,52 @@ class Audit:
         if not len(faces):
             return faces
         return faces.take(overlap_share(_pixels(faces), cover_noise(rgb)) < ON_COVER)
+
+
+class Beside:
+    """The audit of a video's frames in a thread of its own, beside the thread that decodes them.
+
+    Alone, the audit's networks kept about one core of two busy while decoding
+    waited for them.  `put` hands over a frame (at most `IN_FLIGHT` wait, each
+    a whole RGB frame) and gives back the verdicts that are ready, in frame
+    order, as `rest` does at the end: (frame, faces outside the ``kept`` mask, if any).
+    Leaving the block early (an error, Ctrl-C) waits for one frame's audit at most.
+    """
+
+    IN_FLIGHT = 2
+
+    def __init__(self, audit: Audit) -> None:
+        self.audit = audit
+        self.pool = ThreadPoolExecutor(1, "unseen-audit")
+        self.queue: deque[tuple[int, Future[Detections]]] = deque()
+
+    def __enter__(self) -> Beside:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+    def put(
+        self, index: int, rgb: np.ndarray, kept: npt.NDArray[np.bool_] | None = None
+    ) -> list[tuple[int, Detections]]:
+        self.queue.append((index, self.pool.submit(self._unkept, rgb, kept)))
+        ready = []
+        while self.queue and (len(self.queue) > self.IN_FLIGHT or self.queue[0][1].done()):
+            ready.append(self._next())
+        return ready
+
+    def rest(self) -> list[tuple[int, Detections]]:
+        return [self._next() for _ in range(len(self.queue))]
+
+    def _next(self) -> tuple[int, Detections]:
+        index, job = self.queue.popleft()
+        return index, job.result()
+
+    def _unkept(self, rgb: np.ndarray, kept: npt.NDArray[np.bool_] | None) -> Detections:
+        faces = self.audit.visible(rgb)
+        return faces if kept is None else missed(faces, kept)
 
 
 def missed(faces: Detections, kept: npt.NDArray[np.bool_]) -> Detections:

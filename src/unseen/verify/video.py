@@ -12,8 +12,7 @@ kept boxes are returned, for the caller to cover in a further pass.
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+import contextlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,11 +25,10 @@ from ..boxes import IntBoxes, union_mask
 from ..datatypes import Detections
 from ..errors import VerificationError
 from ..media.video import VideoReader
-from .audit import Audit, audited_frames, missed
+from .audit import Audit, Beside, audited_frames
 from .cover import BLOCK, check_covered, check_kept
 
 SAMPLES = 24
-AUDITS_IN_FLIGHT = 2  # decoded frames waiting for the audit, at most (each a whole RGB frame)
 
 
 @dataclass
@@ -150,54 +148,35 @@ def _walk(
 ) -> tuple[int, float, float, list[tuple[int, Detections]]]:
     """Decode every frame, checking sampled ones; returns frame count, first and end time, faces seen.
 
-    The audit runs in a thread of its own while this one decodes and checks
-    the frames after it: alone, the audit's networks kept about one core of
-    two busy, and decoding waited for them.
+    The audit runs beside the decoding (`Beside`).
     """
     pending = {s.index: s for s in expected.sampler.samples}
-    audits: deque[tuple[int, Future[Detections]]] = deque()
-    seen: list[tuple[int, Detections]] = []
+    verdicts: list[tuple[int, Detections]] = []
     count, first, end = 0, 0.0, 0.0
-    auditor = ThreadPoolExecutor(1, "unseen-audit")
-    try:
-        with VideoReader(path, fail=VerificationError, frame_threads=True) as reader:  # counts frames
-            streams = reader.container.streams
-            if len(streams.video) != 1 or len(streams.audio) > 1 or len(streams) > 2:
-                raise VerificationError(f"output has unexpected streams: {[s.type for s in streams]}")
-            to_audit = audited_frames(reader.frame_count) if audit is not None else set()
-            for frame in reader.frames():
-                time = float(frame.time or 0.0)
-                first = time if count == 0 else first
-                end = time + float((frame.duration or 0) * (frame.time_base or 0))
-                sample = pending.pop(count, None)
-                if sample is not None or count in to_audit:
-                    rgb = reader.rgb(frame)
-                    if audit is not None and count in to_audit:
-                        kept = union_mask(
-                            expected.sampler.kept.get(count, np.zeros((0, 4), np.int64)), rgb.shape
-                        )
-                        audits.append((count, auditor.submit(_unkept, audit, rgb, kept)))
-                    if sample is not None:
-                        _check_sample(rgb, sample)
-                while len(audits) > AUDITS_IN_FLIGHT or (audits and audits[0][1].done()):
-                    _collect(audits.popleft(), seen)
-                count += 1
-            while audits:
-                _collect(audits.popleft(), seen)
-    finally:
-        auditor.shutdown(cancel_futures=True)  # an error or Ctrl-C waits for one frame's audit at most
-    return count, first, end, seen
-
-
-def _unkept(audit: Audit, rgb: np.ndarray, kept: np.ndarray) -> Detections:
-    """The faces the audit sees in ``rgb`` outside the pixels left visible on purpose."""
-    return missed(audit.visible(rgb), kept)
-
-
-def _collect(job: tuple[int, Future[Detections]], seen: list[tuple[int, Detections]]) -> None:
-    index, faces = job[0], job[1].result()
-    if len(faces):
-        seen.append((index, faces))
+    with (
+        VideoReader(path, fail=VerificationError, frame_threads=True) as reader,  # counts frames
+        Beside(audit) if audit is not None else contextlib.nullcontext() as beside,
+    ):
+        streams = reader.container.streams
+        if len(streams.video) != 1 or len(streams.audio) > 1 or len(streams) > 2:
+            raise VerificationError(f"output has unexpected streams: {[s.type for s in streams]}")
+        to_audit = audited_frames(reader.frame_count) if beside is not None else set()
+        for frame in reader.frames():
+            time = float(frame.time or 0.0)
+            first = time if count == 0 else first
+            end = time + float((frame.duration or 0) * (frame.time_base or 0))
+            sample = pending.pop(count, None)
+            if sample is not None or count in to_audit:
+                rgb = reader.rgb(frame)
+                if beside is not None and count in to_audit:
+                    kept = expected.sampler.kept.get(count, np.zeros((0, 4), np.int64))
+                    verdicts += beside.put(count, rgb, union_mask(kept, rgb.shape))
+                if sample is not None:
+                    _check_sample(rgb, sample)
+            count += 1
+        if beside is not None:
+            verdicts += beside.rest()
+    return count, first, end, [(index, faces) for index, faces in verdicts if len(faces)]
 
 
 def _check_sample(rgb: np.ndarray, s: Sample) -> None:
