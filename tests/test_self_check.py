@@ -15,6 +15,7 @@ import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,6 +45,7 @@ from unseen.media import image as image_io
 from unseen.media.image import Picture
 from unseen.media.video_out import OutputKind, VideoEncoder, open_output
 from unseen.pipeline import Protector
+from unseen.pipeline import video as video_pipeline
 from unseen.pipeline.video import _Run
 from unseen.settings import Settings
 
@@ -271,12 +273,25 @@ def test_video_metadata_left_by_the_muxer_is_unverified(
     unverified(job, protector().protect(job), "metadata left")
 
 
-def audited_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Job, Protector]:
-    """The clip, its face missed by finding and seen by the audit."""
+def audited_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Job, Protector, list[int]]:
+    """The clip, its face missed by finding and seen by the audit; the detections each pass ran."""
     job = clip(tmp_path, monkeypatch)
     monkeypatch.setattr(Scripted, "SCRIPT", [])
     monkeypatch.setattr(AuditScripted, "SCRIPT", [CLIP_BOX])
-    return job, Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit"))
+    passes: list[int] = []
+    find, write = _Run._find, video_pipeline._write
+
+    def counted_find(self: _Run, *args: Any) -> Any:
+        passes[-1] += 1
+        return find(self, *args)
+
+    def counted_write(*args: Any, **kwargs: Any) -> Any:
+        passes.append(0)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(_Run, "_find", counted_find)
+    monkeypatch.setattr(video_pipeline, "_write", counted_write)
+    return job, Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit")), passes
 
 
 def test_video_audit_face_is_covered_in_a_further_pass(
@@ -284,9 +299,10 @@ def test_video_audit_face_is_covered_in_a_further_pass(
 ) -> None:
     """Audit loop: a face the audit (in its own thread) sees in the written clip is covered in a further
     pass, around every frame it was seen in, and the file published."""
-    job, p = audited_clip(tmp_path, monkeypatch)
+    job, p, passes = audited_clip(tmp_path, monkeypatch)
     result = p.protect(job)
     assert result.status == "protected", result
+    assert len(passes) == 2 and passes[0] > 0 and passes[1] == 0, f"detections by pass: {passes}"
     box = tuple(int(v) for v in CLIP_BOX[:4])
     before, after = decoded(job.source), decoded(job.target)
     shares = [changed_share(a, b, box, 12) for a, b in zip(before, after, strict=True)]  # type: ignore[arg-type]
@@ -299,8 +315,9 @@ def test_video_audit_face_still_seen_after_further_passes_is_unverified(
 ) -> None:
     """Audit loop: a face the audit still sees after every further pass fails the clip."""
     monkeypatch.setattr("unseen.verify.audit.cover_noise", lambda rgb: np.zeros(rgb.shape[:2], bool))
-    job, p = audited_clip(tmp_path, monkeypatch)
+    job, p, passes = audited_clip(tmp_path, monkeypatch)
     unverified(job, p.protect(job), "still visible after 2 further passes (frame 0, frame")
+    assert passes[1:] == [0, 0], f"detections by pass: {passes}"
 
 
 def test_video_unbroken_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,8 +47,6 @@ from conftest import (
     unallowed_in,
     write_tagged_photos,
 )
-from unseen.check import Checker
-from unseen.verify.audit import audited_frames
 
 pytestmark = needs_exiftool
 
@@ -202,15 +200,6 @@ def test_check_still_sees_the_face_after_strip(made: Made) -> None:
     (record,) = run.records()
     assert record["faces"] >= 1
     assert all(item.startswith("face at") for item in record["findings"]), "only the face is left"
-
-
-def test_check_sees_the_face_in_every_audited_frame_of_a_clip_in_order(tmp_path: Path) -> None:
-    """The audit runs beside the decoding (`unseen.verify.audit.Beside`); verdicts keep frame order."""
-    clip = make_clip(tmp_path / "walk.mp4")
-    result = Checker().check(clip.path)
-    seen = [re.search(r"frame (\d+)\)", f) for f in result.findings if f.startswith("face at")]
-    assert result.status == "dirty" and all(seen), result.findings
-    assert [int(m.group(1)) for m in seen if m] == sorted(audited_frames(FRAMES))
 
 
 def _timeline(path: Path) -> dict[str, Any]:

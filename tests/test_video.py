@@ -3,6 +3,7 @@ background, written with PyAV, protected, decoded again and compared with the tr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import FPS, FRAMES, Clip, H, W, make_clip, needs_voice
+from unseen.check import Checker
 from unseen.datatypes import Detections
 from unseen.detect import FaceFinder
 from unseen.detect.targets import TargetFinder
@@ -19,7 +21,7 @@ from unseen.jobs import Job
 from unseen.pipeline.video import Ctx, CutDetector, Detected, Recording, _recorded, _write, protect_video
 from unseen.profiles import resolve
 from unseen.settings import Settings
-from unseen.verify.audit import Audit
+from unseen.verify.audit import Audit, audited_frames
 
 
 class Dropping:
@@ -143,6 +145,16 @@ def test_a_further_pass_covers_what_the_first_found_without_detecting_again(
     assert (counting.calls, len(counting.areas)) == calls, "the further pass ran the detector"
     plans = [_recorded(run, c, "0" * 64, None) for run in (first, again)]
     assert plans[0].tracks and plans[0].tracks == plans[1].tracks
+
+
+def test_check_sees_the_face_in_every_audited_frame_of_a_clip_in_order(tmp_path: Path) -> None:
+    """`unseen check` audits beside the decoding (`unseen.verify.audit.Beside`); verdicts keep frame order."""
+    clip = make_clip(tmp_path / "walk.mp4")
+    result = Checker(Settings(threads=1), use_exiftool=False).check(clip.path)
+    seen = [re.search(r"frame (\d+)\)", f) for f in result.findings if f.startswith("face at")]
+    assert result.status == "dirty" and all(seen), result.findings
+    frames = [int(m.group(1)) for m in seen if m]
+    assert frames == sorted(frames) and set(frames) == audited_frames(FRAMES), frames
 
 
 def test_timestamps_and_duration_are_kept_even_when_irregular(tmp_path: Path, finder: FaceFinder) -> None:

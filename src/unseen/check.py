@@ -102,5 +102,5 @@ def _video_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
             last = (index, frame)
             if index in wanted:
                 yield index, reader.rgb(frame)
-        if last is not None and last[0] < max(wanted):
+        if last is not None and last[0] < max(wanted) and last[0] not in wanted:  # the count overstated
             yield last[0], reader.rgb(last[1])

@@ -106,7 +106,9 @@ def _picked(image: np.ndarray, where: np.ndarray) -> np.ndarray:
 
 def _whole_pixels(a: np.ndarray) -> np.ndarray:
     """A view of contiguous uint8 ``a`` (..., C) as one item of C bytes per pixel, to pick or place
-    whole pixels by flat position."""
+    whole pixels by flat position (on a copy, `np.put` would place them where no one looks)."""
+    if a.dtype != np.uint8 or not a.flags.c_contiguous:
+        raise ValueError("whole pixels are taken from contiguous uint8 arrays only")
     flat = a.reshape(-1, a.shape[-1])
     items: np.ndarray = flat.view(np.dtype((np.void, flat.shape[-1])))[:, 0]
     return items
