@@ -88,9 +88,11 @@ class Sampler:
         self, index: int, original: np.ndarray, covered: np.ndarray, regions: IntBoxes, kept: IntBoxes
     ) -> None:
         """Keep a frame's covered and kept pixels: ``original`` and ``covered`` are (H, W, 3) RGB."""
-        x0, y0, x1, y1 = frame = window(np.concatenate([regions, kept]), original.shape)
-        regions, kept = regions - (x0, y0, x0, y0), kept - (x0, y0, x0, y0)
-        mask = union_mask(np.concatenate([regions, kept]), (y1 - y0, x1 - x0))
+        boxes = np.concatenate([regions, kept])
+        x0, y0, x1, y1 = frame = window(boxes, original.shape)
+        shift = np.array([x0, y0, x0, y0])
+        regions, kept = regions - shift, kept - shift
+        mask = union_mask(boxes - shift, (y1 - y0, x1 - x0))
         # Whole pixels picked by their flat positions: a boolean index took 10 times as long (20-50
         # ms a crowd frame at 720p, twice: here and in `Sample.frames`).
         where = np.flatnonzero(mask)
