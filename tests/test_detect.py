@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 from conftest import FACE, changed_share, pixels, run_cli, save
 from scripted import Scripted
 from unseen.boxes import iou_matrix
-from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed, make_backend
+from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed, make_backend, quantise
 from unseen.detect.centerface import CenterFace, CenterFaceInt8, graph
 from unseen.detect.quantise import committed_ranges, convertible, quantised
 from unseen.detect.weights import model_path
@@ -115,6 +116,39 @@ def test_int8_centerface_on_cuda_is_the_float_graph() -> None:
     cuda, cpu = Settings(device="cuda"), Settings()
     assert CenterFaceInt8._model(cuda) == CenterFace._model(cpu)
     assert CenterFaceInt8._model(cpu) != CenterFace._model(cpu)
+
+
+def test_int8_weights_are_the_ones_onnxruntime_makes_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All channels at once (`quantise._per_channel`) give the graph onnxruntime's channel loop gives, byte for byte.
+
+    The spy also shows that onnxruntime called ours for every weight and that
+    none went back to its own loop: a renamed method would otherwise pass
+    unseen, equal and slow.
+    """
+    ours, fallbacks = [], []
+    per_channel = quantise._per_channel
+
+    def spy(
+        quantiser: object, stock: Callable[..., tuple[str, str, str]]
+    ) -> Callable[..., tuple[str, str, str]]:
+        def counted_stock(*args: object) -> tuple[str, str, str]:
+            fallbacks.append(args[0])
+            return stock(*args)
+
+        fast = per_channel(quantiser, counted_stock)
+
+        def counted(*args: object) -> tuple[str, str, str]:
+            ours.append(args[0])
+            return fast(*args)
+
+        return counted
+
+    monkeypatch.setattr(quantise, "_per_channel", spy)
+    fast = quantised(convertible(graph(model_path("centerface"))), committed_ranges()).SerializeToString()
+    assert len(ours) > 50 and not fallbacks  # CenterFace has 60 convolutions
+    monkeypatch.setattr(quantise, "_per_channel", lambda quantiser, stock: stock)
+    alone = quantised(convertible(graph(model_path("centerface"))), committed_ranges()).SerializeToString()
+    assert fast == alone
 
 
 def test_int8_ranges_that_miss_a_tensor_are_refused() -> None:
