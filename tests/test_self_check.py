@@ -47,6 +47,7 @@ from unseen.media.video_out import OutputKind, VideoEncoder, open_output
 from unseen.pipeline import Protector
 from unseen.pipeline import video as video_pipeline
 from unseen.pipeline.video import _Run
+from unseen.plan import ManualBox
 from unseen.settings import Settings
 
 # Where the scripted detector finds the clip's face: a fixed box over the middle of its path.
@@ -87,6 +88,15 @@ def clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Job:
 def leftovers(folder: Path) -> list[str]:
     """Everything in the output folder, hidden temporary files included."""
     return sorted(p.name for p in produced(folder, recursive=True)) if folder.exists() else []
+
+
+def covers_by_hand(error: str, box: tuple[float, float, float, float], at: float | None = None) -> None:
+    """The error ends in a ``--cover`` argument that covers ``box`` (at ``at`` seconds of a video)."""
+    hint = ManualBox.parse(error.rsplit("--cover ", 1)[1])
+    x0, y0, x1, y1 = box
+    assert hint.x <= x0 and hint.y <= y0 and hint.x + hint.w >= x1 and hint.y + hint.h >= y1, (hint, box)
+    if at is not None:
+        assert hint.span is not None and hint.span[0] <= at <= hint.span[1], hint
 
 
 def unverified(job: Job, result: FileResult, why: str) -> None:
@@ -203,7 +213,9 @@ def test_photo_audit_face_still_seen_after_further_passes_is_unverified(
     monkeypatch.setattr("unseen.verify.audit.cover_noise", lambda rgb: np.zeros(rgb.shape[:2], bool))
     job = photo(tmp_path, astronaut)
     p = Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit"))
-    unverified(job, p.protect(job), "still visible")
+    result = p.protect(job)
+    unverified(job, result, "still visible after 2 further passes; nothing was written")
+    covers_by_hand(str(result.error), FACE)
 
 
 # Videos
@@ -316,7 +328,10 @@ def test_video_audit_face_still_seen_after_further_passes_is_unverified(
     """Audit loop: a face the audit still sees after every further pass fails the clip."""
     monkeypatch.setattr("unseen.verify.audit.cover_noise", lambda rgb: np.zeros(rgb.shape[:2], bool))
     job, p, passes = audited_clip(tmp_path, monkeypatch)
-    unverified(job, p.protect(job), "still visible after 2 further passes (frame 0, frame")
+    result = p.protect(job)
+    unverified(job, result, "still visible after 2 further passes (frame 0, frame")
+    assert "run it again" in str(result.error)
+    covers_by_hand(str(result.error), CLIP_BOX[:4], at=0.0)
     assert passes[1:] == [0, 0], f"detections by pass: {passes}"
 
 

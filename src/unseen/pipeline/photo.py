@@ -23,7 +23,7 @@ from ..detect.targets import TargetFinder
 from ..errors import VerificationError
 from ..jobs import Job
 from ..media import image as image_io
-from ..plan import Media, Plan, Region
+from ..plan import ManualBox, Media, Plan, Region
 from ..verify.audit import Audit, StillVisible
 from ..verify.photo import check_photo
 from ..write import staged, write_bytes
@@ -94,4 +94,8 @@ def render(
         except StillVisible:
             found = [r for r in plan.regions if r.source == "audit"]
             plan = plan.with_regions(_regions(seen.labelled("audit"), plan.media, "a", found))
-    raise VerificationError(f"a face is still visible after {AUDIT_PASSES} further passes")
+    (x0, y0, x1, y1) = grow_heads(seen.xyxy[:1], plan.media.width, plan.media.height)[0].tolist()
+    raise VerificationError(
+        f"a face is still visible after {AUDIT_PASSES} further passes; nothing was written. "
+        f"Cover the place by hand with --cover {ManualBox.around((x0, y0, x1, y1)).spec()}"
+    )

@@ -43,7 +43,7 @@ from ..media.audio import AudioOut
 from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
 from ..media.video_out import OutputKind, VideoEncoder, open_output, output_kind
 from ..meta import video as meta_video
-from ..plan import Media, Plan, RegionKind, Schedule, Track, edited
+from ..plan import ManualBox, Media, Plan, RegionKind, Schedule, Track, edited
 from ..profiles import Profile
 from ..settings import Settings
 from ..track import ESTIMATE, Motion, Tracker
@@ -137,7 +137,15 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
                     )
                 )
     where = ", ".join(f"frame {frame}" for frame, _ in seen[:5])
-    raise VerificationError(f"a face is still visible after {AUDIT_PASSES} further passes ({where})")
+    frame, faces = seen[0]
+    head = grow_heads(faces.xyxy[:1], run.width, run.height)[0]
+    seconds = frame / float(run.rate or 30)
+    span = (max(0.0, seconds - AUDIT_REACH_S), seconds + AUDIT_REACH_S)
+    raise VerificationError(
+        f"a face is still visible after {AUDIT_PASSES} further passes ({where}); nothing was written. "
+        "Detection can differ from run to run: run it again, or cover the place by hand with "
+        f"--cover {ManualBox.around(tuple(head.tolist()), span).spec()}"
+    )
 
 
 def analyse_video(job: Job, ctx: Ctx, digest: str, name: str | None) -> tuple[Plan, int]:
