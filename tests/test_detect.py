@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -149,6 +150,29 @@ def test_int8_weights_are_the_ones_onnxruntime_makes_alone(monkeypatch: pytest.M
     monkeypatch.setattr(quantise, "_per_channel", lambda quantiser, stock: stock)
     alone = quantised(convertible(graph(model_path("centerface"))), committed_ranges()).SerializeToString()
     assert fast == alone
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [np.ones((2, 3), np.float64), np.array([[1.0, np.nan]], np.float32), np.zeros((2, 0), np.float32)],
+    ids=["float64", "nan", "empty"],
+)
+def test_int8_weights_out_of_the_usual_go_to_onnxruntimes_own_loop(weights: np.ndarray) -> None:
+    """Weights the all-at-once arithmetic was not checked on are left to onnxruntime (which may refuse them)."""
+    from onnx import TensorProto, numpy_helper
+
+    class Model:
+        def initializer(self) -> list[object]:
+            return [numpy_helper.from_array(weights, "w")]
+
+    quantiser = SimpleNamespace(
+        model=Model(), reduce_range=False, is_weight_symmetric=lambda kind: True, tensor_quant_overrides={}
+    )
+    asked = []
+    quantise._per_channel(quantiser, lambda *args: asked.append(args) or ("q", "z", "s"))(
+        "w", TensorProto.INT8, 0
+    )
+    assert asked == [("w", TensorProto.INT8, 0, True, False)]
 
 
 def test_int8_ranges_that_miss_a_tensor_are_refused() -> None:

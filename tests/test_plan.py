@@ -25,6 +25,7 @@ from scripted import Scripted, scripted_profile
 from unseen import plan as plan_mod
 from unseen.jobs import Job
 from unseen.pipeline import Protector
+from unseen.plan import ManualBox
 from unseen.settings import Settings
 
 FACE_CROP = np.s_[40:200, 160:290]  # the astronaut's head, 130 x 160
@@ -219,6 +220,14 @@ def test_a_kept_video_track_stays_visible_and_the_other_is_covered(
         assert kept_face < 4, f"frame {i}: the kept face moved {kept_face:.1f} levels (re-encode noise only)"
         x0, y0, x1, y1 = right[i]
         assert (np.abs(a[y0:y1, x0:x1] - b[y0:y1, x0:x1]).max(axis=-1) > 12).mean() > 0.9, f"frame {i}"
+
+
+def test_a_cover_hint_takes_the_first_box_with_an_area_and_reads_back() -> None:
+    """The ``--cover`` an unverified file's error suggests: no empty box, and exact times however long the clip."""
+    hint = ManualBox.over_first(np.array([[10, 10, 10, 40], [5, 6, 25, 46]]), (1234566.5, 1234568.25))
+    assert hint == ManualBox(5, 6, 20, 40, (1234566.5, 1234568.25))
+    assert ManualBox.parse(hint.spec()) == hint
+    assert ManualBox.over_first(np.zeros((0, 4), np.int64)) is None
 
 
 @pytest.mark.parametrize("report", [False, True], ids=["alone", "with-report"])

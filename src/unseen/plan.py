@@ -223,17 +223,17 @@ class ManualBox:
         return cls(x, y, w, h, (times[0], times[1]) if times else None)
 
     @classmethod
-    def around(cls, box: tuple[int, int, int, int], span: tuple[float, float] | None = None) -> ManualBox:
-        """The manual box over pixel corners ``box`` (x0, y0, x1, y1), from ``span``'s seconds."""
-        x0, y0, x1, y1 = box
-        return cls(
-            x0, y0, max(1, x1 - x0), max(1, y1 - y0), (round(span[0], 2), round(span[1], 2)) if span else None
-        )
+    def over_first(cls, boxes: IntBoxes, span: tuple[float, float] | None = None) -> ManualBox | None:
+        """The manual box over the first of ``boxes`` (pixel corners) with an area, from ``span``'s seconds."""
+        for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist():
+            if x1 > x0 and y1 > y0:
+                return cls(x0, y0, x1 - x0, y1 - y0, span)
+        return None
 
     def spec(self) -> str:
         """The ``--cover`` argument that gives this box back (`parse`)."""
         box = f"{self.x},{self.y},{self.w},{self.h}"
-        return box if self.span is None else f"{box}@{self.span[0]:g}-{self.span[1]:g}"
+        return box if self.span is None else f"{box}@{self.span[0]!r}-{self.span[1]!r}"
 
 
 def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()) -> Plan:

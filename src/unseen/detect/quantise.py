@@ -80,10 +80,11 @@ def quantised(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) ->
         list(QLinearOpsRegistry),
         {},
     )
-    # onnxruntime versions without this method name quantise the weights their own (slower) way.
-    quantiser.quantize_weight_per_channel_impl = _per_channel(
-        quantiser, quantiser.quantize_weight_per_channel_impl
-    )
+    # Before onnxruntime 1.20 neither the method nor `is_weight_symmetric(kind)` looked like this:
+    # those versions quantise the weights their own (slower) way.
+    stock = getattr(quantiser, "quantize_weight_per_channel_impl", None)
+    if stock is not None and callable(getattr(quantiser, "is_weight_symmetric", None)):
+        quantiser.quantize_weight_per_channel_impl = _per_channel(quantiser, stock)
     quantiser.quantize_model()
     out: onnx.ModelProto = quantiser.model.model
     return out
@@ -101,7 +102,8 @@ def _per_channel(
     Symmetric int8 per output channel: scale = max|w| / 127 worked out in
     float64 and stored in float32 (1.0 where a channel is all zeros), zero
     point 0, weights w / scale in float32, rounded half to even.  Any other
-    case (another type, overrides, a reduced range) goes to ``stock``.
+    case (weights not in float32, empty or not finite, another type,
+    overrides, a reduced range) goes to ``stock``.
     """
 
     def quantise(
@@ -115,10 +117,16 @@ def _per_channel(
             and getattr(quantiser, "min_real_range", None) is None
             and name not in quantiser.tensor_quant_overrides
         )
-        if not plain:
+        found = [i for i in quantiser.model.initializer() if i.name == name]
+        weights = numpy_helper.to_array(found[0]) if plain and len(found) == 1 else None
+        if (
+            weights is None
+            or weights.dtype != np.float32
+            or not weights.size
+            or not np.isfinite(weights).all()
+        ):
             return stock(name, kind, axis, reduce_range, keep_float_weight)
-        (initial,) = (i for i in quantiser.model.initializer() if i.name == name)
-        weights = numpy_helper.to_array(initial)
+        (initial,) = found
         channels = weights.shape[axis]
         rows = np.moveaxis(weights, axis, 0).reshape(channels, -1)
         reach = np.maximum(-np.minimum(rows.min(1), 0), np.maximum(rows.max(1), 0)).astype(np.float64)

@@ -94,8 +94,8 @@ def render(
         except StillVisible:
             found = [r for r in plan.regions if r.source == "audit"]
             plan = plan.with_regions(_regions(seen.labelled("audit"), plan.media, "a", found))
-    (x0, y0, x1, y1) = grow_heads(seen.xyxy[:1], plan.media.width, plan.media.height)[0].tolist()
+    hint = ManualBox.over_first(grow_heads(seen.xyxy, plan.media.width, plan.media.height))
     raise VerificationError(
-        f"a face is still visible after {AUDIT_PASSES} further passes; nothing was written. "
-        f"Cover the place by hand with --cover {ManualBox.around((x0, y0, x1, y1)).spec()}"
+        f"a face is still visible after {AUDIT_PASSES} further passes; nothing was written."
+        + (f" Cover the place by hand with --cover {hint.spec()}" if hint else "")
     )

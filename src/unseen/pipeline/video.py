@@ -138,13 +138,13 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
                 )
     where = ", ".join(f"frame {frame}" for frame, _ in seen[:5])
     frame, faces = seen[0]
-    head = grow_heads(faces.xyxy[:1], run.width, run.height)[0]
     seconds = frame / float(run.rate or 30)
-    span = (max(0.0, seconds - AUDIT_REACH_S), seconds + AUDIT_REACH_S)
+    span = (round(max(0.0, seconds - AUDIT_REACH_S), 2), round(seconds + AUDIT_REACH_S, 2))
+    hint = ManualBox.over_first(grow_heads(faces.xyxy, run.width, run.height), span)
     raise VerificationError(
         f"a face is still visible after {AUDIT_PASSES} further passes ({where}); nothing was written. "
-        "Detection can differ from run to run: run it again, or cover the place by hand with "
-        f"--cover {ManualBox.around(tuple(head.tolist()), span).spec()}"
+        "Detection can differ from run to run: run it again"
+        + (f", or cover the place by hand with --cover {hint.spec()}" if hint else "")
     )
 
 
