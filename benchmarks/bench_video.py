@@ -75,14 +75,17 @@ def synthetic_clip(path: Path, seconds: int, fps: int = 24) -> None:
             out.mux(packet)
 
 
-def peak_rss_mb(command: list[str]) -> float:
-    """Peak resident memory of ``command``, measured in a fresh child so earlier runs do not count."""
+def peak_rss_mb(command: list[str]) -> tuple[float, int, str]:
+    """Peak resident memory of ``command`` (measured in a fresh child so earlier runs do not count),
+    its exit status and the last line it wrote to stderr."""
     probe = (
-        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stderr=subprocess.PIPE, text=True); "
+        "print((done.stderr.strip().splitlines() or [''])[-1], file=sys.stderr); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)"
     )
     done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True)
-    return int(done.stdout.split()[-1]) / 1024
+    rss, code = done.stdout.split()[-2:]
+    return int(rss) / 1024, int(code), done.stderr.strip()
 
 
 def clips(work: Path) -> list[Path]:
@@ -142,8 +145,15 @@ def clip_rows(before: str | None) -> None:
             for name, (exe, *flags) in runs.items():
                 target = Path(work) / f"{clip.stem}-{list(runs).index(name)}.mp4"
                 started = time.perf_counter()
-                rss = peak_rss_mb([exe, "protect", str(clip), "-o", str(target), "-q", *flags])
+                rss, code, why = peak_rss_mb([exe, "protect", str(clip), "-o", str(target), "-q", *flags])
                 rtf = seconds / (time.perf_counter() - started)
+                if code:  # a file that fails (closed or not) is a result too, not the end of the run
+                    print(
+                        f"| {clip.name} ({seconds:.1f} s) | {name} | exit {code} after "
+                        f"{time.perf_counter() - started:.0f} s: {why} | {plain:.2f} | {rss:.0f} | – | – | – |",
+                        flush=True,
+                    )
+                    continue
                 ratio = target.stat().st_size / clip.stat().st_size
                 # The plan is the default's: another run covers other areas, which would count as loss.
                 ssim = f"{uncovered_ssim(clip, target, plan):.3f}" if name in ("default", "--crf 18") else "–"
