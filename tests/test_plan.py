@@ -222,15 +222,15 @@ def test_a_kept_video_track_stays_visible_and_the_other_is_covered(
         assert (np.abs(a[y0:y1, x0:x1] - b[y0:y1, x0:x1]).max(axis=-1) > 12).mean() > 0.9, f"frame {i}"
 
 
-def test_a_cover_hint_takes_the_first_box_with_an_area_and_reads_back() -> None:
-    """The ``--cover`` an unverified file's error suggests: no empty box, and exact times however long the clip."""
-    hint = ManualBox.over_first(np.array([[10, 10, 10, 40], [5, 6, 25, 46]]), (1234566.5, 1234568.25))
-    assert hint == ManualBox(5, 6, 20, 40, (1234566.5, 1234568.25))
-    assert ManualBox.parse(hint.spec()) == hint
-    assert ManualBox.over_first(np.zeros((0, 4), np.int64)) is None
+def test_cover_hints_skip_empty_boxes_and_read_back() -> None:
+    """The ``--cover`` arguments an unverified file's error suggests: no empty box, exact times however long the clip."""
+    hints = ManualBox.over(np.array([[10, 10, 10, 40], [5, 6, 25, 46]]), (1234566.5, 1234568.25))
+    assert hints == [ManualBox(5, 6, 20, 40, (1234566.5, 1234568.25))]
+    assert plan_mod.cover_arguments(hints * 2) == f"--cover {hints[0].spec()} --cover {hints[0].spec()}"
+    assert ManualBox.parse(hints[0].spec()) == hints[0]
+    assert ManualBox.over(np.zeros((0, 4), np.int64)) == []
 
 
-@pytest.mark.parametrize("report", [False, True], ids=["alone", "with-report"])
 def test_a_manual_box_with_a_time_span_covers_only_that_span(
     tmp_path: Path, astronaut: np.ndarray, report: bool
 ) -> None:

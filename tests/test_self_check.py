@@ -92,7 +92,7 @@ def leftovers(folder: Path) -> list[str]:
 
 def covers_by_hand(error: str, box: tuple[float, float, float, float], at: float | None = None) -> None:
     """The error ends in a ``--cover`` argument that covers ``box`` (at ``at`` seconds of a video)."""
-    hint = ManualBox.parse(error.rsplit("--cover ", 1)[1])
+    hint = ManualBox.parse(error.split("--cover ")[1].split()[0])
     x0, y0, x1, y1 = box
     assert hint.x <= x0 and hint.y <= y0 and hint.x + hint.w >= x1 and hint.y + hint.h >= y1, (hint, box)
     if at is not None:

@@ -223,17 +223,23 @@ class ManualBox:
         return cls(x, y, w, h, (times[0], times[1]) if times else None)
 
     @classmethod
-    def over_first(cls, boxes: IntBoxes, span: tuple[float, float] | None = None) -> ManualBox | None:
-        """The manual box over the first of ``boxes`` (pixel corners) with an area, from ``span``'s seconds."""
-        for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist():
-            if x1 > x0 and y1 > y0:
-                return cls(x0, y0, x1 - x0, y1 - y0, span)
-        return None
+    def over(cls, boxes: IntBoxes, span: tuple[float, float] | None = None) -> list[ManualBox]:
+        """Manual boxes over those of ``boxes`` (pixel corners) that have an area, from ``span``'s seconds."""
+        return [
+            cls(x0, y0, x1 - x0, y1 - y0, span)
+            for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist()
+            if x1 > x0 and y1 > y0
+        ]
 
     def spec(self) -> str:
         """The ``--cover`` argument that gives this box back (`parse`)."""
         box = f"{self.x},{self.y},{self.w},{self.h}"
         return box if self.span is None else f"{box}@{self.span[0]!r}-{self.span[1]!r}"
+
+
+def cover_arguments(boxes: Iterable[ManualBox]) -> str:
+    """``boxes`` as the ``--cover`` arguments a person would type to cover them."""
+    return " ".join(f"--cover {box.spec()}" for box in boxes)
 
 
 def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()) -> Plan:

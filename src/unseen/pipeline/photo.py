@@ -23,7 +23,7 @@ from ..detect.targets import TargetFinder
 from ..errors import VerificationError
 from ..jobs import Job
 from ..media import image as image_io
-from ..plan import ManualBox, Media, Plan, Region
+from ..plan import ManualBox, Media, Plan, Region, cover_arguments
 from ..verify.audit import Audit, StillVisible
 from ..verify.photo import check_photo
 from ..write import staged, write_bytes
@@ -94,8 +94,8 @@ def render(
         except StillVisible:
             found = [r for r in plan.regions if r.source == "audit"]
             plan = plan.with_regions(_regions(seen.labelled("audit"), plan.media, "a", found))
-    hint = ManualBox.over_first(grow_heads(seen.xyxy, plan.media.width, plan.media.height))
+    hints = ManualBox.over(grow_heads(seen.xyxy, plan.media.width, plan.media.height))
     raise VerificationError(
         f"a face is still visible after {AUDIT_PASSES} further passes; nothing was written."
-        + (f" Cover the place by hand with --cover {hint.spec()}" if hint else "")
+        + (f" Cover it by hand with {cover_arguments(hints)}" if hints else "")
     )

@@ -43,7 +43,7 @@ from ..media.audio import AudioOut
 from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
 from ..media.video_out import OutputKind, VideoEncoder, open_output, output_kind
 from ..meta import video as meta_video
-from ..plan import ManualBox, Media, Plan, RegionKind, Schedule, Track, edited
+from ..plan import ManualBox, Media, Plan, RegionKind, Schedule, Track, cover_arguments, edited
 from ..profiles import Profile
 from ..settings import Settings
 from ..track import ESTIMATE, Motion, Tracker
@@ -136,15 +136,17 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
                         boxes=[(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)],
                     )
                 )
-    where = ", ".join(f"frame {frame}" for frame, _ in seen[:5])
-    frame, faces = seen[0]
-    seconds = frame / float(run.rate or 30)
-    span = (round(max(0.0, seconds - AUDIT_REACH_S), 2), round(seconds + AUDIT_REACH_S, 2))
-    hint = ManualBox.over_first(grow_heads(faces.xyxy, run.width, run.height), span)
+    listed = seen[:5]
+    where = ", ".join(f"frame {frame}" for frame, _ in listed)
+    hints = []
+    for frame, faces in listed:
+        seconds = frame / float(run.rate or 30)
+        span = (round(max(0.0, seconds - AUDIT_REACH_S), 2), round(seconds + AUDIT_REACH_S, 2))
+        hints += ManualBox.over(grow_heads(faces.xyxy, run.width, run.height), span)
     raise VerificationError(
         f"a face is still visible after {AUDIT_PASSES} further passes ({where}); nothing was written. "
         "Detection can differ from run to run: run it again"
-        + (f", or cover the place by hand with --cover {hint.spec()}" if hint else "")
+        + (f", or cover those places by hand with {cover_arguments(hints)}" if hints else "")
     )
 
 
