@@ -231,6 +231,7 @@ def test_cover_hints_skip_empty_boxes_and_read_back() -> None:
     assert ManualBox.over(np.zeros((0, 4), np.int64)) == []
 
 
+@pytest.mark.parametrize("report", [False, True], ids=["alone", "with-report"])
 def test_a_manual_box_with_a_time_span_covers_only_that_span(
     tmp_path: Path, astronaut: np.ndarray, report: bool
 ) -> None:
