@@ -146,11 +146,12 @@ def clip_rows(before: str | None) -> None:
                 target = Path(work) / f"{clip.stem}-{list(runs).index(name)}.mp4"
                 started = time.perf_counter()
                 rss, code, why = peak_rss_mb([exe, "protect", str(clip), "-o", str(target), "-q", *flags])
-                rtf = seconds / (time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                rtf = seconds / elapsed
                 if code:  # a file that fails (closed or not) is a result too, not the end of the run
                     print(
                         f"| {clip.name} ({seconds:.1f} s) | {name} | exit {code} after "
-                        f"{time.perf_counter() - started:.0f} s: {why} | {plain:.2f} | {rss:.0f} | – | – | – |",
+                        f"{elapsed:.0f} s: {why} | {plain:.2f} | {rss:.0f} | – | – | – |",
                         flush=True,
                     )
                     continue

@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .boxes import IntBoxes
+from .boxes import IntBoxes, areas
 from .errors import PlanError, UsageError
 
 FORMAT: Literal["unseen-plan"] = "unseen-plan"
@@ -225,11 +225,8 @@ class ManualBox:
     @classmethod
     def over(cls, boxes: IntBoxes, span: tuple[float, float] | None = None) -> list[ManualBox]:
         """Manual boxes over those of ``boxes`` (pixel corners) that have an area, from ``span``'s seconds."""
-        return [
-            cls(x0, y0, x1 - x0, y1 - y0, span)
-            for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist()
-            if x1 > x0 and y1 > y0
-        ]
+        whole = np.asarray(boxes, np.int64).reshape(-1, 4)
+        return [cls(x0, y0, x1 - x0, y1 - y0, span) for x0, y0, x1, y1 in whole[areas(whole) > 0].tolist()]
 
     def spec(self) -> str:
         """The ``--cover`` argument that gives this box back (`parse`)."""
