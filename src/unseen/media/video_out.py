@@ -71,8 +71,9 @@ class VideoEncoder:
         ctx.color_range, ctx.colorspace = look.color_range, look.colorspace
         ctx.color_primaries, ctx.color_trc = look.color_primaries, look.color_trc
         # An asked-for CRF is kept whatever it costs; the default is capped by the input's bitrate.
-        capped = _size_cap(input_bps, keyframe_bytes) if crf is None else {}
-        ctx.options = {**ctx.options, **_x264_options(DEFAULT_CRF if crf is None else crf, preset), **capped}
+        cap = _size_cap(input_bps, keyframe_bytes) if crf is None else {}
+        self.capped = bool(cap)
+        ctx.options = {**ctx.options, **_x264_options(DEFAULT_CRF if crf is None else crf, preset), **cap}
         self.last_pts: int | None = None
         # x264 leaves packet durations empty, and the muxer would then guess the last frame's.
         self.durations: dict[int, int] = {}

@@ -17,7 +17,9 @@ a plan lists, find nothing).  Each track's box in a frame is grown into its
 head region before it is recorded or covered, so a plan lists exactly what is
 covered.  After writing, the self-check (`unseen.verify.video`) decodes the
 output; faces its audit still sees are covered in a further pass over the
-whole file, and a file that still shows one fails.
+whole file, and a file that still shows one fails.  A sampled frame whose
+cover did not survive an encoder held to the input's bitrate gets a further
+pass without that cap (a larger file, never a weaker cover).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from ..settings import Settings
 from ..track import ESTIMATE, Motion, Tracker
 from ..verify.audit import Audit, StillVisible
 from ..verify.cover import block_means
-from ..verify.video import Expected, Sampler, check_video
+from ..verify.video import Expected, PixelsLost, Sampler, check_video
 from ..write import staged, sync_file
 from .targets import PREFIX, Found, regions_of
 
@@ -113,8 +115,16 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
     # trackers again instead of running the detectors, so it covers the same boxes (and the
     # audit's) at the cost of decoding, covering and encoding alone.
     found: dict[int, Detected] = {}
+    capped = True
     for attempt in range(AUDIT_PASSES + 1):
-        run, seen = _write(job, ctx, plan, extra, found, replay=attempt > 0)
+        run, seen, lost = _write(job, ctx, plan, extra, found, replay=attempt > 0, capped=capped)
+        if lost is not None:
+            # The size cap starved the encoder until a sampled frame's cover (or a kept face) no longer
+            # held: the next pass spends the bits the picture needs, at the cost of a larger file.
+            if attempt == AUDIT_PASSES:
+                raise lost
+            capped = False
+            continue
         if not seen:
             if plan is None and ctx.record is not None:
                 plan = _recorded(run, ctx, ctx.record.digest, ctx.record.name)
@@ -175,23 +185,40 @@ def _recorded(run: _Run, ctx: Ctx, digest: str, name: str | None) -> Plan:
 
 
 def _write(
-    job: Job, ctx: Ctx, plan: Plan | None, extra: list[Track], found: dict[int, Detected], *, replay: bool
-) -> tuple[_Run, list[tuple[int, Detections]]]:
-    """One pass: the output is published only if the self-check passes and the audit sees no face."""
+    job: Job,
+    ctx: Ctx,
+    plan: Plan | None,
+    extra: list[Track],
+    found: dict[int, Detected],
+    *,
+    replay: bool,
+    capped: bool = True,
+) -> tuple[_Run, list[tuple[int, Detections]], PixelsLost | None]:
+    """One pass: the output is published only if the self-check passes and the audit sees no face.
+
+    Returns the pass, the faces the audit still sees, and the pixel check's failure when the
+    encoder's size cap may be to blame (``capped`` and the cap applied); any other failure raises.
+    """
     kind = output_kind(job.target, job.source)
     try:
         with VideoReader(job.source) as reader, staged(job.target) as temp:
             with open_output(temp, kind) as out:
                 recorder = _Recorder() if plan is None and ctx.record is not None else None
-                run = _Run(job, ctx, reader, plan, (out, kind), extra, recorder, found, replay=replay)
+                run = _Run(
+                    job, ctx, reader, plan, (out, kind), extra, recorder, found, replay=replay, capped=capped
+                )
                 expected = run.all_frames(ctx.settings.audio)
             sync_file(temp)
             seen = check_video(temp, expected, ctx.audit)
             if seen:
                 raise StillVisible(seen)
     except StillVisible:
-        return run, seen
-    return run, []
+        return run, seen, None
+    except PixelsLost as exc:
+        if run.encoder is None or not run.encoder.capped:
+            raise
+        return run, [], exc
+    return run, [], None
 
 
 @dataclass(frozen=True)
@@ -269,10 +296,12 @@ class _Run:
         found: dict[int, Detected] | None = None,
         *,
         replay: bool = False,
+        capped: bool = True,
     ) -> None:
-        """``found`` collects what the detectors find frame by frame or, to ``replay`` it, holds it."""
+        """``found`` collects what the detectors find frame by frame or, to ``replay`` it, holds it;
+        ``capped``: the default quality is held to the input's bitrate (`VideoEncoder`)."""
         self.job, self.ctx, self.reader, self.output, self.recorder = job, ctx, reader, output, recorder
-        self.found, self.replay = found, replay
+        self.found, self.replay, self.capped = found, replay, capped
         self.settings = ctx.settings
         vin = reader.stream
         self.rate = meta_video.frame_rate(vin)
@@ -468,8 +497,8 @@ class _Run:
             self.rate,
             self.settings.crf,
             self.ctx.profile.x264_preset,
-            self.reader.bit_rate,
-            self.reader.keyframe_bytes() if self.settings.crf is None else None,
+            self.reader.bit_rate if self.capped else None,
+            self.reader.keyframe_bytes() if self.settings.crf is None and self.capped else None,
         )
         if self.ain is not None and self.settings.audio is not None:
             self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.voice)

@@ -31,6 +31,14 @@ from .cover import BLOCK, check_covered, check_kept
 SAMPLES = 24
 
 
+class PixelsLost(VerificationError):
+    """A sampled frame's cover, or a kept box's picture, did not survive the encoder.
+
+    Its own type, so that the caller can tell an encoder that spent too few bits
+    (a further pass may help) from a file that is wrong in another way.
+    """
+
+
 @dataclass
 class Sample:
     """One frame's covered pixels: what the faces looked like and what we meant to write there.
@@ -193,4 +201,4 @@ def _check_sample(rgb: np.ndarray, s: Sample) -> None:
             decoded, original, s.kept, union_mask(s.regions, decoded.shape), lossless=False, origin=(x0, y0)
         )
     except VerificationError as exc:
-        raise VerificationError(f"frame {s.index}: {exc}") from exc
+        raise PixelsLost(f"frame {s.index}: {exc}") from exc
