@@ -12,6 +12,7 @@ tiles the picture itself; turning the boxes into regions is
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,9 @@ class TargetFinder:
         self.backends: dict[str, Backend] = {
             p.backend: make_backend(p.backend, settings) for p in self.passes
         }
+        # A video detects frames side by side; OpenCV's networks and cascades keep state between
+        # input and output, so one frame at a time goes through them.
+        self.lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self.passes)
@@ -78,7 +82,10 @@ class TargetFinder:
         return {p.kind for p in self.passes}
 
     def find(self, rgb: np.ndarray) -> dict[Kind, Detections]:
-        rgb = rgb[..., :3]
+        with self.lock:
+            return self._find(rgb[..., :3])
+
+    def _find(self, rgb: np.ndarray) -> dict[Kind, Detections]:
         runs: dict[tuple[str, float], Detections] = {}  # text for plates and for text: run once
         out: dict[Kind, list[Detections]] = {}
         for p in self.passes:
