@@ -7,24 +7,29 @@ few lines of protobuf wire decoding, so the check needs no TensorFlow.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 from skimage import data as skdata
 from skimage.transform import resize
 
 from conftest import FACE
-from unseen.detect import make_backend
+from unseen.detect import make_backend, tfgraph
 from unseen.detect.persons import (
     _BOX_SCALES,
+    _INPUT,
+    _PREDICTORS,
     PERSON_THRESHOLD,
     SIZE,
     TILES,
     SSDLitePersons,
-    _graph_text,
     anchors,
+    onnx_graph,
     views,
 )
 from unseen.detect.weights import model_path
@@ -122,12 +127,54 @@ def test_scores_are_the_sigmoid_of_the_person_column() -> None:
     assert graph_constants()["Postprocessor/Slice/begin"].tolist() == [0, 0, 1], "background column dropped"
 
 
-def test_the_graph_is_cut_before_tensorflows_pre_and_post_processing() -> None:
+def test_the_onnx_graph_is_the_feature_extractor_and_the_predictors_only() -> None:
+    """What onnxruntime runs: one 1x3x300x300 input, the twelve predictor outputs in order, and
+    only the layer kinds of the chain between them (no TensorFlow pre- or post-processing)."""
+    model = onnx.load_from_string(onnx_graph())
+    assert [i.name for i in model.graph.input] == ["input"]
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, SIZE, SIZE]
+    assert [o.name for o in model.graph.output] == [f"{p}/BiasAdd" for p in _PREDICTORS]
+    ops = Counter(n.op_type for n in model.graph.node)
+    assert set(ops) == {"Conv", "BatchNormalization", "Clip", "Add"}
+    tf_ops = Counter(graph_ops()[n.output[0]] for n in model.graph.node if n.op_type == "Conv")
+    assert tf_ops == {"Conv2D": 55, "DepthwiseConv2dNative": 33}, "every convolution of the chain, once"
     pb = model_path("ssdlite-person")
-    text = _graph_text(pb)
-    assert "Preprocessor/" not in text and "Postprocessor/" not in text and "MultipleGridAnchor" not in text
-    assert 'op: "Const"' not in text, "OpenCV takes the constants from the .pb"
-    assert not list(pb.parent.glob("*.pbtxt")), "nothing is written beside the model"
+    assert not list(pb.parent.glob("*.pbtxt")) and not list(pb.parent.glob("ssdlite*.onnx")), (
+        "nothing written"
+    )
+
+
+# Two depthwise convolutions whose TensorFlow ``SAME`` padding is uneven: the last stride-2 layer
+# (2x2 -> 1x1: TensorFlow pads one row and column at the end only) and the 1x1 map's predictor
+# (stride 1: one on each side, so only the kernel's centre meets the pixel).
+DEPTHWISE = {
+    "FeatureExtractor/MobilenetV2/layer_19_2_Conv2d_5_3x3_s2_128_depthwise/depthwise": (
+        "FeatureExtractor/MobilenetV2/layer_19_1_Conv2d_5_1x1_64/Relu6",
+        lambda x, w: np.einsum("cij,ijc->c", x, w[:2, :2]),
+    ),
+    "BoxPredictor_5/ClassPredictor_depthwise/depthwise": (
+        "FeatureExtractor/MobilenetV2/layer_19_2_Conv2d_5_3x3_s2_128/Relu6",
+        lambda x, w: x[:, 0, 0] * w[1, 1],
+    ),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(DEPTHWISE))
+def test_same_padding_is_tensorflows(layer: str) -> None:
+    """The converted layer's output is the sum TensorFlow's padding rule gives, worked out by hand
+    from the ``.pb``'s weights (read by this file's own decoder, not the converter's)."""
+    source, by_hand = DEPTHWISE[layer]
+    pb = model_path("ssdlite-person").read_bytes()
+    session = ort.InferenceSession(
+        tfgraph.to_onnx(pb, _INPUT, [source, layer], SIZE), providers=["CPUExecutionProvider"]
+    )
+    square = skdata.astronaut()[:SIZE, :SIZE]
+    blob = (square.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
+    x, y = session.run(None, {"input": blob})
+    weights = graph_constants()[layer.replace("/depthwise", "/depthwise_weights")].reshape(3, 3, -1)
+    assert np.abs(x).max() > 0.1, "the layer sees something"
+    assert y[0, :, 0, 0] == pytest.approx(by_hand(x[0], weights), abs=1e-4)
 
 
 @cache

@@ -1,15 +1,11 @@
-"""Person boxes from SSDLite-MobileNetV2 (one class, person), run by OpenCV's DNN module.
+"""Person boxes from SSDLite-MobileNetV2 (one class, person), run by onnxruntime.
 
 The model is a TensorFlow Object Detection API frozen graph; TensorFlow itself
-is never used.  OpenCV imports the graph's layers but not its pre- and
-post-processing (a ``while`` loop that resizes, and the anchor generator,
-box decoder and NMS).  So the loader writes the graph's text form
-(`cv2.dnn.writeTextGraph`), keeps only the nodes between the feature
-extractor's input and the twelve box predictor convolutions, and feeds that
-to `cv2.dnn.readNetFromTensorflow` from memory, with the weights from the
-``.pb``.  Anchors, box decoding and NMS are done here in numpy.  Cutting at
-the per-layer convolutions, not at the concatenated predictions, avoids the
-graph's Shape/StridedSlice/Reshape nodes, which OpenCV would have to fold.
+is never used.  `unseen.detect.tfgraph` reads the graph's layers from the
+feature extractor's input to the twelve box predictor convolutions and writes
+them as an ONNX graph in memory, with the weights from the ``.pb``; the
+graph's pre- and post-processing (a ``while`` loop that resizes, and the
+anchor generator, box decoder and NMS) are done here in numpy.
 
 Every number below was read from the graph's own constants, not from a
 config file: 300x300 input resized without keeping the aspect ratio, RGB
@@ -29,10 +25,17 @@ is found from 80 px tall.  A tile that cuts a person yields a box of the part it
 such a box, near an inner edge of its tile and mostly inside a box no edge
 cut, is dropped before the NMS.
 
-Measured on the 2-core machine (other work running) for a 1280x853 photo:
-whole image alone 36 ms; with the 1/2 tiles (the default) 9 views, 250 ms;
-with the 1/3 tiles too, 24 views, 620 ms: on every photo and on a video frame
-every 0.2 s, the 1/3 tiles cost more than they add.  Loading takes 0.3 s.  On the 264
+Measured on the 2-core machine (other work running) for a 1280x853 photo, with
+OpenCV's DNN module then: whole image alone 36 ms; with the 1/2 tiles (the
+default) 9 views, 250 ms; with the 1/3 tiles too, 24 views, 620 ms: on every
+photo and on a video frame every 0.2 s, the 1/3 tiles cost more than they add.
+
+OpenCV's DNN module ran the graph until 2026-12-04: 25 ms a view on two
+threads, 45 on one.  onnxruntime runs the same layers in 12 and 19 ms.  Its
+outputs equal OpenCV's to 2e-5 on every feature map but the last (1x1), where
+OpenCV's placement of TensorFlow's ``SAME`` padding differs by up to 0.4 in
+a logit and onnxruntime's agrees with the graph's own rule (the centre tap;
+`tests/test_persons.py` computes it by hand).  On the 264
 dev photos (WIDER FACE, street photos with masks) at 0.4, the share of
 annotated faces lying in a person box grows with the tiles from 0.35 to 0.54
 to 0.60 (faces of 32 px and more: 0.70, 0.84, 0.87), and the share of boxes
@@ -49,13 +52,7 @@ of it).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -64,7 +61,8 @@ from ..boxes import nms
 from ..datatypes import Detections, FloatArray
 from ..errors import ModelError
 from ..settings import Settings
-from . import BACKENDS
+from . import BACKENDS, tfgraph
+from .runtime import session
 from .weights import model_path
 
 # Non-person photos score under 0.4 (coffee 0.27, a cell micrograph 0.38); see the module docstring.
@@ -95,74 +93,10 @@ _CUT_INSIDE = 0.4
 
 
 @cache
-def _graph_text(pb: Path) -> str:
-    """The pruned text graph: feature extractor input to the box predictor convolutions."""
-    return prune(_text_of(pb), [f"{p}/BiasAdd" for p in _PREDICTORS])
-
-
-def _text_of(pb: Path) -> str:
-    """OpenCV's text form of the graph.  `cv2.dnn.writeTextGraph` writes only to a path: where
-    the system has named pipes, it writes into one and a thread reads it, so that loading the
-    model writes no file (it then works on a full disk or under a file size limit)."""
-    with tempfile.TemporaryDirectory(prefix="unseen-ssdlite-") as tmp:
-        path = Path(tmp) / "graph.pbtxt"
-        if not hasattr(os, "mkfifo"):  # Windows
-            cv2.dnn.writeTextGraph(str(pb), str(path))
-            return path.read_text(encoding="utf-8")
-        os.mkfifo(path, 0o600)
-        with ThreadPoolExecutor(1, "unseen-graph") as pool:
-            text = pool.submit(path.read_text, encoding="utf-8")
-            try:
-                cv2.dnn.writeTextGraph(str(pb), str(path))
-            finally:
-                # Unblocks the reader if OpenCV failed before it opened the pipe; once the reader
-                # is done, there is no one at the other end (ENXIO), which is fine.
-                with contextlib.suppress(OSError):
-                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-            return text.result()
-
-
-def prune(text: str, outputs: list[str]) -> str:
-    """The nodes ``outputs`` need, fed from a float placeholder at ``_INPUT``, without constants.
-
-    OpenCV reads constants (the weights) from the binary graph; listing them in
-    the text too makes it register them twice.
-    """
-    nodes = _nodes(text)
-    nodes[_INPUT] = f'node {{\n  name: "{_INPUT}"\n  op: "Placeholder"\n}}'
-    needed: set[str] = set()
-    todo = list(outputs)
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            todo.extend(_inputs(nodes[name]))
-    kept = [block for name, block in nodes.items() if name in needed and 'op: "Const"' not in block]
-    return "\n".join(kept) + "\n"
-
-
-def _nodes(text: str) -> dict[str, str]:
-    """Each top-level ``node { ... }`` block of a text graph by name, in graph order."""
-    nodes: dict[str, str] = {}
-    block: list[str] | None = None
-    for line in text.splitlines():
-        if line == "node {":
-            block = [line]
-        elif block is not None:
-            block.append(line)
-            if line == "}":
-                body = "\n".join(block)
-                match = re.search(r'^  name: "([^"]+)"$', body, re.M)
-                if match is None:
-                    raise ModelError("a node of the person graph has no name")
-                nodes[match.group(1)] = body
-                block = None
-    return nodes
-
-
-def _inputs(block: str) -> list[str]:
-    """Names of the nodes a node block reads (``^control`` and ``:port`` stripped)."""
-    return [m.lstrip("^").split(":")[0] for m in re.findall(r'^  input: "([^"]+)"$', block, re.M)]
+def onnx_graph() -> bytes:
+    """The ONNX graph of the feature extractor and the box predictors, made once per process."""
+    pb = model_path("ssdlite-person").read_bytes()
+    return tfgraph.to_onnx(pb, _INPUT, [f"{p}/BiasAdd" for p in _PREDICTORS], SIZE)
 
 
 @cache
@@ -228,15 +162,8 @@ class SSDLitePersons:
     """``detect(rgb)`` on the whole image and on its tiles; ``tiles=()`` for the whole image alone."""
 
     def __init__(self, settings: Settings, tiles: tuple[int, ...] = TILES) -> None:
-        # OpenCV's thread count is process-wide: set here, when the backend loads, from the same
-        # setting the onnxruntime backends take for their sessions.
-        cv2.setNumThreads(settings.threads)
-        pb = model_path("ssdlite-person")
-        config = np.frombuffer(_graph_text(pb).encode(), np.uint8)
-        self.net = cv2.dnn.readNetFromTensorflow(np.fromfile(pb, np.uint8), config)
-        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-        self.outputs = _output_names(self.net)
+        self.session = session(onnx_graph(), settings)
+        self.outputs = [o.name for o in self.session.get_outputs()]
         self.tiles = tiles
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
@@ -250,9 +177,8 @@ class SSDLitePersons:
 
         One view at a time: batches of 4 to 22 views ran slower per view on 2 cores.
         """
-        blob = cv2.dnn.blobFromImage(square, 1 / 127.5, (SIZE, SIZE), (127.5, 127.5, 127.5), swapRB=False)
-        self.net.setInput(blob)
-        out = self.net.forward(self.outputs)
+        blob = (square.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
+        out = self.session.run(self.outputs, {"input": blob})
         encodings = np.concatenate([_rows(head, 4) for head in out[0::2]])
         logits = np.concatenate([_rows(head, 2) for head in out[1::2]])
         if len(encodings) != len(anchors()) or len(logits) != len(anchors()):
@@ -316,21 +242,6 @@ def _square(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` resized to the network's input, averaging pixels where it shrinks."""
     shrink = min(rgb.shape[:2]) >= SIZE
     return cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def _output_names(net: cv2.dnn.Net) -> list[str]:
-    """The predictor layers: box encodings then classes, for each feature map from the finest.
-
-    OpenCV names each after its Conv2D node, the BiasAdd being fused into it.
-    """
-    layers = list(net.getUnconnectedOutLayersNames())
-    names = []
-    for prefix in _PREDICTORS:
-        match = [name for name in layers if name.startswith(prefix + "/")]
-        if len(match) != 1:
-            raise ModelError(f"person network: no single output for {prefix} among {layers}")
-        names.extend(match)
-    return names
 
 
 @BACKENDS.register("ssdlite-person-whole")

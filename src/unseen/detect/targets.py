@@ -71,8 +71,8 @@ class TargetFinder:
         self.backends: dict[str, Backend] = {
             p.backend: make_backend(p.backend, settings) for p in self.passes
         }
-        # A video detects frames side by side; OpenCV's networks and cascades keep state between
-        # input and output, so one frame at a time goes through them.
+        # A video detects frames side by side; OpenCV's plate cascade is not safe to call from two
+        # threads at once, so one frame at a time goes through these detectors.
         self.lock = threading.Lock()
 
     def __bool__(self) -> bool:
