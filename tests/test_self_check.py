@@ -14,7 +14,9 @@ import itertools
 import re
 import struct
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,8 @@ import conftest
 from conftest import (
     FACE,
     FRAMES,
+    H,
+    W,
     changed_share,
     decoded,
     make_clip,
@@ -40,7 +44,8 @@ from conftest import (
 from scripted import AuditScripted, Scripted, scripted_profile
 from unseen.boxes import IntBoxes
 from unseen.cover import cover
-from unseen.datatypes import FileResult
+from unseen.datatypes import Detections, FileResult
+from unseen.errors import VerificationError
 from unseen.jobs import Job
 from unseen.media import image as image_io
 from unseen.media.image import Picture
@@ -50,6 +55,7 @@ from unseen.pipeline import video as video_pipeline
 from unseen.pipeline.video import _Run
 from unseen.plan import ManualBox
 from unseen.settings import Settings
+from unseen.verify.video import PixelsLost
 
 # Where the scripted detector finds the clip's face: a fixed box over the middle of its path.
 CLIP_BOX = (40.0, 16.0, 110.0, 80.0, 0.9)
@@ -377,6 +383,45 @@ def test_video_audit_face_still_seen_after_further_passes_is_unverified(
     assert "run it again" in str(result.error)
     covers_by_hand(str(result.error), CLIP_BOX[:4], at=0.0)
     assert passes[1:] == [0, 0], f"detections by pass: {passes}"
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "capped", "published"),
+    [
+        # The audit's two further passes, then the cap: the pass without it still comes.
+        (["seen", "seen", "lost", "clean"], [True, True, True, False], True),
+        # The cap first: the audit keeps both of its further passes.
+        (["lost", "seen", "seen", "clean"], [True, False, False, False], True),
+        (["lost", "seen", "seen", "seen"], [True, False, False, False], False),
+    ],
+)
+def test_video_the_pass_without_the_cap_is_not_one_of_the_audits(
+    monkeypatch: pytest.MonkeyPatch, outcomes: list[str], capped: list[bool], published: bool
+) -> None:
+    """The further-pass loop, its passes scripted: what each pass ends in, and whether it was capped."""
+    run = SimpleNamespace(rate=Fraction(30), width=W, height=H, written=FRAMES, most_faces=1)
+    face = Detections.from_boxes(np.array([CLIP_BOX[:4]], np.float32), np.array([0.9], np.float32), "audit")
+    asked: list[bool] = []
+
+    def scripted(*args: Any, replay: bool, capped: bool) -> tuple[Any, list[Any], PixelsLost | None]:
+        assert replay == bool(asked), "only the first pass runs the detectors"
+        asked.append(capped)
+        outcome = outcomes[len(asked) - 1]
+        return (
+            run,
+            [(3, face)] if outcome == "seen" else [],
+            PixelsLost("smoothed") if outcome == "lost" else None,
+        )
+
+    monkeypatch.setattr(video_pipeline, "_write", scripted)
+    ctx: Any = SimpleNamespace(record=None, settings=Settings())
+    job = Job(Path("in.mp4"), Path("out.mp4"))
+    if published:
+        video_pipeline.protect_video(job, ctx)
+    else:
+        with pytest.raises(VerificationError, match="after 2 further passes"):
+            video_pipeline.protect_video(job, ctx)
+    assert asked == capped
 
 
 def test_video_unbroken_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

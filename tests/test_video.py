@@ -112,6 +112,26 @@ def test_detecting_every_third_frame_still_covers_every_frame(tmp_path: Path, fi
     assert counting.calls <= FRAMES // 3 + 2, "the detector ran on frames it should have skipped"
 
 
+def test_two_frames_detected_at_once_give_the_file_one_at_a_time_gives(tmp_path: Path) -> None:
+    """On two cores the detections of two frames run side by side (each session on one thread): their
+    results still reach the trackers in frame order, so the written file is the one a single
+    detection thread writes, frame for frame (same seed, same cover)."""
+    clip = make_clip(tmp_path / "walk.mp4")
+    outputs = []
+    for threads in (1, 2):
+        opts = Settings(seed=1, threads=threads)
+        profile = resolve(opts)
+        photo_finder = FaceFinder(opts, profile.photo)  # as a Protector holds it: the video plan is a sibling
+        audit = Audit(photo_finder, opts, profile.audit)
+        others = TargetFinder(opts, video=True)
+        rngs = np.random.default_rng(1), np.random.default_rng(2)
+        target = tmp_path / f"threads{threads}.mp4"
+        protect_video(Job(clip.path, target), Ctx(opts, profile, photo_finder, others, audit, *rngs))
+        outputs.append(decode(target)[0])
+    assert exposed_frames(clip, outputs[1]) == []
+    assert all(np.array_equal(a, b) for a, b in zip(*outputs, strict=True))
+
+
 def test_between_full_passes_only_the_areas_around_tracked_faces_are_searched(
     tmp_path: Path, finder: FaceFinder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

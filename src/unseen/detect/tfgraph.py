@@ -1,8 +1,8 @@
 """A frozen TensorFlow graph's convolution chain as an ONNX graph, read without TensorFlow.
 
 The person network ships as a TensorFlow ``GraphDef`` (`unseen.detect.persons`).
-OpenCV's DNN module runs it at 25 ms a 300x300 view on two cores; onnxruntime
-runs the same layers several times faster.  TensorFlow is never installed, so
+OpenCV's DNN module ran it at 25 ms a 300x300 view on two cores; onnxruntime
+runs the same layers in half the time.  TensorFlow is never installed, so
 this module reads the protocol buffer's wire format itself (five message types,
 the fields the chain uses) and writes the layers as ONNX nodes, in NCHW:
 
@@ -27,7 +27,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ModelError
 
-_FLOAT, _INT32 = 1, 3  # TensorFlow's DataType numbers
+_FLOAT = 1  # TensorFlow's DataType number for float32
+_EPSILON = 1e-4  # FusedBatchNorm's default, which a frozen graph may leave out
 
 
 @dataclass
@@ -83,7 +84,7 @@ def nodes(graph: bytes) -> dict[str, Node]:
             elif n == 2 and isinstance(v, bytes):
                 node.op = v.decode()
             elif n == 3 and isinstance(v, bytes):
-                node.inputs.append(v.decode().lstrip("^").split(":")[0])
+                node.inputs.append(v.decode().lstrip("^"))
             elif n == 5 and isinstance(v, bytes):
                 entry = dict(_fields(v))
                 key, attr = entry.get(1, b""), entry.get(2, b"")
@@ -123,10 +124,10 @@ def _text(node: Node, name: str) -> str:
     return value.decode() if isinstance(value, bytes) else ""
 
 
-def _float(node: Node, name: str) -> float:
+def _float(node: Node, name: str, default: float) -> float:
     value = _attr(node, name).get(4)
     if not value or not isinstance(value[0], bytes):
-        raise ModelError(f"person graph: {node.name} has no float {name!r}")
+        return default
     return float(struct.unpack("<f", value[0])[0])
 
 
@@ -135,7 +136,7 @@ def tensor(node: Node) -> np.ndarray:
     fields = _attr(node, "value").get(8)
     if not fields or not isinstance(fields[0], bytes):
         raise ModelError(f"person graph: {node.name} holds no tensor")
-    dtype, shape, content, floats = _FLOAT, [], b"", []
+    dtype, shape, content, floats = 0, [], b"", []
     for n, v in _fields(fields[0]):
         if n == 1 and isinstance(v, int):
             dtype = v
@@ -143,19 +144,24 @@ def tensor(node: Node) -> np.ndarray:
             for dn, dim in _fields(v):
                 if dn == 2 and isinstance(dim, bytes):
                     size = dict(_fields(dim)).get(1, 0)
-                    shape.append(size if isinstance(size, int) else 0)
+                    shape.append(size if isinstance(size, int) and size < 1 << 63 else -1)
         elif n == 4 and isinstance(v, bytes):
             content = v
         elif n == 5 and isinstance(v, bytes):
             floats.append(v)
     if dtype != _FLOAT:
         raise ModelError(f"person graph: {node.name} is not float32 (type {dtype})")
+    if min(shape, default=0) < 0:
+        raise ModelError(f"person graph: {node.name} has an unknown size")
+    count = int(np.prod(shape, dtype=np.int64))
     if content:
         values = np.frombuffer(content, "<f4")
-    else:  # a value written as float_val: packed, or one (repeated) number filling the shape
+    else:  # float_val: TensorFlow leaves out a tail that repeats the last value (all of it for zeros)
         values = np.frombuffer(b"".join(floats), "<f4")
-        if values.size == 1:
-            values = np.full(int(np.prod(shape, dtype=np.int64)), values[0], np.float32)
+        tail = values[-1] if values.size else np.float32(0)
+        values = np.concatenate([values, np.full(max(0, count - values.size), tail, np.float32)])
+    if values.size != count:
+        raise ModelError(f"person graph: {node.name} holds {values.size} values for shape {shape}")
     return np.asarray(values, np.float32).reshape(shape)
 
 
@@ -171,14 +177,15 @@ def to_onnx(graph: bytes, source: str, outputs: list[str], size: int) -> bytes:
         return name
 
     def value_of(name: str) -> np.ndarray:
-        node = found[name]
+        node = found[_port0(name)]
         while node.op == "Identity":
-            node = found[node.inputs[0]]
+            node = found[_port0(node.inputs[0])]
         if node.op != "Const":
             raise ModelError(f"person graph: {name} should be a constant, is {node.op}")
         return tensor(node)
 
     def build(name: str) -> str:
+        name = _port0(name)
         if name in names:
             return names[name]
         node = found.get(name)
@@ -195,7 +202,9 @@ def to_onnx(graph: bytes, source: str, outputs: list[str], size: int) -> bytes:
                 raise ModelError(f"person graph: {name} is not NHWC")
             strides = _ints(node, "strides")[1:3] or [1, 1]
             dilations = _ints(node, "dilations")[1:3] or [1, 1]
-            pad = {"SAME": "SAME_UPPER", "VALID": "VALID"}[_text(node, "padding")]
+            pad = {"SAME": "SAME_UPPER", "VALID": "VALID"}.get(_text(node, "padding"))
+            if pad is None or (pad == "SAME_UPPER" and dilations != [1, 1]):
+                raise ModelError(f"person graph: {name} has padding the converter does not know")
             if node.op == "Conv2D":
                 kernel, group = w.transpose(3, 2, 0, 1), 1
             else:
@@ -215,6 +224,8 @@ def to_onnx(graph: bytes, source: str, outputs: list[str], size: int) -> bytes:
                 )
             )
         elif node.op == "FusedBatchNorm":
+            if _attr(node, "is_training").get(5, [0])[0]:
+                raise ModelError(f"person graph: {name} is a training-time batch norm")
             x = build(node.inputs[0])
             scale, offset, mean, variance = (const(n, value_of(n)) for n in node.inputs[1:5])
             made.append(
@@ -222,7 +233,7 @@ def to_onnx(graph: bytes, source: str, outputs: list[str], size: int) -> bytes:
                     "BatchNormalization",
                     [x, scale, offset, mean, variance],
                     [out],
-                    epsilon=_float(node, "epsilon"),
+                    epsilon=_float(node, "epsilon", _EPSILON),
                 )
             )
         elif node.op == "BiasAdd":
@@ -251,5 +262,16 @@ def to_onnx(graph: bytes, source: str, outputs: list[str], size: int) -> bytes:
             weights,
         ),
         opset_imports=[helper.make_opsetid("", 13)],
+        ir_version=8,  # what onnxruntime 1.17, the oldest unseen allows, reads (opset 13 needs 7)
     )
     return bytes(model.SerializeToString())
+
+
+def _port0(name: str) -> str:
+    """A node's name from an input reference: its first output, the only one the chain reads."""
+    node, _, port = name.partition(":")
+    if port not in ("", "0"):
+        raise ModelError(
+            f"person graph: {name} reads output {port} of a node, which the converter does not know"
+        )
+    return node

@@ -116,14 +116,15 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
     # trackers again instead of running the detectors, so it covers the same boxes (and the
     # audit's) at the cost of decoding, covering and encoding alone.
     found: dict[int, Detected] = {}
-    capped = True
-    for attempt in range(AUDIT_PASSES + 1):
-        run, seen, lost = _write(job, ctx, plan, extra, found, replay=attempt > 0, capped=capped)
+    capped, passes, further = True, 0, 0
+    while True:
+        run, seen, lost = _write(job, ctx, plan, extra, found, replay=passes > 0, capped=capped)
+        passes += 1
         if lost is not None:
             # The size cap starved the encoder until a sampled frame's cover (or a kept face) no longer
-            # held: the next pass spends the bits the picture needs, at the cost of a larger file.
-            if attempt == AUDIT_PASSES:
-                raise lost
+            # held: the next pass spends the bits the picture needs, at the cost of a larger file.  It
+            # is not one of the audit's further passes, and it happens once: without the cap, `_write`
+            # raises the failure itself.
             capped = False
             continue
         if not seen:
@@ -132,6 +133,9 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
                 known = {t.id for t in plan.tracks}  # protect ignores a --keep id no track has
                 plan = edited(plan, [k for k in ctx.settings.keep if k in known], ctx.settings.manual_boxes())
             return (plan.with_tracks(extra) if plan is not None else None), run.most_faces
+        if further == AUDIT_PASSES:
+            break
+        further += 1
         reach = max(1, round(AUDIT_REACH_S * float(run.rate or 30)))
         for frame, faces in seen:
             heads = grow_heads(faces.xyxy, run.width, run.height)
@@ -315,13 +319,14 @@ class _Run:
             {t.id for t in plan.tracks if t.decision == "keep"} if plan else set(self.settings.keep)
         )
         self.every = ctx.profile.detect_every
-        # Frames side by side, each detection on its share of the cores, rather than one frame at a
-        # time on all of them: onnxruntime's threads wait for each other at every layer, and for the
-        # main thread, which decodes and encodes on the same cores (the scorer's clip on 2 cores:
-        # 22-23 s instead of 24-27, 8 % fewer CPU seconds).  onnxruntime runs one session from
-        # several threads at once; the other targets' detectors are serialised (`TargetFinder`).
+        # Frames side by side rather than one frame at a time on every core: onnxruntime's threads
+        # wait for each other at every layer, and for the main thread, which decodes and encodes on
+        # the same cores (the scorer's clip on 2 cores: 22-23 s instead of 24-27, 8 % fewer CPU
+        # seconds).  onnxruntime runs one session from several threads at once, each calling
+        # thread working beside the session's own pool, so the pool is smaller by the extra
+        # callers (on 2 cores: none).  The other targets' detectors are serialised (`TargetFinder`).
         self.workers = max(1, min(IN_FLIGHT, self.settings.threads))
-        share = self.settings.replace(threads=max(1, self.settings.threads // self.workers))
+        share = self.settings.replace(threads=self.settings.threads - self.workers + 1)
         self.finder = ctx.finder.with_plan(ctx.profile.video, share)
         self.others = ctx.others
         # The other targets are found on the detections that fall every `targets_every_s`: a
@@ -365,7 +370,8 @@ class _Run:
                 )
         streams = [self.reader.stream] + ([self.ain] if self.ain is not None else [])
         early: list[av.AudioFrame] = []  # sound before the first picture waits for the streams to exist
-        with ThreadPoolExecutor(self.workers, "unseen-detect") as detector:
+        detector = ThreadPoolExecutor(self.workers, "unseen-detect")
+        try:
             for frame in self.reader.decoded(streams):
                 if isinstance(frame, av.VideoFrame):
                     self._take(frame, detector)
@@ -378,6 +384,8 @@ class _Run:
             self._settle(keep=0)
             while self.buffer:
                 self._emit(self.buffer.popleft())
+        finally:  # on an error or Ctrl-C, the detections still queued are dropped, not run
+            detector.shutdown(cancel_futures=True)
         if self.look is None:
             raise InputError(self.job.source, "the video has no frames")
         if self.encoder is not None:
