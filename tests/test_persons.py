@@ -131,6 +131,7 @@ def test_the_onnx_graph_is_the_feature_extractor_and_the_predictors_only() -> No
     """What onnxruntime runs: one 1x3x300x300 input, the twelve predictor outputs in order, and
     only the layer kinds of the chain between them (no TensorFlow pre- or post-processing)."""
     model = onnx.load_from_string(onnx_graph())
+    assert model.ir_version == 8, "onnxruntime 1.17, the oldest allowed, reads IR 9 at most"
     assert [i.name for i in model.graph.input] == ["input"]
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 3, SIZE, SIZE]

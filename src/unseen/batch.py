@@ -20,6 +20,7 @@ folder while one is going.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import hmac
 import json
@@ -118,9 +119,30 @@ def _interrupt(workers: list[BaseProcess]) -> None:
 _handle_one: Callable[[Job], FileResult] | None = None
 _busy = False
 
+# glibc's mallopt parameter for the most heaps (arenas) threads may spread over.
+_M_ARENA_MAX = -8
+
+
+def bounded_heaps(arenas: int = 2) -> None:
+    """Keep glibc from giving each allocating thread a heap of its own; a no-op on other systems.
+
+    A video's detection threads, its decoder's and onnxruntime's allocate
+    frame-sized buffers each in their own heap, and the freed space of one heap
+    is not reused by another: a 60 s 1080p clip grew from 0.7 to 1.5 GB over
+    the pass (2.0 GB at the check) where two heaps keep it at 0.72-0.76 GB (1.15
+    GB at the check).  The command line's process and each batch worker call
+    this before they start threads; a program using the library chooses for
+    itself.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+
 
 def _start(task: Task) -> None:
     global _handle_one
+    bounded_heaps()
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops the workers
     # with SIGTERM (`_interrupt`), which unwinds a file in progress like Ctrl-C would.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -542,6 +542,7 @@ def exit_code(results: list[FileResult]) -> int:
 
 
 def main() -> None:
+    batch.bounded_heaps()  # before any thread starts
     # The default action of SIGTERM (what `kill`, systemd and container runtimes send) ends the
     # process on the spot, leaving the temporary file of the output being written.
     signal.signal(signal.SIGTERM, _terminate)
