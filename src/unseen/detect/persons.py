@@ -179,7 +179,8 @@ class SSDLitePersons:
     def predict(self, square: np.ndarray) -> tuple[FloatArray, FloatArray]:
         """(1917, 4) box encodings and (1917, 2) class logits of a 300x300 RGB ``square``.
 
-        One view at a time: batches of 4 to 22 views ran slower per view on 2 cores.
+        One view at a time: batches of 4 to 22 views ran slower per view on 2 cores with OpenCV,
+        and no faster with onnxruntime.
         """
         blob = (square.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
         out = self.session.run(self.outputs, {"input": blob})

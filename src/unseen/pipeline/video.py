@@ -60,7 +60,7 @@ Progress = Callable[[int, int], None]
 LOOKAHEAD_S = 0.4
 MAX_BUFFER_BYTES = 1 << 30
 # Detections still running while older frames leave the buffer; two smooth out uneven frames.
-# They run side by side, each on its share of the cores (`_Run.__init__`).
+# They run side by side, on one session whose pool leaves a core to each extra caller (`_Run.__init__`).
 IN_FLIGHT = 2
 # Further passes over a file whose output the audit still finds a face in, and how long
 # (in seconds, each way) a face seen in one sampled frame is covered around it.
