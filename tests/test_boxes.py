@@ -1,11 +1,11 @@
-"""Box geometry: the sweep-based suppression keeps exactly what the plain greedy rule keeps."""
+"""Box geometry: the sweep-based suppression keeps exactly what the plain greedy rule keeps; box shares of a mask."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from unseen.boxes import iou_matrix, nms
+from unseen.boxes import iou_matrix, nms, overlap_share
 
 
 def greedy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
@@ -34,3 +34,16 @@ def test_overlap_of_whole_pixel_boxes() -> None:
     boxes = np.array([[0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30]], np.int64)
     expected = [[1, 25 / 175, 0], [25 / 175, 1, 0], [0, 0, 1]]
     assert np.allclose(iou_matrix(boxes, boxes), expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_overlap_share_is_the_share_of_each_boxs_pixels(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((37, 53)) < 0.3
+    corner = rng.integers(-10, 60, (30, 2))
+    boxes = np.concatenate([corner, corner + rng.integers(-3, 25, (30, 2))], 1)
+    boxes[0] = [5, 5, 5, 9]  # empty
+    for box, share in zip(boxes.tolist(), overlap_share(boxes, mask).tolist(), strict=True):
+        x0, y0, x1, y1 = np.clip(box, 0, [53, 37, 53, 37])
+        pixels = mask[y0:y1, x0:x1]
+        assert share == (pixels.mean() if pixels.size else 1.0)

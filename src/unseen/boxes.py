@@ -90,15 +90,18 @@ def union_mask(boxes: npt.ArrayLike, shape: tuple[int, ...]) -> npt.NDArray[np.b
 
 
 def overlap_share(boxes: npt.ArrayLike, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """For each whole-pixel box, the share of its pixels that ``mask`` holds (1.0 for an empty box)."""
-    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1))
-    table[1:, 1:] = mask.cumsum(0).cumsum(1)
+    """For each whole-pixel box, the share of its pixels that ``mask`` holds (1.0 for an empty box).
+
+    Box by box, on the box's own pixels: the audit asks this of every frame it
+    looks at, mostly with no box at all, and a summed-area table of the whole
+    mask took 0.1 s a time at 2560x1920.
+    """
     b = np.asarray(boxes, np.int64).reshape(-1, 4)
-    x0, x1 = np.clip(b[:, 0], 0, mask.shape[1]), np.clip(b[:, 2], 0, mask.shape[1])
-    y0, y1 = np.clip(b[:, 1], 0, mask.shape[0]), np.clip(b[:, 3], 0, mask.shape[0])
-    area = np.maximum(0, x1 - x0) * np.maximum(0, y1 - y0)
-    inside = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
-    share: npt.NDArray[np.float64] = np.where(area > 0, inside / np.maximum(area, 1), 1.0)
+    h, w = mask.shape[:2]
+    share = np.ones(len(b))
+    for i, (x0, y0, x1, y1) in enumerate(np.clip(b, 0, [w, h, w, h]).tolist()):
+        if x1 > x0 and y1 > y0:
+            share[i] = mask[y0:y1, x0:x1].mean()
     return share
 
 

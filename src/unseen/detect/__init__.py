@@ -212,7 +212,8 @@ class FaceFinder:
 
     def find(self, rgb: np.ndarray) -> Detections:
         rgb = rgb[..., :3]
-        found = [p.keep(self._run(p, rgb)) for p in self.plan.passes]
+        views: dict[float, np.ndarray] = {}  # passes at one scale share its view (a mirror pass, an audit's)
+        found = [p.keep(self._run(p, rgb, views)) for p in self.plan.passes]
         seeds = Detections.concat(found)
         for z in self.plan.zoom:
             found.append(self._zoom(z, rgb, seeds))
@@ -223,12 +224,14 @@ class FaceFinder:
         parts = [self.find(rgb[y0:y1, x0:x1]).transformed(1.0, x0, y0) for x0, y0, x1, y1 in areas]
         return fuse(Detections.concat(parts))
 
-    def _run(self, p: Pass, rgb: np.ndarray) -> Detections:
+    def _run(self, p: Pass, rgb: np.ndarray, views: dict[float, np.ndarray]) -> Detections:
         h, w = rgb.shape[:2]
         scale = p.scale
         if p.max_side and max(h, w) * scale > p.max_side:
             scale = p.max_side / max(h, w)
-        view = resized(rgb, scale)
+        if scale not in views:
+            views[scale] = resized(rgb, scale)
+        view = views[scale]
         if p.mirror:
             found = self.backends[p.backend].detect(np.ascontiguousarray(view[:, ::-1]), p.floor)
             found = found.mirrored(view.shape[1])
