@@ -380,7 +380,7 @@ def test_video_audit_face_still_seen_after_further_passes_is_unverified(
     job, p, passes = audited_clip(tmp_path, monkeypatch)
     result = p.protect(job)
     unverified(job, result, "still visible after 2 further passes (frame 0, frame")
-    assert "run it again" in str(result.error)
+    assert "Cover those places by hand with --cover" in str(result.error)
     covers_by_hand(str(result.error), CLIP_BOX[:4], at=0.0)
     assert passes[1:] == [0, 0], f"detections by pass: {passes}"
 

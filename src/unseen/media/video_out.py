@@ -130,12 +130,18 @@ def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, st
     times its input.  Too small a buffer starves keyframes instead (a kept face
     moved by 5 levels in a first frame).  So it holds the input's own largest
     keyframe with a margin, and at least a quarter second of the cap.
+
+    Held to a rate, x264 runs on one thread: on several, its rate control reads
+    frames still being encoded and the same input gave a different file each
+    run (and so, at times, a different verdict of the self-check).  The
+    detectors keep the other cores busy, so one encoder thread cost no time
+    on the clips measured.
     """
     if not input_bps:
         return {}
     cap = SIZE_CAP * input_bps / 1000  # kbit/s
     buffer = max(cap / 4, 1.5 * 8 * (keyframe_bytes or 0) / 1000, 1.0)
-    return {"maxrate": f"{round(cap)}k", "bufsize": f"{round(buffer)}k"}
+    return {"maxrate": f"{round(cap)}k", "bufsize": f"{round(buffer)}k", "threads": "1"}
 
 
 def open_output(path: Path, kind: OutputKind) -> av.container.OutputContainer:

@@ -159,9 +159,8 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
         span = (round(max(0.0, seconds - AUDIT_REACH_S), 2), round(seconds + AUDIT_REACH_S, 2))
         hints += ManualBox.over(grow_heads(faces.xyxy, run.width, run.height), span)
     raise VerificationError(
-        f"a face is still visible after {AUDIT_PASSES} further passes ({where}); nothing was written. "
-        "Detection can differ from run to run: run it again"
-        + (f", or cover those places by hand with {cover_arguments(hints)}" if hints else "")
+        f"a face is still visible after {AUDIT_PASSES} further passes ({where}); nothing was written."
+        + (f" Cover those places by hand with {cover_arguments(hints)}" if hints else "")
     )
 
 
