@@ -24,3 +24,23 @@ def test_noise_share_of_a_box_is_its_share_of_the_whole_pictures_noise(
     whole = overlap_share(boxes, cover_noise(covered))
     assert 0 < (whole > 0.6).sum() < len(boxes)  # both verdicts occur
     assert noise_share(boxes, covered).tolist() == whole.tolist()
+
+
+# A 4 x 4 block that looks like noise but for its mean luma, exactly 90 levels (the grey floor) in real
+# numbers; float32 sums put it just above 90 in a 16 px row and just below in a 4 px window.
+ON_THE_FLOOR = [
+    [[105, 107, 108], [91, 61, 143], [134, 113, 73], [126, 93, 69]],
+    [[121, 51, 101], [62, 43, 87], [87, 87, 44], [62, 44, 121]],
+    [[47, 122, 65], [74, 70, 93], [78, 96, 80], [114, 135, 57]],
+    [[53, 65, 63], [115, 109, 99], [141, 126, 141], [86, 92, 83]],
+]
+
+
+@pytest.mark.parametrize("fill", [0, 100])
+def test_a_block_exactly_on_a_threshold_gets_one_verdict_wherever_it_is_judged(fill: int) -> None:
+    """Mean luma exactly 90 is not cover noise (the floor is strict) in the whole picture and in a box's
+    window alike: the verdicts are counted in whole numbers (found by a reviewer: a flip in float32)."""
+    picture = np.full((4, 16, 3), fill, np.uint8)
+    picture[:, 12:] = ON_THE_FLOOR
+    box = np.array([[12, 0, 16, 4]])
+    assert overlap_share(box, cover_noise(picture)).tolist() == noise_share(box, picture).tolist() == [0.0]

@@ -131,9 +131,10 @@ def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, st
     moved by 5 levels in a first frame).  So it holds the input's own largest
     keyframe with a margin, and at least a quarter second of the cap.
 
-    Held to a rate, x264 runs on one thread: on several, its rate control reads
-    frames still being encoded and the same input gave a different file each
-    run (and so, at times, a different verdict of the self-check).  The
+    Held to a rate, x264 runs on one thread: on several, its rate control adds
+    up the running sizes of the slices other threads are still encoding, and
+    the same input gave a different file each run (and so, at times, a
+    different verdict of the self-check).  The
     detectors keep the other cores busy, so one encoder thread cost no time
     on the clips measured.
     """

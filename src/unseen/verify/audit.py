@@ -32,7 +32,7 @@ from ..settings import Settings
 # A detection whose box lies at least this much on cover noise is taken for the cover itself.
 ON_COVER = 0.6
 NOISE_BLOCK = 4
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_LUMA = np.array([299, 587, 114], np.int32)  # BT.601, in thousandths
 
 
 class Audit:
@@ -112,7 +112,8 @@ def noise_share(boxes: npt.NDArray[np.int64], rgb: np.ndarray) -> npt.NDArray[np
     whole picture (most of a 2560x1920 frame's audit time went there): the
     window starts on the block grid and reaches a block past the box, so
     every block under the box sees the same pixels and neighbours as in the
-    whole picture.
+    whole picture, and `cover_noise` counts in whole numbers, so it gives
+    them the same verdicts.
     """
     b = NOISE_BLOCK
     h, w = rgb.shape[:2]
@@ -127,24 +128,37 @@ def noise_share(boxes: npt.NDArray[np.int64], rgb: np.ndarray) -> npt.NDArray[np
 
 
 def cover_noise(rgb: np.ndarray) -> npt.NDArray[np.bool_]:
-    """(H, W) mask of the pixels that look like a cover's noise, judged in 4 x 4 blocks."""
+    """(H, W) mask of the pixels that look like a cover's noise, judged in 4 x 4 blocks.
+
+    In whole numbers (luma in thousandths, block sums against thresholds times
+    the block's pixels), so a block's verdict does not depend on where the
+    picture it is judged in begins or ends: float sums rounded differently in a
+    window than in the whole frame, and a block exactly on a threshold flipped.
+    """
     b = NOISE_BLOCK
     h, w = rgb.shape[0] // b * b, rgb.shape[1] // b * b
     mask = np.zeros(rgb.shape[:2], bool)
     if not h or not w:
         return mask
-    pixels = rgb[:h, :w, :3].astype(np.float32)
-    luma = pixels @ _LUMA
+    pixels = rgb[:h, :w, :3].astype(np.int32)
+    luma = pixels @ _LUMA  # thousandths of a level
     across = np.abs(np.diff(luma, axis=1, append=luma[:, -1:]))
     down = np.abs(np.diff(luma, axis=0, append=luma[-1:]))
     colour = np.abs(pixels[..., 0] - pixels[..., 1]) + np.abs(pixels[..., 2] - pixels[..., 1])
 
     def blocks(a: np.ndarray) -> np.ndarray:
-        means: np.ndarray = a.reshape(h // b, b, w // b, b).mean(axis=(1, 3))
-        return means
+        sums: np.ndarray = a.reshape(h // b, b, w // b, b).sum(axis=(1, 3))
+        return sums
 
+    n = b * b  # mean > t  <=>  sum > t * n
     grey = blocks(luma)
-    noisy = (blocks(across) > 14) & (blocks(down) > 14) & (blocks(colour) > 10) & (grey > 90) & (grey < 166)
+    noisy = (
+        (blocks(across) > 14_000 * n)
+        & (blocks(down) > 14_000 * n)
+        & (blocks(colour) > 10 * n)
+        & (grey > 90_000 * n)
+        & (grey < 166_000 * n)
+    )
     mask[:h, :w] = noisy.repeat(b, 0).repeat(b, 1)
     return mask
 
