@@ -13,6 +13,10 @@ which `unseen.detect.quantise` reads; the photos themselves never enter the repo
 
 from __future__ import annotations
 
+# isort: off
+import unseen  # noqa: F401  before onnxruntime: importing unseen turns its telemetry off (unseen.offline)
+# isort: on
+
 import argparse
 import json
 import tempfile

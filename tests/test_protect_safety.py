@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -193,3 +195,62 @@ def test_runs_with_the_network_cut(tmp_path: Path, small: np.ndarray) -> None:
     assert (tmp_path / "out" / "safe.png").is_file()
     assert loaded.exists(), "the socket guard was not loaded"
     assert not log.exists(), log.read_text()
+
+
+def _empty_home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An empty home folder, and an environment that points there and sets no telemetry switch."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_") and k != "ORT_DISABLE_TELEMETRY"}
+    return home, {**env, "HOME": str(home)}
+
+
+def test_a_run_leaves_nothing_in_the_home_folder(tmp_path: Path, small: np.ndarray) -> None:
+    # onnxruntime 1.32 kept a device id and a store of telemetry events (each run: which process, when,
+    # on which system) in ~/.cache/Microsoft/DeveloperTools, to upload when it could: a trace of the
+    # run outside the output, and an upload.  The batch's workers, a video and the check included.
+    home, env = _empty_home(tmp_path)
+    save(small, tmp_path / "in" / "a.png")
+    save(small, tmp_path / "in" / "b.jpg")
+    make_clip(tmp_path / "in" / "clip.mp4")
+    run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", env=env)
+    assert run.code == 0, run.stderr
+    check = run_cli("check", tmp_path / "out", env=env)
+    assert check.code == 0, check.stdout + check.stderr
+    assert sorted(home.rglob("*")) == []
+
+
+ONNXRUNTIME_FIRST = """
+import sys
+from pathlib import Path
+
+import onnxruntime  # before unseen: its telemetry switch is read now, and found unset
+import unseen
+
+try:
+    result = unseen.protect_path(Path(sys.argv[1]), Path(sys.argv[2]))
+except unseen.ModelError as exc:
+    print(exc)
+    sys.exit(3)
+print(result.status)
+"""
+
+
+def test_onnxruntime_loaded_before_unseen_is_refused(tmp_path: Path, small: np.ndarray) -> None:
+    home, env = _empty_home(tmp_path)
+    source, target = save(small, tmp_path / "in.png"), tmp_path / "out.png"
+    program = [sys.executable, "-c", ONNXRUNTIME_FIRST, str(source), str(target)]
+    late = subprocess.run(program, env=env, capture_output=True, text=True, timeout=300)
+    assert late.returncode == 3, late.stdout + late.stderr
+    assert "telemetry" in late.stdout and "ORT_DISABLE_TELEMETRY=1" in late.stdout
+    assert not target.exists()
+    # The fix the message names: the switch set before onnxruntime loads.  (The refused run's
+    # onnxruntime may have written its store already, on import: that is why unseen refuses.)
+    shutil.rmtree(home)
+    home.mkdir()
+    fixed = subprocess.run(
+        program, env={**env, "ORT_DISABLE_TELEMETRY": "1"}, capture_output=True, text=True, timeout=300
+    )
+    assert fixed.returncode == 0 and fixed.stdout.split() == ["protected"], fixed.stdout + fixed.stderr
+    assert target.is_file()
+    assert sorted(home.rglob("*")) == []

@@ -6,11 +6,14 @@
 
 The library never prints: it logs to the ``unseen`` logger (silent unless the
 program configures logging), and errors derive from `UnseenError`.  Importing
-it changes no global state.
+it changes one piece of global state, on purpose: it turns onnxruntime's
+telemetry off for this process and the processes it starts (`unseen.offline`),
+which is why it comes before anything that imports onnxruntime.
 """
 
 import logging
 
+from . import offline  # noqa: F401  first: onnxruntime reads its telemetry switch once, on import
 from .api import analyse_path, check_path, protect_path, strip_path
 from .datatypes import Detections, FileResult
 from .errors import (

@@ -8,11 +8,15 @@ as it finishes and keeps the same state file, so a run resumes and is
 locked exactly like a local batch.  Install with ``pip install 'unseen[cluster]'``.
 
 Without an address, Ray starts on this machine with the dashboard off and
-listening on loopback only.
+listening on loopback only.  Ray reports usage statistics to its makers by
+default; unseen turns that off (``RAY_USAGE_STATS_ENABLED=0``) for the Ray it
+starts, and a cluster started by someone else follows its own setting
+(docs/cluster.md).
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Generator
 from pathlib import Path
@@ -36,6 +40,7 @@ def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Genera
         return
     started_here = not ray.is_initialized()
     if started_here:
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # read by ray.init and the processes it starts
         if address:
             ray.init(address=address, log_to_driver=False)
         else:

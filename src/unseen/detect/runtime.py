@@ -4,7 +4,8 @@ Threads come from the settings and the providers are named explicitly (see
 `Settings.providers`).  One inter-op thread: the networks are single chains,
 so a second pool only competes with the first.  Idle threads sleep instead of
 spinning: unseen runs beside other work (a batch's sibling processes, YuNet's
-OpenMP threads), and spinning threads take cores that work needs.
+OpenMP threads), and spinning threads take cores that work needs.  No session
+opens while onnxruntime's telemetry may be on (`unseen.offline`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from ..offline import ensure_no_telemetry
 from ..settings import Settings
 
 
 def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
     """A session for ``model`` (a file, or a serialised graph) on ``settings``' providers and threads."""
+    ensure_no_telemetry()
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.threads
     options.inter_op_num_threads = 1
