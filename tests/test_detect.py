@@ -15,14 +15,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import onnx
 import pytest
 
 from conftest import FACE, changed_share, pixels, run_cli, save
 from scripted import Scripted
 from unseen.boxes import iou_matrix
 from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed, make_backend, quantise
-from unseen.detect.centerface import CenterFace, CenterFaceInt8, graph
-from unseen.detect.quantise import committed_ranges, convertible, quantised
+from unseen.detect.centerface import CenterFace, CenterFaceInt8, blob, graph
+from unseen.detect.quantise import committed_ranges, convertible, quantised, with_blank_channel
+from unseen.detect.runtime import session
 from unseen.detect.weights import model_path
 from unseen.errors import ModelError
 from unseen.jobs import Job
@@ -110,6 +112,24 @@ def test_int8_centerface_finds_what_the_float_graph_finds(astronaut: np.ndarray)
     assert overlaps_face(found["centerface-int8"].xyxy)
     assert iou_matrix(plain[None], int8[None])[0, 0] > 0.85
     assert abs(found["centerface"].scores[0] - found["centerface-int8"].scores[0]) < 0.1
+
+
+def test_the_int8_graphs_blank_input_plane_changes_no_output(astronaut: np.ndarray) -> None:
+    """A fourth, blank input plane speeds up the first integer convolution; every output stays the same, bit for bit."""
+    plain = quantised(convertible(graph(model_path("centerface"))), committed_ranges())
+    wide = with_blank_channel(onnx.ModelProto.FromString(plain.SerializeToString()))
+    settings = Settings(threads=1)
+    outputs = []
+    for model, planes in ((plain, 3), (wide, 4)):
+        net = session(model.SerializeToString(), settings)
+        (entry,) = net.get_inputs()
+        assert entry.shape[1] == planes
+        outputs.append(net.run(None, {entry.name: blob(astronaut, planes)}))
+    assert len(outputs[0]) == 4
+    for three, four in zip(*outputs, strict=True):
+        assert np.array_equal(three, four)
+    # And the backend feeds its graph the planes it asks for.
+    assert make_backend("centerface-int8", Settings()).planes == 4
 
 
 def test_int8_centerface_on_cuda_is_the_float_graph() -> None:

@@ -20,7 +20,7 @@ from ..boxes import nms
 from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
-from .quantise import committed_ranges, convertible, quantised
+from .quantise import committed_ranges, convertible, quantised, with_blank_channel
 from .runtime import session
 from .weights import model_path
 
@@ -46,11 +46,12 @@ def graph(path: Path) -> onnx.ModelProto:
     return model
 
 
-def blob(rgb: np.ndarray) -> FloatArray:
-    """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way."""
+def blob(rgb: np.ndarray, planes: int = 3) -> FloatArray:
+    """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way,
+    and with blank planes after the three colours up to ``planes`` (`quantise.with_blank_channel`)."""
     h, w = rgb.shape[:2]
-    out = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
-    out[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+    out = np.zeros((1, planes, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
+    out[0, :3, :h, :w] = rgb.transpose(2, 0, 1)
     return out
 
 
@@ -58,7 +59,7 @@ def blob(rgb: np.ndarray) -> FloatArray:
 def _int8_graph() -> bytes:
     """The int8 graph, quantised once per process (`unseen.detect.quantise`)."""
     model = quantised(convertible(graph(model_path("centerface"))), committed_ranges())
-    return bytes(model.SerializeToString())
+    return bytes(with_blank_channel(model).SerializeToString())
 
 
 @BACKENDS.register("centerface")
@@ -68,13 +69,14 @@ class CenterFace:
     def __init__(self, settings: Settings) -> None:
         self.session = session(self._model(settings), settings)
         self.input = self.session.get_inputs()[0].name
+        self.planes = int(self.session.get_inputs()[0].shape[1])
 
     @staticmethod
     def _model(settings: Settings) -> bytes:
         return bytes(graph(model_path("centerface")).SerializeToString())
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
-        heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob(rgb)})
+        heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob(rgb, self.planes)})
         h, w = rgb.shape[:2]
         return _decode(heat[0, 0], scale[0], offset[0], marks[0], threshold, (w, h))
 
