@@ -15,7 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_clip, pixels, produced, run_cli, save, sha256, tree_hashes, unseen_cmd
+from conftest import (
+    make_clip,
+    needs_exiftool,
+    pixels,
+    produced,
+    run_cli,
+    save,
+    sha256,
+    tree_hashes,
+    unseen_cmd,
+)
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +264,48 @@ def test_onnxruntime_loaded_before_unseen_is_refused(tmp_path: Path, small: np.n
     assert fixed.returncode == 0 and fixed.stdout.split() == ["protected"], fixed.stdout + fixed.stderr
     assert target.is_file()
     assert sorted(home.rglob("*")) == []
+
+
+EXIFTOOL_THEN_WAIT = """
+import sys
+import time
+from pathlib import Path
+
+from unseen.meta import exiftool
+
+exiftool.tags(Path(sys.argv[1]))
+assert exiftool._session is not None
+print(exiftool._session.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its parent's reaping is left
+
+
+@needs_exiftool
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_a_killed_run_leaves_no_exiftool_behind(tmp_path: Path, small: np.ndarray) -> None:
+    # unseen keeps one exiftool reading commands from a pipe; at the pipe's end exiftool waits for
+    # more for ever, so every killed run used to leave one running.
+    source = save(small, tmp_path / "in.png")
+    child = subprocess.Popen(
+        [sys.executable, "-c", EXIFTOOL_THEN_WAIT, str(source)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    pid = int(child.stdout.readline())
+    assert _running(pid)
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _running(pid)
+    if left:
+        os.kill(pid, signal.SIGKILL)  # not for the next test to find
+    assert not left, "exiftool outlived the process that started it"

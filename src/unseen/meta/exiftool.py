@@ -25,12 +25,16 @@ TIMEOUT_S = 120.0
 UNKNOWN_TYPE = "Unknown file type"
 
 
+# Ends exiftool when the process that started it dies (and keeps a user's config out).
+WATCH = Path(__file__).with_name("exiftool_watch.config")
+
+
 class _Session:
     """One exiftool kept running (``-stay_open``): starting Perl for every file costs ~0.3 s."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            ["exiftool", "-stay_open", "True", "-@", "-"],
+            ["exiftool", "-config", str(WATCH), "-stay_open", "True", "-@", "-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # errors also arrive in the JSON, as ExifTool:Error
