@@ -21,9 +21,9 @@ import pytest
 from conftest import FACE, changed_share, pixels, run_cli, save
 from scripted import Scripted
 from unseen.boxes import iou_matrix
-from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, installed, make_backend, quantise
+from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, centerface, installed, make_backend, quantise
 from unseen.detect.centerface import CenterFace, CenterFaceInt8, blob, graph
-from unseen.detect.quantise import committed_ranges, convertible, quantised, with_blank_channel
+from unseen.detect.quantise import committed_ranges, convertible, pixels_in, quantised
 from unseen.detect.runtime import session
 from unseen.detect.weights import model_path
 from unseen.errors import ModelError
@@ -114,22 +114,30 @@ def test_int8_centerface_finds_what_the_float_graph_finds(astronaut: np.ndarray)
     assert abs(found["centerface"].scores[0] - found["centerface-int8"].scores[0]) < 0.1
 
 
-def test_the_int8_graphs_blank_input_plane_changes_no_output(astronaut: np.ndarray) -> None:
-    """A fourth, blank input plane speeds up the first integer convolution; every output stays the same, bit for bit."""
+def test_the_int8_graph_fed_its_pixels_gives_the_same_outputs(astronaut: np.ndarray) -> None:
+    """The int8 graph takes the picture's bytes and a blank plane (faster); every output stays the same, bit for bit."""
     plain = quantised(convertible(graph(model_path("centerface"))), committed_ranges())
-    wide = with_blank_channel(onnx.ModelProto.FromString(plain.SerializeToString()))
+    fed = pixels_in(onnx.ModelProto.FromString(plain.SerializeToString()))
     settings = Settings(threads=1)
     outputs = []
-    for model, planes in ((plain, 3), (wide, 4)):
+    for model, feed in ((plain, blob), (fed, centerface.pixels)):
         net = session(model.SerializeToString(), settings)
         (entry,) = net.get_inputs()
-        assert entry.shape[1] == planes
-        outputs.append(net.run(None, {entry.name: blob(astronaut, planes)}))
+        outputs.append(net.run(None, {entry.name: feed(astronaut[:500, :300])}))  # sides not whole blocks
     assert len(outputs[0]) == 4
-    for three, four in zip(*outputs, strict=True):
-        assert np.array_equal(three, four)
-    # And the backend feeds its graph the planes it asks for.
-    assert make_backend("centerface-int8", Settings()).planes == 4
+    for floats, bytes_ in zip(*outputs, strict=True):
+        assert np.array_equal(floats, bytes_)
+    # The backend feeds each graph what it takes: bytes to the int8 graph, float planes to the float one.
+    assert make_backend("centerface-int8", Settings()).takes_pixels
+    assert not make_backend("centerface", Settings()).takes_pixels
+
+
+def test_an_int8_graph_whose_input_is_not_the_pixels_is_refused() -> None:
+    model = quantised(
+        convertible(graph(model_path("centerface"))), {**committed_ranges(), "input.1": (0.0, 1.0)}
+    )
+    with pytest.raises(ModelError, match="not taken as the pixels"):
+        pixels_in(model)
 
 
 def test_int8_centerface_on_cuda_is_the_float_graph() -> None:

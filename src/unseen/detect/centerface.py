@@ -20,7 +20,7 @@ from ..boxes import nms
 from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
-from .quantise import committed_ranges, convertible, quantised, with_blank_channel
+from .quantise import PIXEL_PLANES, committed_ranges, convertible, pixels_in, quantised
 from .runtime import session
 from .weights import model_path
 
@@ -46,12 +46,20 @@ def graph(path: Path) -> onnx.ModelProto:
     return model
 
 
-def blob(rgb: np.ndarray, planes: int = 3) -> FloatArray:
-    """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way,
-    and with blank planes after the three colours up to ``planes`` (`quantise.with_blank_channel`)."""
+def blob(rgb: np.ndarray) -> FloatArray:
+    """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way."""
     h, w = rgb.shape[:2]
-    out = np.zeros((1, planes, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
-    out[0, :3, :h, :w] = rgb.transpose(2, 0, 1)
+    out = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
+    out[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+    return out
+
+
+def pixels(rgb: np.ndarray) -> np.ndarray:
+    """The int8 graph's input for ``rgb`` (`quantise.pixels_in`): its bytes, rows first, a blank fourth
+    plane, zero-padded to a multiple of 32 each way."""
+    h, w = rgb.shape[:2]
+    out = np.zeros((1, -(-h // 32) * 32, -(-w // 32) * 32, PIXEL_PLANES), np.uint8)
+    out[0, :h, :w, :3] = rgb
     return out
 
 
@@ -59,7 +67,7 @@ def blob(rgb: np.ndarray, planes: int = 3) -> FloatArray:
 def _int8_graph() -> bytes:
     """The int8 graph, quantised once per process (`unseen.detect.quantise`)."""
     model = quantised(convertible(graph(model_path("centerface"))), committed_ranges())
-    return bytes(with_blank_channel(model).SerializeToString())
+    return bytes(pixels_in(model).SerializeToString())
 
 
 @BACKENDS.register("centerface")
@@ -69,14 +77,16 @@ class CenterFace:
     def __init__(self, settings: Settings) -> None:
         self.session = session(self._model(settings), settings)
         self.input = self.session.get_inputs()[0].name
-        self.planes = int(self.session.get_inputs()[0].shape[1])
+        self.takes_pixels = self.session.get_inputs()[0].type == "tensor(uint8)"  # the int8 graph
 
     @staticmethod
     def _model(settings: Settings) -> bytes:
         return bytes(graph(model_path("centerface")).SerializeToString())
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
-        heat, scale, offset, marks = self.session.run(list(_OUTPUTS), {self.input: blob(rgb, self.planes)})
+        heat, scale, offset, marks = self.session.run(
+            list(_OUTPUTS), {self.input: pixels(rgb) if self.takes_pixels else blob(rgb)}
+        )
         h, w = rgb.shape[:2]
         return _decode(heat[0, 0], scale[0], offset[0], marks[0], threshold, (w, h))
 

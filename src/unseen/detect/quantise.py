@@ -90,29 +90,48 @@ def quantised(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) ->
     return out
 
 
-def with_blank_channel(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The int8 graph taking a fourth, blank input plane, for the same outputs bit for bit.
+PIXEL_PLANES = 4  # red, green, blue and a blank plane (`pixels_in`)
 
-    onnxruntime's integer convolution does badly on three input channels: the
-    first layer (3 to 32 channels, 3x3, stride 2) took 12.0 ms of the graph's
-    72.6 at 1280x736 on one thread; on four, 5.2 ms (the float graph gains
-    nothing, and eight are slower again).  The fourth channel's weights are
-    the weights' zero points (0 for symmetric int8) and its input is blank, so
-    every product it adds is zero in integer arithmetic: the outputs do not
-    change at all (tested).  The caller feeds four planes (`centerface.blob`).
+
+def pixels_in(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The int8 graph fed the picture's bytes as they are: uint8, rows first, a blank fourth plane.
+
+    Its input is quantised with scale 1 and zero point 0 (pixels span 0-255),
+    so the quantised input *is* the pixels: the float planes the caller built
+    (3.1 ms at 1280x736), their quantisation and onnxruntime's transposes to
+    its own row-first layout (2.8 ms) were work for nothing.  The graph now
+    takes the bytes row first and turns them into planes itself, a transpose
+    onnxruntime cancels against its own.  And its integer convolution does
+    badly on three input channels: the first layer (3 to 32 channels, 3x3,
+    stride 2) took 12.0 ms of the graph's 72.6 on one thread, 5.2 ms on four
+    (the float graph gains nothing; eight were slower again).  The fourth
+    plane is blank and its weights are the weights' zero points, so every
+    product it adds is zero in integer arithmetic.  The outputs are those of
+    the graph with float input, bit for bit (tested); the caller feeds
+    `centerface.pixels`.
     """
     graph = model.graph
-    first = next(n for n in graph.node if n.op_type == "QLinearConv")
-    if first.input[0] != f"{graph.input[0].name}_quantized":
-        raise ModelError("the int8 graph does not start with a convolution of its input")
+    entry = graph.input[0]
+    (quantise,) = [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == entry.name]
+    (first,) = [n for n in graph.node if n.op_type == "QLinearConv" and n.input[0] == quantise.output[0]]
     tensors = {t.name: t for t in graph.initializer}
+    scale, zero = (numpy_helper.to_array(tensors[name]) for name in quantise.input[1:3])
+    if scale.size != 1 or float(scale) != 1.0 or int(zero) != 0:
+        raise ModelError(f"the int8 graph's input is scaled by {scale} from {zero}, not taken as the pixels")
     weights = numpy_helper.to_array(tensors[first.input[3]])
-    zero = numpy_helper.to_array(tensors[first.input[5]]).astype(weights.dtype)
-    blank = np.broadcast_to(zero.reshape(-1, 1, 1, 1), (weights.shape[0], 1, *weights.shape[2:]))
+    if weights.shape[1] != 3:
+        raise ModelError(f"the int8 graph's first convolution takes {weights.shape[1]} planes, not 3")
+    zeros = numpy_helper.to_array(tensors[first.input[5]]).astype(weights.dtype)
+    blank = np.broadcast_to(zeros.reshape(-1, 1, 1, 1), (weights.shape[0], 1, *weights.shape[2:]))
     tensors[first.input[3]].CopyFrom(
         numpy_helper.from_array(np.concatenate([weights, blank], 1), first.input[3])
     )
-    graph.input[0].type.tensor_type.shape.dim[1].dim_value = weights.shape[1] + 1
+    graph.node.remove(quantise)
+    graph.node.insert(0, helper.make_node("Transpose", ["pixels"], [quantise.output[0]], perm=[0, 3, 1, 2]))
+    graph.input.remove(entry)
+    graph.input.insert(
+        0, helper.make_tensor_value_info("pixels", TensorProto.UINT8, ["n", "h", "w", PIXEL_PLANES])
+    )
     return model
 
 
