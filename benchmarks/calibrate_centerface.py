@@ -71,12 +71,17 @@ def calibrate(images: list[np.ndarray]) -> dict[str, tuple[float, float]]:
             calibrate_method=CalibrationMethod.MinMax,
             providers=["CPUExecutionProvider"],
         )
-        calibrator.collect_data(Reader(images, model.graph.input[0].name))
+        entry = model.graph.input[0].name
+        calibrator.collect_data(Reader(images, entry))
         data = calibrator.compute_data()
-    return {
+    ranges = {
         name: (float(np.min(r.range_value[0])), float(np.max(r.range_value[1])))
         for name, r in sorted(data.items())
     }
+    # The input is pixels, 0-255 whatever the photos held: the int8 graph takes them as they are
+    # (`unseen.detect.quantise.pixels_in` refuses any other input scale).
+    ranges[entry] = (0.0, 255.0)
+    return ranges
 
 
 def recall(backend: str, rows: list[dict[str, object]], images: list[tuple[np.ndarray, float]]) -> list[str]:

@@ -127,6 +127,8 @@ def test_the_int8_graph_fed_its_pixels_gives_the_same_outputs(astronaut: np.ndar
     assert len(outputs[0]) == 4
     for floats, bytes_ in zip(*outputs, strict=True):
         assert np.array_equal(floats, bytes_)
+    with pytest.raises(ValueError, match="8-bit RGB"):  # never wrapped or truncated into bytes
+        centerface.pixels(astronaut.astype(np.uint16) * 2)
     # The backend feeds each graph what it takes: bytes to the int8 graph, float planes to the float one.
     assert make_backend("centerface-int8", Settings()).takes_pixels
     assert not make_backend("centerface", Settings()).takes_pixels

@@ -254,12 +254,13 @@ def test_onnxruntime_loaded_before_unseen_is_refused(tmp_path: Path, small: np.n
     assert late.returncode == 3, late.stdout + late.stderr
     assert "telemetry" in late.stdout and "ORT_DISABLE_TELEMETRY=1" in late.stdout
     assert not target.exists()
-    # The fix the message names: the switch set before onnxruntime loads.  (The refused run's
+    # The fix the message names: the switch set before onnxruntime loads, in a spelling onnxruntime
+    # takes besides "1" (the empty home shows it took it).  (The refused run's
     # onnxruntime may have written its store already, on import: that is why unseen refuses.)
     shutil.rmtree(home)
     home.mkdir()
     fixed = subprocess.run(
-        program, env={**env, "ORT_DISABLE_TELEMETRY": "1"}, capture_output=True, text=True, timeout=300
+        program, env={**env, "ORT_DISABLE_TELEMETRY": "True"}, capture_output=True, text=True, timeout=300
     )
     assert fixed.returncode == 0 and fixed.stdout.split() == ["protected"], fixed.stdout + fixed.stderr
     assert target.is_file()
@@ -275,7 +276,12 @@ from unseen.meta import exiftool
 
 exiftool.tags(Path(sys.argv[1]))
 assert exiftool._session is not None
-print(exiftool._session.proc.pid, flush=True)
+pid = exiftool._session.proc.pid
+print(pid, flush=True)
+time.sleep(2.5)  # the watch looks every second: with this process alive, exiftool stays and answers
+assert "ExifTool:Error" not in exiftool.tags(Path(sys.argv[1]))
+assert exiftool._session.proc.pid == pid
+print("answered", flush=True)
 time.sleep(600)
 """
 
@@ -299,6 +305,7 @@ def test_a_killed_run_leaves_no_exiftool_behind(tmp_path: Path, small: np.ndarra
     )
     assert child.stdout is not None
     pid = int(child.stdout.readline())
+    assert child.stdout.readline().strip() == "answered"
     assert _running(pid)
     child.kill()
     child.wait()

@@ -27,8 +27,16 @@ from .errors import ModelError
 
 ORT_SWITCH = "ORT_DISABLE_TELEMETRY"
 
-# Whether onnxruntime was already loaded, with its telemetry on, when unseen was imported.
-_LATE = "onnxruntime" in sys.modules and os.environ.get(ORT_SWITCH) != "1"
+
+def _off(value: str | None) -> bool:
+    """Whether onnxruntime reads ``value`` as "telemetry off" (it takes 1, true or yes, any case)."""
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+# Whether onnxruntime was already loaded, with its telemetry on, when unseen was imported.  (A
+# program that set the switch in its own code after importing onnxruntime passes this test with
+# telemetry on: nothing in the process can tell when the variable was set.  The message says so.)
+_LATE = "onnxruntime" in sys.modules and not _off(os.environ.get(ORT_SWITCH))
 os.environ[ORT_SWITCH] = "1"
 
 
@@ -38,5 +46,6 @@ def ensure_no_telemetry() -> None:
         raise ModelError(
             "onnxruntime was imported before unseen, so its telemetry is on in this process "
             "(a device id, a store of events in ~/.cache/Microsoft and uploads to Microsoft); "
-            f"import unseen first, or set {ORT_SWITCH}=1 before onnxruntime is imported"
+            f"import unseen first, or start the program with {ORT_SWITCH}=1 in its environment "
+            "(set in code after onnxruntime is imported, it no longer turns anything off)"
         )

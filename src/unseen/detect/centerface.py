@@ -57,6 +57,8 @@ def blob(rgb: np.ndarray) -> FloatArray:
 def pixels(rgb: np.ndarray) -> np.ndarray:
     """The int8 graph's input for ``rgb`` (`quantise.pixels_in`): its bytes, rows first, a blank fourth
     plane, zero-padded to a multiple of 32 each way."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected 8-bit RGB, got {rgb.dtype} {rgb.shape}")  # never wrapped or truncated
     h, w = rgb.shape[:2]
     out = np.zeros((1, -(-h // 32) * 32, -(-w // 32) * 32, PIXEL_PLANES), np.uint8)
     out[0, :h, :w, :3] = rgb

@@ -112,8 +112,11 @@ def pixels_in(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     graph = model.graph
     entry = graph.input[0]
-    (quantise,) = [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == entry.name]
-    (first,) = [n for n in graph.node if n.op_type == "QLinearConv" and n.input[0] == quantise.output[0]]
+    quantises = [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == entry.name]
+    firsts = [n for n in graph.node if quantises and n.input[:1] == quantises[0].output[:1]]
+    if len(quantises) != 1 or len(firsts) != 1 or firsts[0].op_type != "QLinearConv":
+        raise ModelError("the int8 graph does not start with one integer convolution of its quantised input")
+    (quantise,), (first,) = quantises, firsts
     tensors = {t.name: t for t in graph.initializer}
     scale, zero = (numpy_helper.to_array(tensors[name]) for name in quantise.input[1:3])
     if scale.size != 1 or float(scale) != 1.0 or int(zero) != 0:

@@ -38,6 +38,7 @@ class _Session:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # errors also arrive in the JSON, as ExifTool:Error
+            env={**os.environ, "UNSEEN_EXIFTOOL_PARENT": str(os.getpid())},  # for `WATCH`
         )
         atexit.register(self.close)
 
