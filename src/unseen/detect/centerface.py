@@ -46,10 +46,15 @@ def graph(path: Path) -> onnx.ModelProto:
     return model
 
 
+def _padded(h: int, w: int) -> tuple[int, int]:
+    """The network's input size for an ``h`` x ``w`` picture: each side up to a multiple of 32."""
+    return -(-h // 32) * 32, -(-w // 32) * 32
+
+
 def blob(rgb: np.ndarray) -> FloatArray:
     """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way."""
     h, w = rgb.shape[:2]
-    out = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
+    out = np.zeros((1, 3, *_padded(h, w)), np.float32)
     out[0, :, :h, :w] = rgb.transpose(2, 0, 1)
     return out
 
@@ -60,7 +65,7 @@ def pixels(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected 8-bit RGB, got {rgb.dtype} {rgb.shape}")  # never wrapped or truncated
     h, w = rgb.shape[:2]
-    out = np.zeros((1, -(-h // 32) * 32, -(-w // 32) * 32, PIXEL_PLANES), np.uint8)
+    out = np.zeros((1, *_padded(h, w), PIXEL_PLANES), np.uint8)
     out[0, :h, :w, :3] = rgb
     return out
 
