@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("UNSEEN_SHARED", ROOT.parent / "shared"))
 DEV = SHARED / "data" / "faces" / "dev.jsonl"
 UNSEEN = shlex.quote(str(Path(sys.executable).with_name("unseen")))
 

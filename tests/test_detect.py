@@ -22,11 +22,11 @@ from conftest import FACE, changed_share, pixels, run_cli, save
 from scripted import Scripted
 from unseen.boxes import iou_matrix
 from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, centerface, installed, make_backend, quantise
-from unseen.detect.centerface import CenterFace, CenterFaceInt8, blob, graph
+from unseen.detect.centerface import CUDA_STEP, CenterFace, CenterFaceInt8, blob, graph
 from unseen.detect.quantise import committed_ranges, convertible, pixels_in, quantised
 from unseen.detect.runtime import session
 from unseen.detect.weights import model_path
-from unseen.errors import ModelError
+from unseen.errors import ModelError, UsageError
 from unseen.jobs import Job
 from unseen.pipeline import Protector
 from unseen.profiles import resolve
@@ -147,6 +147,45 @@ def test_int8_centerface_on_cuda_is_the_float_graph() -> None:
     cuda, cpu = Settings(device="cuda"), Settings()
     assert CenterFaceInt8._model(cuda) == CenterFace._model(cpu)
     assert CenterFaceInt8._model(cpu) != CenterFace._model(cpu)
+
+
+def test_a_session_never_runs_on_another_provider_than_the_one_asked_for() -> None:
+    """onnxruntime only warns when the CUDA provider is missing or its libraries fail to load,
+    and runs the session on the CPU; `runtime.session` refuses that session."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    with pytest.raises(UsageError, match="could not start its CUDAExecutionProvider"):
+        session(model_path("ppocr-det"), Settings(device="cuda"))
+    assert session(model_path("ppocr-det"), Settings()).get_providers() == ["CPUExecutionProvider"]
+
+
+def test_the_coarser_padding_cuda_gets_finds_the_same_faces(astronaut: np.ndarray) -> None:
+    """On CUDA the input is padded to multiples of `CUDA_STEP` (fewer sizes for cuDNN to set up):
+    the extra black border changes nothing that is found."""
+    fine = CenterFace(Settings())
+    coarse = CenterFace(Settings())
+    coarse.step = CUDA_STEP
+    crop = astronaut[:300, 40:370]  # neither side a multiple of 32 or 256
+    assert blob(crop, CUDA_STEP).shape == (1, 3, 512, 512)
+    a, b = fine.detect(crop, 0.3), coarse.detect(crop, 0.3)
+    assert len(a.xyxy) == len(b.xyxy) >= 1
+    assert np.abs(a.xyxy - b.xyxy).max() < 1.0 and np.abs(a.scores - b.scores).max() < 0.01
+
+
+def test_on_cuda_the_graphs_run_there_and_find_what_the_cpu_finds(astronaut: np.ndarray) -> None:
+    """Only where onnxruntime-gpu and an NVIDIA GPU are present (never in CI; run on a GPU machine)."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("needs onnxruntime-gpu and an NVIDIA GPU")
+    gpu, cpu = CenterFace(Settings(device="cuda")), CenterFace(Settings())
+    assert gpu.session.get_providers()[0] == "CUDAExecutionProvider"
+    found, expected = gpu.detect(astronaut, 0.3), cpu.detect(astronaut, 0.3)
+    assert len(found.xyxy) == len(expected.xyxy) >= 1
+    assert np.diag(iou_matrix(found.xyxy, expected.xyxy)).min() > 0.95
+    assert np.abs(found.scores - expected.scores).max() < 0.02
 
 
 def test_int8_weights_are_the_ones_onnxruntime_makes_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,15 +46,23 @@ def graph(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _padded(h: int, w: int) -> tuple[int, int]:
-    """The network's input size for an ``h`` x ``w`` picture: each side up to a multiple of 32."""
-    return -(-h // 32) * 32, -(-w // 32) * 32
+def _padded(h: int, w: int, step: int = 32) -> tuple[int, int]:
+    """The network's input size for an ``h`` x ``w`` picture: each side up to a multiple of ``step``
+    (of 32, the network's stride, or more: see `CUDA_STEP`)."""
+    return -(-h // step) * step, -(-w // step) * step
 
 
-def blob(rgb: np.ndarray) -> FloatArray:
-    """The network's input for ``rgb``: planes first, zero-padded to a multiple of 32 each way."""
+# onnxruntime's CUDA provider spends 1.4-2.3 s setting cuDNN up for each input size it has
+# not seen, then 3.3 ms a 1280x736 frame (an H200, onnxruntime-gpu 1.31; docs/gpu.md), and
+# photos and the crops around tracks come in many sizes: on CUDA each side is padded up to a
+# multiple of 256, so that a batch meets a few sizes only (12 sizes: 2 set-ups, 4.0 s in all).
+CUDA_STEP = 256
+
+
+def blob(rgb: np.ndarray, step: int = 32) -> FloatArray:
+    """The network's input for ``rgb``: planes first, zero-padded to a multiple of ``step`` each way."""
     h, w = rgb.shape[:2]
-    out = np.zeros((1, 3, *_padded(h, w)), np.float32)
+    out = np.zeros((1, 3, *_padded(h, w, step)), np.float32)
     out[0, :, :h, :w] = rgb.transpose(2, 0, 1)
     return out
 
@@ -85,6 +93,7 @@ class CenterFace:
         self.session = session(self._model(settings), settings)
         self.input = self.session.get_inputs()[0].name
         self.takes_pixels = self.session.get_inputs()[0].type == "tensor(uint8)"  # the int8 graph
+        self.step = CUDA_STEP if settings.device == "cuda" else 32
 
     @staticmethod
     def _model(settings: Settings) -> bytes:
@@ -92,7 +101,7 @@ class CenterFace:
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
         heat, scale, offset, marks = self.session.run(
-            list(_OUTPUTS), {self.input: pixels(rgb) if self.takes_pixels else blob(rgb)}
+            list(_OUTPUTS), {self.input: pixels(rgb) if self.takes_pixels else blob(rgb, self.step)}
         )
         h, w = rgb.shape[:2]
         return _decode(heat[0, 0], scale[0], offset[0], marks[0], threshold, (w, h))

@@ -6,6 +6,11 @@ so a second pool only competes with the first.  Idle threads sleep instead of
 spinning: unseen runs beside other work (a batch's sibling processes, YuNet's
 OpenMP threads), and spinning threads take cores that work needs.  No session
 opens while onnxruntime's telemetry may be on (`unseen.offline`).
+
+A provider asked for is a provider used, or an error: onnxruntime's Python
+layer would otherwise retry a session on the CPU after a CUDA failure
+(printing to stdout), and a CUDA provider whose libraries do not load is only
+a warning in its log, the session quietly running on the CPU.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from ..errors import UsageError
 from ..offline import ensure_no_telemetry
 from ..settings import Settings
 
@@ -27,4 +33,13 @@ def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=settings.providers())
+    asked = settings.providers()
+    opened = ort.InferenceSession(source, options, providers=asked, enable_fallback=0)
+    if asked[0] not in opened.get_providers():
+        raise UsageError(
+            f"--device {settings.device}: onnxruntime could not start its {asked[0]} "
+            f"(it offers {', '.join(opened.get_providers())} here); its log above names the library "
+            "it lacks: the CUDA provider of onnxruntime-gpu needs the CUDA and cuDNN versions it was "
+            "built for"
+        )
+    return opened
