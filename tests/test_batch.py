@@ -21,6 +21,7 @@ from PIL import Image
 from conftest import make_clip, run_cli, tree_hashes, unseen_cmd
 from unseen import batch
 from unseen.batch import LOCK, STATE, Folder
+from unseen.errors import UsageError
 from unseen.jobs import plan as plan_jobs
 from unseen.settings import Settings
 
@@ -161,6 +162,25 @@ def test_cuda_is_never_a_silent_fallback(tmp_path: Path, astronaut: np.ndarray) 
     (source,) = photo_folder(tmp_path / "in", astronaut, 1)
     run = run_cli("protect", source, "-o", tmp_path / "out.png", "--device", "cuda")
     assert run.code == 2 and "unseen[gpu]" in run.stderr and not (tmp_path / "out.png").exists()
+
+
+def test_cuda_with_both_onnxruntime_packages_says_which_files_won(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pip install 'unseen[gpu]'` installs onnxruntime and onnxruntime-gpu into one folder; when the
+    CPU package's files are the ones in place, the error says how to put the GPU package's back."""
+    import importlib.metadata
+
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    real = importlib.metadata.distribution
+    monkeypatch.setattr(
+        importlib.metadata,
+        "distribution",
+        lambda name: real("onnxruntime" if name == "onnxruntime-gpu" else name),
+    )
+    with pytest.raises(UsageError, match="--force-reinstall --no-deps onnxruntime-gpu"):
+        Settings(device="cuda").check_device()
 
 
 NO_NETWORK = """

@@ -8,6 +8,7 @@ A config file holds the same names as the fields below, at top level or under
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -106,12 +107,20 @@ class Settings:
             return
         import onnxruntime
 
-        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-            raise UsageError(
-                "--device cuda needs onnxruntime's CUDA provider: pip install 'unseen[gpu]' "
-                "(onnxruntime-gpu) on a machine with an NVIDIA GPU and driver; "
-                f"this onnxruntime offers {', '.join(onnxruntime.get_available_providers())}"
+        offered = onnxruntime.get_available_providers()
+        if "CUDAExecutionProvider" in offered:
+            return
+        if _installed("onnxruntime") and _installed("onnxruntime-gpu"):
+            fix = (
+                "onnxruntime and onnxruntime-gpu are both installed and write the same folder, where "
+                "the CPU package's files are in place: pip install --force-reinstall --no-deps onnxruntime-gpu"
             )
+        else:
+            fix = "pip install 'unseen[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU and driver"
+        raise UsageError(
+            f"--device cuda needs onnxruntime's CUDA provider: {fix}; "
+            f"this onnxruntime offers {', '.join(offered)}"
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -139,3 +148,11 @@ def load(path: Path | None, **overrides: Any) -> Settings:
         return Settings(**values).replace(**overrides)
     except TypeError as exc:
         raise UsageError(f"bad option: {exc}") from exc
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
