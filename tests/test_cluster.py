@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +24,47 @@ def covered(original: Path, written: Path) -> np.ndarray:
 
 
 def test_ray_gives_the_masks_of_the_local_batch_and_resumes(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """...and the Ray it starts leaves nothing behind: no session folder (its logs name the program,
+    its paths and the hours it ran) in the temporary folder, no token in the home folder."""
     photos = photo_folder(tmp_path / "in", astronaut, 4)
     local = run_cli("protect", tmp_path / "in", "-o", tmp_path / "local", "--keep-names", "--jobs", "1")
     assert local.code == 0, local.stderr
-    on_ray = run_cli(
-        "protect", tmp_path / "in", "-o", tmp_path / "ray", "--keep-names", "--ray", "local", "--json"
-    )
-    assert on_ray.code == 0, on_ray.stderr
-    assert {r["status"] for r in on_ray.records()} == {"protected"}
-    assert [p.name for p in produced(tmp_path / "ray")] == [p.name for p in photos]
-    for photo in photos:
-        mask_local = covered(photo, tmp_path / "local" / photo.name)
-        mask_ray = covered(photo, tmp_path / "ray" / photo.name)
-        assert mask_local.any() and np.array_equal(mask_local, mask_ray), photo.name
-    again = run_cli(
-        "protect", tmp_path / "in", "-o", tmp_path / "ray", "--keep-names", "--ray", "local", "--json"
-    )
-    assert again.code == 0 and {r["status"] for r in again.records()} == {"skipped"}, again.stderr
+    home = tmp_path / "home"
+    home.mkdir()
+    # Ray's socket paths must fit in 107 bytes: a short temporary folder, as /tmp is.
+    scratch = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(scratch)}
+    try:
+        on_ray = run_cli(
+            "protect",
+            tmp_path / "in",
+            "-o",
+            tmp_path / "ray",
+            "--keep-names",
+            "--ray",
+            "local",
+            "--json",
+            env=env,
+        )
+        assert on_ray.code == 0, on_ray.stderr
+        assert {r["status"] for r in on_ray.records()} == {"protected"}
+        assert [p.name for p in produced(tmp_path / "ray")] == [p.name for p in photos]
+        for photo in photos:
+            mask_local = covered(photo, tmp_path / "local" / photo.name)
+            mask_ray = covered(photo, tmp_path / "ray" / photo.name)
+            assert mask_local.any() and np.array_equal(mask_local, mask_ray), photo.name
+        assert list(scratch.iterdir()) == [] and list(home.iterdir()) == []
+        again = run_cli(
+            "protect",
+            tmp_path / "in",
+            "-o",
+            tmp_path / "ray",
+            "--keep-names",
+            "--ray",
+            "local",
+            "--json",
+            env=env,
+        )
+        assert again.code == 0 and {r["status"] for r in again.records()} == {"skipped"}, again.stderr
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -11,13 +11,20 @@ Without an address, Ray starts on this machine with the dashboard off and
 listening on loopback only.  Ray reports usage statistics to its makers by
 default; unseen turns that off (``RAY_USAGE_STATS_ENABLED=0``) for the Ray it
 starts, and a cluster started by someone else follows its own setting
-(docs/cluster.md).
+(docs/cluster.md).  The Ray started here keeps its session folder (logs that
+name this program, its paths, the hours it ran) in a private folder that is
+deleted when the run ends, not in Ray's shared one, where it would stay, and
+its access token in the environment, not in ``~/.ray``.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import secrets
+import shutil
+import sys
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,12 @@ from .jobs import Job
 
 def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Generator[FileResult, None, None]:
     """Results of ``jobs`` from Ray actors, as they finish."""
+    if not address and "ray" not in sys.modules:
+        # Ray guards a cluster it starts with a token, which it would save in ~/.ray/auth_token: this
+        # run's own token, in the environment its processes inherit, leaves no file behind.  Ray
+        # reads both when it is imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     try:
         import ray
     except ImportError:
@@ -39,13 +52,20 @@ def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Genera
     if not jobs:
         return
     started_here = not ray.is_initialized()
-    if started_here:
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # read by ray.init and the processes it starts
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    scratch = None
     try:
+        if started_here:
+            os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # read by ray.init and the processes it starts
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                scratch = tempfile.mkdtemp(prefix="unseen-ray-", dir=_ray_root())
+                ray.init(
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    log_to_driver=False,
+                    _temp_dir=scratch,
+                )
         rows = [{"source": str(j.source), "target": str(j.target)} for j in jobs]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
         handled = dataset.map_batches(
@@ -60,6 +80,18 @@ def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Genera
     finally:
         if started_here:
             ray.shutdown()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ray_root() -> str:
+    """The folder Ray itself would use: its socket paths must stay within the 104-107 bytes Unix
+    allows, so not a long ``TMPDIR`` (macOS) unless Ray would use it too (``RAY_TMPDIR``; Linux)."""
+    if "RAY_TMPDIR" in os.environ:
+        return os.environ["RAY_TMPDIR"]
+    if sys.platform.startswith("linux") and "TMPDIR" in os.environ:
+        return os.environ["TMPDIR"]
+    return "/tmp" if sys.platform.startswith(("linux", "darwin")) else tempfile.gettempdir()
 
 
 class _Actor:
