@@ -34,18 +34,9 @@ def test_ray_gives_the_masks_of_the_local_batch_and_resumes(tmp_path: Path, astr
     # Ray's socket paths must fit in 107 bytes: a short temporary folder, as /tmp is.
     scratch = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(scratch)}
+    command = ("protect", tmp_path / "in", "-o", tmp_path / "ray", "--keep-names", "--ray", "local", "--json")
     try:
-        on_ray = run_cli(
-            "protect",
-            tmp_path / "in",
-            "-o",
-            tmp_path / "ray",
-            "--keep-names",
-            "--ray",
-            "local",
-            "--json",
-            env=env,
-        )
+        on_ray = run_cli(*command, env=env)
         assert on_ray.code == 0, on_ray.stderr
         assert {r["status"] for r in on_ray.records()} == {"protected"}
         assert [p.name for p in produced(tmp_path / "ray")] == [p.name for p in photos]
@@ -54,17 +45,7 @@ def test_ray_gives_the_masks_of_the_local_batch_and_resumes(tmp_path: Path, astr
             mask_ray = covered(photo, tmp_path / "ray" / photo.name)
             assert mask_local.any() and np.array_equal(mask_local, mask_ray), photo.name
         assert list(scratch.iterdir()) == [] and list(home.iterdir()) == []
-        again = run_cli(
-            "protect",
-            tmp_path / "in",
-            "-o",
-            tmp_path / "ray",
-            "--keep-names",
-            "--ray",
-            "local",
-            "--json",
-            env=env,
-        )
+        again = run_cli(*command, env=env)
         assert again.code == 0 and {r["status"] for r in again.records()} == {"skipped"}, again.stderr
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
