@@ -48,7 +48,7 @@ def main() -> None:
             flush=True,
         )
     with tempfile.TemporaryDirectory(prefix="unseen-bench-gpu-") as work:
-        rows = {}
+        rows: dict[str, dict[str, str]] = {}
         for run, (device, extra) in enumerate(itertools.product(("cpu", "cuda"), ("", " --fast"))):
             cmd = f"{args.unseen} protect {{input}} -o {{output}} -q --device {device}{extra}"
             rows[f"--device {device}{extra}"], _, _ = score(

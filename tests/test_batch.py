@@ -183,6 +183,22 @@ def test_cuda_with_both_onnxruntime_packages_says_which_files_won(monkeypatch: p
         Settings(device="cuda").check_device()
 
 
+def test_a_device_that_cannot_start_fails_once_before_the_workers(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A library caller skipping `check_device` (or a CUDA whose libraries do not load) gets the
+    `UsageError` from the parent, not a pool broken in every worker's start-up."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    photo_folder(tmp_path / "in", astronaut, 2)
+    jobs = plan_jobs([tmp_path / "in"], tmp_path / "out", out_format="same", keep_names=False)
+    with pytest.raises(UsageError, match="CUDAExecutionProvider"):
+        list(batch.run(batch.Task("protect", Settings(device="cuda")), jobs, 2))
+    assert not (tmp_path / "out").exists() or outputs(tmp_path / "out") == []
+
+
 NO_NETWORK = """
 import os, socket
 _log = os.environ["UNSEEN_NET_LOG"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +15,10 @@ from PIL import Image
 
 from conftest import produced, run_cli
 from test_batch import photo_folder
+from unseen import cluster
+from unseen.batch import Task
+from unseen.jobs import Job
+from unseen.settings import Settings
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'unseen[cluster]' (.ci/run does)")
 
@@ -49,3 +55,22 @@ def test_ray_gives_the_masks_of_the_local_batch_and_resumes(tmp_path: Path, astr
         assert again.code == 0 and {r["status"] for r in again.records()} == {"skipped"}, again.stderr
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_ray_that_fails_to_start_leaves_no_folder_and_the_environment_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**kwargs: object) -> None:
+        assert Path(str(kwargs["_temp_dir"])).parent == tmp_path  # where Ray itself would have put it
+        raise RuntimeError("Ray did not start")
+
+    fake = SimpleNamespace(is_initialized=lambda: False, init=refuse, shutdown=lambda: None)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    job = Job(tmp_path / "in.png", tmp_path / "out.png")
+    with pytest.raises(RuntimeError, match="did not start"):
+        list(cluster.run(Task("protect", Settings()), [job], None, 1))
+    assert list(tmp_path.iterdir()) == []
+    assert "RAY_USAGE_STATS_ENABLED" not in os.environ

@@ -161,12 +161,16 @@ def test_a_session_never_runs_on_another_provider_than_the_one_asked_for() -> No
     assert session(model_path("ppocr-det"), Settings()).get_providers() == ["CPUExecutionProvider"]
 
 
-def test_the_coarser_padding_cuda_gets_finds_the_same_faces(astronaut: np.ndarray) -> None:
+def test_the_coarser_padding_cuda_gets_finds_the_same_faces(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On CUDA the input is padded to multiples of `CUDA_STEP` (fewer sizes for cuDNN to set up):
     the extra black border changes nothing that is found."""
     fine = CenterFace(Settings())
-    coarse = CenterFace(Settings())
-    coarse.step = CUDA_STEP
+    # The CUDA instance's own padding, on a CPU session (this test runs where CUDA is not).
+    monkeypatch.setattr(centerface, "session", lambda model, settings: session(model, Settings()))
+    coarse = CenterFace(Settings(device="cuda"))
+    assert (fine.step, coarse.step) == (32, CUDA_STEP)
     crop = astronaut[:300, 40:370]  # neither side a multiple of 32 or 256
     assert blob(crop, CUDA_STEP).shape == (1, 3, 512, 512)
     a, b = fine.detect(crop, 0.3), coarse.detect(crop, 0.3)

@@ -89,6 +89,11 @@ def run(task: Task, jobs: list[Job], processes: int) -> Generator[FileResult, No
         return
     threads = max(1, (os.cpu_count() or 1) // processes)
     task = replace(task, settings=task.settings.replace(threads=threads))
+    if task.settings.device != "cpu":
+        # A device that cannot start fails here, once; onnxruntime is otherwise the workers' to load.
+        from .detect.runtime import probe
+
+        probe(task.settings)
     # spawn: the same start on Linux, macOS and Windows, and no copy of a parent's threads.
     with ProcessPoolExecutor(processes, get_context("spawn"), _start, (task,)) as pool:
         pending: set[Future[FileResult]] = {pool.submit(_handle, job) for job in jobs}

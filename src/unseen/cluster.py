@@ -12,13 +12,15 @@ listening on loopback only.  Ray reports usage statistics to its makers by
 default; unseen turns that off (``RAY_USAGE_STATS_ENABLED=0``) for the Ray it
 starts, and a cluster started by someone else follows its own setting
 (docs/cluster.md).  The Ray started here keeps its session folder (logs that
-name this program, its paths, the hours it ran) in a private folder that is
-deleted when the run ends, not in Ray's shared one, where it would stay, and
-its access token in the environment, not in ``~/.ray``.
+name this program, its paths, the hours it ran) in a folder of this run's own
+that is deleted when the run ends, not in Ray's shared one, where it would
+stay, and its access token in the environment (as it was before, afterwards),
+not in ``~/.ray``, provided Ray was not imported before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import secrets
@@ -36,9 +38,28 @@ from .datatypes import FileResult
 from .errors import UsageError
 from .jobs import Job
 
+# What this module sets in the environment for the Ray it starts, put back as it was afterwards.
+_RAY_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_USAGE_STATS_ENABLED")
+
 
 def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Generator[FileResult, None, None]:
     """Results of ``jobs`` from Ray actors, as they finish."""
+    saved = {name: os.environ.get(name) for name in _RAY_ENV}
+    try:
+        yield from _run(task, jobs, address, actors)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if "ray" in sys.modules:
+            # Ray keeps the token it read: a later Ray in this process reads its own again.
+            with contextlib.suppress(Exception):
+                sys.modules["ray"]._raylet.AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Generator[FileResult, None, None]:
     if not address and "ray" not in sys.modules:
         # Ray guards a cluster it starts with a token, which it would save in ~/.ray/auth_token: this
         # run's own token, in the environment its processes inherit, leaves no file behind.  Ray
@@ -60,7 +81,8 @@ def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Genera
                 ray.init(address=address, log_to_driver=False)
             else:
                 scratch = tempfile.mkdtemp(prefix="unseen-ray-", dir=_ray_root())
-                ray.init(
+                ray.init(  # "local": a new Ray here, even where RAY_ADDRESS names another
+                    address="local",
                     include_dashboard=False,
                     _node_ip_address="127.0.0.1",
                     log_to_driver=False,
@@ -85,13 +107,18 @@ def run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Genera
 
 
 def _ray_root() -> str:
-    """The folder Ray itself would use: its socket paths must stay within the 104-107 bytes Unix
-    allows, so not a long ``TMPDIR`` (macOS) unless Ray would use it too (``RAY_TMPDIR``; Linux)."""
+    """The folder Ray itself would use (made if missing, as Ray would): its socket paths must stay
+    within the 104-107 bytes Unix allows, so not a long ``TMPDIR`` (macOS) unless Ray would use it
+    too (``RAY_TMPDIR``; Linux)."""
     if "RAY_TMPDIR" in os.environ:
-        return os.environ["RAY_TMPDIR"]
-    if sys.platform.startswith("linux") and "TMPDIR" in os.environ:
-        return os.environ["TMPDIR"]
-    return "/tmp" if sys.platform.startswith(("linux", "darwin")) else tempfile.gettempdir()
+        root = os.environ["RAY_TMPDIR"]
+    elif sys.platform.startswith("linux") and "TMPDIR" in os.environ:
+        root = os.environ["TMPDIR"]
+    else:
+        root = "/tmp" if sys.platform.startswith(("linux", "darwin")) else tempfile.gettempdir()
+    root = os.path.abspath(root)
+    os.makedirs(root, exist_ok=True)
+    return root
 
 
 class _Actor:

@@ -56,6 +56,8 @@ def _padded(h: int, w: int, step: int = 32) -> tuple[int, int]:
 # not seen, then 3.3 ms a 1280x736 frame (an H200, onnxruntime-gpu 1.31; docs/gpu.md), and
 # photos and the crops around tracks come in many sizes: on CUDA each side is padded up to a
 # multiple of 256, so that a batch meets a few sizes only (12 sizes: 2 set-ups, 4.0 s in all).
+# The wider border moves scores near the right and bottom edges a little; recall on the dev
+# photos is the same.
 CUDA_STEP = 256
 
 

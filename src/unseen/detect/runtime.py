@@ -22,6 +22,7 @@ import onnxruntime as ort
 from ..errors import UsageError
 from ..offline import ensure_no_telemetry
 from ..settings import Settings
+from .weights import model_path
 
 
 def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
@@ -34,12 +35,32 @@ def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     asked = settings.providers()
-    opened = ort.InferenceSession(source, options, providers=asked, enable_fallback=0)
+    try:
+        # enable_fallback=0 stops the retry on the CPU at creation (onnxruntime 1.23 and later read
+        # it); disable_fallback() the one during run().
+        opened = ort.InferenceSession(source, options, providers=asked, enable_fallback=0)
+    except Exception as exc:
+        if settings.device == "cpu":
+            raise
+        raise UsageError(
+            f"--device {settings.device}: onnxruntime could not start {asked[0]}: {exc}"
+        ) from exc
+    opened.disable_fallback()
     if asked[0] not in opened.get_providers():
+        why = (
+            "its log above names the library it could not load (onnxruntime-gpu needs the CUDA and "
+            "cuDNN versions it was built for)"
+            if asked[0] in ort.get_available_providers()
+            else "this onnxruntime is not built with it (pip install 'unseen[gpu]')"
+        )
         raise UsageError(
             f"--device {settings.device}: onnxruntime could not start its {asked[0]} "
-            f"(it offers {', '.join(opened.get_providers())} here); its log above names the library "
-            "it lacks: the CUDA provider of onnxruntime-gpu needs the CUDA and cuDNN versions it was "
-            "built for"
+            f"(it offers {', '.join(opened.get_providers())} here); {why}"
         )
     return opened
+
+
+def probe(settings: Settings) -> None:
+    """Open and drop one small session on ``settings``' provider: a provider that cannot start
+    fails here, once, as a `UsageError`, and not in the start-up of every worker process."""
+    session(model_path("ppocr-det"), settings)
