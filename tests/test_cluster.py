@@ -74,3 +74,32 @@ def test_a_ray_that_fails_to_start_leaves_no_folder_and_the_environment_as_it_wa
         list(cluster.run(Task("protect", Settings()), [job], None, 1))
     assert list(tmp_path.iterdir()) == []
     assert "RAY_USAGE_STATS_ENABLED" not in os.environ
+
+
+def test_the_ray_started_here_keeps_its_folder_to_this_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray makes the folder it is given readable and writable by every user; unseen closes it again."""
+    made: list[Path] = []
+
+    def init(**kwargs: object) -> None:
+        made.append(Path(str(kwargs["_temp_dir"])))
+        made[0].chmod(0o777)  # what Ray does
+
+    def from_items(*args: object, **kwargs: object) -> None:
+        assert made[0].stat().st_mode & 0o777 == 0o700
+        raise RuntimeError("stop here")
+
+    fake = SimpleNamespace(
+        is_initialized=lambda: False,
+        init=init,
+        shutdown=lambda: None,
+        data=SimpleNamespace(from_items=from_items),
+    )
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    job = Job(tmp_path / "in.png", tmp_path / "out.png")
+    with pytest.raises(RuntimeError, match="stop here"):
+        list(cluster.run(Task("protect", Settings()), [job], None, 1))
+    assert made and not made[0].exists()

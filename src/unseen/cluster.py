@@ -88,6 +88,9 @@ def _run(task: Task, jobs: list[Job], address: str | None, actors: int) -> Gener
                     log_to_driver=False,
                     _temp_dir=scratch,
                 )
+                # Ray opens the folder it is given to every user of the machine (0777): its logs and
+                # sockets are this run's alone.
+                os.chmod(scratch, 0o700)
         rows = [{"source": str(j.source), "target": str(j.target)} for j in jobs]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
         handled = dataset.map_batches(
