@@ -110,15 +110,8 @@ class Settings:
         offered = onnxruntime.get_available_providers()
         if "CUDAExecutionProvider" in offered:
             return
-        if _installed("onnxruntime") and _installed("onnxruntime-gpu"):
-            fix = (
-                "onnxruntime and onnxruntime-gpu are both installed and write the same folder, where "
-                "the CPU package's files are in place: pip install --force-reinstall --no-deps onnxruntime-gpu"
-            )
-        else:
-            fix = "pip install 'unseen[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU and driver"
         raise UsageError(
-            f"--device cuda needs onnxruntime's CUDA provider: {fix}; "
+            f"--device cuda needs onnxruntime's CUDA provider: {cuda_fix()}; "
             f"this onnxruntime offers {', '.join(offered)}"
         )
 
@@ -148,6 +141,16 @@ def load(path: Path | None, **overrides: Any) -> Settings:
         return Settings(**values).replace(**overrides)
     except TypeError as exc:
         raise UsageError(f"bad option: {exc}") from exc
+
+
+def cuda_fix() -> str:
+    """What to do where this onnxruntime has no CUDA provider."""
+    if _installed("onnxruntime") and _installed("onnxruntime-gpu"):
+        return (
+            "onnxruntime and onnxruntime-gpu are both installed and write the same folder, where "
+            "the CPU package's files are in place: pip install --force-reinstall --no-deps onnxruntime-gpu"
+        )
+    return "pip install 'unseen[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU and driver"
 
 
 def _installed(distribution: str) -> bool:

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from ..errors import UsageError
 from ..offline import ensure_no_telemetry
-from ..settings import Settings
+from ..settings import Settings, cuda_fix
 from .weights import model_path
 
 
@@ -51,7 +51,7 @@ def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
             "its log above names the library it could not load (onnxruntime-gpu needs the CUDA and "
             "cuDNN versions it was built for)"
             if asked[0] in ort.get_available_providers()
-            else "this onnxruntime is not built with it (pip install 'unseen[gpu]')"
+            else f"this onnxruntime is not built with it: {cuda_fix()}"
         )
         raise UsageError(
             f"--device {settings.device}: onnxruntime could not start its {asked[0]} "
