@@ -46,9 +46,12 @@ def graph(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _padded(h: int, w: int, step: int = 32) -> tuple[int, int]:
+STRIDE = 32  # the network's coarsest stride: its input sides are multiples of it
+
+
+def _padded(h: int, w: int, step: int = STRIDE) -> tuple[int, int]:
     """The network's input size for an ``h`` x ``w`` picture: each side up to a multiple of ``step``
-    (of 32, the network's stride, or more: see `CUDA_STEP`)."""
+    (`STRIDE`, or more: see `CUDA_STEP`)."""
     return -(-h // step) * step, -(-w // step) * step
 
 
@@ -61,7 +64,7 @@ def _padded(h: int, w: int, step: int = 32) -> tuple[int, int]:
 CUDA_STEP = 256
 
 
-def blob(rgb: np.ndarray, step: int = 32) -> FloatArray:
+def blob(rgb: np.ndarray, step: int = STRIDE) -> FloatArray:
     """The network's input for ``rgb``: planes first, zero-padded to a multiple of ``step`` each way."""
     h, w = rgb.shape[:2]
     out = np.zeros((1, 3, *_padded(h, w, step)), np.float32)
@@ -95,7 +98,7 @@ class CenterFace:
         self.session = session(self._model(settings), settings)
         self.input = self.session.get_inputs()[0].name
         self.takes_pixels = self.session.get_inputs()[0].type == "tensor(uint8)"  # the int8 graph
-        self.step = CUDA_STEP if settings.device == "cuda" else 32
+        self.step = CUDA_STEP if settings.device == "cuda" else STRIDE
 
     @staticmethod
     def _model(settings: Settings) -> bytes:
