@@ -37,6 +37,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (evaluation data) is absent")
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+
+
+def _has_cuda() -> bool:
+    import onnxruntime  # here, not above: unseen (imported above) sets its telemetry switch first
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+HAS_CUDA = _has_cuda()
+# The refusals of --device cuda are for machines without it; the CUDA checks for a machine with it.
+without_cuda = pytest.mark.skipif(
+    HAS_CUDA, reason="this machine has CUDA; the refusal is for machines without it"
+)
+needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs onnxruntime-gpu and an NVIDIA GPU")
 # Debian's chromium, driven by Playwright; never Playwright's own browser download.
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_clip, run_cli, tree_hashes, unseen_cmd
+from conftest import make_clip, run_cli, tree_hashes, unseen_cmd, without_cuda
 from unseen import batch
 from unseen.batch import LOCK, STATE, Folder
 from unseen.errors import UsageError
@@ -154,25 +154,19 @@ def test_the_pixel_cap_applies_to_video_frames_and_can_be_raised(tmp_path: Path)
     assert allowed.code == 0, allowed.stderr
 
 
+@without_cuda
 def test_cuda_is_never_a_silent_fallback(tmp_path: Path, astronaut: np.ndarray) -> None:
-    import onnxruntime
-
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("this machine has CUDA; the refusal is for machines without it")
     (source,) = photo_folder(tmp_path / "in", astronaut, 1)
     run = run_cli("protect", source, "-o", tmp_path / "out.png", "--device", "cuda")
     assert run.code == 2 and "unseen[gpu]" in run.stderr and not (tmp_path / "out.png").exists()
 
 
+@without_cuda
 def test_cuda_with_both_onnxruntime_packages_says_which_files_won(monkeypatch: pytest.MonkeyPatch) -> None:
     """`pip install 'unseen[gpu]'` installs onnxruntime and onnxruntime-gpu into one folder; when the
     CPU package's files are the ones in place, the error says how to put the GPU package's back."""
     import importlib.metadata
 
-    import onnxruntime
-
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("this machine has CUDA; the refusal is for machines without it")
     real = importlib.metadata.distribution
     monkeypatch.setattr(
         importlib.metadata,
@@ -183,15 +177,12 @@ def test_cuda_with_both_onnxruntime_packages_says_which_files_won(monkeypatch: p
         Settings(device="cuda").check_device()
 
 
+@without_cuda
 def test_a_device_that_cannot_start_fails_once_before_the_workers(
     tmp_path: Path, astronaut: np.ndarray
 ) -> None:
     """A library caller skipping `check_device` (or a CUDA whose libraries do not load) gets the
     `UsageError` from the parent, not a pool broken in every worker's start-up."""
-    import onnxruntime
-
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("this machine has CUDA; the refusal is for machines without it")
     photo_folder(tmp_path / "in", astronaut, 2)
     jobs = plan_jobs([tmp_path / "in"], tmp_path / "out", out_format="same", keep_names=False)
     with pytest.raises(UsageError, match="CUDAExecutionProvider"):

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import FACE, changed_share, pixels, run_cli, save
+from conftest import FACE, changed_share, needs_cuda, pixels, run_cli, save, without_cuda
 from scripted import Scripted
 from unseen.boxes import iou_matrix
 from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, centerface, installed, make_backend, quantise
@@ -149,13 +149,10 @@ def test_int8_centerface_on_cuda_is_the_float_graph() -> None:
     assert CenterFaceInt8._model(cpu) != CenterFace._model(cpu)
 
 
+@without_cuda
 def test_a_session_never_runs_on_another_provider_than_the_one_asked_for() -> None:
     """onnxruntime only warns when the CUDA provider is missing or its libraries fail to load,
     and runs the session on the CPU; `runtime.session` refuses that session."""
-    import onnxruntime
-
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("this machine has CUDA; the refusal is for machines without it")
     with pytest.raises(UsageError, match="could not start its CUDAExecutionProvider"):
         session(model_path("ppocr-det"), Settings(device="cuda"))
     assert session(model_path("ppocr-det"), Settings()).get_providers() == ["CPUExecutionProvider"]
@@ -178,12 +175,9 @@ def test_the_coarser_padding_cuda_gets_finds_the_same_faces(
     assert np.abs(a.xyxy - b.xyxy).max() < 1.0 and np.abs(a.scores - b.scores).max() < 0.01
 
 
+@needs_cuda
 def test_on_cuda_the_graphs_run_there_and_find_what_the_cpu_finds(astronaut: np.ndarray) -> None:
     """Only where onnxruntime-gpu and an NVIDIA GPU are present (never in CI; run on a GPU machine)."""
-    import onnxruntime
-
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        pytest.skip("needs onnxruntime-gpu and an NVIDIA GPU")
     gpu, cpu = CenterFace(Settings(device="cuda")), CenterFace(Settings())
     assert gpu.session.get_providers()[0] == "CUDAExecutionProvider"
     found, expected = gpu.detect(astronaut, 0.3), cpu.detect(astronaut, 0.3)
