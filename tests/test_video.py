@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import av
@@ -19,6 +21,7 @@ from unseen.detect import FaceFinder
 from unseen.detect.targets import TargetFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
+from unseen.media.video_out import OUTBOX_DEPTH, Outbox
 from unseen.pipeline.video import Ctx, CutDetector, Detected, Recording, _recorded, _write, protect_video
 from unseen.profiles import resolve
 from unseen.settings import Settings
@@ -347,3 +350,44 @@ def test_the_output_is_not_much_larger_than_its_input(tmp_path: Path, finder: Fa
     # (its rate buffer holds its keyframe), here 1.4x: x264's cap is a rate, not a file size.
     assert capped <= 1.5 * size
     assert (tmp_path / "crf18.mp4").stat().st_size > 2 * capped, "the cap is what kept the size down"
+
+
+def test_the_outbox_keeps_order_stops_at_the_first_error_and_raises_it_to_the_pass() -> None:
+    """Encoding and writing run on a thread of their own (`Outbox`): same order, first error wins."""
+    done: list[int] = []
+    box = Outbox()
+    for i in range(20):
+        box.put(partial(done.append, i))
+    box.finish()
+    assert done == list(range(20))
+
+    def full() -> None:
+        raise OSError(28, "No space left on device")
+
+    box = Outbox()
+    with pytest.raises(OSError, match="No space"):  # at a later call at the latest
+        box.put(full)
+        for i in range(OUTBOX_DEPTH + 2):
+            box.put(partial(done.append, 100 + i))
+        box.finish()
+    box.stop()
+    assert done == list(range(20))  # nothing after the failure was written
+
+
+def test_stopping_the_outbox_drops_what_waits_and_lets_the_running_work_end() -> None:
+    started, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+        done.append(0)
+
+    box = Outbox()
+    box.put(slow)
+    for i in range(1, 4):
+        box.put(partial(done.append, i))
+    started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    box.stop()  # what runs may end (the container is closed after), what waits never starts
+    assert done == [0]

@@ -9,6 +9,9 @@ are the input's, frame for frame, so variable frame rate stays variable.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -98,6 +101,53 @@ class VideoEncoder:
                 packet.duration = self.durations.get(packet.pts, 0)
             self.durations.pop(packet.pts or 0, None)
             self.out.mux(packet)
+
+
+OUTBOX_DEPTH = 4  # frames waiting to be encoded
+
+
+class Outbox:
+    """Everything that writes to the output container, on one thread of its own, in the order asked.
+
+    x264 held to a rate runs on one thread (`_size_cap`), and encoding took a
+    quarter of the main thread's time in ``--fast``, whose main thread is what the
+    pass waits for.  PyAV lets go of the interpreter while FFmpeg encodes and
+    writes, so that work now runs beside decoding and covering.  One thread takes
+    the picture's and the sound's encoding and muxing alike, in the order the pass
+    hands them over: the container sees the same calls in the same order as
+    before, so the same input still gives the same bytes.  At most `OUTBOX_DEPTH`
+    frames wait (each holds a whole frame); the first error stops the rest and is
+    raised to the pass at its next call.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, "unseen-encode")
+        self._waiting: deque[Future[None]] = deque()
+        self._failed = False
+
+    def put(self, work: Callable[[], None]) -> None:
+        self._waiting.append(self._pool.submit(self._do, work))
+        while self._waiting and (len(self._waiting) > OUTBOX_DEPTH or self._waiting[0].done()):
+            self._waiting.popleft().result()
+
+    def finish(self) -> None:
+        """Waits for all that was asked; raises the first error."""
+        while self._waiting:
+            self._waiting.popleft().result()
+
+    def stop(self) -> None:
+        """Drops what has not started and waits for what has (one frame at most): the container may
+        then be closed."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _do(self, work: Callable[[], None]) -> None:
+        if self._failed:
+            return  # the error that stopped the queue is raised from its own call
+        try:
+            work()
+        except BaseException:
+            self._failed = True
+            raise
 
 
 DEFAULT_CRF = 18  # close to transparent

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cache
+from functools import cache, partial
 
 import av
 import numpy as np
@@ -43,7 +43,7 @@ from ..errors import InputError, UnsupportedError, VerificationError
 from ..jobs import Job
 from ..media.audio import AudioOut
 from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
-from ..media.video_out import OutputKind, VideoEncoder, open_output, output_kind
+from ..media.video_out import Outbox, OutputKind, VideoEncoder, open_output, output_kind
 from ..meta import video as meta_video
 from ..plan import ManualBox, Media, Plan, RegionKind, Schedule, Track, cover_arguments, edited
 from ..profiles import Profile
@@ -335,6 +335,7 @@ class _Run:
         self.others_every = self.every * steps
         self.audio: AudioOut | None = None  # made after the picture stream, which players expect first
         self.encoder: VideoEncoder | None = None
+        self.outbox = Outbox()  # encoding and writing, beside the decoding and covering of later frames
         self.look: Look | None = None
         self.screen: np.ndarray | None = None
         self.detect_side = 0  # longest side of the frames handed to the detector
@@ -378,19 +379,21 @@ class _Run:
                     early.append(frame)
                 if self.audio is not None:
                     for sound in early:
-                        self.audio.push(sound)
+                        self.outbox.put(partial(self.audio.push, sound))
                     early.clear()
             self._settle(keep=0)
             while self.buffer:
                 self._emit(self.buffer.popleft())
-        finally:  # on an error or Ctrl-C, the detections still queued are dropped, not run
+            if self.encoder is not None:
+                self.outbox.put(self.encoder.close)
+            if self.audio is not None:
+                self.outbox.put(self.audio.close)
+            self.outbox.finish()
+        finally:  # on an error or Ctrl-C, the detections and frames still queued are dropped, not run
             detector.shutdown(cancel_futures=True)
+            self.outbox.stop()
         if self.look is None:
             raise InputError(self.job.source, "the video has no frames")
-        if self.encoder is not None:
-            self.encoder.close()
-        if self.audio is not None:
-            self.audio.close()
         return Expected(
             self.written, self.first_pts or 0, self.end_pts, self.reader.stream.time_base, self.sampler
         )
@@ -551,7 +554,7 @@ class _Run:
         cover_boxes, keep_boxes = self._boxes(held.index)
         if self.encoder is not None:
             covered = self._covered(held.planar, cover_boxes)
-            self.encoder.encode(covered, held.pts, held.duration)
+            self.outbox.put(partial(self.encoder.encode, covered, held.pts, held.duration))
             if self.sampler.wants(held.index, cover_boxes, keep_boxes):
                 rgb = planar_to_rgb(held.planar, self.look)
                 self.sampler.keep(held.index, rgb, planar_to_rgb(covered, self.look), cover_boxes, keep_boxes)
