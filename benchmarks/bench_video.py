@@ -178,7 +178,7 @@ def main() -> None:
         "deface --replacewith solid --boxes": deface_cmd(python),
     }
     with tempfile.TemporaryDirectory(prefix="unseen-bench-video-") as work:
-        rows = {}
+        rows: dict[str, dict[str, str]] = {}
         for name, cmd in runs.items():
             workdir = Path(work) / name.split()[0] / str(len(rows))
             rows[name], _, _ = score(

@@ -97,7 +97,8 @@ def recall(backend: str, rows: list[dict[str, object]], images: list[tuple[np.nd
         seconds += time.perf_counter() - started
         truth = np.array(row["boxes"], float).reshape(-1, 4)
         truth[:, 2:] += truth[:, :2]
-        matched = (iou_matrix(truth, found.xyxy) >= 0.3).any(1) if len(found) else np.zeros(len(truth), bool)
+        overlaps = iou_matrix(truth, found.xyxy) if len(found) else np.zeros((len(truth), 0))
+        matched = np.asarray((overlaps >= 0.3).any(1))
         sizes = np.sqrt((truth[:, 2] - truth[:, 0]) * (truth[:, 3] - truth[:, 1]))
         for b, (lo, hi) in enumerate(BUCKETS):
             inside = (sizes >= lo) & (sizes < hi)

@@ -63,8 +63,8 @@ def main() -> None:
     differ = 0
     for row in rows:
         original = photos / row["image"]
-        name = Path(row["image"]).with_suffix(".png")
-        a, b = mask(original, work / "alone" / name), mask(original, work / "planned" / name)
+        png = Path(row["image"]).with_suffix(".png")
+        a, b = mask(original, work / "alone" / png), mask(original, work / "planned" / png)
         if not np.array_equal(a, b):
             differ += 1
             print(
