@@ -22,9 +22,9 @@ from conftest import FACE, changed_share, needs_cuda, pixels, run_cli, save, wit
 from scripted import Scripted
 from unseen.boxes import iou_matrix
 from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, centerface, installed, make_backend, quantise
-from unseen.detect.centerface import CUDA_STEP, CenterFace, CenterFaceInt8, blob, graph
+from unseen.detect.centerface import CenterFace, CenterFaceInt8, blob, graph
 from unseen.detect.quantise import committed_ranges, convertible, pixels_in, quantised
-from unseen.detect.runtime import session
+from unseen.detect.runtime import CUDA_STEP, session
 from unseen.detect.weights import model_path
 from unseen.errors import ModelError, UsageError
 from unseen.jobs import Job

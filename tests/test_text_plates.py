@@ -20,8 +20,10 @@ from skimage import data as skdata
 from conftest import SHARED, needs_shared
 from unseen.datatypes import Detections
 from unseen.detect import Backend, make_backend
+from unseen.detect import text as text_module
 from unseen.detect.plates import CASCADE
-from unseen.detect.text import MAX_SIDE, MIN_SIDE, input_size
+from unseen.detect.runtime import CUDA_STEP, session
+from unseen.detect.text import MAX_SIDE, MIN_SIDE, TextDetector, input_size, padded
 from unseen.errors import ModelError
 from unseen.settings import Settings
 
@@ -49,6 +51,26 @@ def sign_photo() -> tuple[np.ndarray, np.ndarray]:
         draw.text(xy, words, fill=(25, 25, 30), font=font)
         ink.text(xy, words, fill=255, font=font)
     return np.asarray(img), np.asarray(mask) > 127
+
+
+def test_the_padding_cuda_gets_finds_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA the text network's input is padded with black to multiples of `CUDA_STEP`, so that
+    cuDNN meets a few sizes: the same boxes come out (the instance's padding on a CPU session)."""
+    rgb, _ = sign_photo()
+    fine = TextDetector(SETTINGS)
+    monkeypatch.setattr(text_module, "session", lambda model, settings: session(model, SETTINGS))
+    coarse = TextDetector(Settings(device="cuda", threads=2))
+    assert (fine.step, coarse.step) == (32, CUDA_STEP)
+    size = input_size(*rgb.shape[1::-1])
+    assert size == (736, 736) and padded(np.zeros((1, 3, 736, 736), np.float32), CUDA_STEP).shape == (
+        1,
+        3,
+        768,
+        768,
+    )
+    a, b = fine.detect(rgb, 0.5), coarse.detect(rgb, 0.5)
+    assert len(a) == len(b) == 3
+    assert np.abs(a.xyxy - b.xyxy).max() < 2.0 and np.abs(a.scores - b.scores).max() < 0.02
 
 
 def covered(found: Detections, shape: tuple[int, ...]) -> np.ndarray:

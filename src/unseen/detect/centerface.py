@@ -21,7 +21,7 @@ from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
 from .quantise import PIXEL_PLANES, committed_ranges, convertible, pixels_in, quantised
-from .runtime import session
+from .runtime import padding_step, session
 from .weights import model_path
 
 _STRIDE = 4
@@ -51,17 +51,8 @@ STRIDE = 32  # the network's coarsest stride: its input sides are multiples of i
 
 def _padded(h: int, w: int, step: int = STRIDE) -> tuple[int, int]:
     """The network's input size for an ``h`` x ``w`` picture: each side up to a multiple of ``step``
-    (`STRIDE`, or more: see `CUDA_STEP`)."""
+    (`STRIDE`, or more: see `runtime.CUDA_STEP`)."""
     return -(-h // step) * step, -(-w // step) * step
-
-
-# onnxruntime's CUDA provider spends 1.4-2.3 s setting cuDNN up for each input size it has
-# not seen, then 3.3 ms a 1280x736 frame (an H200, onnxruntime-gpu 1.31; docs/gpu.md), and
-# photos and the crops around tracks come in many sizes: on CUDA each side is padded up to a
-# multiple of 256, so that a batch meets a few sizes only (12 sizes: 2 set-ups, 4.0 s in all).
-# The wider border moves scores near the right and bottom edges a little; recall on the dev
-# photos is the same.
-CUDA_STEP = 256
 
 
 def blob(rgb: np.ndarray, step: int = STRIDE) -> FloatArray:
@@ -98,7 +89,9 @@ class CenterFace:
         self.session = session(self._model(settings), settings)
         self.input = self.session.get_inputs()[0].name
         self.takes_pixels = self.session.get_inputs()[0].type == "tensor(uint8)"  # the int8 graph
-        self.step = CUDA_STEP if settings.device == "cuda" else STRIDE
+        # On CUDA, `runtime.CUDA_STEP`: the wider border moves scores near the right and bottom
+        # edges a little; recall on the dev photos is the same.
+        self.step = padding_step(settings, STRIDE)
 
     @staticmethod
     def _model(settings: Settings) -> bytes:

@@ -57,7 +57,7 @@ import numpy as np
 from ..datatypes import Detections
 from ..settings import Settings
 from . import BACKENDS
-from .runtime import session
+from .runtime import padding_step, session
 from .weights import model_path
 
 MAX_SIDE = 2560  # long side of the network's input at most; larger photos are shrunk
@@ -66,6 +66,7 @@ BINARY = 0.3  # probability at which a pixel counts as text
 UNCLIP = 1.6  # how far each text core is grown: area * UNCLIP / perimeter
 MIN_REGION = 3  # regions narrower than this (in map pixels) are dropped as specks
 MAX_REGIONS = 1000  # the largest regions scored, at most
+STRIDE = 32  # the network's input sides are multiples of it
 
 
 @BACKENDS.register("ppocr-text")
@@ -75,13 +76,16 @@ class TextDetector:
     def __init__(self, settings: Settings) -> None:
         self.session = session(model_path("ppocr-det"), settings)
         self.input = self.session.get_inputs()[0].name
+        # On CUDA each picture size costs a cuDNN set-up (`runtime.CUDA_STEP`): the resized picture
+        # is then padded with black, where the network finds no text, to a few sizes.
+        self.step = padding_step(settings, STRIDE)
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
         h, w = rgb.shape[:2]
         size = input_size(w, h)
         # Resized (bilinear), BGR, (x - 127.5) / 127.5, NCHW float32, in one call.
         blob = cv2.dnn.blobFromImage(rgb[..., :3], 1 / 127.5, size, (127.5, 127.5, 127.5), swapRB=True)
-        prob = self.session.run(None, {self.input: blob})[0][0, 0]
+        prob = self.session.run(None, {self.input: padded(blob, self.step)})[0][0, 0, : size[1], : size[0]]
         boxes, scores = text_boxes(prob, threshold)
         boxes *= np.array([w / size[0], h / size[1]] * 2, np.float32)
         boxes = np.clip(boxes, 0, [w, h, w, h])
@@ -89,10 +93,24 @@ class TextDetector:
 
 
 def input_size(width: int, height: int) -> tuple[int, int]:
-    """The network's input (width, height): short side >= `MIN_SIDE`, long side <= `MAX_SIDE`, both /32."""
+    """The resized picture's (width, height): short side >= `MIN_SIDE`, long side <= `MAX_SIDE`, both
+    multiples of `STRIDE`."""
     scale = max(1.0, MIN_SIDE / min(width, height))
     scale = min(scale, MAX_SIDE / max(width, height))
-    return max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32)
+    return max(STRIDE, round(width * scale / STRIDE) * STRIDE), max(
+        STRIDE, round(height * scale / STRIDE) * STRIDE
+    )
+
+
+def padded(blob: np.ndarray, step: int) -> np.ndarray:
+    """``blob`` (NCHW) grown right and down to multiples of ``step`` with black (-1 after scaling)."""
+    h, w = blob.shape[2:]
+    ph, pw = -(-h // step) * step, -(-w // step) * step
+    if (ph, pw) == (h, w):
+        return blob
+    out = np.full((*blob.shape[:2], ph, pw), -1.0, blob.dtype)
+    out[:, :, :h, :w] = blob
+    return out
 
 
 def text_boxes(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
