@@ -5,6 +5,10 @@
 Prints one markdown row per tool (face-frame recall, faces ever exposed,
 longest exposed run, real-time factor on this machine) plus the time of a plain
 PyAV decode + H.264 encode of the same clip, the floor any redactor pays.
+Then a batch: that clip and the real clips under ../shared/data/videos in one
+folder, protected by unseen with its default ``--jobs`` (every core) and with
+``--jobs 1``, and by deface in one process over the folder: frames per second
+of each, in the same run.
 
 ``--clips`` also runs the four real clips under ../shared/data/videos and
 generated 1080p clips of 10 s and 60 s with walking faces, each with the
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +35,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from _bench import DEV, SHARED, UNSEEN, bench_venv, deface_cmd, need_shared, score
+from _bench import DEV, ROOT, SHARED, UNSEEN, bench_venv, deface_cmd, need_shared, score
 from skimage import data as skdata
 from skimage.metrics import structural_similarity
 
@@ -165,6 +171,41 @@ def clip_rows(before: str | None) -> None:
                 )
 
 
+def frame_count(clip: Path) -> int:
+    with av.open(str(clip)) as c:
+        return sum(1 for packet in c.demux(video=0) if packet.size)  # the flushing packet carries none
+
+
+def batch_rows(python: Path, clip: Path, work: Path) -> None:
+    """Frames per second over a folder of videos: unseen (default ``--jobs``, ``--jobs 1``), deface."""
+    indir = work / "batch-in"
+    indir.mkdir()
+    for source in [clip, *sorted((SHARED / "data" / "videos").glob("*.mp4"))]:
+        shutil.copyfile(source, indir / source.name)
+    frames = sum(frame_count(v) for v in indir.iterdir())
+    unseen = UNSEEN.strip("'")
+    runs = {
+        f"unseen, default `--jobs` ({os.cpu_count()})": [unseen, "protect", str(indir), "-q"],
+        "unseen `--jobs 1`": [unseen, "protect", str(indir), "-q", "--jobs", "1"],
+        "deface, one process over the folder": [
+            str(python),
+            str(ROOT / "benchmarks" / "deface_folder.py"),
+            str(indir),
+        ],
+    }
+    print(
+        f"\n| batch: {len(list(indir.iterdir()))} videos, {frames} frames | seconds | frames per s |\n|---|---|---|"
+    )
+    for i, (name, command) in enumerate(runs.items()):
+        out = work / f"batch-out-{i}"
+        command = [*command, *(["-o", str(out)] if "unseen" in name else [str(out)])]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        status = "" if done.returncode == 0 else f" (exit {done.returncode}: {done.stderr.strip()[-200:]})"
+        print(f"| {name}{status} | {seconds:.1f} | {frames / seconds:.2f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clips", action="store_true", help="also the real clips and generated long ones")
@@ -188,20 +229,26 @@ def main() -> None:
         with av.open(str(clip)) as c:
             frames, fps = c.streams.video[0].frames, float(c.streams.video[0].average_rate or 30)
         floor = reencode_seconds(clip, Path(work) / "plain.mp4")
-    print(
-        "| tool | face-frame recall | faces ever exposed | longest exposed run (frames) | real-time factor | × plain re-encode time |"
-    )
-    print("|---|---|---|---|---|---|")
-    floor_rtf = frames / fps / floor
+        table = score_table(rows, frames / fps / floor)
+        print(table, flush=True)
+        batch_rows(python, clip, Path(work))
+    if args.clips:
+        clip_rows(args.before)
+
+
+def score_table(rows: dict[str, dict[str, str]], floor_rtf: float) -> str:
+    lines = [
+        "| tool | face-frame recall | faces ever exposed | longest exposed run (frames) | real-time factor | × plain re-encode time |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, s in rows.items():
         rtf = float(s["realtime_factor"])
-        print(
+        lines.append(
             f"| {name} | {s['face_frame_recall']} | {s['faces_ever_exposed']} | {s['longest_exposed_run']} "
             f"| {rtf:.3f} | {floor_rtf / rtf:.1f} |"
         )
-    print(f"| plain PyAV decode + x264 encode (floor) | – | – | – | {floor_rtf:.3f} | 1.0 |")
-    if args.clips:
-        clip_rows(args.before)
+    lines.append(f"| plain PyAV decode + x264 encode (floor) | – | – | – | {floor_rtf:.3f} | 1.0 |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
