@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -388,6 +389,14 @@ def test_stopping_the_outbox_drops_what_waits_and_lets_the_running_work_end() ->
     for i in range(1, 4):
         box.put(partial(done.append, i))
     started.wait(5)
-    threading.Timer(0.2, release.set).start()
-    box.stop()  # what runs may end (the container is closed after), what waits never starts
+    waiting = list(box._waiting)[1:]
+    stopper = threading.Thread(target=box.stop)  # what runs may end (the container closes after)
+    stopper.start()
+    for _ in range(500):  # what waits is dropped before `stop` waits for what runs
+        if all(job.cancelled() for job in waiting):
+            break
+        time.sleep(0.01)
+    release.set()
+    stopper.join(5)
+    assert not stopper.is_alive() and all(job.cancelled() for job in waiting)
     assert done == [0]

@@ -103,7 +103,7 @@ class VideoEncoder:
             self.out.mux(packet)
 
 
-OUTBOX_DEPTH = 4  # frames waiting to be encoded
+OUTBOX_DEPTH = 4  # items waiting (a frame each, or a chunk of sound)
 
 
 class Outbox:
@@ -116,8 +116,8 @@ class Outbox:
     the picture's and the sound's encoding and muxing alike, in the order the pass
     hands them over: the container sees the same calls in the same order as
     before, so the same input still gives the same bytes.  At most `OUTBOX_DEPTH`
-    frames wait (each holds a whole frame); the first error stops the rest and is
-    raised to the pass at its next call.
+    items wait (a frame each, or a chunk of sound); the first error stops the rest
+    and is raised to the pass at its next call.
     """
 
     def __init__(self) -> None:

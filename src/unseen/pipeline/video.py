@@ -389,9 +389,11 @@ class _Run:
             if self.audio is not None:
                 self.outbox.put(self.audio.close)
             self.outbox.finish()
-        finally:  # on an error or Ctrl-C, the detections and frames still queued are dropped, not run
-            detector.shutdown(cancel_futures=True)
-            self.outbox.stop()
+        finally:  # on an error or Ctrl-C, the frames and detections still queued are dropped, not run
+            try:
+                self.outbox.stop()  # first: the container closes after this, and a second Ctrl-C may come
+            finally:
+                detector.shutdown(cancel_futures=True)
         if self.look is None:
             raise InputError(self.job.source, "the video has no frames")
         return Expected(
@@ -564,7 +566,7 @@ class _Run:
         if self.first_pts is None:
             self.first_pts = held.pts
         self.end_pts = held.pts + held.duration
-        self.written += 1
+        self.written += 1  # handed to the encoder: a few frames may still be encoding
         if self.ctx.progress is not None:
             self.ctx.progress(self.written, max(self.total, self.decoded))
 
