@@ -21,7 +21,7 @@ from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
 from .quantise import PIXEL_PLANES, committed_ranges, convertible, pixels_in, quantised
-from .runtime import padding_step, session
+from .runtime import padded_size, padding_step, session
 from .weights import model_path
 
 _STRIDE = 4
@@ -49,16 +49,11 @@ def graph(path: Path) -> onnx.ModelProto:
 STRIDE = 32  # the network's coarsest stride: its input sides are multiples of it
 
 
-def _padded(h: int, w: int, step: int = STRIDE) -> tuple[int, int]:
-    """The network's input size for an ``h`` x ``w`` picture: each side up to a multiple of ``step``
-    (`STRIDE`, or more: see `runtime.CUDA_STEP`)."""
-    return -(-h // step) * step, -(-w // step) * step
-
-
 def blob(rgb: np.ndarray, step: int = STRIDE) -> FloatArray:
-    """The network's input for ``rgb``: planes first, zero-padded to a multiple of ``step`` each way."""
+    """The network's input for ``rgb``: planes first, zero-padded to a multiple of ``step`` each way
+    (`STRIDE`, or more: see `runtime.CUDA_STEP`)."""
     h, w = rgb.shape[:2]
-    out = np.zeros((1, 3, *_padded(h, w, step)), np.float32)
+    out = np.zeros((1, 3, *padded_size(h, w, step)), np.float32)
     out[0, :, :h, :w] = rgb.transpose(2, 0, 1)
     return out
 
@@ -69,7 +64,7 @@ def pixels(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected 8-bit RGB, got {rgb.dtype} {rgb.shape}")  # never wrapped or truncated
     h, w = rgb.shape[:2]
-    out = np.zeros((1, *_padded(h, w), PIXEL_PLANES), np.uint8)
+    out = np.zeros((1, *padded_size(h, w, STRIDE), PIXEL_PLANES), np.uint8)
     out[0, :h, :w, :3] = rgb
     return out
 

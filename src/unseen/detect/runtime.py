@@ -37,6 +37,11 @@ def padding_step(settings: Settings, fine: int) -> int:
     return CUDA_STEP if settings.device == "cuda" else fine
 
 
+def padded_size(h: int, w: int, step: int) -> tuple[int, int]:
+    """``h`` and ``w`` each rounded up to a multiple of ``step``."""
+    return -(-h // step) * step, -(-w // step) * step
+
+
 def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
     """A session for ``model`` (a file, or a serialised graph) on ``settings``' providers and threads."""
     ensure_no_telemetry()

@@ -57,7 +57,7 @@ import numpy as np
 from ..datatypes import Detections
 from ..settings import Settings
 from . import BACKENDS
-from .runtime import padding_step, session
+from .runtime import padded_size, padding_step, session
 from .weights import model_path
 
 MAX_SIDE = 2560  # long side of the network's input at most; larger photos are shrunk
@@ -105,7 +105,7 @@ def input_size(width: int, height: int) -> tuple[int, int]:
 def padded(blob: np.ndarray, step: int) -> np.ndarray:
     """``blob`` (NCHW) grown right and down to multiples of ``step`` with black (-1 after scaling)."""
     h, w = blob.shape[2:]
-    ph, pw = -(-h // step) * step, -(-w // step) * step
+    ph, pw = padded_size(h, w, step)
     if (ph, pw) == (h, w):
         return blob
     out = np.full((*blob.shape[:2], ph, pw), -1.0, blob.dtype)
