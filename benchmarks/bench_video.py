@@ -180,27 +180,21 @@ def batch_rows(python: Path, clip: Path, work: Path) -> None:
     """Frames per second over a folder of videos: unseen (default ``--jobs``, ``--jobs 1``), deface."""
     indir = work / "batch-in"
     indir.mkdir()
-    for source in [clip, *sorted((SHARED / "data" / "videos").glob("*.mp4"))]:
+    sources = [clip, *sorted((SHARED / "data" / "videos").glob("*.mp4"))]
+    for source in sources:
         shutil.copyfile(source, indir / source.name)
-    frames = sum(frame_count(v) for v in indir.iterdir())
+    frames = sum(frame_count(source) for source in sources)
     unseen = UNSEEN.strip("'")
+    deface = [str(python), str(ROOT / "benchmarks" / "deface_folder.py"), str(indir)]
     runs = {
-        f"unseen, default `--jobs` ({os.cpu_count()})": [unseen, "protect", str(indir), "-q"],
-        "unseen `--jobs 1`": [unseen, "protect", str(indir), "-q", "--jobs", "1"],
-        "deface, one process over the folder": [
-            str(python),
-            str(ROOT / "benchmarks" / "deface_folder.py"),
-            str(indir),
-        ],
+        f"unseen, default `--jobs` ({os.cpu_count()})": [unseen, "protect", str(indir), "-q", "-o"],
+        "unseen `--jobs 1`": [unseen, "protect", str(indir), "-q", "--jobs", "1", "-o"],
+        "deface, one process over the folder": deface,  # its output folder comes last too
     }
-    print(
-        f"\n| batch: {len(list(indir.iterdir()))} videos, {frames} frames | seconds | frames per s |\n|---|---|---|"
-    )
+    print(f"\n| batch: {len(sources)} videos, {frames} frames | seconds | frames per s |\n|---|---|---|")
     for i, (name, command) in enumerate(runs.items()):
-        out = work / f"batch-out-{i}"
-        command = [*command, *(["-o", str(out)] if "unseen" in name else [str(out)])]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run([*command, str(work / f"batch-out-{i}")], capture_output=True, text=True)
         seconds = time.perf_counter() - started
         status = "" if done.returncode == 0 else f" (exit {done.returncode}: {done.stderr.strip()[-200:]})"
         print(f"| {name}{status} | {seconds:.1f} | {frames / seconds:.2f} |", flush=True)
