@@ -197,9 +197,11 @@ def test_a_further_pass_covers_what_the_first_found_without_detecting_again(
 
 
 def test_check_sees_the_face_in_every_audited_frame_of_a_clip_in_order(tmp_path: Path) -> None:
-    """`unseen check` audits beside the decoding (`unseen.verify.audit.Beside`); verdicts keep frame order."""
+    """`unseen check` audits beside the decoding (`unseen.verify.audit.Beside`), two frames at once on
+    two cores; the verdicts keep frame order and are those of one frame at a time."""
     clip = make_clip(tmp_path / "walk.mp4")
-    result = Checker(Settings(threads=1), use_exiftool=False).check(clip.path)
+    result = Checker(Settings(threads=2), use_exiftool=False).check(clip.path)
+    assert result.findings == Checker(Settings(threads=1), use_exiftool=False).check(clip.path).findings
     seen = [re.search(r"frame (\d+)\)", f) for f in result.findings if f.startswith("face at")]
     assert result.status == "dirty" and all(seen), result.findings
     frames = [int(m.group(1)) for m in seen if m]
