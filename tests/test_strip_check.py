@@ -47,6 +47,8 @@ from conftest import (
     unallowed_in,
     write_tagged_photos,
 )
+from unseen.check import Checker
+from unseen.settings import Settings
 
 pytestmark = needs_exiftool
 
@@ -200,6 +202,28 @@ def test_check_still_sees_the_face_after_strip(made: Made) -> None:
     (record,) = run.records()
     assert record["faces"] >= 1
     assert all(item.startswith("face at") for item in record["findings"]), "only the face is left"
+
+
+def test_check_all_judges_two_files_at_once_as_one_at_a_time(made: Made, tmp_path: Path) -> None:
+    """`Checker.check_all` (what `unseen check` runs) gives each file the verdict `check` gives it
+    alone, in the order the files were given: a face, metadata, a broken file, clean outputs."""
+    clean = [p for _, p in made.outputs("protect")]
+    broken = tmp_path / "broken.jpg"  # a clean photo cut short: its pixels cannot be judged
+    broken.write_bytes(next(p for p in clean if p.suffix == ".jpg").read_bytes()[:600])
+    files = [
+        made.stripped_output("tagged.jpg"),  # a face
+        made.videos / "tagged.mp4",  # metadata
+        broken,
+        *clean,  # a video among them
+    ]
+    both = list(Checker(Settings(threads=2)).check_all(files))
+    alone = [Checker(Settings(threads=1)).check(f) for f in files]
+    assert [r.input for r in both] == files
+    verdicts = [[(r.status, r.faces, r.findings, r.error) for r in run] for run in (both, alone)]
+    assert verdicts[0] == verdicts[1]
+    assert [r.status for r in both[:3]] == ["dirty", "dirty", "dirty"]
+    assert any(f.startswith("pixels not checked") for f in both[2].findings), both[2].findings
+    assert {r.status for r in both[3:]} == {"clean"}
 
 
 def _timeline(path: Path) -> dict[str, Any]:

@@ -9,8 +9,11 @@ the very one protect's self-check runs on what it writes, so the two agree.
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -26,6 +29,11 @@ from .profiles import resolve
 from .settings import Settings
 from .verify.audit import Audit, Beside, audited_frames
 
+# Files judged at once by `Checker.check_all`.  One at a time kept about 1.4 of 2 cores busy (the
+# networks' threads wait for each other at every layer, YuNet holds the interpreter, exiftool
+# starts a process); two at once, each on its own core: 44 protected dev photos 5.3 → 4.4 s.
+FILES_AT_ONCE = 2
+
 
 class Checker:
     """Loads the detectors once (unless ``faces`` is False); ``check(path)`` judges one file."""
@@ -36,6 +44,29 @@ class Checker:
         audit = resolve(settings).audit
         self.audit = Audit(FaceFinder(settings, audit), settings, audit) if faces else None
         self.use_exiftool = use_exiftool
+
+    def check_all(self, paths: Iterable[Path]) -> Iterator[FileResult]:
+        """`check` on each of ``paths``, up to `FILES_AT_ONCE` side by side, results in the order given.
+
+        Each file is judged by the same audit on sessions sized for that many callers
+        (`Audit.lanes`), which give the same verdicts.
+        """
+        lanes, side = 1, self
+        if self.audit is not None:
+            lanes, audit = self.audit.lanes(FILES_AT_ONCE)
+            side = copy.copy(self)
+            side.audit = audit
+        pool = ThreadPoolExecutor(lanes, "unseen-check")
+        queue: deque[Future[FileResult]] = deque()
+        try:
+            for path in paths:
+                queue.append(pool.submit(side.check, path))
+                while queue and (len(queue) > lanes or queue[0].done()):
+                    yield queue.popleft().result()
+            while queue:
+                yield queue.popleft().result()
+        finally:  # an error or Ctrl-C: the files not yet begun are dropped, not judged
+            pool.shutdown(cancel_futures=True)
 
     def check(self, path: Path) -> FileResult:
         started = time.perf_counter()

@@ -28,8 +28,8 @@ from . import plan as plan_mod
 from . import settings as settings_mod
 from .datatypes import FileResult
 from .errors import UnseenError, UsageError
-from .jobs import Job, plan_outputs
 from .jobs import plan as plan_jobs
+from .jobs import plan_outputs
 from .settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
@@ -382,9 +382,8 @@ def check(
         if not files:
             raise UsageError("no input files found")
         checker = Checker(settings_mod.load(config), faces=faces)
-        jobs = [Job(path, path) for path, _root in files]
-        handled = (checker.check(job.source) for job in jobs)
-        shown = _counted(handled, len(jobs), show=len(jobs) > 1 and not quiet)
+        handled = checker.check_all(path for path, _root in files)
+        shown = _counted(handled, len(files), show=len(files) > 1 and not quiet)
         return exit_code(_report_all(shown, as_json=as_json, quiet=quiet))
 
     raise typer.Exit(_guarded(work))

@@ -9,6 +9,7 @@ import os
 import select
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class _Session:
 
 
 _session: _Session | None = None
+# One question at a time on the one session: `Checker.check_all` judges files side by side.
+_asking = threading.Lock()
 
 
 def tags(path: Path) -> dict[str, object] | None:
@@ -88,15 +91,16 @@ def tags(path: Path) -> dict[str, object] | None:
     global _session
     if not available():
         return None
-    try:
-        if _session is None or _session.proc.poll() is not None:
-            _session = _Session()
-        answer = _session.ask(path)
-    except (OSError, ValueError, TimeoutError, EOFError) as exc:
-        if _session is not None:
-            _session.close()
-            _session = None  # the next file gets a fresh exiftool
-        return {"ExifTool:Error": f"exiftool failed: {exc}"}
+    with _asking:
+        try:
+            if _session is None or _session.proc.poll() is not None:
+                _session = _Session()
+            answer = _session.ask(path)
+        except (OSError, ValueError, TimeoutError, EOFError) as exc:
+            if _session is not None:
+                _session.close()
+                _session = None  # the next file gets a fresh exiftool
+            return {"ExifTool:Error": f"exiftool failed: {exc}"}
     try:
         rows = json.loads(answer or "[]")
     except json.JSONDecodeError:
