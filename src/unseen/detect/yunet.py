@@ -10,7 +10,6 @@ OpenMP reads that once, when yuface is first imported.
 from __future__ import annotations
 
 import os
-import warnings
 from types import ModuleType
 
 import numpy as np
@@ -37,17 +36,19 @@ class YuNet:
             yuface = load_yuface()
         except ImportError as exc:  # wheels exist only for CPython 3.11 on Linux x86-64 and Windows
             raise ModelError(f"YuNet is unavailable: {exc}") from exc
-        self._detect = yuface.detect
+        # The compiled function itself: yuface's Python wrapper only filters by score and warns about
+        # every image over 960 px (we scale on purpose), and silencing that warning changes the
+        # process's warning filters, which is not safe while the audit runs YuNet in two threads.
+        self._detect = yuface.yuface.detect
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        with warnings.catch_warnings():
-            # yuface warns about every image over 960 px; we tile and scale on purpose.
-            warnings.simplefilter("ignore", UserWarning)
-            confs, boxes, marks = self._detect(bgr, conf=threshold)
-        if len(confs) == 0:
+        # One row a face: score in hundredths, x, y, w, h, five landmark points, one unused column.
+        rows = np.asarray(self._detect(bgr)).reshape(-1, 16)
+        rows = rows[rows[:, 0] > threshold * 100]
+        if len(rows) == 0:
             return Detections.empty()
-        xywh = np.asarray(boxes, np.float32).reshape(-1, 4)
+        xywh = rows[:, 1:5].astype(np.float32)
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        scores = np.asarray(confs, np.float32) / 100.0
-        return Detections.from_boxes(xyxy, scores, "yunet", np.asarray(marks, np.float32))
+        scores = rows[:, 0].astype(np.float32) / 100.0
+        return Detections.from_boxes(xyxy, scores, "yunet", rows[:, 5:15].astype(np.float32))
