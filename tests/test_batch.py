@@ -23,6 +23,7 @@ from unseen import batch
 from unseen.batch import LOCK, STATE, Folder
 from unseen.errors import UsageError
 from unseen.jobs import plan as plan_jobs
+from unseen.media.image import open_image
 from unseen.settings import Settings
 
 HEAD = np.s_[40:200, 160:290]
@@ -144,6 +145,22 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
     assert time.monotonic() - started < 60 and not (tmp_path / "out.png").exists()
     strip = run_cli("strip", bomb, "-o", tmp_path / "clean.png")
     assert strip.code == 1 and "--max-pixels" in strip.stderr
+
+
+def test_pillows_own_guard_comes_back_when_two_readers_overlap(tmp_path: Path) -> None:
+    """`unseen check` reads two files at once; Pillow's bomb guard is one setting for the process,
+    off while any reader is inside `open_image` and back as it was once the last one leaves."""
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in paths:
+        Image.new("RGB", (8, 8)).save(path)
+    before = Image.MAX_IMAGE_PIXELS
+    first, second = (open_image(path) for path in paths)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first out is not the last
+    assert Image.MAX_IMAGE_PIXELS is None, "the second reader is still under unseen's own guard"
+    second.__exit__(None, None, None)
+    assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_the_pixel_cap_applies_to_video_frames_and_can_be_raised(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,18 +49,38 @@ def open_image(path: Path) -> Iterator[Image.Image]:
 
     Opening reads the header only, so a picture over the cap (a decompression
     bomb declares billions of pixels in a few bytes) is refused before any of
-    it is decoded.  Pillow's own guard is replaced by that check for this
-    call only, not for the whole process.
+    it is decoded.  Pillow's own guard is replaced by that check while this
+    call (or another thread's) reads, not for the whole process.
     """
     _register_openers()
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our own check below says why, in our words
+    with _own_guard(), Image.open(path) as img:
+        refuse_oversized(path, img.width, img.height)
+        yield img
+
+
+class _Guard:
+    """Pillow's guard is one setting for the whole process, and `unseen check` reads two files at
+    once: the first reader in turns it off, the last one out puts back what it was."""
+
+    lock = threading.Lock()
+    readers = 0
+    saved: int | None = None
+
+
+@contextmanager
+def _own_guard() -> Iterator[None]:
+    with _Guard.lock:
+        if _Guard.readers == 0:
+            _Guard.saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # `refuse_oversized` says why, in our words
+        _Guard.readers += 1
     try:
-        with Image.open(path) as img:
-            refuse_oversized(path, img.width, img.height)
-            yield img
+        yield
     finally:
-        Image.MAX_IMAGE_PIXELS = saved
+        with _Guard.lock:
+            _Guard.readers -= 1
+            if _Guard.readers == 0:
+                Image.MAX_IMAGE_PIXELS = _Guard.saved
 
 
 def refuse_oversized(path: Path, width: int, height: int) -> None:
