@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -48,6 +49,7 @@ from conftest import (
     write_tagged_photos,
 )
 from unseen.check import Checker
+from unseen.media.video import VideoReader
 from unseen.settings import Settings
 
 pytestmark = needs_exiftool
@@ -224,6 +226,27 @@ def test_check_all_judges_two_files_at_once_as_one_at_a_time(made: Made, tmp_pat
     assert [r.status for r in both[:3]] == ["dirty", "dirty", "dirty"]
     assert any(f.startswith("pixels not checked") for f in both[2].findings), both[2].findings
     assert {r.status for r in both[3:]} == {"clean"}
+
+
+def test_leaving_check_all_stops_the_video_being_judged(made: Made, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C in `unseen check` (or any error in its caller) ends a video's check at its next frame,
+    rather than waiting for it to be decoded to the end."""
+    decoded: list[int] = []
+    frames = VideoReader.frames
+
+    def slowly(reader: VideoReader) -> Iterator[av.VideoFrame]:
+        for frame in frames(reader):
+            decoded.append(1)
+            time.sleep(0.1)  # so that the photo beside it is judged long before the video's end
+            yield frame
+
+    monkeypatch.setattr(VideoReader, "frames", slowly)
+    results = Checker(Settings(threads=2)).check_all(
+        [made.stripped_output("tagged.jpg"), made.videos / "tagged.mp4"]
+    )
+    assert next(results).status == "dirty"  # the photo, while the video is being judged
+    results.close()  # what an exception in the caller does to the generator
+    assert 0 < len(decoded) < FRAMES
 
 
 def _timeline(path: Path) -> dict[str, Any]:

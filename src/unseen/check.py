@@ -10,6 +10,7 @@ the very one protect's self-check runs on what it writes, so the two agree.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -35,6 +36,10 @@ from .verify.audit import Audit, Beside, audited_frames
 FILES_AT_ONCE = 2
 
 
+class _Stopped(Exception):
+    """A file's check ended early: `Checker.check_all` was left (an error or Ctrl-C in its caller)."""
+
+
 class Checker:
     """Loads the detectors once (unless ``faces`` is False); ``check(path)`` judges one file."""
 
@@ -44,6 +49,7 @@ class Checker:
         audit = resolve(settings).audit
         self.audit = Audit(FaceFinder(settings, audit), settings, audit) if faces else None
         self.use_exiftool = use_exiftool
+        self.stopping: threading.Event | None = None  # once set, a video's check ends at its next frame
 
     def check_all(self, paths: Iterable[Path]) -> Iterator[FileResult]:
         """`check` on each of ``paths``, up to `FILES_AT_ONCE` side by side, results in the order given.
@@ -51,11 +57,11 @@ class Checker:
         Each file is judged by the same audit on sessions sized for that many callers
         (`Audit.lanes`), which give the same verdicts.
         """
-        lanes, side = 1, self
+        side = copy.copy(self)
+        side.stopping = threading.Event()
+        lanes = 1
         if self.audit is not None:
-            lanes, audit = self.audit.lanes(FILES_AT_ONCE)
-            side = copy.copy(self)
-            side.audit = audit
+            lanes, side.audit = self.audit.lanes(FILES_AT_ONCE)
         pool = ThreadPoolExecutor(lanes, "unseen-check")
         queue: deque[Future[FileResult]] = deque()
         try:
@@ -65,7 +71,10 @@ class Checker:
                     yield queue.popleft().result()
             while queue:
                 yield queue.popleft().result()
-        finally:  # an error or Ctrl-C: the files not yet begun are dropped, not judged
+        finally:
+            # An error or Ctrl-C: the files not yet begun are dropped, and a video being judged stops
+            # at its next frame (`_Stopped`, which no one reads), rather than being decoded to its end.
+            side.stopping.set()
             pool.shutdown(cancel_futures=True)
 
     def check(self, path: Path) -> FileResult:
@@ -111,7 +120,7 @@ class Checker:
                 yield from _describe(self.audit.visible(rgb), index, False)
             return
         with Beside(self.audit) as beside:  # the audit beside the decoding, as in protect's self-check
-            for index, rgb in _video_frames(path):
+            for index, rgb in _video_frames(path, self.stopping):
                 for seen, faces in beside.put(index, rgb):
                     yield from _describe(faces, seen, True)
             for seen, faces in beside.rest():
@@ -124,12 +133,14 @@ def _describe(dets: Detections, index: int, is_video: bool) -> Iterator[str]:
         yield f"face at {x0},{y0}-{x1},{y1} (score {score:.2f}{where}) (detector)"
 
 
-def _video_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+def _video_frames(path: Path, stopping: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
     """The frames the audit samples (about 16, first and last included), upright."""
     with VideoReader(path, fail=VerificationError) as reader:
         wanted = audited_frames(reader.frame_count)
         last: tuple[int, av.VideoFrame] | None = None
         for index, frame in enumerate(reader.frames()):
+            if stopping is not None and stopping.is_set():
+                raise _Stopped(f"{path}: stopped at frame {index}")
             last = (index, frame)
             if index in wanted:
                 yield index, reader.rgb(frame)
