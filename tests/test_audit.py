@@ -7,7 +7,10 @@ import pytest
 
 from unseen.boxes import overlap_share
 from unseen.cover import cover
-from unseen.verify.audit import cover_noise, noise_share
+from unseen.detect import FaceFinder
+from unseen.profiles import resolve
+from unseen.settings import Settings
+from unseen.verify.audit import Audit, cover_noise, noise_share
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -44,3 +47,16 @@ def test_a_block_exactly_on_a_threshold_gets_one_verdict_wherever_it_is_judged(f
     picture[:, 12:] = ON_THE_FLOOR
     box = np.array([[12, 0, 16, 4]])
     assert overlap_share(box, cover_noise(picture)).tolist() == noise_share(box, picture).tolist() == [0.0]
+
+
+def test_the_audit_sees_the_same_on_any_number_of_threads(astronaut: np.ndarray) -> None:
+    """Protect's self-check and `unseen check` may run the audit on sessions of different sizes (two
+    frames or files at once, another machine's cores): its networks must give the same bits."""
+    picture = np.ascontiguousarray(np.tile(astronaut, (2, 3, 1)))  # several faces, over 960 px
+    seen = []
+    for threads in (1, 2, 3):
+        settings = Settings(threads=threads)
+        plan = resolve(settings).audit  # without YuNet where it does not install
+        faces = Audit(FaceFinder(settings, plan), settings, plan).visible(picture)
+        seen.append((faces.xyxy.tobytes(), faces.scores.tobytes(), faces.sources))
+    assert len(seen[0][2]) >= 6 and seen[1] == seen[0] and seen[2] == seen[0]
