@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -64,6 +66,33 @@ def test_where_yuface_installs_yunet_is_a_second_opinion() -> None:
     profile = resolve(Settings())
     assert profile.photo == PHOTO and profile.audit == AUDIT
     assert "yunet" in profile.photo.backends() and "yunet" in profile.audit.backends()
+
+
+FIRST_CALLS_AT_ONCE = """
+import threading
+import numpy as np
+import unseen
+from unseen.detect.yunet import YuNet
+from unseen.settings import Settings
+yunet, start = YuNet(Settings()), threading.Barrier(2)
+def call():
+    start.wait()
+    yunet.detect(np.zeros((200, 200, 3), np.uint8), 0.5)
+threads = [threading.Thread(target=call) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.skipif(not installed("yunet"), reason="yuface has no wheel for this platform")
+def test_yunet_from_two_threads_at_once_in_a_fresh_process_does_not_hang() -> None:
+    """The audit runs YuNet in two threads: yuface's first calls from two threads at once deadlocked
+    in it (28 of 30 fresh processes) until its calls were taken one at a time."""
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", FIRST_CALLS_AT_ONCE], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
 
 
 def test_each_audit_pass_sees_the_bare_face_and_not_its_cover(tmp_path: Path, astronaut: np.ndarray) -> None:

@@ -5,11 +5,18 @@ onnxruntime's threads, or any other busy process, a YuNet pass then took
 3.5x as long (0.37 s instead of 0.10 s a dev photo on 2 shared cores).  They
 are told to sleep instead, unless the environment already says otherwise;
 OpenMP reads that once, when yuface is first imported.
+
+yuface is called by one thread at a time (`_ONE_CALL`).  Two threads making a
+process's first calls at once deadlock in it (28 of 30 fresh processes hung,
+and one `unseen check` in CI before the lock): its first call sets up state
+while the interpreter can pass to another thread.  Nothing is lost in
+waiting: yuface holds the interpreter for the whole of a call anyway.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from types import ModuleType
 
 import numpy as np
@@ -18,6 +25,8 @@ from ..datatypes import Detections
 from ..errors import ModelError
 from ..settings import Settings
 from . import BACKENDS
+
+_ONE_CALL = threading.Lock()
 
 
 def load_yuface() -> ModuleType:
@@ -44,7 +53,8 @@ class YuNet:
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         # One row a face: score in hundredths, x, y, w, h, five landmark points, one unused column.
-        rows = np.asarray(self._detect(bgr)).reshape(-1, 16)
+        with _ONE_CALL:
+            rows = np.asarray(self._detect(bgr)).reshape(-1, 16)
         rows = rows[rows[:, 0] > threshold * 100]
         if len(rows) == 0:
             return Detections.empty()
