@@ -391,7 +391,7 @@ def test_stopping_the_outbox_drops_what_waits_and_lets_the_running_work_end() ->
     for i in range(1, 4):
         box.put(partial(done.append, i))
     started.wait(5)
-    waiting = list(box._waiting)[1:]
+    waiting = list(box._work._queue)[1:]
     stopper = threading.Thread(target=box.stop)  # what runs may end (the container closes after)
     stopper.start()
     for _ in range(500):  # what waits is dropped before `stop` waits for what runs

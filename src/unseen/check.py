@@ -12,9 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -24,6 +22,7 @@ from . import kinds, meta
 from .datatypes import Detections, FileKind, FileResult, Status
 from .detect import FaceFinder
 from .errors import InputError, UnseenError, UnsupportedError, VerificationError
+from .inorder import InOrder
 from .media import image as image_io
 from .media.video import VideoReader
 from .profiles import resolve
@@ -62,20 +61,16 @@ class Checker:
         lanes = 1
         if self.audit is not None:
             lanes, side.audit = self.audit.lanes(FILES_AT_ONCE)
-        pool = ThreadPoolExecutor(lanes, "unseen-check")
-        queue: deque[Future[FileResult]] = deque()
+        work = InOrder[FileResult](lanes, lanes, "unseen-check")
         try:
             for path in paths:
-                queue.append(pool.submit(side.check, path))
-                while queue and (len(queue) > lanes or queue[0].done()):
-                    yield queue.popleft().result()
-            while queue:
-                yield queue.popleft().result()
+                yield from work.put(side.check, path)
+            yield from work.rest()
         finally:
             # An error or Ctrl-C: the files not yet begun are dropped, and a video being judged stops
             # at its next frame (`_Stopped`, which no one reads), rather than being decoded to its end.
             side.stopping.set()
-            pool.shutdown(cancel_futures=True)
+            work.stop()
 
     def check(self, path: Path) -> FileResult:
         started = time.perf_counter()

@@ -9,9 +9,7 @@ are the input's, frame for frame, so variable frame rate stays variable.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +18,7 @@ import av
 import numpy as np
 
 from ..errors import UnsupportedError
+from ..inorder import InOrder
 from ..meta.video import new_video_stream, open_clean_output
 from .video import Look
 
@@ -121,24 +120,21 @@ class Outbox:
     """
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, "unseen-encode")
-        self._waiting: deque[Future[None]] = deque()
+        self._work = InOrder[None](1, OUTBOX_DEPTH, "unseen-encode")
         self._failed = False
 
     def put(self, work: Callable[[], None]) -> None:
-        self._waiting.append(self._pool.submit(self._do, work))
-        while self._waiting and (len(self._waiting) > OUTBOX_DEPTH or self._waiting[0].done()):
-            self._waiting.popleft().result()
+        self._work.put(self._do, work)
 
     def finish(self) -> None:
         """Waits for all that was asked; raises the first error."""
-        while self._waiting:
-            self._waiting.popleft().result()
+        for _ in self._work.rest():
+            pass
 
     def stop(self) -> None:
         """Drops what has not started and waits for what has (one frame at most): the container may
         then be closed."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._work.stop()
 
     def _do(self, work: Callable[[], None]) -> None:
         if self._failed:

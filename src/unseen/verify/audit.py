@@ -17,8 +17,7 @@ visible by consent is covered in a further pass.
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from types import TracebackType
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy.typing as npt
 from ..boxes import overlap_share
 from ..datatypes import Detections
 from ..detect import FaceFinder, Plan
+from ..inorder import InOrder
 from ..settings import Settings
 
 # A detection whose box lies at least this much on cover noise is taken for the cover itself.
@@ -80,9 +80,7 @@ class Beside:
 
     def __init__(self, audit: Audit) -> None:
         lanes, self.audit = audit.lanes(self.LANES)
-        self.in_flight = lanes + 1
-        self.pool = ThreadPoolExecutor(lanes, "unseen-audit")
-        self.queue: deque[tuple[int, Future[Detections]]] = deque()
+        self.work = InOrder[tuple[int, Detections]](lanes, lanes + 1, "unseen-audit")
 
     def __enter__(self) -> Beside:
         return self
@@ -90,27 +88,21 @@ class Beside:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.pool.shutdown(cancel_futures=True)
+        self.work.stop()
 
     def put(
         self, index: int, rgb: np.ndarray, kept: npt.NDArray[np.bool_] | None = None
     ) -> list[tuple[int, Detections]]:
-        self.queue.append((index, self.pool.submit(self._unkept, rgb, kept)))
-        ready = []
-        while self.queue and (len(self.queue) > self.in_flight or self.queue[0][1].done()):
-            ready.append(self._next())
-        return ready
+        return self.work.put(self._unkept, index, rgb, kept)
 
-    def rest(self) -> list[tuple[int, Detections]]:
-        return [self._next() for _ in range(len(self.queue))]
+    def rest(self) -> Iterator[tuple[int, Detections]]:
+        return self.work.rest()
 
-    def _next(self) -> tuple[int, Detections]:
-        index, job = self.queue.popleft()
-        return index, job.result()
-
-    def _unkept(self, rgb: np.ndarray, kept: npt.NDArray[np.bool_] | None) -> Detections:
+    def _unkept(
+        self, index: int, rgb: np.ndarray, kept: npt.NDArray[np.bool_] | None
+    ) -> tuple[int, Detections]:
         faces = self.audit.visible(rgb)
-        return faces if kept is None else missed(faces, kept)
+        return index, faces if kept is None else missed(faces, kept)
 
 
 def missed(faces: Detections, kept: npt.NDArray[np.bool_]) -> Detections:
