@@ -289,7 +289,14 @@ def test_screenshot_of_the_page_on_the_astronaut(page: Page, tmp_path: Path, ast
         expect(page.locator("g.region.kind-face:not(.candidate)")).to_have_count(1)
         page.locator("g.region.kind-face rect.box").click()
         expect(page.locator(".selected-panel")).to_have_count(1)
-        page.wait_for_function("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+        # Polled from here: `wait_for_function` polls with eval() inside the page whenever its first
+        # look fails, which the page's CSP (script-src 'self') refuses, so it failed now and then.
+        loaded = "[...document.images].every((i) => i.complete && i.naturalWidth > 0)"
+        for _ in range(600):  # 30 s, Playwright's default wait
+            if page.evaluate(loaded):
+                break
+            page.wait_for_timeout(50)
+        assert page.evaluate(loaded), "the page's images did not load"
         shot = tmp_path / "review.png"
         page.screenshot(path=str(shot))
         assert all(url.startswith(review.origin + "/") for url in requests)
