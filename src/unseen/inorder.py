@@ -27,10 +27,17 @@ class InOrder(Generic[T]):
         self._queue: deque[Future[T]] = deque()
 
     def put(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> list[T]:
-        """Start ``work(*args, **kwargs)``; the results ready, in order (an error is raised here)."""
+        """Start ``work(*args, **kwargs)``; the results ready, in order.
+
+        An item's error is raised here, unless results before it are being handed back: they
+        come first, and the error is raised by the next call (``put`` or `rest`).  A caller that
+        stopped at the error would otherwise never see them (a file already judged).
+        """
         self._queue.append(self._pool.submit(work, *args, **kwargs))
-        ready = []
+        ready: list[T] = []
         while self._queue and (len(self._queue) > self._depth or self._queue[0].done()):
+            if ready and self._queue[0].exception() is not None:  # waits for it to end
+                break
             ready.append(self._queue.popleft().result())
         return ready
 
