@@ -462,6 +462,28 @@ def test_exiftool_failing_is_a_finding(tmp_path: Path) -> None:
     assert "ExifTool:Error" in [f.item for f in exiftool.scan(empty) or []]
 
 
+@needs_exiftool
+def test_an_interrupted_question_is_not_answered_to_the_next_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while exiftool works leaves its answer in the kept-open session's pipe; the next file
+    must get its own answer, not that one (it did: a file judged by another file's tags)."""
+    first, second = tmp_path / "first.jpg", tmp_path / "second.jpg"
+    for path in (first, second):
+        path.write_bytes(_jpeg())
+    assert (exiftool.tags(first) or {})["SourceFile"] == str(first)  # a session is running
+    waiting = exiftool.select.select
+
+    def interrupted(*args: Any) -> Any:
+        monkeypatch.setattr(exiftool.select, "select", waiting)
+        raise KeyboardInterrupt  # the question is asked; Ctrl-C comes while its answer is awaited
+
+    monkeypatch.setattr(exiftool.select, "select", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        exiftool.tags(first)
+    assert (exiftool.tags(second) or {})["SourceFile"] == str(second)
+
+
 # --- the public entry points -----------------------------------------------------------------------
 
 

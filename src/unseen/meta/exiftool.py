@@ -92,15 +92,20 @@ def tags(path: Path) -> dict[str, object] | None:
     if not available():
         return None
     with _asking:
+        answered = False
         try:
             if _session is None or _session.proc.poll() is not None:
                 _session = _Session()
             answer = _session.ask(path)
+            answered = True
         except (OSError, ValueError, TimeoutError, EOFError) as exc:
-            if _session is not None:
-                _session.close()
-                _session = None  # the next file gets a fresh exiftool
             return {"ExifTool:Error": f"exiftool failed: {exc}"}
+        finally:
+            # A question left unanswered (an error, or Ctrl-C while waiting) leaves its answer in the
+            # pipe, where the next question would read it as its own: the next file gets a fresh exiftool.
+            if not answered and _session is not None:
+                _session.close()
+                _session = None
     try:
         rows = json.loads(answer or "[]")
     except json.JSONDecodeError:
