@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -402,3 +403,30 @@ def test_stopping_the_outbox_drops_what_waits_and_lets_the_running_work_end() ->
     stopper.join(5)
     assert not stopper.is_alive() and all(job.cancelled() for job in waiting)
     assert done == [0]
+
+
+def test_a_second_ctrl_c_does_not_end_the_outbox_s_wait() -> None:
+    """The pass's cleanup waits in `Outbox.stop` for the frame being encoded before the container
+    closes; a Ctrl-C during that wait used to end it, and FFmpeg then crashed the process writing
+    into the closed container."""
+    done: list[str] = []
+
+    def encoding() -> None:
+        time.sleep(0.5)
+        done.append("encoded")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    box = Outbox()
+    box.put(encoding)
+    time.sleep(0.05)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # Ctrl-C while `stop` waits
+        with pytest.raises(KeyboardInterrupt):
+            box.stop()
+        assert done == ["encoded"], "stop returned while the encoder was still at work"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Generic, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -47,5 +47,22 @@ class InOrder(Generic[T]):
             yield self._queue.popleft().result()
 
     def stop(self) -> None:
-        """Drops the work that has not started and waits for the work that has."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Drops the work that has not started and waits for the work that has, even through another
+        Ctrl-C (raised once the wait is over): the caller may free what that work uses as soon as
+        this returns (the encoder's container is closed next; FFmpeg crashed writing into it).
+
+        The wait is on the futures, not the pool's threads: on CPython 3.11 a join that Ctrl-C
+        interrupts marks the thread as ended, and joining it again returns at once.
+        """
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Only the work that started: `wait` would never hear of a future cancelled here.
+        running = [f for f in self._queue if not f.cancelled()]
+        interrupted: KeyboardInterrupt | None = None
+        while True:
+            try:
+                wait(running)
+                break
+            except KeyboardInterrupt as exc:
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
