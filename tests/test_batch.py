@@ -6,6 +6,7 @@ the astronaut's face, a few short clips, and the runs a user would make.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -24,6 +25,7 @@ from unseen.batch import LOCK, STATE, Folder
 from unseen.errors import UsageError
 from unseen.jobs import plan as plan_jobs
 from unseen.media.image import open_image
+from unseen.plan import Plan
 from unseen.settings import Settings
 
 HEAD = np.s_[40:200, 160:290]
@@ -80,6 +82,70 @@ def test_a_folder_holds_one_set_of_settings(tmp_path: Path, astronaut: np.ndarra
     assert run_cli("protect", tmp_path / "in", "-o", tmp_path / "out").code == 0
     other = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--style", "blur")
     assert other.code == 2 and "other settings (style)" in other.stderr
+
+
+def test_a_folder_holds_the_outputs_of_one_command_and_one_set_of_plans(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A folder ``strip`` filled holds no protected file: protect into it used to skip every input
+    as done, exit 0, and leave the faces; a changed plan was skipped the same way."""
+    photo_folder(tmp_path / "in", astronaut, 1)
+    assert run_cli("strip", tmp_path / "in", "-o", tmp_path / "stripped", "-q").code == 0
+    protect = run_cli("protect", tmp_path / "in", "-o", tmp_path / "stripped")
+    assert protect.code == 2 and "other settings (mode)" in protect.stderr, protect.stderr
+    empty = Plan.model_validate(
+        {
+            "media": {"sha256": "0" * 64, "kind": "photo", "width": 160, "height": 120, "frames": 1},
+            "profile": "default",
+            "tracks": [],
+        }
+    )
+    with Folder(tmp_path / "out", Settings(), "protect", {"a.json": empty}):
+        (tmp_path / "out" / "a.png").write_bytes(b"an output")  # the folder is kept
+    edited = empty.model_copy(update={"profile": "fast"})
+    with (
+        pytest.raises(UsageError, match=r"other settings \(plans\)"),
+        Folder(tmp_path / "out", Settings(), "protect", {"a.json": edited}),
+    ):
+        pass
+
+
+def test_a_state_line_cut_short_by_a_kill_is_left_out(tmp_path: Path, astronaut: np.ndarray) -> None:
+    photo_folder(tmp_path / "in", astronaut, 3)
+    assert run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "-q").code == 0
+    state = tmp_path / "out" / STATE
+    state.write_text(state.read_text()[:-20])  # the last note, cut in the middle
+    for _ in range(2):  # the rerun's own notes follow the cut line, not on it
+        again = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "--json")
+        assert again.code == 0, again.stderr
+        assert {r["status"] for r in again.records()} == {"skipped"}
+    assert len(outputs(tmp_path / "out")) == 3
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / STATE).write_text('{"state": 1, "ke')  # killed while writing its first line
+    fresh = run_cli("protect", tmp_path / "in", "-o", tmp_path / "new", "--jobs", "1", "-q")
+    assert fresh.code == 0 and len(outputs(tmp_path / "new")) == 3, fresh.stderr
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_taken_as_input(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    photo_folder(tmp_path / "in", astronaut, 2)
+    for _ in range(2):
+        run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "in" / "out", "--jobs", "1", "-q")
+        assert run.code == 0, run.stderr
+    assert len(outputs(tmp_path / "in" / "out")) == 2
+    same = run_cli("protect", tmp_path / "in", "-o", tmp_path / "in")
+    assert same.code == 2 and "is an input folder" in same.stderr
+
+
+def test_a_name_that_is_not_utf8_is_still_a_name(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Old cameras and card readers write Latin-1 names; one of them used to crash the whole batch."""
+    (first,) = photo_folder(tmp_path / "in", astronaut, 1)
+    first.rename(tmp_path / "in" / os.fsdecode(b"caf\xe9.png"))
+    photo_folder(tmp_path / "more", astronaut, 2)[1].rename(tmp_path / "in" / "other.png")
+    run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "--json")
+    assert run.code == 0, run.stderr
+    assert [r["status"] for r in run.records()] == ["protected", "protected"]
 
 
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, astronaut: np.ndarray) -> None:
@@ -257,6 +323,57 @@ def test_ctrl_c_in_a_parallel_batch_leaves_no_partial_output(tmp_path: Path, ast
     rerun = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "--json")
     assert rerun.code == 0 and len(outputs(tmp_path / "out")) == 40
     assert tree_hashes(tmp_path / "in") == originals
+
+
+def _workers(parent: int) -> list[int]:
+    """The batch's worker processes: the parent's children, less multiprocessing's resource tracker."""
+    found = []
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+    return found
+
+
+def _started(child: subprocess.Popen[str], folder: Path) -> list[int]:
+    """Wait until the batch's workers are at work (a temporary file is being written); their pids."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if folder.exists() and list(folder.glob(".unseen-*.part")) and _workers(child.pid):
+            return _workers(child.pid)
+        time.sleep(0.02)
+    pytest.fail("the batch's workers never started")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc (Linux)")
+def test_a_worker_killed_or_a_killed_parent_loses_nothing(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A worker the out-of-memory killer ends is one line and exit 1, not a traceback; a run whose
+    parent alone is killed stops its workers, rather than leaving them publishing into a folder
+    whose lock is gone while the rerun starts."""
+    photo_folder(tmp_path / "in", astronaut, 30)
+    command = unseen_cmd("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2")
+    child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    os.kill(_started(child, tmp_path / "out")[0], signal.SIGKILL)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 1 and "a worker process ended" in stderr, stderr
+    assert "Traceback" not in stderr
+    child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL, text=True)
+    workers = _started(child, tmp_path / "out")
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.05)
+    alive = [
+        w
+        for w in workers
+        if Path(f"/proc/{w}/stat").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"
+    ]
+    assert not alive, "the workers outlived their parent"
+    assert not list((tmp_path / "out").rglob(".unseen-*.part"))
+    rerun = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", "--json")
+    assert rerun.code == 0 and len(outputs(tmp_path / "out")) == 30, rerun.stderr
 
 
 def test_closing_a_parallel_run_early_stops_its_workers(tmp_path: Path, astronaut: np.ndarray) -> None:

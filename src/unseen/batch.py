@@ -10,11 +10,12 @@ command after a crash, a kill or Ctrl-C skips every input whose output was
 published (outputs appear only after their self-check, so an output that
 exists is a good one), removes the hidden temporary files a killed run left,
 and redoes the rest.  Inputs are known by a keyed digest of their path, size
-and modification time, and the state records a keyed digest of their
-content: the file names no input and cannot be matched to an original
-without its key.  Runs with other settings are refused in a folder that
-holds one, and a lock (``.unseen-lock``) refuses a second run into the
-folder while one is going.
+and modification time: the file names no input and cannot be matched to an
+original without its key.  Runs with other settings, another command or
+other plans are refused in a folder that holds one (a folder ``strip`` made
+holds no protected file), and a lock (``.unseen-lock``) refuses a second run
+into the folder while one is going.  A line cut short by a kill is left
+out when the state is read back.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ import sys
 import warnings
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from .datatypes import FileResult
-from .errors import OutputError, UsageError
+from .errors import OutputError, UnseenError, UsageError
 from .jobs import Job
 from .plan import Plan
 from .settings import Settings
@@ -101,7 +103,14 @@ def run(task: Task, jobs: list[Job], processes: int) -> Generator[FileResult, No
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        raise UnseenError(
+                            "a worker process ended without a word (out of memory, or killed); "
+                            "no partial output was published: rerun the same command to go on"
+                        ) from None
+                    yield result
         except BaseException:
             # Ctrl-C (or a crash here, or the caller closing this generator): no new file starts,
             # and the files in progress are interrupted the same way, so each worker removes its
@@ -148,6 +157,7 @@ def bounded_heaps(arenas: int = 2) -> None:
 def _start(task: Task) -> None:
     global _handle_one
     bounded_heaps()
+    _stop_with_parent()
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops the workers
     # with SIGTERM (`_interrupt`), which unwinds a file in progress like Ctrl-C would.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -158,6 +168,21 @@ def _start(task: Task) -> None:
     if not sys.warnoptions:  # a worker is the command line's own process: no library warning on stderr
         warnings.simplefilter("ignore")
     _handle_one = worker(task)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """On Linux, SIGTERM (`_stop`) comes to this worker when the run that started it dies, even by
+    SIGKILL: the worker would otherwise go on publishing into a folder whose lock is gone, racing
+    the rerun.  Elsewhere the workers end when they find the parent's pipe closed."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the request was made
+        os._exit(0)
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -183,9 +208,15 @@ def _handle(job: Job) -> FileResult:
 class Folder:
     """An output folder a run owns: its lock, its state, the leftovers of a killed run."""
 
-    def __init__(self, out: Path, settings: Settings) -> None:
+    def __init__(
+        self, out: Path, settings: Settings, mode: Mode = "protect", plans: dict[str, Plan] | None = None
+    ) -> None:
         self.out = out
         self.settings = {name: _plain(getattr(settings, name)) for name in FINGERPRINT}
+        # What a folder's outputs are (protected files, stripped ones, plans) and the plans they were
+        # made from: a folder ``strip`` filled must never pass for one of protected files.
+        self.settings["mode"] = mode
+        self.settings["plans"] = _digest(plans) if plans else None
         self._lock: IO[str] | None = None
         self.made = False
         self.key = b""
@@ -220,7 +251,16 @@ class Folder:
             self.key = secrets.token_bytes(16)
             self._append({"state": 1, "key": self.key.hex(), "settings": self.settings})
             return
-        lines = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        text = path.read_text("utf-8", errors="replace")
+        lines = [row for row in map(_parsed, text.splitlines()) if row is not None]
+        if not lines or "key" not in lines[0]:
+            if any(p.name not in (STATE, LOCK) for p in self.out.iterdir()):
+                raise UsageError(f"{self.out} holds files and a damaged {STATE}; choose another folder")
+            path.unlink()  # killed while writing its first line: nothing was done here
+            self._read()
+            return
+        if not text.endswith("\n"):
+            self._append_raw("\n")  # a line cut short by a kill stays a line of its own, left out
         head = lines[0]
         if head.get("settings") != self.settings:
             changed = sorted(k for k in self.settings if head.get("settings", {}).get(k) != self.settings[k])
@@ -230,12 +270,14 @@ class Folder:
             )
         self.key = bytes.fromhex(str(head["key"]))
         for record in lines[1:]:
-            self.records[str(record["input"])] = record
+            if "input" in record and "output" in record:
+                self.records[str(record["input"])] = record
 
     def identity(self, source: Path) -> str:
         """A keyed digest of where and what ``source`` is: the same file gives the same one."""
         st = source.stat()
-        text = f"{source.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+        # Bytes as the system gives them: a name that is not UTF-8 (an old camera's card) is still a name.
+        text = os.fsencode(source.resolve()) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()
         return hmac.new(self.key, text, hashlib.sha256).hexdigest()[:32]
 
     def done(self, job: Job) -> Job | None:
@@ -258,11 +300,10 @@ class Folder:
         self._append(*records)
 
     def finished(self, job: Job, result: FileResult) -> None:
-        self._note(job, result.status)
-
-    def _note(self, job: Job, event: str) -> None:
-        with contextlib.suppress(OSError):  # an input gone since the start fails with its own reason
-            self._append(self._record(job, event))
+        """Note how ``job`` ended.  A note that cannot be made (a full disk) loses nothing: the
+        start's note already names the output, and a rerun skips it if it was published."""
+        with contextlib.suppress(OSError, OutputError):  # an input gone since the start: its own reason
+            self._append(self._record(job, result.status))
 
     def _record(self, job: Job, event: str) -> dict[str, object]:
         record: dict[str, object] = {
@@ -274,13 +315,37 @@ class Folder:
         return record
 
     def _append(self, *records: dict[str, object]) -> None:
-        if not records:
-            return
-        fd = os.open(self.out / STATE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with open(fd, "a", encoding="utf-8") as fh:
-            fh.write("".join(json.dumps(r) + "\n" for r in records))
-            fh.flush()
-            os.fsync(fh.fileno())
+        if records:
+            self._append_raw("".join(json.dumps(r) + "\n" for r in records))
+
+    def _append_raw(self, text: str) -> None:
+        try:
+            fd = os.open(self.out / STATE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with open(fd, "a", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk: one line, exit 1, before any work starts
+            raise OutputError(why_not_written(self.out / STATE, exc)) from exc
+
+
+def _parsed(line: str) -> dict[str, Any] | None:
+    """One state line, or None for a blank one or one a kill cut short."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
+
+
+def _digest(plans: dict[str, Plan]) -> str:
+    """One digest of every plan a run covers from, whatever order they were given in."""
+    h = hashlib.sha256()
+    for name in sorted(plans):
+        h.update(
+            name.encode("utf-8", "surrogateescape") + b"\0" + plans[name].model_dump_json().encode() + b"\0"
+        )
+    return h.hexdigest()
 
 
 def _plain(value: object) -> object:

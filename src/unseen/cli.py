@@ -410,7 +410,7 @@ def _batch(
     if probe.folder is None:
         jobs_mod.refuse_clashes(probe.todo)
         return _report_all(batch.run(task, probe.todo, 1), as_json=as_json, quiet=quiet)
-    with batch.Folder(probe.folder, opts) as folder:
+    with batch.Folder(probe.folder, opts, task.mode, task.plans) as folder:
         planned = jobs_mod.planned(
             inputs, out, out_format=opts.format, keep_names=opts.keep_names, plans=plans, finished=folder.done
         )

@@ -60,12 +60,25 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: 
     return result
 
 
-def collect(inputs: list[Path]) -> list[tuple[Path, Path | None]]:
-    """Every file to process, with the folder it was found under (None for a file given directly)."""
+def collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Path | None]]:
+    """Every file to process, with the folder it was found under (None for a file given directly).
+
+    Nothing under ``out`` is taken from a folder: an output folder inside an input folder would
+    otherwise give its outputs back as inputs on every rerun.
+    """
+    skip = out.resolve() if out is not None else None
     found: list[tuple[Path, Path | None]] = []
     for item in inputs:
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and not _hidden(p, item))
+            if skip is not None and item.resolve() == skip:
+                raise UsageError(f"{out} is an input folder: write the outputs to another folder")
+            files = sorted(
+                p
+                for p in item.rglob("*")
+                if p.is_file()
+                and not _hidden(p, item)
+                and (skip is None or not p.resolve().is_relative_to(skip))
+            )
             found.extend((p, item) for p in files)
         else:
             found.append((item, None))  # missing files fail later, one line each
@@ -116,7 +129,7 @@ def planned(
     learn which folder the run will own).  ``audio`` is protect's sound mode:
     ``drop`` is refused for a sound-only input before any work starts.
     """
-    files = collect(inputs)
+    files = collect(inputs, out)
     if not files:
         raise UsageError("no input files found")
     if audio == "drop":

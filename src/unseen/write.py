@@ -9,6 +9,7 @@ is removed and no half file is left; an error writing it names the output.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -36,7 +37,10 @@ def staged(final: Path) -> Iterator[Path]:
         # Filling the hidden file failed (a full disk, a size limit): the error names the output.
         raise OutputError(why_not_written(final, exc)) from exc
     finally:
-        temp.unlink(missing_ok=True)
+        # On a read-only file system this fails too, and its error would hide the one that names
+        # the output.
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
 
 
 def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:
