@@ -213,6 +213,33 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
     assert strip.code == 1 and "--max-pixels" in strip.stderr
 
 
+def gif_with_a_far_frame(path: Path, x: int, y: int) -> Path:
+    """A two-frame 8x8 GIF whose second frame is placed at (x, y), far past the declared canvas."""
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (50, 200)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, optimize=False)
+    data = bytearray(path.read_bytes())
+    # Image descriptors: 0x2C, then left, top, width, height (little-endian); the second frame's.
+    at = [i for i in range(len(data) - 9) if data[i] == 0x2C and data[i + 5 : i + 9] == b"\x08\x00\x08\x00"][
+        1
+    ]
+    data[at + 1 : at + 5] = struct.pack("<HH", x, y)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_later_gif_frame_is_held_to_the_pixel_cap(tmp_path: Path) -> None:
+    """Pillow grows a GIF's canvas when it seeks to a frame placed past it: a 1 KB file reached
+    65008x65008 pixels at its second frame, under no cap at all while unseen's replaced Pillow's."""
+    bomb = gif_with_a_far_frame(tmp_path / "bomb.gif", 65_000, 65_000)
+    for command, target in (("protect", "out.gif"), ("strip", "clean.gif")):
+        run = run_cli(command, bomb, "-o", tmp_path / target)
+        assert run.code == 1 and "over the limit of" in run.stderr, run.stderr
+        assert not (tmp_path / target).exists()
+    small = gif_with_a_far_frame(tmp_path / "small.gif", 2000, 2000)  # 4 MP from its second frame
+    capped = run_cli("protect", small, "-o", tmp_path / "small-out.gif", "--max-pixels", "1000000")
+    assert capped.code == 1 and "2008x2008" in capped.stderr, capped.stderr
+
+
 def test_pillows_own_guard_comes_back_when_two_readers_overlap(tmp_path: Path) -> None:
     """`unseen check` reads two files at once; Pillow's bomb guard is one setting for the process,
     off while any reader is inside `open_image` and back as it was once the last one leaves."""

@@ -16,7 +16,6 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
-from PIL import ImageSequence
 
 from . import kinds, meta
 from .datatypes import FileResult
@@ -104,7 +103,7 @@ def _raw_frames(path: Path, count: int) -> list[np.ndarray]:
     with image_io.open_image(path) as img:
         return [
             np.asarray(f.convert("RGBA" if f.mode in ("RGBA", "PA") else "RGB"))
-            for f in islice(ImageSequence.Iterator(img), count)
+            for f in islice(image_io.sized_frames(path, img), count)
         ]
 
 

@@ -83,6 +83,18 @@ def _own_guard() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _Guard.saved
 
 
+def sized_frames(path: Path, img: Image.Image) -> Iterator[Image.Image]:
+    """Every frame of an opened picture, each held to the pixel cap before it is decoded.
+
+    A GIF frame may reach past the canvas the header declares, and Pillow then
+    grows the canvas when it seeks to it: a 1 KB file grew to 65008x65008 at its
+    second frame, with Pillow's own guard handed over to `refuse_oversized`.
+    """
+    for frame in ImageSequence.Iterator(img):
+        refuse_oversized(path, frame.width, frame.height)
+        yield frame
+
+
 def refuse_oversized(path: Path, width: int, height: int) -> None:
     """`InputError` when a ``width`` x ``height`` picture or frame is over the file's pixel cap."""
     limit = pixel_limit.get()
@@ -130,7 +142,7 @@ def read(path: Path) -> Picture:
             frames, durations = [], []
             # Only animations are shown frame after frame.  The extra images of an MPO, HEIF or
             # TIFF are previews, stereo pairs, gain maps or depth maps: the primary is the photo.
-            sequence = ImageSequence.Iterator(img) if img.format in ANIMATED else [img]
+            sequence = sized_frames(path, img) if img.format in ANIMATED else [img]
             for frame in sequence:
                 frames.append(_to_array(frame))
                 durations.append(int(frame.info.get("duration", 100)))
@@ -209,6 +221,6 @@ def decode(path: Path) -> tuple[str | None, list[np.ndarray]]:
         fmt = READABLE.get(img.format or "")
         frames = [
             np.asarray(f.convert("RGBA" if f.mode in ("RGBA", "PA") else "RGB"))
-            for f in ImageSequence.Iterator(img)
+            for f in sized_frames(path, img)
         ]
     return fmt, frames
