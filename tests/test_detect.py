@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +25,19 @@ import pytest
 from conftest import FACE, changed_share, needs_cuda, pixels, run_cli, save, without_cuda
 from scripted import Scripted
 from unseen.boxes import iou_matrix
-from unseen.detect import AUDIT, PHOTO, FaceFinder, Pass, Plan, centerface, installed, make_backend, quantise
+from unseen.datatypes import Detections
+from unseen.detect import (
+    AUDIT,
+    BACKENDS,
+    PHOTO,
+    FaceFinder,
+    Pass,
+    Plan,
+    centerface,
+    installed,
+    make_backend,
+    quantise,
+)
 from unseen.detect.centerface import CenterFace, CenterFaceInt8, blob, graph
 from unseen.detect.quantise import committed_ranges, convertible, pixels_in, quantised
 from unseen.detect.runtime import CUDA_STEP, session
@@ -277,3 +291,33 @@ def test_int8_ranges_that_miss_a_tensor_are_refused() -> None:
     ranges.pop(next(iter(ranges)))
     with pytest.raises(ModelError, match="no range"):
         quantised(convertible(graph(model_path("centerface"))), ranges)
+
+
+_loads: list[int] = []
+
+
+@BACKENDS.register("test-slow-to-load")
+class _SlowToLoad:
+    def __init__(self, settings: Settings) -> None:
+        _loads.append(settings.threads)
+        time.sleep(0.3)
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
+        return Detections.empty()
+
+
+def test_two_lanes_asking_for_the_same_finder_load_its_networks_once() -> None:
+    """`unseen check`'s lanes each ask for the audit on sessions of their size at the same time."""
+    plan = Plan(passes=(Pass("test-slow-to-load", 1.0, 0.5),))
+    finder = FaceFinder(Settings(threads=4), plan)
+    _loads.clear()
+    got: list[FaceFinder] = []
+    lanes = [
+        threading.Thread(target=lambda: got.append(finder.with_plan(plan, Settings(threads=2))))
+        for _ in range(2)
+    ]
+    for lane in lanes:
+        lane.start()
+    for lane in lanes:
+        lane.join()
+    assert _loads == [2] and got[0] is got[1]

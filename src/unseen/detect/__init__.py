@@ -14,6 +14,7 @@ elsewhere `Plan.without` drops them (`unseen.profiles.resolve`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -171,6 +172,9 @@ def make_backend(name: str, settings: Settings) -> Backend:
     return BACKENDS.get(name)(settings)
 
 
+_SIBLINGS = threading.Lock()
+
+
 class FaceFinder:
     """Loads each backend once; ``find(rgb)`` runs the plan and returns merged boxes."""
 
@@ -186,6 +190,10 @@ class FaceFinder:
         if plan == self.plan and settings.threads == self.threads:
             return self
         key = (plan, settings.threads)
+        with _SIBLINGS:  # two lanes of `unseen check` ask at once: the networks load once
+            return self._sibling(key, plan, settings)
+
+    def _sibling(self, key: tuple[Plan, int], plan: Plan, settings: Settings) -> FaceFinder:
         if key not in self._siblings:
             shared = self.backends if settings.threads == self.threads else {}
             sibling = object.__new__(FaceFinder)
