@@ -38,6 +38,7 @@ class Review:
     tmp: Path
     cookie: str = ""
     page: str = ""
+    swap: Answer | None = None
     stderr: list[str] = field(default_factory=list)
 
     @property
@@ -72,7 +73,10 @@ class Review:
             conn.close()
 
     def sign_in(self) -> Answer:
-        """Trade the printed token for the cookie, as the browser does on its first visit."""
+        """Trade the printed token for the cookie, as the browser does on its first visit (the token
+        works once: later calls give back that first answer)."""
+        if self.swap is not None:
+            return self.swap
         parts = urlsplit(self.url)
         swap = self.request(f"/?{parts.query}", cookie=False)
         self.cookie = swap.headers["set-cookie"].split(";", 1)[0]
@@ -80,6 +84,7 @@ class Review:
         found = re.search(rb'name="unseen-page" content="([^"]+)"', page.body)
         assert found, page.body[:300]
         self.page = found.group(1).decode()
+        self.swap = swap
         return swap
 
     def post(self, path: str, data: bytes = b"{}") -> Answer:

@@ -97,6 +97,32 @@ def test_the_token_is_swapped_for_a_strict_cookie_and_a_clean_url(review: Review
     assert forged.status == 403, "only the cookie's own value opens the page"
 
 
+def test_the_printed_link_opens_the_page_once(review: Review) -> None:
+    """The link can be read later (a process list, history, scrollback): it then opens nothing."""
+    review.sign_in()
+    again = review.request("/?t=" + review.token, cookie=False)
+    assert again.status == 403 and "set-cookie" not in again.headers and b"used" in again.body
+    signed = review.request("/?t=" + review.token)  # the browser that used it: the page, no new cookie
+    assert signed.status == 303 and "set-cookie" not in signed.headers
+
+
+def test_another_program_s_cookie_does_not_lock_the_user_out(review: Review) -> None:
+    """Cookies ignore ports: a local app's cookie that Python's parser cannot read came first and
+    hid the review's own, so every request got 403."""
+    review.sign_in()
+    for other in ['prefs={"theme":"dark"}', "name=two words", "x=\u00e9t\u00e9"]:
+        answer = review.request("/api/state", headers={"Cookie": f"{other}; {review.cookie}"}, cookie=False)
+        assert answer.status == 200, other
+
+
+def test_a_malformed_edit_is_a_plain_422(review: Review) -> None:
+    """A NaN in an edit made FastAPI's error answer itself fail: a 500 and tracebacks on the terminal."""
+    review.sign_in()
+    for body in (b'{"op": "add", "box": [NaN, 0, 50, 50]}', b'{"op": "add", "box": [0, 0, Infinity, 50]}'):
+        answer = review.post(f"/api/edit/{key_of(review)}", body)
+        assert answer.status == 422 and json.loads(answer.body) == {"error": "malformed request"}, answer.body
+
+
 def test_a_foreign_host_gets_400_even_with_the_cookie(review: Review) -> None:
     review.sign_in()
     for host in [

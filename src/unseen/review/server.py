@@ -27,7 +27,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from importlib import resources
 from types import FrameType
 from typing import Any
@@ -35,6 +34,7 @@ from urllib.parse import parse_qs
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +66,7 @@ class Gate:
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
         self.origins = {f"http://{h}" for h in self.hosts}
         self.cookie = f"unseen-{port}"  # cookies ignore ports: name them by it, so two reviews never clash
+        self.used = False  # the printed link is swapped for the cookie once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,22 +86,25 @@ class Gate:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if headers.get("host") not in self.hosts:
             return Response("wrong Host\n", 400, media_type="text/plain")
+        signed_in = self._signed_in(headers.get("cookie", ""))
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "t" in query:
-            if scope["path"] != "/" or not secrets.compare_digest(
+            good = scope["path"] == "/" and secrets.compare_digest(
                 query["t"][0].encode(), self.token.encode()
-            ):
-                return Response("forbidden\n", 403, media_type="text/plain")
+            )
+            if signed_in:  # the link again, in the browser that used it: the page, and no new cookie
+                return Response(status_code=303, headers={"location": "/"})
+            if not good or self.used:
+                # The link opens the page once: anyone who reads it later (from a process list, the
+                # browser's history, a terminal's scrollback) gets nothing, and a stranger who used
+                # it first shows as a refusal in the user's own browser.
+                why = "that link has been used; start the review again" if good else "forbidden"
+                return Response(why + "\n", 403, media_type="text/plain")
+            self.used = True
             swap = Response(status_code=303, headers={"location": "/"})
             swap.set_cookie(self.cookie, self.secret, httponly=True, samesite="strict", path="/")
             return swap
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(headers.get("cookie", ""))
-        except Exception:  # a malformed Cookie header is simply no cookie
-            jar = SimpleCookie()
-        got = jar[self.cookie].value if self.cookie in jar else ""
-        if not secrets.compare_digest(got.encode(), self.secret.encode()):
+        if not signed_in:
             return Response("forbidden: open the link the command printed\n", 403, media_type="text/plain")
         if scope["method"] not in ("GET", "HEAD"):
             page_ok = secrets.compare_digest(headers.get(WRITE_HEADER, "").encode(), self.page.encode())
@@ -109,10 +113,25 @@ class Gate:
                 return Response("forbidden: changes come from the page only\n", 403, media_type="text/plain")
         return None
 
+    def _signed_in(self, header: str) -> bool:
+        """Whether the Cookie header holds this review's cookie.  Read by hand: a cookie of another
+        program on 127.0.0.1 (any port) that `http.cookies` cannot parse made it drop the rest."""
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == self.cookie and secrets.compare_digest(value.encode(), self.secret.encode()):
+                return True
+        return False
+
 
 def build(session: Session, page: str) -> FastAPI:
     """The routes; `Gate` wraps them in `serve`."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer quotes the input back, and a NaN in it made that a 500 with a
+        # traceback on the terminal.
+        return JSONResponse({"error": "malformed request"}, 422)
 
     def known(call: Callable[[], Any]) -> Any:
         try:

@@ -121,6 +121,7 @@ class Session:
         self.lock = threading.RLock()
         self.history: list[tuple[str, Plan, list[Region]]] = []
         self.applying = False
+        self.written: set[Path] = set()  # the plan files this review saved, and may save again
         self.progress = (0, 0)
         self.started = time.perf_counter()
         self.tasks: queue.Queue[str] = queue.Queue()  # what the page asks the main thread to do
@@ -322,10 +323,12 @@ class Session:
     def undo(self) -> str | None:
         """Take back the last edit of any file; returns that file's id."""
         with self.lock:
+            if self.applying:  # the edits stay undoable for the files that Apply does not write
+                return None
             while self.history:
                 key, plan, found = self.history.pop()
                 f = self.files[key]
-                if not _locked(f) and not self.applying:
+                if not _locked(f):
                     f.set_plan(plan)
                     f.candidates = found
                     return key
@@ -428,7 +431,10 @@ class Session:
         """Save the plan beside the outputs' folder, then render it as ``protect --plan`` would."""
         try:
             self.plans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_private(f.plan_path, f.plan.to_json().encode(), replace=True)
+            # Saved again only over its own save: a file another program put there since the start
+            # (the names were free then) is not replaced.
+            write_private(f.plan_path, f.plan.to_json().encode(), replace=f.plan_path in self.written)
+            self.written.add(f.plan_path)
         except (UnseenError, OSError) as exc:
             return FileResult.of_error(
                 f.job.source, exc if isinstance(exc, UnseenError) else PlanError(str(exc)), "other"
