@@ -203,11 +203,22 @@ def exiftool_tags(path: Path, *, numeric: bool = False) -> dict[str, Any]:
 
 
 def exiftool_tags_of(paths: Sequence[Path], *, numeric: bool = False) -> dict[Path, dict[str, Any]]:
-    """`exiftool_tags` for many files with one exiftool process; ``numeric``: raw values (``-n``)."""
+    """`exiftool_tags` for many files with one exiftool process; ``numeric``: raw values (``-n``),
+    binary data as base64 (``-b``), as `unseen.meta.exiftool` reads them for the allowlist."""
     if not paths:
         return {}
     done = subprocess.run(
-        ["exiftool", "-j", "-a", "-u", "-G0:1", "-ee", *(["-n"] if numeric else []), "--", *map(str, paths)],
+        [
+            "exiftool",
+            "-j",
+            "-a",
+            "-u",
+            "-G0:1",
+            "-ee",
+            *(["-n", "-b"] if numeric else []),
+            "--",
+            *map(str, paths),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

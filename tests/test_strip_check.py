@@ -412,3 +412,91 @@ def test_shared_check_exit_codes(shared: SharedRun) -> None:
     assert shared.check_in.code == 3, "every original carries something"
     assert shared.check_out.code == 0, shared.check_out.stdout
     assert shared.strip.code == 1, "the two unreadable files are refused"
+
+
+# --- text where no tag names it (found in review) ---------------------------------------------------
+
+HIDDEN = b"Owner=Alice Smith;GPS=51.5074,-0.1278"
+
+
+def _gif_with_text_in_a_frame_control(path: Path) -> Path:
+    frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (40, 200)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    data = path.read_bytes()
+    at = data.index(b"\x21\xf9\x04") + 7  # after the control block's four bytes, before its end
+    path.write_bytes(data[:at] + bytes([len(HIDDEN)]) + HIDDEN + data[at:])
+    return path
+
+
+def _flac_with_text_in_its_padding(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("flac", rate=8000)
+        stream.layout = "mono"
+        samples = (np.sin(np.arange(8000) / 5) * 8000).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    data, at = bytearray(path.read_bytes()), 4
+    while data[at] & 0x7F != 1:  # to the PADDING block
+        assert not data[at] & 0x80, "FFmpeg wrote no padding"
+        at += 4 + int.from_bytes(data[at + 1 : at + 4], "big")
+    data[at + 4 : at + 4 + len(HIDDEN)] = HIDDEN
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _mpeg4_part2_with_user_data(path: Path) -> Path:
+    """MPEG-4 Part 2 video whose user data (start code 00 00 01 B2) names someone, in its decoder
+    setup and before every frame."""
+    user = b"\x00\x00\x01\xb2" + HIDDEN
+    plain = path.with_suffix(".plain.mp4")
+    with av.open(str(plain), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with av.open(str(plain)) as src, av.open(str(path), "w", format="mp4") as out:
+        ins = src.streams.video[0]
+        dst = out.add_stream_from_template(ins)
+        dst.codec_context.extradata = bytes(ins.codec_context.extradata or b"") + user
+        for packet in src.demux(ins):
+            if packet.size:
+                marked = av.Packet(user + bytes(packet))
+                marked.pts, marked.dts, marked.time_base = packet.pts, packet.dts, packet.time_base
+                marked.is_keyframe, marked.stream = packet.is_keyframe, dst
+                out.mux(marked)
+    return path
+
+
+def test_text_in_padding_or_a_frame_control_is_found_and_stripped(tmp_path: Path) -> None:
+    """Room no tag names (a FLAC padding block, an MP4 `free` box, the sub-blocks of a GIF frame's
+    control block) was taken for empty; filled with text, `check` called such files clean."""
+    flac = _flac_with_text_in_its_padding(tmp_path / "padded.flac")
+    mp4 = tmp_path / "free.mp4"
+    make_clip(tmp_path / "base.mp4")
+    mp4.write_bytes(
+        (tmp_path / "base.mp4").read_bytes() + (8 + len(HIDDEN)).to_bytes(4, "big") + b"free" + HIDDEN
+    )
+    gif = _gif_with_text_in_a_frame_control(tmp_path / "control.gif")
+    for path in (flac, mp4, gif):
+        assert run_cli("check", path).code == 3, f"{path.name} was called clean"
+    stripped = run_cli("strip", gif, "-o", tmp_path / "clean.gif")
+    assert stripped.code == 0, stripped.stderr
+    assert HIDDEN not in (tmp_path / "clean.gif").read_bytes()
+    assert run_cli("check", tmp_path / "clean.gif").code == 0
+
+
+def test_mpeg4_part2_video_is_encoded_again_not_copied(tmp_path: Path) -> None:
+    """Its user data holds any text, where neither exiftool nor FFmpeg's tags look."""
+    source = _mpeg4_part2_with_user_data(tmp_path / "part2.mp4")
+    assert HIDDEN in source.read_bytes()
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()

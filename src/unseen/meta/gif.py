@@ -69,11 +69,24 @@ def clean_bytes(data: bytes) -> bytes:
     header, found, _trailer = blocks(data)
     parts = [header]
     for kind, raw in found:
-        if kind in ("image", "control"):
+        if kind == "image":
             parts.append(raw)
+        elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
+            # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
+            parts.append(b"\x21\xf9\x04" + raw[3:7] + b"\x00")
         elif kind == "loop" and len(raw) >= 19 and raw[14] == 3:
             parts.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + raw[16:18] + b"\x00")
     return b"".join([*parts, b"\x3b"])
+
+
+def _plain(kind: str, raw: bytes) -> bool:
+    """A block that holds pictures or timing only: an image, or a frame's control or the loop count
+    in their standard size (more sub-blocks after theirs can carry any text)."""
+    if kind == "control":
+        return len(raw) == 8 and raw[2] == 4
+    if kind == "loop":
+        return len(raw) == 19 and raw[14:16] == b"\x03\x01"
+    return kind == "image"
 
 
 def write_clean(src: Path, dst: Path) -> None:
@@ -85,7 +98,7 @@ def scan(path: Path) -> list[Finding]:
         _header, found, trailer = blocks(path.read_bytes())
     except NotClean as exc:
         return [Finding("unseen", f"GIF:unparsed ({exc})")]
-    out = [Finding("unseen", f"GIF:{kind}") for kind, _ in found if kind not in ("image", "control", "loop")]
+    out = [Finding("unseen", f"GIF:{kind}") for kind, raw in found if not _plain(kind, raw)]
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     return out

@@ -9,6 +9,7 @@ handler names) are allowed only with the neutral value a clean file has.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 
@@ -90,8 +91,23 @@ def _zero_date(value: object) -> bool:
     return not str(value).strip("0: ")
 
 
+def _blank(value: object) -> bool:
+    """Padding that holds nothing: empty, or zero bytes (exiftool gives binary data as base64)."""
+    text = str(value)
+    if text.startswith("base64:"):
+        try:
+            return not any(base64.b64decode(text[len("base64:") :], validate=True))
+        except ValueError:
+            return False
+    return not text.strip("\0")
+
+
 # Allowed tags whose value must be the neutral one.
 VALUE_RULES: dict[str, Callable[[object], bool]] = {
+    # A `free` box or a FLAC padding block is room left for later edits; filled with text, it is a
+    # place to hide anything that no tag names.
+    "Free": _blank,
+    "Padding": _blank,
     "CreateDate": _zero_date,
     "ModifyDate": _zero_date,
     "TrackCreateDate": _zero_date,

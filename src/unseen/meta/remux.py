@@ -25,7 +25,10 @@ from ..errors import InputError, UnsupportedError
 from . import video
 
 # H.264 NAL type 6 = SEI (user data, encoder settings, some cameras' GPS).
-_H264_NO_SEI = "filter_units=remove_types=6"
+# SEI units carry any text an encoder or a phone puts there (x264's settings, a user's own): H.264's
+# type 6, HEVC's prefix and suffix SEI (39, 40).  The filter cleans the decoder setup (avcC, hvcC)
+# as well as the frames.
+NO_SEI = {"h264": "filter_units=remove_types=6", "hevc": "filter_units=remove_types=39|40"}
 VIDEO_CRF = "18"
 AUDIO_BITRATE = 192_000
 if TYPE_CHECKING:
@@ -34,12 +37,12 @@ AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 class _Copy:
-    """Packets go through unchanged (H.264 minus its SEI units)."""
+    """Packets go through unchanged (H.264 and HEVC minus their SEI units)."""
 
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
         self.dst = video.copy_stream(out, src)
-        h264 = video.codec_name(src) == "h264"
-        self.bsf = BitStreamFilterContext(_H264_NO_SEI, src, self.dst) if h264 else None
+        sei = NO_SEI.get(video.codec_name(src))
+        self.bsf = BitStreamFilterContext(sei, src, self.dst) if sei else None
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         if self.bsf is not None:

@@ -24,9 +24,11 @@ from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
 OUTPUT_FORMAT = "mp4"
-# Codecs MP4 carries as they are; anything else is re-encoded.  Motion JPEG is left out on
-# purpose: every one of its frames is a JPEG that may hold its own EXIF segment.
-COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
+# Codecs MP4 carries as they are; anything else is re-encoded.  Left out on purpose: Motion JPEG,
+# every frame of which is a JPEG that may hold its own EXIF segment, and MPEG-4 Part 2, whose
+# "user data" (start code 00 00 01 B2) may hold any text in its decoder setup and in every frame,
+# where neither exiftool nor FFmpeg's tags see it.
+COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
 # What FFmpeg's demuxers report about the container's structure rather than its content.
 STRUCTURAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
