@@ -148,6 +148,20 @@ def test_a_name_that_is_not_utf8_is_still_a_name(tmp_path: Path, astronaut: np.n
     assert [r["status"] for r in run.records()] == ["protected", "protected"]
 
 
+def test_a_run_leaves_the_temporary_files_of_a_run_in_a_folder_below_alone(tmp_path: Path) -> None:
+    """A run removes what a killed run left in its folder, but a folder below it with a lock of its
+    own is another run's, whose hidden file may be the output it is writing now."""
+    (tmp_path / "out" / "mine").mkdir(parents=True)
+    (tmp_path / "out" / "theirs").mkdir()
+    left = tmp_path / "out" / "mine" / ".unseen-0123456789ab.part"
+    busy = tmp_path / "out" / "theirs" / ".unseen-ba9876543210.part"
+    left.write_bytes(b"half a file of a killed run")
+    with Folder(tmp_path / "out" / "theirs", Settings()):
+        busy.write_bytes(b"the file the other run is writing")
+        with Folder(tmp_path / "out", Settings()):
+            assert not left.exists() and busy.exists()
+
+
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, astronaut: np.ndarray) -> None:
     photo_folder(tmp_path / "in", astronaut, 1)
     with Folder(tmp_path / "out", Settings()):  # another run holds the folder

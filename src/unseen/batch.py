@@ -231,8 +231,19 @@ class Folder:
         except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
             raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
         for leftover in self.out.rglob(TEMP_GLOB):  # hidden temporary files of a killed run
-            leftover.unlink(missing_ok=True)
+            if not self._nested(leftover):
+                leftover.unlink(missing_ok=True)
         return self
+
+    def _nested(self, path: Path) -> bool:
+        """Whether ``path`` lies in another run's folder below this one (it has a lock of its own):
+        its temporary files may be that run's work in progress."""
+        folder = path.parent
+        while folder != self.out and self.out in folder.parents:
+            if (folder / LOCK).exists():
+                return True
+            folder = folder.parent
+        return False
 
     def __exit__(self, *exc: object) -> None:
         if self._lock is None:
