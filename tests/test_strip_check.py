@@ -500,3 +500,39 @@ def test_mpeg4_part2_video_is_encoded_again_not_copied(tmp_path: Path) -> None:
     run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
     assert run.code == 0, run.stderr
     assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
+
+
+def _hevc_clip(path: Path) -> Path:
+    """A short HEVC clip from x265, which writes its whole command line into an SEI unit of the
+    decoder setup and of the first frame."""
+    try:
+        av.codec.Codec("libx265", "w")
+    except av.codec.codec.UnknownCodecError:
+        pytest.skip("this FFmpeg has no x265")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_hevc_is_copied_without_the_sei_of_its_setup_and_frames(tmp_path: Path) -> None:
+    """HEVC's decoder setup (hvcC) carries SEI units as well as its parameter sets: a copy keeps the
+    parameter sets only, and a setup holding more is a finding."""
+    source = _hevc_clip(tmp_path / "x265.mp4")
+    assert b"x265 (build" in source.read_bytes()
+    assert run_cli("check", source).code == 3
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert b"x265 (build" not in (tmp_path / "clean.mp4").read_bytes()
+    with av.open(str(tmp_path / "clean.mp4")) as clean:
+        assert clean.streams.video[0].codec_context.name == "hevc", "copied, not encoded again"
+        assert sum(1 for _ in clean.decode(video=0)) == 5
+    assert run_cli("check", tmp_path / "clean.mp4").code == 0

@@ -13,6 +13,8 @@ import base64
 import re
 from collections.abc import Callable
 
+from . import hevc
+
 
 def _tags(names: str) -> frozenset[str]:
     return frozenset(names.split())
@@ -77,7 +79,7 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MatrixStructure ImageWidth ImageHeight Unknown_edts MediaHeaderVersion MediaCreateDate "
         "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
-        "BitDepth AVCConfiguration HEVCConfiguration AV1Configuration Unknown_vpcC Unknown_esds Unknown_btrt "
+        "BitDepth AVCConfiguration HEVCConfiguration Unknown_hvcC AV1Configuration Unknown_vpcC Unknown_esds Unknown_btrt "
         "Unknown_dOps Unknown_dfLa Unknown_alac BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
         "ColorProfiles ColorPrimaries TransferCharacteristics MatrixCoefficients VideoFullRangeFlag "
         "SyncSampleTable CompositionTimeToSample SampleToChunk SampleSizes ChunkOffset ChunkOffset64 "
@@ -102,12 +104,25 @@ def _blank(value: object) -> bool:
     return not text.strip("\0")
 
 
+def _hevc_setup(value: object) -> bool:
+    text = str(value)
+    if not text.startswith("base64:"):
+        return False
+    try:
+        setup = base64.b64decode(text[len("base64:") :], validate=True)
+    except ValueError:
+        return False
+    return hevc.holds_only_parameter_sets(setup)
+
+
 # Allowed tags whose value must be the neutral one.
 VALUE_RULES: dict[str, Callable[[object], bool]] = {
     # A `free` box or a FLAC padding block is room left for later edits; filled with text, it is a
     # place to hide anything that no tag names.
     "Free": _blank,
     "Padding": _blank,
+    # HEVC's decoder setup, as exiftool 12 names it (base64): its parameter sets, and no SEI.
+    "Unknown_hvcC": _hevc_setup,
     "CreateDate": _zero_date,
     "ModifyDate": _zero_date,
     "TrackCreateDate": _zero_date,

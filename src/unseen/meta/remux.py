@@ -22,7 +22,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import video
+from . import hevc, video
 
 # H.264 NAL type 6 = SEI (user data, encoder settings, some cameras' GPS).
 # SEI units carry any text an encoder or a phone puts there (x264's settings, a user's own): H.264's
@@ -41,8 +41,12 @@ class _Copy:
 
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
         self.dst = video.copy_stream(out, src)
-        sei = NO_SEI.get(video.codec_name(src))
+        codec = video.codec_name(src)
+        sei = NO_SEI.get(codec)
         self.bsf = BitStreamFilterContext(sei, src, self.dst) if sei else None
+        setup = self.dst.codec_context.extradata
+        if codec == "hevc" and setup:  # the filter cleans the frames; hvcC keeps its SEI arrays
+            self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         if self.bsf is not None:
