@@ -446,13 +446,10 @@ def _flac_with_text_in_its_padding(path: Path) -> Path:
     return path
 
 
-def _mpeg4_part2_with_user_data(path: Path) -> Path:
-    """MPEG-4 Part 2 video whose user data (start code 00 00 01 B2) names someone, in its decoder
-    setup and before every frame."""
-    user = b"\x00\x00\x01\xb2" + HIDDEN
-    plain = path.with_suffix(".plain.mp4")
-    with av.open(str(plain), "w") as out:
-        stream = out.add_stream("mpeg4", rate=10)
+def _five_frames(path: Path, codec: str) -> Path:
+    """Five 64x64 frames of flat grey in ``codec``, at 10 frames a second."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=10)
         stream.width = stream.height = 64
         stream.pix_fmt = "yuv420p"
         for i in range(5):
@@ -462,6 +459,15 @@ def _mpeg4_part2_with_user_data(path: Path) -> Path:
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+    return path
+
+
+def _mpeg4_part2_with_user_data(path: Path) -> Path:
+    """MPEG-4 Part 2 video whose user data (start code 00 00 01 B2) names someone, in its decoder
+    setup and before every frame."""
+    user = b"\x00\x00\x01\xb2" + HIDDEN
+    plain = path.with_suffix(".plain.mp4")
+    _five_frames(plain, "mpeg4")
     with av.open(str(plain)) as src, av.open(str(path), "w", format="mp4") as out:
         ins = src.streams.video[0]
         dst = out.add_stream_from_template(ins)
@@ -509,17 +515,7 @@ def _hevc_clip(path: Path) -> Path:
         av.codec.Codec("libx265", "w")
     except av.codec.codec.UnknownCodecError:
         pytest.skip("this FFmpeg has no x265")
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx265", rate=10)
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    _five_frames(path, "libx265")
     return path
 
 
