@@ -50,6 +50,7 @@ from conftest import (
 )
 from unseen.check import Checker
 from unseen.media.video import VideoReader
+from unseen.meta import hevc
 from unseen.settings import Settings
 
 pytestmark = needs_exiftool
@@ -532,3 +533,15 @@ def test_hevc_is_copied_without_the_sei_of_its_setup_and_frames(tmp_path: Path) 
         assert clean.streams.video[0].codec_context.name == "hevc", "copied, not encoded again"
         assert sum(1 for _ in clean.decode(video=0)) == 5
     assert run_cli("check", tmp_path / "clean.mp4").code == 0
+
+
+def test_an_hevc_setup_keeps_its_parameter_sets_in_either_form(tmp_path: Path) -> None:
+    """The setup comes as hvcC (as MP4 stores it) or as start-code units (as FFmpeg's filter hands
+    it on): either way only the parameter sets stay, and a cut one is not clean."""
+    with av.open(str(_hevc_clip(tmp_path / "x265.mp4"))) as clip:
+        setup = bytes(clip.streams.video[0].codec_context.extradata or b"")
+    assert setup[:1] == b"\x01" and b"x265 (build" in setup and not hevc.holds_only_parameter_sets(setup)
+    cleaned = hevc.parameter_sets_only(setup)
+    assert b"x265 (build" not in cleaned and hevc.holds_only_parameter_sets(cleaned)
+    assert len(cleaned) > 23, "the parameter sets stay"
+    assert not hevc.holds_only_parameter_sets(cleaned[:-1])

@@ -93,26 +93,28 @@ def _zero_date(value: object) -> bool:
     return not str(value).strip("0: ")
 
 
-def _blank(value: object) -> bool:
-    """Padding that holds nothing: empty, or zero bytes (exiftool gives binary data as base64)."""
+def _binary(value: object) -> bytes | None:
+    """The bytes of a value exiftool gave as binary data (``base64:...``, with ``-b``); else None."""
     text = str(value)
-    if text.startswith("base64:"):
-        try:
-            return not any(base64.b64decode(text[len("base64:") :], validate=True))
-        except ValueError:
-            return False
-    return not text.strip("\0")
+    if not text.startswith("base64:"):
+        return None
+    try:
+        return base64.b64decode(text[len("base64:") :], validate=True)
+    except ValueError:
+        return None
+
+
+def _blank(value: object) -> bool:
+    """Padding that holds nothing: empty, or zero bytes."""
+    if str(value).startswith("base64:"):
+        data = _binary(value)
+        return data is not None and not any(data)
+    return not str(value).strip("\0")
 
 
 def _hevc_setup(value: object) -> bool:
-    text = str(value)
-    if not text.startswith("base64:"):
-        return False
-    try:
-        setup = base64.b64decode(text[len("base64:") :], validate=True)
-    except ValueError:
-        return False
-    return hevc.holds_only_parameter_sets(setup)
+    setup = _binary(value)
+    return setup is not None and hevc.holds_only_parameter_sets(setup)
 
 
 # Allowed tags whose value must be the neutral one.

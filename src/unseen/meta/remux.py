@@ -24,10 +24,9 @@ from av.video.stream import VideoStream
 from ..errors import InputError, UnsupportedError
 from . import hevc, video
 
-# H.264 NAL type 6 = SEI (user data, encoder settings, some cameras' GPS).
-# SEI units carry any text an encoder or a phone puts there (x264's settings, a user's own): H.264's
-# type 6, HEVC's prefix and suffix SEI (39, 40).  The filter cleans the decoder setup (avcC, hvcC)
-# as well as the frames.
+# SEI units carry any text an encoder or a phone puts there (x264's settings, some cameras' GPS, a
+# user's own): H.264's type 6, HEVC's prefix and suffix SEI (39, 40).  The filter removes them from
+# the frames; HEVC's decoder setup keeps its SEI through it, and is cleaned after (`hevc`).
 NO_SEI = {"h264": "filter_units=remove_types=6", "hevc": "filter_units=remove_types=39|40"}
 VIDEO_CRF = "18"
 AUDIO_BITRATE = 192_000
@@ -45,7 +44,7 @@ class _Copy:
         sei = NO_SEI.get(codec)
         self.bsf = BitStreamFilterContext(sei, src, self.dst) if sei else None
         setup = self.dst.codec_context.extradata
-        if codec == "hevc" and setup:  # the filter cleans the frames; hvcC keeps its SEI arrays
+        if codec == "hevc" and setup:
             self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
