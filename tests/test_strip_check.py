@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import sounds
 from conftest import (
     FPS,
     FRAMES,
@@ -50,7 +51,7 @@ from conftest import (
 )
 from unseen.check import Checker
 from unseen.media.video import VideoReader
-from unseen.meta import hevc
+from unseen.meta import aac, hevc, units
 from unseen.settings import Settings
 
 pytestmark = needs_exiftool
@@ -447,19 +448,27 @@ def _flac_with_text_in_its_padding(path: Path) -> Path:
     return path
 
 
-def _five_frames(path: Path, codec: str) -> Path:
-    """Five 64x64 frames of flat grey in ``codec``, at 10 frames a second."""
+def _five_frames(path: Path, codec: str, extra: bytes = b"") -> Path:
+    """Five 64x64 frames of flat grey in ``codec``, at 10 frames a second; ``extra`` ends every packet."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=10)
         stream.width = stream.height = 64
         stream.pix_fmt = "yuv420p"
+
+        def mux(packets: list[av.Packet]) -> None:
+            for packet in packets:
+                if extra:
+                    marked = av.Packet(bytes(packet) + extra)
+                    marked.pts, marked.dts, marked.time_base = packet.pts, packet.dts, packet.time_base
+                    marked.is_keyframe, marked.stream = packet.is_keyframe, stream
+                    packet = marked
+                out.mux(packet)
+
         for i in range(5):
             frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
             frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+            mux(stream.encode(frame))
+        mux(stream.encode(None))
     return path
 
 
@@ -509,14 +518,136 @@ def test_mpeg4_part2_video_is_encoded_again_not_copied(tmp_path: Path) -> None:
     assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
 
 
+def _encoder(name: str) -> str:
+    try:
+        av.codec.Codec(name, "w")
+    except av.codec.codec.UnknownCodecError:
+        pytest.skip(f"this FFmpeg has no {name}")
+    return name
+
+
+# A unit of a kind no player needs, holding a name, as the encoder's raw output carries it: after
+# a start code for H.264 (type 31: unspecified; 12: filler) and HEVC (62: unspecified, Dolby
+# Vision's), with its size for an AV1 OBU (5: metadata).
+STRAY_UNITS = {
+    "h264 type 31": ("libx264", b"\x00\x00\x00\x01\x1f" + HIDDEN, "h264 NAL unit of type 31"),
+    "h264 filler": ("libx264", b"\x00\x00\x00\x01\x0c" + HIDDEN, "h264 NAL unit of type 12"),
+    "hevc type 62": ("libx265", b"\x00\x00\x00\x01\x7c\x01" + HIDDEN, "hevc NAL unit of type 62"),
+    "av1 metadata": ("libsvtav1", bytes([5 << 3 | 2, len(HIDDEN)]) + HIDDEN, "av1 OBU of type 5"),
+}
+
+
+@pytest.mark.parametrize("name", STRAY_UNITS)
+def test_a_unit_no_player_needs_is_found_and_stripped(tmp_path: Path, name: str) -> None:
+    """Decoders skip unit types they do not know, so such a unit can carry a name that neither
+    exiftool nor FFmpeg's tags see: `check` called these files clean and `strip` kept the name
+    (and stopped on any AV1 video with a traceback)."""
+    encoder, unit, finding = STRAY_UNITS[name]
+    source = _five_frames(tmp_path / "marked.mp4", _encoder(encoder), unit)
+    assert HIDDEN in source.read_bytes()
+    found = run_cli("check", source)
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
+    with av.open(str(tmp_path / "clean.mp4")) as clean:
+        assert clean.streams.video[0].codec_context.name in ("h264", "hevc", "libdav1d", "av1"), "copied"
+        assert sum(1 for _ in clean.decode(video=0)) == 5
+    assert run_cli("check", tmp_path / "clean.mp4").code == 0
+
+
+def test_units_that_do_not_add_up_and_an_av1_setup_with_metadata_are_findings() -> None:
+    """A unit's length past its packet hides bytes no parser reads; AV1's setup may carry
+    metadata OBUs as its frames may."""
+    avcc = bytes([1, 100, 0, 10, 0xFF])  # 4-byte lengths
+    slice_ = b"\x65\x88"
+    assert units.strays("h264", len(slice_).to_bytes(4, "big") + slice_, avcc) == set()
+    assert units.strays("h264", (9).to_bytes(4, "big") + slice_, avcc) == {-1}
+    assert units.strays("h264", b"\x00\x00\x01\x65\x88\x00\x00\x01\x1f" + HIDDEN, b"") == {31}
+    assert units.strays("h264", b"\x00\x00\x01\x06\x05", b"") == set(), "SEI: x264 writes it"
+    sequence_header = bytes([1 << 3 | 2, 2, 0, 0])
+    metadata = bytes([5 << 3 | 2, len(HIDDEN)]) + HIDDEN
+    assert units.strays("av1", sequence_header + metadata, b"") == {5}
+    assert units.strays("av1", bytes([5 << 3 | 2, 0x80]), b"") == {-1}
+    av1c = bytes([0x81, 0, 0x0C, 0])
+    assert units.av1_setup_clean(av1c + sequence_header)
+    assert not units.av1_setup_clean(av1c + sequence_header + metadata)
+    assert not units.av1_setup_clean(av1c + sequence_header[:3])
+
+
+def _top_box(data: bytes, kind: bytes) -> tuple[int, int]:
+    """(start, size) of the first top-level box of ``kind`` in MP4 ``data``."""
+    at = 0
+    while data[at + 4 : at + 8] != kind:
+        at += int.from_bytes(data[at : at + 4], "big")
+    return at, int.from_bytes(data[at : at + 4], "big")
+
+
+def test_bytes_in_mdat_that_no_track_reads_are_found_and_stripped(tmp_path: Path) -> None:
+    """Players read only the samples the tables point at, so the rest of `mdat` can hold anything:
+    `check` called such a file clean."""
+    make_clip(tmp_path / "base.mp4")
+    data = (tmp_path / "base.mp4").read_bytes()
+    at, size = _top_box(data, b"mdat")
+    hidden = data[:at] + (size + len(HIDDEN)).to_bytes(4, "big") + data[at + 4 : at + size] + HIDDEN
+    source = tmp_path / "hidden.mp4"
+    source.write_bytes(hidden + data[at + size :])
+    assert plays(source)
+    found = run_cli("check", source)
+    assert found.code == 3 and f"mdat holds {len(HIDDEN)} byte(s) that no track reads" in found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+    at = data.index(b"stsc")  # its first run starting at chunk 0: tables no player can follow
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: at + 12] + bytes(4) + data[at + 16 :])
+    assert "sample tables do not add up" in run_cli("check", broken).stderr
+
+
+# AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel
+# pair, then (byte-aligned) the comment's length and the comment.
+AAC_SETUP_WITH_COMMENT = bytes.fromhex("12000504000020") + bytes([len(HIDDEN)]) + HIDDEN
+
+
+def test_an_aac_setup_comment_is_found_and_emptied(tmp_path: Path) -> None:
+    """AAC's setup may describe its channels in a program config, which ends in free text that
+    players ignore: `check` called such a file clean and `strip` copied the text."""
+    plain = sounds.encode(tmp_path / "plain.m4a", "ipod", "aac", 44_100, sounds.speech(1.0), layout="stereo")
+    source = tmp_path / "commented.m4a"
+    with av.open(str(plain)) as src, av.open(str(source), "w", format="ipod") as out:
+        sound = src.streams.audio[0]
+        dst = out.add_stream_from_template(sound, opaque=True)
+        dst.codec_context.extradata = AAC_SETUP_WITH_COMMENT
+        for packet in src.demux(sound):
+            if packet.size:
+                packet.stream = dst
+                out.mux(packet)
+    assert HIDDEN in source.read_bytes()
+    found = run_cli("check", source)
+    assert found.code == 3 and "AAC setup comment" in found.stderr, found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.m4a")
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.m4a").read_bytes()
+    with av.open(str(tmp_path / "clean.m4a")) as clean:
+        assert clean.streams.audio[0].codec_context.extradata == bytes.fromhex("1200050400002000")
+        assert clean.streams.audio[0].codec_context.layout.nb_channels == 2
+        assert sum(1 for _ in clean.decode(audio=0)) > 40, "copied whole"
+    assert run_cli("check", tmp_path / "clean.m4a").code == 0
+
+
+def test_an_aac_setup_is_read_to_its_comment() -> None:
+    assert aac.comment_span(bytes.fromhex("1210")) is None, "stereo by number: no program config"
+    assert aac.comment_span(AAC_SETUP_WITH_COMMENT) == (7, 8 + len(HIDDEN))
+    assert aac.has_comment(AAC_SETUP_WITH_COMMENT)
+    assert not aac.has_comment(aac.without_comment(AAC_SETUP_WITH_COMMENT))
+    assert aac.has_comment(AAC_SETUP_WITH_COMMENT[:10]), "cut short: no one can tell"
+
+
 def _hevc_clip(path: Path) -> Path:
     """A short HEVC clip from x265, which writes its whole command line into an SEI unit of the
     decoder setup and of the first frame."""
-    try:
-        av.codec.Codec("libx265", "w")
-    except av.codec.codec.UnknownCodecError:
-        pytest.skip("this FFmpeg has no x265")
-    _five_frames(path, "libx265")
+    _five_frames(path, _encoder("libx265"))
     return path
 
 

@@ -4,13 +4,17 @@ A clean file holds only the boxes below, in these places; every other box
 (``udta`` tags, ``©xyz`` location, XMP/GPMF ``uuid`` boxes, ``meta`` item
 lists, chapter/timecode references) is a finding, and so is a track whose
 handler or sample entry is not picture or sound (``mebx``, ``mett``,
-``gpmd``, ``tx3g``...), and a non-zero creation or modification time.
+``gpmd``, ``tx3g``...), a non-zero creation or modification time, and bytes
+in ``mdat`` that no track's samples take: players never read them, so they
+can hold anything (every FFmpeg and camera file at hand has none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from .findings import Finding
 
@@ -80,17 +84,23 @@ def sniff(path: Path) -> bool:
 def scan(path: Path) -> list[Finding]:
     found: list[Finding] = []
     pos = 0
+    media: list[tuple[int, int]] = []
+    moov = b""
     for kind, start, end in _top_level(path):
         pos = end
         if kind not in STRUCTURE[b""]:
             found.append(_finding(kind.decode("latin-1")))
+        elif kind == b"mdat":
+            media.append((start, end))
         elif kind == b"moov":
             if end - start > _MAX_MOOV:
                 return [*found, _finding("moov too large to check")]
             with open(path, "rb") as fh:
                 fh.seek(start)
-                data = fh.read(end - start)
-            found += _walk(data, 0, len(data), b"moov", "moov")
+                moov = fh.read(end - start)
+            found += _walk(moov, 0, len(moov), b"moov", "moov")
+    if moov:
+        found += _unread(moov, media)
     with open(path, "rb") as fh:
         fh.seek(pos)
         rest = fh.read(8)
@@ -124,6 +134,79 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
     if end - pos >= 8:  # a box too small or running past its parent's end: the rest went unchecked
         found.append(_finding(f"{where}/{data[pos + 4 : pos + 8].decode('latin-1')} has a bad size"))
     return found
+
+
+def _unread(moov: bytes, media: list[tuple[int, int]]) -> list[Finding]:
+    """A finding when some ``mdat`` bytes are in no track's chunks (fragmented files aside)."""
+    if any(kind == b"mvex" for kind, _, _ in _boxes(moov, 0, len(moov))):
+        return []  # samples described in fragments; `moof` boxes are findings of their own
+    try:
+        chunks = sorted(c for trak in _children(moov, 0, len(moov), b"trak") for c in _chunks(moov, *trak))
+    except (ValueError, IndexError) as exc:
+        return [_finding(f"sample tables do not add up ({exc})")]
+    unread = 0
+    for start, end in media:
+        at = start
+        for first, last in chunks:
+            if last > at and first < end:
+                unread += max(0, first - at)
+                at = max(at, last)
+        unread += max(0, end - at)
+    return [_finding(f"mdat holds {unread} byte(s) that no track reads")] if unread else []
+
+
+def _children(data: bytes, start: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
+    return ((a, b) for k, a, b in _boxes(data, start, end) if k == kind)
+
+
+def _table(data: bytes, start: int, end: int, path: tuple[bytes, ...]) -> bytes | None:
+    """The payload of the box at ``path`` below ``data[start:end]``; None if there is none."""
+    for kind in path:
+        found = next(_children(data, start, end, kind), None)
+        if found is None:
+            return None
+        start, end = found
+    return data[start:end]
+
+
+def _chunks(moov: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(first byte, end) of every chunk of the track ``moov[start:end]``."""
+
+    def table(name: bytes) -> bytes | None:
+        return _table(moov, start, end, (b"mdia", b"minf", b"stbl", name))
+
+    stsz, stsc, offsets_box, wide = table(b"stsz"), table(b"stsc"), table(b"stco"), False
+    if offsets_box is None:
+        offsets_box, wide = table(b"co64"), True
+    if stsz is None or stsc is None or offsets_box is None:
+        if table(b"stz2") is not None:
+            raise ValueError("compact sample sizes (stz2) are not read")
+        return
+    fixed, count = (int(v) for v in np.frombuffer(stsz[4:12], ">u4"))
+    sizes = np.full(count, fixed, np.int64) if fixed else _numbers(stsz, 12, count, ">u4")
+    offsets = _numbers(
+        offsets_box, 8, int(np.frombuffer(offsets_box[4:8], ">u4")[0]), ">u8" if wide else ">u4"
+    )
+    runs = _numbers(stsc, 8, 3 * int(np.frombuffer(stsc[4:8], ">u4")[0]), ">u4").reshape(-1, 3)
+    if not len(offsets):
+        return
+    firsts = np.append(runs[:, 0], len(offsets) + 1)
+    if not len(runs) or firsts[0] != 1 or np.any(np.diff(firsts) < 0):
+        raise ValueError("stsc out of order")
+    per_chunk = np.repeat(runs[:, 1], np.diff(firsts))
+    ends = np.cumsum(per_chunk)
+    if len(per_chunk) != len(offsets) or (len(ends) and ends[-1] > len(sizes)):
+        raise ValueError("more samples in chunks than sizes")
+    total = np.concatenate([[0], np.cumsum(sizes)])
+    lengths = total[ends] - total[ends - per_chunk]
+    yield from zip(offsets.tolist(), (offsets + lengths).tolist(), strict=True)
+
+
+def _numbers(box: bytes, at: int, count: int, dtype: str) -> np.ndarray:
+    width = np.dtype(dtype).itemsize
+    if at + count * width > len(box):
+        raise ValueError("a sample table cut short")
+    return np.frombuffer(box, dtype, count, at).astype(np.int64)
 
 
 def _finding(item: str) -> Finding:

@@ -13,7 +13,7 @@ import base64
 import re
 from collections.abc import Callable
 
-from . import hevc
+from . import hevc, units
 
 
 def _tags(names: str) -> frozenset[str]:
@@ -79,7 +79,7 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MatrixStructure ImageWidth ImageHeight Unknown_edts MediaHeaderVersion MediaCreateDate "
         "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
-        "BitDepth AVCConfiguration HEVCConfiguration Unknown_hvcC AV1Configuration Unknown_vpcC Unknown_esds Unknown_btrt "
+        "BitDepth AVCConfiguration HEVCConfiguration Unknown_hvcC AV1Configuration Unknown_av1C Unknown_vpcC Unknown_esds Unknown_btrt "
         "Unknown_dOps Unknown_dfLa Unknown_alac BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
         "ColorProfiles ColorPrimaries TransferCharacteristics MatrixCoefficients VideoFullRangeFlag "
         "SyncSampleTable CompositionTimeToSample SampleToChunk SampleSizes ChunkOffset ChunkOffset64 "
@@ -117,6 +117,11 @@ def _hevc_setup(value: object) -> bool:
     return setup is not None and hevc.holds_only_parameter_sets(setup)
 
 
+def _av1_setup(value: object) -> bool:
+    setup = _binary(value)
+    return setup is not None and units.av1_setup_clean(setup)
+
+
 # Allowed tags whose value must be the neutral one.
 VALUE_RULES: dict[str, Callable[[object], bool]] = {
     # A `free` box or a FLAC padding block is room left for later edits; filled with text, it is a
@@ -125,6 +130,8 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     "Padding": _blank,
     # HEVC's decoder setup, as exiftool 12 names it (base64): its parameter sets, and no SEI.
     "Unknown_hvcC": _hevc_setup,
+    # AV1's (exiftool 12's name): its sequence header, and no metadata OBU.
+    "Unknown_av1C": _av1_setup,
     "CreateDate": _zero_date,
     "ModifyDate": _zero_date,
     "TrackCreateDate": _zero_date,

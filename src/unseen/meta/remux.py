@@ -1,8 +1,9 @@
 """``unseen strip`` for video and sound: copy picture and sound into a fresh container, nothing else.
 
 Streams MP4 can carry are copied packet by packet (no quality loss); the rest
-(WMV, Motion JPEG, PCM...) are re-encoded to H.264 / AAC.  H.264 SEI units are
-removed on the way, because cameras and encoders put free text there.  A
+(WMV, Motion JPEG, PCM...) are re-encoded to H.264 / AAC.  H.264, HEVC and AV1
+keep only the units a picture needs (`units.KEPT`): SEI, where cameras and
+encoders put free text, and every kind a decoder skips go on the way.  A
 sound-only file's packets go into a fresh container of its own kind
 (`unseen.meta.audio` picks it).
 """
@@ -22,12 +23,8 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import hevc, video
+from . import aac, hevc, units, video
 
-# SEI units carry any text an encoder or a phone puts there (x264's settings, some cameras' GPS, a
-# user's own): H.264's type 6, HEVC's prefix and suffix SEI (39, 40).  The filter removes them from
-# the frames; HEVC's decoder setup keeps its SEI through it, and is cleaned after (`hevc`).
-NO_SEI = {"h264": "filter_units=remove_types=6", "hevc": "filter_units=remove_types=39|40"}
 VIDEO_CRF = "18"
 AUDIO_BITRATE = 192_000
 if TYPE_CHECKING:
@@ -36,16 +33,22 @@ AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 class _Copy:
-    """Packets go through unchanged (H.264 and HEVC minus their SEI units)."""
+    """Packets go through unchanged (H.264, HEVC and AV1 with only the units a picture needs).
+
+    HEVC's decoder setup keeps its SEI through the filter, and is cleaned after (`hevc`), as is
+    AAC's of a comment (`aac`).
+    """
 
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
         self.dst = video.copy_stream(out, src)
         codec = video.codec_name(src)
-        sei = NO_SEI.get(codec)
-        self.bsf = BitStreamFilterContext(sei, src, self.dst) if sei else None
+        kept = units.kept_only(codec)
+        self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
         setup = self.dst.codec_context.extradata
         if codec == "hevc" and setup:
             self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))
+        if codec == "aac" and setup:  # a setup cut short is not copied (`_cleanable`)
+            self.dst.codec_context.extradata = aac.without_comment(bytes(setup))
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         if self.bsf is not None:
@@ -100,7 +103,19 @@ def _route(
     if isinstance(src, VideoStream):
         return _Copy(out, src) if video.codec_name(src) in video.COPY_VIDEO else _VideoEncode(out, src)
     copy = copy_audio is None or video.codec_name(src) in copy_audio
-    return _Copy(out, src) if copy else _AudioEncode(out, src)
+    return _Copy(out, src) if copy and _cleanable(src) else _AudioEncode(out, src)
+
+
+def _cleanable(src: AudioStream) -> bool:
+    """False for an AAC setup cut short: where its comment lies cannot be told, so it is not copied."""
+    setup = bytes(src.codec_context.extradata or b"")
+    if video.codec_name(src) != "aac" or not setup:
+        return True
+    try:
+        aac.comment_span(setup)
+    except ValueError:
+        return False
+    return True
 
 
 def _even(frame: VideoFrame) -> VideoFrame:

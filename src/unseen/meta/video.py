@@ -20,6 +20,7 @@ from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
+from . import aac, units
 from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
@@ -83,7 +84,9 @@ def new_audio_stream(out: av.container.OutputContainer, codec: str, rate: int) -
 
 def copy_stream(out: av.container.OutputContainer, template: StreamT) -> StreamT:
     """A stream-copy target for ``template`` that carries its codec parameters and nothing else."""
-    stream = out.add_stream_from_template(template)
+    # Opaque: the template's codec as it is.  Otherwise PyAV looks up an encoder of the decoder's
+    # name, which AV1's decoder (libdav1d) does not have.
+    stream = out.add_stream_from_template(template, opaque=True)
     stream.metadata.clear()
     stream.codec_context.codec_tag = "\0\0\0\0"  # let the MP4 muxer pick its own tag
     return stream
@@ -132,7 +135,8 @@ def frame_rate(stream: av.stream.Stream) -> Fraction | None:
 
 
 def scan(path: Path) -> list[Finding]:
-    """Tags, chapters and non-picture/sound streams as FFmpeg sees them."""
+    """Tags, chapters and non-picture/sound streams as FFmpeg sees them, and units in the picture
+    that no player needs (`units.strays`)."""
     try:
         container = av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
     except av.error.FFmpegError:
@@ -147,7 +151,41 @@ def scan(path: Path) -> list[Finding]:
             found.append(Finding("unseen", f"{container.format.name}:chapters"))
         for s in container.streams:
             found += _scan_stream(container.format.name, s)
+        found += _stray_units(container)
     return found
+
+
+def _stray_units(container: av.container.InputContainer) -> list[Finding]:
+    """A finding per picture stream and unit type that `units.CHECKED` does not allow.
+
+    Reads every packet, without decoding: a fraction of the time a decode takes.
+    """
+    walked = {
+        s.index: (codec_name(s), bytes(s.codec_context.extradata or b""))
+        for s in container.streams.video
+        if s.codec_context is not None and codec_name(s) in units.CHECKED
+    }
+    if not walked:
+        return []
+    seen: dict[int, set[int]] = {index: set() for index in walked}
+    try:
+        for packet in container.demux([container.streams[i] for i in walked]):
+            if packet.size:
+                codec, setup = walked[packet.stream.index]
+                seen[packet.stream.index] |= units.strays(codec, bytes(packet), setup)
+    except av.error.FFmpegError:
+        pass  # a damaged file: the decoding checks judge it
+    return [
+        Finding("unseen", f"{container.format.name}:stream{index}:{_unit_name(walked[index][0], kind)}")
+        for index, kinds in seen.items()
+        for kind in sorted(kinds)
+    ]
+
+
+def _unit_name(codec: str, kind: int) -> str:
+    if kind < 0:
+        return f"{codec} units that do not add up to their packet"
+    return f"{codec} {'OBU' if codec == 'av1' else 'NAL unit'} of type {kind}"
 
 
 def _scan_stream(fmt: str, s: av.stream.Stream) -> list[Finding]:
@@ -157,6 +195,9 @@ def _scan_stream(fmt: str, s: av.stream.Stream) -> list[Finding]:
         found.append(Finding("unseen", f"{where}:{s.type} stream"))
     elif s.disposition & av.stream.Disposition.attached_pic:
         found.append(Finding("unseen", f"{where}:cover art"))
+    setup = bytes(s.codec_context.extradata or b"") if s.codec_context is not None else b""
+    if setup and codec_name(s) == "aac" and aac.has_comment(setup):
+        found.append(Finding("unseen", f"{where}:AAC setup comment"))
     for key, value in s.metadata.items():
         neutral = value in NEUTRAL_STREAM_TAGS.get(key, ()) or (key == "vendor_id" and value == VENDOR_NONE)
         if not neutral:

@@ -1,0 +1,135 @@
+"""The units of a copied picture stream: the kinds a picture needs are kept, every other kind goes.
+
+H.264 and HEVC frames are sequences of NAL units, AV1 frames of OBUs, each
+with a type number.  Decoders skip the types they do not know, so an
+unspecified or reserved type, filler, or an AV1 metadata or padding OBU can
+carry any bytes, text included, where neither exiftool nor FFmpeg's tags look
+(a file with a name and a place in a NAL unit of type 31 passed `check` and
+kept it through `strip`).  So a copy keeps an allowlist (`KEPT`, through
+FFmpeg's ``filter_units``), and `strays` lists what a file holds beyond it.
+
+`check` also allows SEI (`CHECKED`): every H.264 that x264 writes, protect's
+own outputs among them, carries x264's settings there.  Its content is not
+read; `strip` removes it all the same.  What is not seen here: bytes hidden
+after a slice's data inside a kept unit, which only a decoder's parse would find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# H.264: slices (1-5), sequence and picture parameter sets, access unit delimiter, end of
+# sequence and of stream.  Dropped besides SEI (6): filler (12), the extensions of scalable,
+# multiview and 3D video (13-15, 19-21; a player shows their base picture without them), and
+# the reserved and unspecified types.
+_H264 = frozenset({1, 2, 3, 4, 5, 7, 8, 9, 10, 11})
+# HEVC: slices (0-9; 16-21 at random access points), the video, sequence and picture parameter
+# sets, access unit delimiter, end of sequence and of bitstream.  Dropped besides SEI (39, 40):
+# filler (38), the reserved and the unspecified types (Dolby Vision's RPU is 62: its dynamic
+# range metadata goes, the picture stays).
+_HEVC = frozenset(range(0, 10)) | frozenset(range(16, 22)) | frozenset(range(32, 38))
+# AV1: sequence header, temporal delimiter, frame header, tile group, frame, redundant frame
+# header.  Dropped: metadata (5), tile list (8) and padding (15).
+_AV1 = frozenset({1, 2, 3, 4, 6, 7})
+KEPT = {"h264": _H264, "hevc": _HEVC, "av1": _AV1}
+CHECKED = {"h264": _H264 | {6}, "hevc": _HEVC | {39, 40}, "av1": _AV1}
+
+
+def kept_only(codec: str) -> str | None:
+    """The bitstream filter that keeps only `KEPT`'s units of ``codec``; None for other codecs."""
+    kept = KEPT.get(codec)
+    return None if kept is None else "filter_units=pass_types=" + "|".join(map(str, sorted(kept)))
+
+
+def strays(codec: str, packet: bytes, setup: bytes) -> set[int]:
+    """The unit types in ``packet`` that `CHECKED` does not allow; -1 when its units do not add up.
+
+    ``setup`` is the stream's decoder setup: for H.264 and HEVC in MP4 or Matroska
+    (``avcC``, ``hvcC``) it gives the size of the length before each unit; without
+    one the units are separated by start codes (MPEG-TS, raw streams).
+    """
+    allowed = CHECKED.get(codec)
+    if allowed is None:
+        return set()
+    try:
+        found = set(_types(codec, packet, setup))
+    except ValueError:
+        return {-1}
+    return found - allowed
+
+
+def _types(codec: str, packet: bytes, setup: bytes) -> Iterator[int]:
+    if codec == "av1":
+        yield from _obu_types(packet)
+        return
+    length = _length_size(codec, setup)
+    units = _prefixed(packet, length) if length else _delimited(packet)
+    for unit in units:
+        if not unit:
+            continue
+        yield unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F
+
+
+def _length_size(codec: str, setup: bytes) -> int:
+    """Bytes in each unit's length (1, 2 or 4) from avcC or hvcC; 0 for start codes."""
+    at = {"h264": 4, "hevc": 21}[codec]
+    if setup[:1] != b"\x01" or len(setup) <= at:
+        return 0
+    return (setup[at] & 0x03) + 1
+
+
+def _prefixed(data: bytes, size: int) -> Iterator[bytes]:
+    at = 0
+    while at < len(data):
+        if at + size > len(data):
+            raise ValueError("a unit's length cut short")
+        n = int.from_bytes(data[at : at + size], "big")
+        at += size
+        if at + n > len(data):
+            raise ValueError("a unit longer than its packet")
+        yield data[at : at + n]
+        at += n
+
+
+def _delimited(data: bytes) -> Iterator[bytes]:
+    for part in data.split(b"\x00\x00\x01")[1:]:
+        yield part.rstrip(b"\x00")
+
+
+def _obu_types(data: bytes) -> Iterator[int]:
+    """The types of the OBUs in ``data`` (AV1's low-overhead format, as MP4 and Matroska hold it)."""
+    at = 0
+    while at < len(data):
+        header = data[at]
+        at += 2 if header & 0x04 else 1  # an extension byte follows
+        if not header & 0x02:  # no size field: the OBU runs to the end
+            yield (header >> 3) & 0x0F
+            return
+        size, at = _leb128(data, at)
+        if at + size > len(data):
+            raise ValueError("an OBU longer than its packet")
+        yield (header >> 3) & 0x0F
+        at += size
+
+
+def _leb128(data: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for i in range(8):
+        if at >= len(data):
+            raise ValueError("an OBU size cut short")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, at
+    raise ValueError("an OBU size over 8 bytes")
+
+
+def av1_setup_clean(av1c: bytes) -> bool:
+    """Whether AV1's decoder setup (``av1C``: 4 bytes, then OBUs) holds sequence headers only."""
+    if len(av1c) < 4 or av1c[0] != 0x81:
+        return False
+    try:
+        return set(_obu_types(av1c[4:])) <= {1}
+    except ValueError:
+        return False
