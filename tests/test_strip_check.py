@@ -605,6 +605,26 @@ def test_bytes_in_mdat_that_no_track_reads_are_found_and_stripped(tmp_path: Path
     assert "sample tables do not add up" in run_cli("check", broken).stderr
 
 
+def test_bytes_no_tiff_directory_points_at_are_found(tmp_path: Path) -> None:
+    """A reader follows the offsets, so bytes none reaches are never shown: `check` called a TIFF
+    with a name after its picture clean."""
+    rng = np.random.default_rng(5)
+    page = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    page.save(tmp_path / "plain.tiff", compression="tiff_lzw")
+    source = tmp_path / "hidden.tiff"
+    source.write_bytes((tmp_path / "plain.tiff").read_bytes() + HIDDEN)
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and f"TIFF: {len(HIDDEN)} byte(s) that no directory points at" in found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.tiff")
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.tiff").read_bytes()
+    for clean in (tmp_path / "plain.tiff", tmp_path / "clean.tiff"):
+        assert run_cli("check", clean, "--no-faces").code == 0, clean.name
+    cut = tmp_path / "cut.tiff"
+    cut.write_bytes((tmp_path / "plain.tiff").read_bytes()[:12])
+    assert "TIFF: its structure cannot be followed" in run_cli("check", cut, "--no-faces").stderr
+
+
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel
 # pair, then (byte-aligned) the comment's length and the comment.
 AAC_SETUP_WITH_COMMENT = bytes.fromhex("12000504000020") + bytes([len(HIDDEN)]) + HIDDEN

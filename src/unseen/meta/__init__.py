@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, UnseenError, UnsupportedError
-from . import audio, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, video, webp
+from . import audio, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, tiff, video, webp
 from .findings import Finding, NotClean
 from .scan import scan_own
 
@@ -34,6 +34,7 @@ _SCANNERS: dict[str, Callable[[Path], list[Finding]]] = {
     "png": png.scan,
     "webp": webp.scan,
     "gif": gif.scan,
+    "tiff": tiff.scan,
 }
 
 
