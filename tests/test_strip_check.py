@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -51,7 +52,7 @@ from conftest import (
 )
 from unseen.check import Checker
 from unseen.media.video import VideoReader
-from unseen.meta import aac, hevc, units
+from unseen.meta import aac, gif, hevc, png, units
 from unseen.settings import Settings
 
 pytestmark = needs_exiftool
@@ -623,6 +624,83 @@ def test_bytes_no_tiff_directory_points_at_are_found(tmp_path: Path) -> None:
     cut = tmp_path / "cut.tiff"
     cut.write_bytes((tmp_path / "plain.tiff").read_bytes()[:12])
     assert "TIFF: its structure cannot be followed" in run_cli("check", cut, "--no-faces").stderr
+
+
+def _png(path: Path, size: tuple[int, int], image_data: bytes, *, interlaced: bool = False) -> Path:
+    """An 8-bit grey PNG of ``size`` whose IDAT holds ``image_data`` as given."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = size[0].to_bytes(4, "big") + size[1].to_bytes(4, "big") + bytes([8, 0, 0, 0, int(interlaced)])
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", image_data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_png_image_data_a_viewer_never_reads_is_found_and_stripped(tmp_path: Path) -> None:
+    """Bytes after the end of IDAT's zlib stream, or inflating past the picture's last row, are never
+    drawn: strip kept them (the image data is copied byte for byte) and `check` called the file clean."""
+    rows = np.random.default_rng(3).integers(0, 256, (20, 31), dtype=np.uint8)
+    raw = np.hstack([np.zeros((20, 1), np.uint8), rows]).tobytes()  # filter type 0 per row
+    after_end = _png(tmp_path / "after_end.png", (31, 20), zlib.compress(raw) + HIDDEN)
+    past_rows = _png(tmp_path / "past_rows.png", (31, 20), zlib.compress(raw + HIDDEN))
+    for source, why in ((after_end, f"{len(HIDDEN)} bytes after the image data's end"), (past_rows, "past")):
+        assert np.array_equal(np.asarray(Image.open(source)), rows), "viewers show the picture alone"
+        found = run_cli("check", source, "--no-faces")
+        assert found.code == 3 and why in found.stderr, found.stderr
+        clean = tmp_path / f"clean_{source.name}"
+        run = run_cli("strip", source, "-o", clean)
+        assert run.code == 0, run.stderr
+        idat = b"".join(raw[8:-4] for kind, raw in png.chunks(clean.read_bytes())[0] if kind == b"IDAT")
+        inflate = zlib.decompressobj()
+        assert HIDDEN not in inflate.decompress(idat) + inflate.unused_data
+        assert np.array_equal(np.asarray(Image.open(clean).convert("L")), rows), "the same picture"
+        assert run_cli("check", clean, "--no-faces").code == 0
+    # Adam7: seven passes of their own rows, each with its filter byte, and no byte more.
+    interlaced = b"".join(
+        bytes([0]) + rows[y, x0::dx].tobytes()
+        for x0, y0, dx, dy in (
+            (0, 0, 8, 8),
+            (4, 0, 8, 8),
+            (0, 4, 4, 8),
+            (2, 0, 4, 4),
+            (0, 2, 2, 4),
+            (1, 0, 2, 2),
+            (0, 1, 1, 2),
+        )
+        for y in range(y0, 20, dy)
+    )
+    adam7 = _png(tmp_path / "adam7.png", (31, 20), zlib.compress(interlaced), interlaced=True)
+    assert np.array_equal(np.asarray(Image.open(adam7)), rows)
+    assert run_cli("check", adam7, "--no-faces").code == 0
+
+
+def test_gif_data_after_an_image_end_code_is_found_and_stripped(tmp_path: Path) -> None:
+    """A decoder stops at an image's end code, so sub-blocks after it are never read: strip copied
+    them with the image and `check` called the file clean.  The copy now ends at the end code."""
+    rng = np.random.default_rng(4)
+    frames = [Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)) for _ in range(2)]
+    plain = tmp_path / "plain.gif"
+    frames[0].save(plain, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    header, found, _ = gif.blocks(plain.read_bytes())
+    marked = [
+        raw[:-1] + bytes([len(HIDDEN)]) + HIDDEN + b"\x00" if kind == "image" else raw for kind, raw in found
+    ]
+    source = tmp_path / "hidden.gif"
+    source.write_bytes(header + b"".join(marked) + b"\x3b")
+    with Image.open(source) as shown, Image.open(plain) as drawn:
+        for n in range(2):
+            shown.seek(n)
+            drawn.seek(n)
+            assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(drawn.convert("RGB")))
+    found_ = run_cli("check", source, "--no-faces")
+    assert found_.code == 3 and f"GIF:{2 * len(HIDDEN)} bytes after the images' end codes" in found_.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.gif")
+    assert run.code == 0, run.stderr
+    assert (tmp_path / "clean.gif").read_bytes() == plain.read_bytes(), "cut at the end codes, nothing else"
+    assert run_cli("check", tmp_path / "clean.gif", "--no-faces").code == 0
 
 
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel

@@ -2,7 +2,9 @@
 
 The only application extension kept is the loop count (NETSCAPE2.0 /
 ANIMEXTS1.0), rewritten from its value; XMP, ICC and vendor extensions go,
-and so does anything after the trailer.
+and so does anything after the trailer.  An image's compressed data is copied
+up to its end code: sub-blocks after it are never decoded, so they can hold
+any text (`_lzw_end` reads the codes to find it, about 0.4 s per megabyte).
 """
 
 from __future__ import annotations
@@ -57,6 +59,66 @@ def blocks(data: bytes) -> tuple[bytes, list[tuple[str, bytes]], int]:
     raise NotClean("no trailer")
 
 
+def _image(raw: bytes) -> tuple[bytes, int, bytes]:
+    """An image block's descriptor with its colour table, its LZW code size, and its data with the
+    sub-blocks joined."""
+    local = raw[9]
+    at = 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+    codes, pos = bytearray(), at + 1
+    while raw[pos]:
+        codes += raw[pos + 1 : pos + 1 + raw[pos]]
+        pos += 1 + raw[pos]
+    return raw[:at], raw[at], bytes(codes)
+
+
+def _lzw_end(codes: bytes, size: int) -> int | None:
+    """How many bytes of ``codes`` the image's end code closes; None if it has none (or a code size
+    outside GIF's).  Only the code widths are followed: each code after the first since a clear adds
+    one entry to the table, which widens the codes at each power of two up to 12 bits."""
+    if not 1 <= size <= 11:
+        return None
+    clear = 1 << size
+    width, entries, first = size + 1, clear + 2, True
+    held = bits = pos = 0
+    while True:
+        while bits < width:
+            if pos == len(codes):
+                return None
+            held |= codes[pos] << bits
+            bits, pos = bits + 8, pos + 1
+        code = held & ((1 << width) - 1)
+        held, bits = held >> width, bits - width
+        if code == clear:
+            width, entries, first = size + 1, clear + 2, True
+        elif code == clear + 1:
+            return pos
+        else:
+            if not first and entries < 4096:
+                entries += 1
+                if entries == 1 << width and width < 12:
+                    width += 1
+            first = False
+
+
+def _after_end(raw: bytes) -> int:
+    """How many bytes of an image block's data follow its end code."""
+    _head, size, codes = _image(raw)
+    end = _lzw_end(codes, size)
+    return 0 if end is None else len(codes) - end
+
+
+def _ended(raw: bytes) -> bytes:
+    """An image block with its data cut at the end code, in sub-blocks of 255 bytes (as it was when
+    nothing follows the end code)."""
+    head, size, codes = _image(raw)
+    end = _lzw_end(codes, size)
+    if end is None or end == len(codes):
+        return raw
+    codes = codes[:end]
+    chunks = [codes[i : i + 255] for i in range(0, len(codes), 255)]
+    return head + bytes([size]) + b"".join(bytes([len(c)]) + c for c in chunks) + b"\x00"
+
+
 def _kind(label: int, head: bytes) -> str:
     if label == _GRAPHIC_CONTROL:
         return "control"
@@ -70,7 +132,7 @@ def clean_bytes(data: bytes) -> bytes:
     parts = [header]
     for kind, raw in found:
         if kind == "image":
-            parts.append(raw)
+            parts.append(_ended(raw))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
             parts.append(b"\x21\xf9\x04" + raw[3:7] + b"\x00")
@@ -99,6 +161,9 @@ def scan(path: Path) -> list[Finding]:
     except NotClean as exc:
         return [Finding("unseen", f"GIF:unparsed ({exc})")]
     out = [Finding("unseen", f"GIF:{kind}") for kind, raw in found if not _plain(kind, raw)]
+    hidden = sum(_after_end(raw) for kind, raw in found if kind == "image")
+    if hidden:
+        out.append(Finding("unseen", f"GIF:{hidden} bytes after the images' end codes"))
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     return out

@@ -5,7 +5,9 @@ two rendering hints ``sRGB`` and ``gAMA`` (fixed values, nothing about the
 device).  Dropped: text (tEXt/zTXt/iTXt, where XMP and IPTC live), eXIf,
 tIME, iCCP (an embedded profile names the device or software; a non-sRGB one
 is baked into the pixels by re-encoding before it goes), pHYs, C2PA and every
-chunk we do not know.
+chunk we do not know.  The image data itself is copied byte for byte unless it
+holds bytes no viewer reads (past its zlib stream's end, or inflating past the
+last row): such a file is written anew from its pixels, and is a finding.
 """
 
 from __future__ import annotations
@@ -40,8 +42,68 @@ def chunks(data: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
     raise NotClean("no IEND chunk")
 
 
+# Adam7's passes: first column and row, and the steps between them.
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_STEP = 1 << 24
+
+
+def _needed(width: int, height: int, header: bytes) -> int:
+    """Bytes a ``width`` x ``height`` image inflates to (a filter byte per row), per ``IHDR``'s body."""
+    bits = header[8] * _CHANNELS.get(header[9], 4)
+    passes = _ADAM7 if header[12] == 1 else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        cols, rows = max(0, -(-(width - x0) // dx)), max(0, -(-(height - y0) // dy))
+        if cols and rows:
+            total += rows * (1 + -(-cols * bits // 8))
+    return total
+
+
+def _streams(found: list[tuple[bytes, bytes]]) -> list[tuple[str, int, bytes]]:
+    """(name, bytes it must inflate to, compressed bytes) of the still image and of each APNG frame."""
+    header = next((raw[8:-4] for kind, raw in found if kind == b"IHDR"), b"")
+    if len(header) != 13:
+        raise NotClean("no image header")
+    out: list[tuple[str, int, bytes]] = []
+    image = b"".join(raw[8:-4] for kind, raw in found if kind == b"IDAT")
+    width, height = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
+    out.append(("IDAT", _needed(width, height, header), image))
+    for kind, raw in found:
+        if kind == b"fcTL" and len(raw) >= 20:
+            size = (int.from_bytes(raw[12:16], "big"), int.from_bytes(raw[16:20], "big"))
+            out.append((f"frame {len(out)}", _needed(*size, header), b""))
+        elif kind == b"fdAT" and len(out) > 1:
+            name, needed, data = out[-1]
+            out[-1] = (name, needed, data + raw[12:-4])  # after the sequence number
+    return [s for s in out if s[2]]
+
+
+def _unread(found: list[tuple[bytes, bytes]]) -> str | None:
+    """Why the image data holds bytes no viewer reads (past the end of a zlib stream, or inflating
+    to more than the image needs), or None.  Inflated a piece at a time: a bomb is not held."""
+    for name, needed, data in _streams(found):
+        inflate, total = zlib.decompressobj(), 0
+        try:
+            while not inflate.eof and total <= needed:
+                piece = len(inflate.decompress(data, _STEP))
+                total, data = total + piece, inflate.unconsumed_tail
+                if not data and piece < _STEP:
+                    break  # all input taken and no output held back: the end, or a stream cut short
+        except zlib.error as exc:
+            return f"{name}: image data does not inflate ({exc})"
+        if total > needed:
+            return f"{name}: image data inflates past the picture"
+        if inflate.unused_data:
+            return f"{name}: {len(inflate.unused_data)} bytes after the image data's end"
+    return None
+
+
 def clean_bytes(data: bytes) -> bytes:
     found, _trailer = chunks(data)
+    unread = _unread(found)
+    if unread is not None:  # written anew from the pixels, which are the same
+        raise NotClean(unread)
     parts = [SIGNATURE]
     for kind, raw in found:
         if kind in KEEP:
@@ -63,4 +125,10 @@ def scan(path: Path) -> list[Finding]:
     out = [Finding("unseen", f"PNG:{kind.decode('latin-1')} chunk") for kind, _ in found if kind not in KEEP]
     if trailer:
         out.append(Finding("unseen", f"PNG:{trailer} bytes after IEND"))
+    try:
+        unread = _unread(found)
+    except NotClean as exc:
+        unread = str(exc)
+    if unread is not None:
+        out.append(Finding("unseen", f"PNG:{unread}"))
     return out
