@@ -168,3 +168,22 @@ def test_icc_profile_is_converted_to_srgb(batch: Batch, astronaut: np.ndarray) -
 def test_outputs_carry_no_orientation_or_profile_tags(batch: Batch) -> None:
     for name in ("rotated.jpg", "wide_gamut.png"):
         assert identifying_tags(batch.out / name) == [], name
+
+
+def test_a_tiff_of_several_pages_is_refused_not_cut(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Only the first page was written, without a word: the others (a scanned document's pages,
+    each maybe with faces) were gone from the copy, and `check` judged the first page alone.
+    Reduced copies (a thumbnail directory) are not pages."""
+    face = Image.fromarray(astronaut)
+    pages = tmp_path / "pages.tiff"
+    face.save(pages, save_all=True, append_images=[face.rotate(90), face.convert("L")])
+    before = pages.read_bytes()
+    for command in ("protect", "strip"):
+        run = run_cli(command, pages, "-o", tmp_path / command / "out.tiff")
+        assert run.code == 1 and "holds 3 pages" in run.stderr, run.stderr
+        assert not (tmp_path / command).exists() or produced(tmp_path / command) == []
+    assert pages.read_bytes() == before
+    assert "pixels not checked for faces" in run_cli("check", pages).stderr
+    thumbnails = tmp_path / "thumbnails.tiff"
+    face.save(thumbnails, save_all=True, append_images=[face.reduce(4)], tiffinfo={254: 1})
+    assert run_cli("protect", thumbnails, "-o", tmp_path / "thumbs.tiff").code == 0

@@ -95,6 +95,16 @@ def sized_frames(path: Path, img: Image.Image) -> Iterator[Image.Image]:
         yield frame
 
 
+def _tiff_pages(img: Image.Image) -> int:
+    """A TIFF's full-size pages: directories not marked as a reduced copy (NewSubfileType bit 0)."""
+    pages = 0
+    for n in range(getattr(img, "n_frames", 1)):
+        img.seek(n)
+        pages += not int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
+    img.seek(0)
+    return pages
+
+
 def refuse_oversized(path: Path, width: int, height: int) -> None:
     """`InputError` when a ``width`` x ``height`` picture or frame is over the file's pixel cap."""
     limit = pixel_limit.get()
@@ -142,6 +152,14 @@ def read(path: Path) -> Picture:
             frames, durations = [], []
             # Only animations are shown frame after frame.  The extra images of an MPO, HEIF or
             # TIFF are previews, stereo pairs, gain maps or depth maps: the primary is the photo.
+            # A TIFF's further full-size pages are content, which one picture per file would lose.
+            pages = _tiff_pages(img) if img.format == "TIFF" else 1
+            if pages > 1:
+                raise UnsupportedError(
+                    path,
+                    f"holds {pages} pages, and unseen handles one picture per file: "
+                    "save each page as a file of its own first",
+                )
             sequence = sized_frames(path, img) if img.format in ANIMATED else [img]
             for frame in sequence:
                 frames.append(_to_array(frame))
