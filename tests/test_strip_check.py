@@ -10,6 +10,7 @@ data/metadata/ are stripped and checked too.  exiftool is the judge throughout.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -52,7 +53,7 @@ from conftest import (
 )
 from unseen.check import Checker
 from unseen.media.video import VideoReader
-from unseen.meta import aac, gif, hevc, png, units
+from unseen.meta import aac, gif, hevc, png, policy, setups, units
 from unseen.settings import Settings
 
 pytestmark = needs_exiftool
@@ -701,6 +702,32 @@ def test_gif_data_after_an_image_end_code_is_found_and_stripped(tmp_path: Path) 
     assert run.code == 0, run.stderr
     assert (tmp_path / "clean.gif").read_bytes() == plain.read_bytes(), "cut at the end codes, nothing else"
     assert run_cli("check", tmp_path / "clean.gif", "--no-faces").code == 0
+
+
+def test_decoder_setups_are_allowed_in_their_plain_form_only(tmp_path: Path) -> None:
+    """exiftool shows an MP4 track's decoder setup as an opaque value, so its name alone passed any
+    bytes put into it: text after H.264's parameter sets, a comment block in FLAC's, initialisation
+    data in VP9's."""
+    with av.open(str(_five_frames(tmp_path / "x264.mp4", "libx264"))) as clip:
+        avcc = bytes(clip.streams.video[0].codec_context.extradata or b"")
+    assert avcc[1] == 100 and avcc[-1] == 0, "High profile: four fixed bytes, no SPS extension"
+    sei_as_extension = avcc[:-1] + b"\x01" + (1 + len(HIDDEN)).to_bytes(2, "big") + b"\x06" + HIDDEN
+    streaminfo = b"\x80" + (34).to_bytes(3, "big") + bytes(34)
+    vpcc = bytes.fromhex("01000000000a820202020000")
+    cases = {
+        "AVCConfiguration": (avcc, [avcc + HIDDEN, sei_as_extension]),
+        "Unknown_dfLa": (
+            bytes(4) + streaminfo,
+            [bytes(4) + b"\x04" + streaminfo[1:] + b"\x84" + len(HIDDEN).to_bytes(3, "big") + HIDDEN],
+        ),
+        "Unknown_vpcC": (vpcc, [vpcc[:-2] + len(HIDDEN).to_bytes(2, "big") + HIDDEN, vpcc + HIDDEN]),
+    }
+    for tag, (plain, hiding) in cases.items():
+        assert policy.allowed("Track1", tag, "base64:" + base64.b64encode(plain).decode()), tag
+        for value in hiding:
+            assert not policy.allowed("Track1", tag, "base64:" + base64.b64encode(value).decode()), tag
+    padded = bytes(4) + b"\x00" + streaminfo[1:] + b"\x81" + (8).to_bytes(3, "big")
+    assert setups.flac(padded + bytes(8)) and not setups.flac(padded + HIDDEN[:8])
 
 
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel

@@ -13,7 +13,7 @@ import base64
 import re
 from collections.abc import Callable
 
-from . import hevc, units
+from . import hevc, setups, units
 
 
 def _tags(names: str) -> frozenset[str]:
@@ -112,14 +112,14 @@ def _blank(value: object) -> bool:
     return not str(value).strip("\0")
 
 
-def _hevc_setup(value: object) -> bool:
-    setup = _binary(value)
-    return setup is not None and hevc.holds_only_parameter_sets(setup)
+def _setup(plain: Callable[[bytes], bool]) -> Callable[[object], bool]:
+    """A rule for a decoder setup exiftool gives as binary data: in its ``plain`` form only."""
 
+    def rule(value: object) -> bool:
+        setup = _binary(value)
+        return setup is not None and plain(setup)
 
-def _av1_setup(value: object) -> bool:
-    setup = _binary(value)
-    return setup is not None and units.av1_setup_clean(setup)
+    return rule
 
 
 # Allowed tags whose value must be the neutral one.
@@ -128,10 +128,13 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     # place to hide anything that no tag names.
     "Free": _blank,
     "Padding": _blank,
-    # HEVC's decoder setup, as exiftool 12 names it (base64): its parameter sets, and no SEI.
-    "Unknown_hvcC": _hevc_setup,
-    # AV1's (exiftool 12's name): its sequence header, and no metadata OBU.
-    "Unknown_av1C": _av1_setup,
+    # Decoder setups (as exiftool 12 names them, base64): what the picture or sound needs, and no
+    # more (`setups`): HEVC's parameter sets without SEI, AV1's sequence header without metadata.
+    "AVCConfiguration": _setup(setups.avc),
+    "Unknown_hvcC": _setup(hevc.holds_only_parameter_sets),
+    "Unknown_av1C": _setup(units.av1_setup_clean),
+    "Unknown_dfLa": _setup(setups.flac),
+    "Unknown_vpcC": _setup(setups.vp9),
     "CreateDate": _zero_date,
     "ModifyDate": _zero_date,
     "TrackCreateDate": _zero_date,

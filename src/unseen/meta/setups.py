@@ -1,0 +1,59 @@
+"""Decoder setups that an MP4 track carries beside its frames, judged by what they may hold.
+
+exiftool shows these boxes as opaque values (``AVCConfiguration``,
+``Unknown_dfLa``, ``Unknown_vpcC``), so an allowlist of tag names alone would
+pass any bytes put into them.  Each is allowed only in its plain form: H.264's
+``avcC`` holds its sequence and picture parameter sets (and, for the high
+profiles, four fixed bytes and sequence parameter set extensions), FLAC's
+``dfLa`` its stream information (and zero padding; a comment or picture block
+is metadata), VP9's ``vpcC`` its fixed fields with no initialisation data.
+HEVC's and AV1's are judged in `hevc` and `units`.
+"""
+
+from __future__ import annotations
+
+_HIGH_PROFILES = frozenset({100, 110, 122, 144})
+
+
+def avc(setup: bytes) -> bool:
+    if len(setup) < 6 or setup[0] != 1:
+        return False
+    at = _units(setup, 5, 0x1F, 7)  # sequence parameter sets
+    at = _units(setup, at, 0xFF, 8)  # picture parameter sets
+    if 0 <= at < len(setup) and setup[1] in _HIGH_PROFILES:
+        at = _units(setup, at + 3, 0xFF, 13)  # after chroma format and bit depths: SPS extensions
+    return at == len(setup)
+
+
+def _units(setup: bytes, at: int, mask: int, kind: int) -> int:
+    """Past a count (``mask`` of one byte) of length-prefixed NAL units of type ``kind``; -1 if not."""
+    if at < 0 or at >= len(setup):
+        return -1
+    count, at = setup[at] & mask, at + 1
+    for _ in range(count):
+        size = int.from_bytes(setup[at : at + 2], "big")
+        unit = setup[at + 2 : at + 2 + size]
+        if at + 2 > len(setup) or len(unit) != size or not unit or unit[0] & 0x1F != kind:
+            return -1
+        at += 2 + size
+    return at
+
+
+def flac(setup: bytes) -> bool:
+    """``dfLa``: version and flags, then FLAC metadata blocks, the last one flagged."""
+    at, last = 4, False
+    while not last:
+        if at + 4 > len(setup):
+            return False
+        last, kind = bool(setup[at] & 0x80), setup[at] & 0x7F
+        size = int.from_bytes(setup[at + 1 : at + 4], "big")
+        body = setup[at + 4 : at + 4 + size]
+        if len(body) != size or not (kind == 0 or (kind == 1 and not any(body))):
+            return False
+        at += 4 + size
+    return len(setup) >= 4 and at == len(setup)
+
+
+def vp9(setup: bytes) -> bool:
+    """``vpcC`` version 1 (12 bytes) or the older version 0 (10), with no initialisation data."""
+    return len(setup) >= 10 and len(setup) == (12 if setup[0] == 1 else 10) and setup[-2:] == b"\0\0"
