@@ -53,7 +53,7 @@ from conftest import (
 )
 from unseen.check import Checker
 from unseen.media.video import VideoReader
-from unseen.meta import aac, gif, hevc, png, policy, setups, units
+from unseen.meta import aac, gif, hevc, isobmff, png, policy, setups, units
 from unseen.settings import Settings
 
 pytestmark = needs_exiftool
@@ -534,6 +534,9 @@ def _encoder(name: str) -> str:
 STRAY_UNITS = {
     "h264 type 31": ("libx264", b"\x00\x00\x00\x01\x1f" + HIDDEN, "h264 NAL unit of type 31"),
     "h264 filler": ("libx264", b"\x00\x00\x00\x01\x0c" + HIDDEN, "h264 NAL unit of type 12"),
+    "h264 data partition": ("libx264", b"\x00\x00\x00\x01\x02" + HIDDEN, "h264 NAL unit of type 2"),
+    "h264 long delimiter": ("libx264", b"\x00\x00\x00\x01\x09\x10" + HIDDEN, "h264 NAL unit of type 9"),
+    "hevc long delimiter": ("libx265", b"\x00\x00\x00\x01\x46\x01\x10" + HIDDEN, "hevc NAL unit of type 35"),
     "hevc type 62": ("libx265", b"\x00\x00\x00\x01\x7c\x01" + HIDDEN, "hevc NAL unit of type 62"),
     "av1 metadata": ("libsvtav1", bytes([5 << 3 | 2, len(HIDDEN)]) + HIDDEN, "av1 OBU of type 5"),
 }
@@ -567,6 +570,7 @@ def test_units_that_do_not_add_up_and_an_av1_setup_with_metadata_are_findings() 
     assert units.strays("h264", (9).to_bytes(4, "big") + slice_, avcc) == {-1}
     assert units.strays("h264", b"\x00\x00\x01\x65\x88\x00\x00\x01\x1f" + HIDDEN, b"") == {31}
     assert units.strays("h264", b"\x00\x00\x01\x06\x05", b"") == set(), "SEI: x264 writes it"
+    assert units.strays("h264", b"\x00\x00\x01\x09\x10\x00\x00\x01\x0b", b"") == set(), "a plain delimiter"
     sequence_header = bytes([1 << 3 | 2, 2, 0, 0])
     metadata = bytes([5 << 3 | 2, len(HIDDEN)]) + HIDDEN
     assert units.strays("av1", sequence_header + metadata, b"") == {5}
@@ -601,6 +605,10 @@ def test_bytes_in_mdat_that_no_track_reads_are_found_and_stripped(tmp_path: Path
     assert run.code == 0, run.stderr
     assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+    at = data.index(b"stsz")  # one size for all samples, and four billion of them: no array made
+    bomb = data[: at + 8] + (1).to_bytes(4, "big") + (0xFFFFFFFF).to_bytes(4, "big") + data[at + 16 :]
+    (tmp_path / "bomb.mp4").write_bytes(bomb)
+    assert isobmff.scan(tmp_path / "bomb.mp4")  # FFmpeg's own index of such a file takes 24 GB
     at = data.index(b"stsc")  # its first run starting at chunk 0: tables no player can follow
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(data[: at + 12] + bytes(4) + data[at + 16 :])

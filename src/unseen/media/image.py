@@ -95,13 +95,16 @@ def sized_frames(path: Path, img: Image.Image) -> Iterator[Image.Image]:
         yield frame
 
 
-def _tiff_pages(img: Image.Image) -> int:
+def _tiff_pages(path: Path, img: Image.Image) -> int:
     """A TIFF's full-size pages: directories not marked as a reduced copy (NewSubfileType bit 0)."""
     pages = 0
-    for n in range(getattr(img, "n_frames", 1)):
-        img.seek(n)
-        pages += not int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
-    img.seek(0)
+    try:
+        for n in range(getattr(img, "n_frames", 1)):
+            img.seek(n)
+            pages += not int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
+        img.seek(0)
+    except (*CORRUPT, TypeError) as exc:  # Pillow: "Missing dimensions" for a broken directory
+        raise InputError(path, f"truncated or corrupt TIFF directory ({exc or type(exc).__name__})") from exc
     return pages
 
 
@@ -153,7 +156,7 @@ def read(path: Path) -> Picture:
             # Only animations are shown frame after frame.  The extra images of an MPO, HEIF or
             # TIFF are previews, stereo pairs, gain maps or depth maps: the primary is the photo.
             # A TIFF's further full-size pages are content, which one picture per file would lose.
-            pages = _tiff_pages(img) if img.format == "TIFF" else 1
+            pages = _tiff_pages(path, img) if img.format == "TIFF" else 1
             if pages > 1:
                 raise UnsupportedError(
                     path,

@@ -18,21 +18,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-# H.264: slices (1-5), sequence and picture parameter sets, access unit delimiter, end of
-# sequence and of stream.  Dropped besides SEI (6): filler (12), the extensions of scalable,
-# multiview and 3D video (13-15, 19-21; a player shows their base picture without them), and
-# the reserved and unspecified types.
-_H264 = frozenset({1, 2, 3, 4, 5, 7, 8, 9, 10, 11})
+# H.264: slices (1 and 5: not the data partitions 2-4, which only the Extended profile uses and
+# FFmpeg does not decode), sequence and picture parameter sets.  Dropped besides SEI (6): access
+# unit delimiters and end markers (9-11: not needed in MP4, and bytes after their few bits are
+# skipped), filler (12), the extensions of scalable, multiview and 3D video (13-15, 19-21; a player
+# shows their base picture without them), and the reserved and unspecified types.
+_H264 = frozenset({1, 5, 7, 8})
 # HEVC: slices (0-9; 16-21 at random access points), the video, sequence and picture parameter
-# sets, access unit delimiter, end of sequence and of bitstream.  Dropped besides SEI (39, 40):
-# filler (38), the reserved and the unspecified types (Dolby Vision's RPU is 62: its dynamic
-# range metadata goes, the picture stays).
-_HEVC = frozenset(range(0, 10)) | frozenset(range(16, 22)) | frozenset(range(32, 38))
+# sets.  Dropped besides SEI (39, 40): the delimiter and end markers (35-37), filler (38), the
+# reserved and the unspecified types (Dolby Vision's RPU is 62: its dynamic range metadata goes,
+# the picture stays).
+_HEVC = frozenset(range(0, 10)) | frozenset(range(16, 22)) | frozenset(range(32, 35))
 # AV1: sequence header, temporal delimiter, frame header, tile group, frame, redundant frame
 # header.  Dropped: metadata (5), tile list (8) and padding (15).
 _AV1 = frozenset({1, 2, 3, 4, 6, 7})
 KEPT = {"h264": _H264, "hevc": _HEVC, "av1": _AV1}
 CHECKED = {"h264": _H264 | {6}, "hevc": _HEVC | {39, 40}, "av1": _AV1}
+# Kinds `check` allows at their standard size only (header included): a delimiter's one byte of
+# picture type, an end marker's header alone.  Other encoders write them; more bytes hold text.
+SIZED = {"h264": {9: 2, 10: 1, 11: 1}, "hevc": {35: 3, 36: 2, 37: 2}, "av1": {}}
 
 
 def kept_only(codec: str) -> str | None:
@@ -51,23 +55,28 @@ def strays(codec: str, packet: bytes, setup: bytes) -> set[int]:
     allowed = CHECKED.get(codec)
     if allowed is None:
         return set()
+    sized = SIZED[codec]
     try:
-        found = set(_types(codec, packet, setup))
+        return {
+            kind
+            for kind, size in _types(codec, packet, setup)
+            if kind not in allowed and size > sized.get(kind, -1)
+        }
     except ValueError:
         return {-1}
-    return found - allowed
 
 
-def _types(codec: str, packet: bytes, setup: bytes) -> Iterator[int]:
+def _types(codec: str, packet: bytes, setup: bytes) -> Iterator[tuple[int, int]]:
+    """(type, size) of each unit of ``packet``."""
     if codec == "av1":
-        yield from _obu_types(packet)
+        yield from ((kind, 0) for kind in _obu_types(packet))
         return
     length = _length_size(codec, setup)
     units = _prefixed(packet, length) if length else _delimited(packet)
     for unit in units:
         if not unit:
             continue
-        yield unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F
+        yield (unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F), len(unit)
 
 
 def _length_size(codec: str, setup: bytes) -> int:
