@@ -758,7 +758,7 @@ def test_an_aac_setup_comment_is_found_and_emptied(tmp_path: Path) -> None:
                 out.mux(packet)
     assert HIDDEN in source.read_bytes()
     found = run_cli("check", source)
-    assert found.code == 3 and "AAC setup comment" in found.stderr, found.stderr
+    assert found.code == 3 and "AAC setup (a program config comment)" in found.stderr, found.stderr
     run = run_cli("strip", source, "-o", tmp_path / "clean.m4a")
     assert run.code == 0, run.stderr
     assert HIDDEN not in (tmp_path / "clean.m4a").read_bytes()
@@ -769,12 +769,18 @@ def test_an_aac_setup_comment_is_found_and_emptied(tmp_path: Path) -> None:
     assert run_cli("check", tmp_path / "clean.m4a").code == 0
 
 
-def test_an_aac_setup_is_read_to_its_comment() -> None:
-    assert aac.comment_span(bytes.fromhex("1210")) is None, "stereo by number: no program config"
-    assert aac.comment_span(AAC_SETUP_WITH_COMMENT) == (7, 8 + len(HIDDEN))
-    assert aac.has_comment(AAC_SETUP_WITH_COMMENT)
-    assert not aac.has_comment(aac.without_comment(AAC_SETUP_WITH_COMMENT))
-    assert aac.has_comment(AAC_SETUP_WITH_COMMENT[:10]), "cut short: no one can tell"
+def test_an_aac_setup_is_read_to_its_last_field() -> None:
+    """A decoder stops at the setup's last field, so bytes after it (or a comment) hold anything."""
+    assert aac.judged(bytes.fromhex("1210")) is None, "AAC-LC, stereo by number"
+    assert aac.judged(bytes.fromhex("121056e500")) is None, "FFmpeg's: HE-AAC signalled after, no SBR"
+    assert aac.judged(bytes.fromhex("1210") + HIDDEN) == f"{len(HIDDEN)} byte(s) after its fields"
+    assert aac.plain(bytes.fromhex("1210") + HIDDEN) == bytes.fromhex("1210")
+    assert aac.plain(bytes.fromhex("121056e500") + HIDDEN) == bytes.fromhex("121056e500")
+    assert aac.read(AAC_SETUP_WITH_COMMENT).comment == (7, 8 + len(HIDDEN))
+    assert aac.judged(AAC_SETUP_WITH_COMMENT) == "a program config comment"
+    assert aac.plain(AAC_SETUP_WITH_COMMENT) == bytes.fromhex("1200050400002000")
+    assert aac.judged(AAC_SETUP_WITH_COMMENT[:10]) == "AAC setup cut short"
+    assert aac.judged(bytes.fromhex("f94880")) == "AAC object type 42 is not read here", "USAC, escaped"
 
 
 def _hevc_clip(path: Path) -> Path:

@@ -36,7 +36,7 @@ class _Copy:
     """Packets go through unchanged (H.264, HEVC and AV1 with only the units a picture needs).
 
     HEVC's decoder setup keeps its SEI through the filter, and is cleaned after (`hevc`), as is
-    AAC's of a comment (`aac`).
+    AAC's of a comment and of anything after its last field (`aac`).
     """
 
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
@@ -47,8 +47,8 @@ class _Copy:
         setup = self.dst.codec_context.extradata
         if codec == "hevc" and setup:
             self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))
-        if codec == "aac" and setup:  # a setup cut short is not copied (`_cleanable`)
-            self.dst.codec_context.extradata = aac.without_comment(bytes(setup))
+        if codec == "aac" and setup:  # one that cannot be read is not copied (`_cleanable`)
+            self.dst.codec_context.extradata = aac.plain(bytes(setup))
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         if self.bsf is not None:
@@ -107,12 +107,13 @@ def _route(
 
 
 def _cleanable(src: AudioStream) -> bool:
-    """False for an AAC setup cut short: where its comment lies cannot be told, so it is not copied."""
+    """False for an AAC setup that cannot be read (cut short, or of a type `aac` does not read):
+    where its fields end cannot be told, so it is not copied."""
     setup = bytes(src.codec_context.extradata or b"")
     if video.codec_name(src) != "aac" or not setup:
         return True
     try:
-        aac.comment_span(setup)
+        aac.read(setup)
     except ValueError:
         return False
     return True

@@ -196,8 +196,9 @@ def _scan_stream(fmt: str, s: av.stream.Stream) -> list[Finding]:
     elif s.disposition & av.stream.Disposition.attached_pic:
         found.append(Finding("unseen", f"{where}:cover art"))
     setup = bytes(s.codec_context.extradata or b"") if s.codec_context is not None else b""
-    if setup and codec_name(s) == "aac" and aac.has_comment(setup):
-        found.append(Finding("unseen", f"{where}:AAC setup comment"))
+    why = aac.judged(setup) if setup and codec_name(s) == "aac" else None
+    if why is not None:
+        found.append(Finding("unseen", f"{where}:AAC setup ({why})"))
     for key, value in s.metadata.items():
         neutral = value in NEUTRAL_STREAM_TAGS.get(key, ()) or (key == "vendor_id" and value == VENDOR_NONE)
         if not neutral:
