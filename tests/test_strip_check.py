@@ -561,6 +561,26 @@ def test_a_unit_no_player_needs_is_found_and_stripped(tmp_path: Path, name: str)
     assert run_cli("check", tmp_path / "clean.mp4").code == 0
 
 
+def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
+    """Camcorders write H.264 in MPEG-TS (.mts, .m2ts): the unit filter handed on the TS codec tag,
+    which the MP4 muxer refuses, so every such strip failed with "Invalid data"."""
+    plain = _five_frames(tmp_path / "plain.mp4", "libx264")
+    source = tmp_path / "camcorder.ts"
+    with av.open(str(plain)) as src, av.open(str(source), "w", format="mpegts") as out:
+        picture = src.streams.video[0]
+        dst = out.add_stream_from_template(picture, opaque=True)
+        for packet in src.demux(picture):  # the muxer turns them into start-code units itself
+            if packet.size:
+                packet.stream = dst
+                out.mux(packet)
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    with av.open(str(tmp_path / "clean.mp4")) as clean:
+        assert clean.streams.video[0].codec_context.name == "h264", "copied"
+        assert sum(1 for _ in clean.decode(video=0)) == 5
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+
+
 def test_units_that_do_not_add_up_and_an_av1_setup_with_metadata_are_findings() -> None:
     """A unit's length past its packet hides bytes no parser reads; AV1's setup may carry
     metadata OBUs as its frames may."""
@@ -608,7 +628,12 @@ def test_bytes_in_mdat_that_no_track_reads_are_found_and_stripped(tmp_path: Path
     at = data.index(b"stsz")  # one size for all samples, and four billion of them: no array made
     bomb = data[: at + 8] + (1).to_bytes(4, "big") + (0xFFFFFFFF).to_bytes(4, "big") + data[at + 16 :]
     (tmp_path / "bomb.mp4").write_bytes(bomb)
-    assert isobmff.scan(tmp_path / "bomb.mp4")  # FFmpeg's own index of such a file takes 24 GB
+    assert isobmff.scan(tmp_path / "bomb.mp4")
+    # FFmpeg builds an index entry per claimed sample when it opens the file (a billion: 24 GB), so
+    # such a file is refused before FFmpeg sees it.
+    for command in (["check"], ["strip", "-o", tmp_path / "s.mp4"], ["protect", "-o", tmp_path / "p.mp4"]):
+        run = run_cli(command[0], tmp_path / "bomb.mp4", *command[1:])
+        assert run.code == 1 and "more than the file holds" in run.stderr, (command, run.stderr)
     at = data.index(b"stsc")  # its first run starting at chunk 0: tables no player can follow
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(data[: at + 12] + bytes(4) + data[at + 16 :])

@@ -137,6 +137,34 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
     return found
 
 
+def overclaimed(path: Path) -> str | None:
+    """Why FFmpeg must not open ``path``: a track whose samples, all of one size, would take more
+    bytes than the file has.  FFmpeg builds an index entry per sample before it reads one, so a
+    20-byte table claiming a billion samples took 24 GB.  None for anything else (a file that
+    cannot be read is left to FFmpeg, which says why)."""
+    try:
+        if not sniff(path):
+            return None
+        size = path.stat().st_size
+        moovs = []
+        for kind, start, end in _top_level(path):
+            if kind == b"moov" and end - start <= _MAX_MOOV:
+                with open(path, "rb") as fh:
+                    fh.seek(start)
+                    moovs.append(fh.read(end - start))
+    except OSError:
+        return None
+    for moov in moovs:
+        for trak in _children(moov, 0, len(moov), b"trak"):
+            stsz = _table(moov, *trak, (b"mdia", b"minf", b"stbl", b"stsz"))
+            if stsz is None or len(stsz) < 12:
+                continue
+            fixed, count = int.from_bytes(stsz[4:8], "big"), int.from_bytes(stsz[8:12], "big")
+            if fixed * count > size:
+                return f"a track claims {count:,} samples of {fixed:,} bytes, more than the file holds"
+    return None
+
+
 def _unread(moov: bytes, media: list[tuple[int, int]]) -> list[Finding]:
     """A finding when some ``mdat`` bytes are in no track's chunks."""
     try:

@@ -44,6 +44,9 @@ class _Copy:
         codec = video.codec_name(src)
         kept = units.kept_only(codec)
         self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
+        # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
+        # (27 for H.264) is one the MP4 muxer refuses, so the muxer picks its own again.
+        self.dst.codec_context.codec_tag = "\0\0\0\0"
         setup = self.dst.codec_context.extradata
         if codec == "hevc" and setup:
             self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))

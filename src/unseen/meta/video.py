@@ -20,7 +20,7 @@ from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import aac, units
+from . import aac, isobmff, units
 from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
@@ -114,6 +114,9 @@ def kept_streams(container: av.container.InputContainer) -> list[VideoStream | A
 
 def open_input(path: Path) -> av.container.InputContainer:
     try:
+        overclaimed = isobmff.overclaimed(path)
+        if overclaimed is not None:
+            raise InputError(path, f"corrupt or crafted: {overclaimed}; refused before reading it")
         return av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
     except FileNotFoundError as exc:
         raise InputError(path, "no such file") from exc
@@ -137,6 +140,9 @@ def frame_rate(stream: av.stream.Stream) -> Fraction | None:
 def scan(path: Path) -> list[Finding]:
     """Tags, chapters and non-picture/sound streams as FFmpeg sees them, and units in the picture
     that no player needs (`units.strays`)."""
+    overclaimed = isobmff.overclaimed(path)
+    if overclaimed is not None:  # not for FFmpeg to open; `isobmff.scan` judges its tables
+        return [Finding("unseen", f"MP4:{overclaimed}")]
     try:
         container = av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
     except av.error.FFmpegError:
