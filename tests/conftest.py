@@ -365,6 +365,7 @@ def inject_metadata(path: Path, thumb: Path) -> None:
         args += ["-IPTC:By-line=Jane Roe", "-IPTC:City=Kreuzberg", "-Photoshop:CopyrightFlag=True"]
     if path.suffix == ".tiff":
         args.append("-m")  # both pages Pillow writes share one ExifIFD: a minor error that stops exiftool
+        args.append("-IFD1:SubfileType#=1")  # the second page is the thumbnail: marked so, as TIFF asks
     subprocess.run(["exiftool", "-q", "-q", "-overwrite_original", *args, str(path)], check=True)
 
 

@@ -173,7 +173,7 @@ def test_outputs_carry_no_orientation_or_profile_tags(batch: Batch) -> None:
 def test_a_tiff_of_several_pages_is_refused_not_cut(tmp_path: Path, astronaut: np.ndarray) -> None:
     """Only the first page was written, without a word: the others (a scanned document's pages,
     each maybe with faces) were gone from the copy, and `check` judged the first page alone.
-    Reduced copies (a thumbnail directory, marked or smaller both ways) are not pages."""
+    A reduced copy marked as one (a thumbnail directory) is not a page; a smaller page is."""
     face = Image.fromarray(astronaut)
     pages = tmp_path / "pages.tiff"
     face.save(pages, save_all=True, append_images=[face.rotate(90), face.convert("L")])
@@ -187,5 +187,6 @@ def test_a_tiff_of_several_pages_is_refused_not_cut(tmp_path: Path, astronaut: n
     thumbnails = tmp_path / "thumbnails.tiff"
     face.save(thumbnails, save_all=True, append_images=[face.reduce(4)], tiffinfo={254: 1})
     assert run_cli("protect", thumbnails, "-o", tmp_path / "thumbs.tiff").code == 0
-    face.save(thumbnails, save_all=True, append_images=[face.reduce(2)])  # unmarked, as some cameras do
-    assert run_cli("protect", thumbnails, "-o", tmp_path / "thumbs2.tiff").code == 0
+    smaller = tmp_path / "smaller.tiff"
+    face.save(smaller, save_all=True, append_images=[face.reduce(2)])
+    assert run_cli("protect", smaller, "-o", tmp_path / "smaller_out.tiff").code == 1

@@ -96,16 +96,14 @@ def sized_frames(path: Path, img: Image.Image) -> Iterator[Image.Image]:
 
 
 def _tiff_pages(path: Path, img: Image.Image) -> int:
-    """A TIFF's full-size pages: the first, and each later directory neither marked as a reduced
-    copy (NewSubfileType bit 0) nor smaller than the first both ways (a thumbnail or preview,
-    which cameras do not always mark)."""
-    pages, first = 0, img.size
+    """A TIFF's full-size pages: directories not marked as a reduced copy (NewSubfileType bit 0).
+    An unmarked thumbnail counts as a page, so such a file is refused rather than a smaller real
+    page lost without a word."""
+    pages = 0
     try:
         for n in range(getattr(img, "n_frames", 1)):
             img.seek(n)
-            reduced = int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
-            smaller = n > 0 and img.width < first[0] and img.height < first[1]
-            pages += not (reduced or smaller)
+            pages += not int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
         img.seek(0)
     except (*CORRUPT, TypeError) as exc:  # Pillow: "Missing dimensions" for a broken directory
         raise InputError(path, f"truncated or corrupt TIFF directory ({exc or type(exc).__name__})") from exc

@@ -137,11 +137,18 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
     return found
 
 
+# Samples FFmpeg may index for the fixed-size tracks of one file (about 75 bytes and 5 µs each:
+# 150 MB and 10 s).  Real tracks of one sample size are sound in fixed frames (AC-3: 2 million is
+# 18 hours) or uncompressed video (megabytes a frame); coded video has a table of sizes.
+_MAX_INDEXED = 2_000_000
+
+
 def overclaimed(path: Path) -> str | None:
-    """Why FFmpeg must not open ``path``: a track whose samples, all of one size, would take more
-    bytes than the file has.  FFmpeg builds an index entry per sample before it reads one, so a
-    20-byte table claiming a billion samples took 24 GB.  None for anything else (a file that
-    cannot be read is left to FFmpeg, which says why)."""
+    """Why FFmpeg must not open ``path``: tracks whose samples, all of one size, would take more
+    bytes than the file has, or more samples than `_MAX_INDEXED` in all.  FFmpeg builds an index
+    entry per sample before it reads one, so a 20-byte table claiming a billion samples took
+    24 GB.  Sound in fixed-size frames with one duration (PCM) is indexed by chunk and does not
+    count.  None for anything else (a file that cannot be read is left to FFmpeg, which says why)."""
     try:
         if not sniff(path):
             return None
@@ -154,15 +161,30 @@ def overclaimed(path: Path) -> str | None:
                     moovs.append(fh.read(end - start))
     except OSError:
         return None
+    indexed = 0
     for moov in moovs:
         for trak in _children(moov, 0, len(moov), b"trak"):
-            stsz = _table(moov, *trak, (b"mdia", b"minf", b"stbl", b"stsz"))
-            if stsz is None or len(stsz) < 12:
-                continue
-            fixed, count = int.from_bytes(stsz[4:8], "big"), int.from_bytes(stsz[8:12], "big")
-            if fixed * count > size:
+            fixed, count = _fixed_samples(moov, *trak)
+            if fixed * count > size and count > 1000:
                 return f"a track claims {count:,} samples of {fixed:,} bytes, more than the file holds"
+            indexed += count
+    if indexed > _MAX_INDEXED:
+        return f"its tracks claim {indexed:,} samples of one size each, more than unseen opens"
     return None
+
+
+def _fixed_samples(moov: bytes, start: int, end: int) -> tuple[int, int]:
+    """(size, count) of a track whose samples all have one size and are indexed one by one; (0, 0)
+    for a table of sizes (its entries are in the file) or for PCM-like sound."""
+    stbl = (b"mdia", b"minf", b"stbl")
+    stsz, stts = _table(moov, start, end, (*stbl, b"stsz")), _table(moov, start, end, (*stbl, b"stts"))
+    handler = _table(moov, start, end, (b"mdia", b"hdlr")) or b""
+    if stsz is None or len(stsz) < 12 or not int.from_bytes(stsz[4:8], "big"):
+        return 0, 0
+    one_step = stts is not None and stts[4:8] == b"\0\0\0\x01" and stts[12:16] == b"\0\0\0\x01"
+    if handler[8:12] == b"soun" and one_step:
+        return 0, 0
+    return int.from_bytes(stsz[4:8], "big"), int.from_bytes(stsz[8:12], "big")
 
 
 def _unread(moov: bytes, media: list[tuple[int, int]]) -> list[Finding]:

@@ -3,8 +3,8 @@
 exiftool shows these boxes as opaque values (``AVCConfiguration``,
 ``Unknown_dfLa``, ``Unknown_vpcC``), so an allowlist of tag names alone would
 pass any bytes put into them.  Each is allowed only in its plain form: H.264's
-``avcC`` holds its sequence and picture parameter sets (and, for the high
-profiles, four fixed bytes and sequence parameter set extensions), FLAC's
+``avcC`` holds its sequence and picture parameter sets (and, beyond the Baseline,
+Main and Extended profiles, four fixed bytes and sequence parameter set extensions), FLAC's
 ``dfLa`` its stream information (and zero padding; a comment or picture block
 is metadata), VP9's ``vpcC`` its fixed fields with no initialisation data.
 HEVC's and AV1's are judged in `hevc` and `units`.
@@ -12,7 +12,8 @@ HEVC's and AV1's are judged in `hevc` and `units`.
 
 from __future__ import annotations
 
-_HIGH_PROFILES = frozenset({100, 110, 122, 144})
+# Profiles whose avcC has no extension (Baseline, Main, Extended); every other one may have it.
+_PLAIN_PROFILES = frozenset({66, 77, 88})
 
 
 def avc(setup: bytes) -> bool:
@@ -20,7 +21,7 @@ def avc(setup: bytes) -> bool:
         return False
     at = _units(setup, 5, 0x1F, 7)  # sequence parameter sets
     at = _units(setup, at, 0xFF, 8)  # picture parameter sets
-    if 0 <= at < len(setup) and setup[1] in _HIGH_PROFILES:
+    if 0 <= at < len(setup) and setup[1] not in _PLAIN_PROFILES:
         at = _units(setup, at + 3, 0xFF, 13)  # after chroma format and bit depths: SPS extensions
     return at == len(setup)
 

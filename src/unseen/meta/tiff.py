@@ -23,6 +23,7 @@ _DATA = ((273, 279), (324, 325), (513, 514))
 _DIRECTORIES = frozenset({330, 34665, 34853, 40965})
 _POINTERS = frozenset(t for pair in _DATA for t in pair) | _DIRECTORIES
 _MAX_DIRECTORIES = 4096
+_MAX_ENTRIES = 200_000  # directories may overlap: each holds up to 65,535 entries
 
 
 def scan(path: Path) -> list[Finding]:
@@ -48,7 +49,7 @@ def _parts(data: mmap.mmap) -> list[tuple[int, int]]:
         return int.from_bytes(data[at : at + size], order)
 
     parts = [(0, 8)]
-    todo, seen = [number(4, 4)], set()
+    todo, seen, entries = [number(4, 4)], set(), 0
     while todo:
         ifd = todo.pop()
         if ifd == 0 or ifd in seen:
@@ -57,6 +58,9 @@ def _parts(data: mmap.mmap) -> list[tuple[int, int]]:
         if len(seen) > _MAX_DIRECTORIES:
             raise ValueError("too many directories")
         count = number(ifd, 2)
+        entries += count
+        if entries > _MAX_ENTRIES:
+            raise ValueError("too many directory entries")
         parts.append((ifd, ifd + 2 + 12 * count + 4))
         values: dict[int, list[int]] = {}
         for i in range(count):
