@@ -112,8 +112,12 @@ def _unread(raw: bytes) -> tuple[int, bool]:
     """An image block's bytes after its end code, and whether its codes decode past its picture."""
     _head, size, codes = _image(raw)
     end, pixels = _lzw_walk(codes, size)
-    area = int.from_bytes(raw[5:7], "little") * int.from_bytes(raw[7:9], "little")
-    return (0 if end is None else len(codes) - end), pixels > area
+    return (0 if end is None else len(codes) - end), pixels > _area(raw)
+
+
+def _area(raw: bytes) -> int:
+    """An image block's pixels, from its descriptor's width and height."""
+    return int.from_bytes(raw[5:7], "little") * int.from_bytes(raw[7:9], "little")
 
 
 def _ended(raw: bytes) -> bytes:
@@ -121,7 +125,7 @@ def _ended(raw: bytes) -> bytes:
     nothing follows the end code); `NotClean` when its codes decode past its picture."""
     head, size, codes = _image(raw)
     end, pixels = _lzw_walk(codes, size)
-    if pixels > int.from_bytes(raw[5:7], "little") * int.from_bytes(raw[7:9], "little"):
+    if pixels > _area(raw):
         raise NotClean("image data decodes past its picture")
     if end is None or end == len(codes):
         return raw

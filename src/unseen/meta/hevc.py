@@ -8,7 +8,7 @@ whose setup holds anything else is not clean.
 
 from __future__ import annotations
 
-import re
+from . import units
 
 PARAMETER_SETS = frozenset({32, 33, 34})  # VPS, SPS, PPS
 _HEAD = 22  # configuration fields before the count of arrays
@@ -43,9 +43,8 @@ def parameter_sets_only(setup: bytes) -> bytes:
     if setup[:1] == b"\x01":
         kept = [raw for kind, raw in _arrays(setup) if kind in PARAMETER_SETS]
         return setup[:_HEAD] + bytes([len(kept)]) + b"".join(kept)
-    units = [u for u in re.split(b"\x00\x00\x01", setup) if u.strip(b"\x00")]
-    kept_units = [u.rstrip(b"\x00") for u in units if (u[0] >> 1) & 0x3F in PARAMETER_SETS]
-    return b"".join(b"\x00\x00\x00\x01" + u for u in kept_units)
+    kept = [u for u in units.delimited(setup) if u and (u[0] >> 1) & 0x3F in PARAMETER_SETS]
+    return b"".join(b"\x00\x00\x00\x01" + u for u in kept)
 
 
 def holds_only_parameter_sets(hvcc: bytes) -> bool:

@@ -76,6 +76,12 @@ def _top_level(path: Path) -> Iterator[tuple[bytes, int, int]]:
             pos = box[2]
 
 
+def _payload(path: Path, start: int, end: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return fh.read(end - start)
+
+
 def sniff(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(8)[4:8] in STRUCTURE[b""]
@@ -96,9 +102,7 @@ def scan(path: Path) -> list[Finding]:
         elif kind == b"moov":
             if end - start > _MAX_MOOV:
                 return [*found, _finding("moov too large to check")]
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                moov = fh.read(end - start)
+            moov = _payload(path, start, end)
             found += _walk(moov, 0, len(moov), b"moov", "moov")
     if moov and not fragmented:  # a fragment's samples are described in its `moof`, a finding itself
         found += _unread(moov, media)
@@ -153,12 +157,11 @@ def overclaimed(path: Path) -> str | None:
         if not sniff(path):
             return None
         size = path.stat().st_size
-        moovs = []
-        for kind, start, end in _top_level(path):
-            if kind == b"moov" and end - start <= _MAX_MOOV:
-                with open(path, "rb") as fh:
-                    fh.seek(start)
-                    moovs.append(fh.read(end - start))
+        moovs = [
+            _payload(path, start, end)
+            for kind, start, end in _top_level(path)
+            if kind == b"moov" and end - start <= _MAX_MOOV
+        ]
     except OSError:
         return None
     indexed = 0
@@ -176,8 +179,7 @@ def overclaimed(path: Path) -> str | None:
 def _fixed_samples(moov: bytes, start: int, end: int) -> tuple[int, int]:
     """(size, count) of a track whose samples all have one size and are indexed one by one; (0, 0)
     for a table of sizes (its entries are in the file) or for PCM-like sound."""
-    stbl = (b"mdia", b"minf", b"stbl")
-    stsz, stts = _table(moov, start, end, (*stbl, b"stsz")), _table(moov, start, end, (*stbl, b"stts"))
+    stsz, stts = _sample_table(moov, start, end, b"stsz"), _sample_table(moov, start, end, b"stts")
     handler = _table(moov, start, end, (b"mdia", b"hdlr")) or b""
     if stsz is None or len(stsz) < 12 or not int.from_bytes(stsz[4:8], "big"):
         return 0, 0
@@ -233,11 +235,16 @@ def _table(data: bytes, start: int, end: int, path: tuple[bytes, ...]) -> bytes 
     return data[start:end]
 
 
+def _sample_table(moov: bytes, start: int, end: int, name: bytes) -> bytes | None:
+    """The payload of the track ``moov[start:end]``'s sample table box ``name``."""
+    return _table(moov, start, end, (b"mdia", b"minf", b"stbl", name))
+
+
 def _chunks(moov: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
     """(first byte, end) of every chunk of the track ``moov[start:end]``."""
 
     def table(name: bytes) -> bytes | None:
-        return _table(moov, start, end, (b"mdia", b"minf", b"stbl", name))
+        return _sample_table(moov, start, end, name)
 
     stsz, stsc, offsets_box, wide = table(b"stsz"), table(b"stsc"), table(b"stco"), False
     if offsets_box is None:

@@ -72,7 +72,7 @@ def _types(codec: str, packet: bytes, setup: bytes) -> Iterator[tuple[int, int]]
         yield from ((kind, 0) for kind in _obu_types(packet))
         return
     length = _length_size(codec, setup)
-    units = _prefixed(packet, length) if length else _delimited(packet)
+    units = _prefixed(packet, length) if length else delimited(packet)
     for unit in units:
         if not unit:
             continue
@@ -100,7 +100,8 @@ def _prefixed(data: bytes, size: int) -> Iterator[bytes]:
         at += n
 
 
-def _delimited(data: bytes) -> Iterator[bytes]:
+def delimited(data: bytes) -> Iterator[bytes]:
+    """The units of start-code form (``00 00 01`` before each), without the zeros between them."""
     for part in data.split(b"\x00\x00\x01")[1:]:
         yield part.rstrip(b"\x00")
 
