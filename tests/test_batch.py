@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -75,6 +76,52 @@ def test_a_rerun_skips_what_is_done_and_says_so(tmp_path: Path, astronaut: np.nd
     state = tmp_path / "out" / STATE
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     assert "p000" not in state.read_text() and str(tmp_path) not in state.read_text(), "names no input"
+
+
+def test_an_input_is_known_by_its_bytes_not_its_name_or_times(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A folder copied with new times, or moved, is still done; a file whose bytes changed is new;
+    two files with the same bytes each keep an output of their own."""
+    paths = photo_folder(tmp_path / "in", astronaut, 3)
+    shutil.copyfile(paths[0], tmp_path / "in" / "same.png")
+    first = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "--json")
+    assert first.code == 0 and len(first.records()) == 4, first.stderr
+    before = tree_hashes(tmp_path / "out")
+    os.utime(paths[1], (1, 1))
+    moved = (tmp_path / "in").rename(tmp_path / "moved")
+    again = run_cli("protect", moved, "-o", tmp_path / "out", "--jobs", "1", "--json")
+    assert again.code == 0, again.stderr
+    assert [r["status"] for r in again.records()] == ["skipped"] * 4
+    assert len({r["output"] for r in again.records()}) == 4, "each input is given its own output back"
+    assert tree_hashes(tmp_path / "out") == before
+    Image.fromarray(astronaut[:120, :160]).save(moved / "p002.png")  # other bytes under the same name
+    third = run_cli("protect", moved, "-o", tmp_path / "out", "--jobs", "1", "--json")
+    assert third.code == 0, third.stderr
+    assert sorted(r["status"] for r in third.records()) == ["protected"] + ["skipped"] * 3
+    assert len(outputs(tmp_path / "out")) == 5
+
+
+def test_with_kept_names_an_input_is_done_only_under_its_own_name(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    (path,) = photo_folder(tmp_path / "in" / "a", astronaut, 1)
+    (tmp_path / "in" / "b").mkdir()
+    shutil.copyfile(path, tmp_path / "in" / "b" / path.name)
+    args = ("protect", tmp_path / "in", "-o", tmp_path / "out", "--keep-names", "--jobs", "1", "--json")
+    assert run_cli(*args).code == 0
+    (tmp_path / "out" / "b" / path.name).unlink()  # as if the run was killed before publishing it
+    again = run_cli(*args)
+    assert again.code == 0, again.stderr
+    assert sorted(r["status"] for r in again.records()) == ["protected", "skipped"]
+    assert (tmp_path / "out" / "b" / path.name).exists()
+
+
+def test_a_folder_an_older_unseen_filled_is_refused(tmp_path: Path) -> None:
+    with Folder(tmp_path / "out", Settings()):
+        (tmp_path / "out" / "a.png").write_bytes(b"an output")
+    state = tmp_path / "out" / STATE
+    state.write_text(state.read_text().replace('"state": 2', '"state": 1', 1))
+    with pytest.raises(UsageError, match="older unseen"), Folder(tmp_path / "out", Settings()):
+        pass
 
 
 def test_a_folder_holds_one_set_of_settings(tmp_path: Path, astronaut: np.ndarray) -> None:
