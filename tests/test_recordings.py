@@ -243,6 +243,33 @@ def test_sound_in_a_container_mp4_cannot_carry_is_written_as_m4a(tmp_path: Path)
         assert run_cli("check", tmp_path / command).code == 0
 
 
+def test_aac_in_mpeg_ts_is_copied_frame_for_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sound-only MPEG-TS (a recorder's or a broadcast's) carries each AAC frame behind an ADTS
+    header, which MP4 leaves out: the copy's self-check refused every such file ("packets differ")
+    until it compared the frames without their headers.  A copy with other frames is still refused."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    source = sounds.encode(inputs / "radio.ts", "mpegts", "aac", 48_000, sounds.speech())
+    with av.open(str(source)) as container:
+        frames = [bytes(p)[7:] for p in container.demux(container.streams.audio[0]) if p.size]
+    for command, extra in (("strip", ()), ("protect", ("--audio", "keep"))):
+        run = run_cli(command, inputs, "-o", tmp_path / command, "--json", *extra)
+        assert run.code == 0, run.stderr
+        output = Path(run.records()[0]["output"])
+        assert output.suffix == ".m4a"
+        with av.open(str(output)) as container:
+            assert [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size] == frames
+        assert run_cli("check", output).code == 0
+
+    def other_frames(src: Path, dst: Path, container: str, codecs: set[str]) -> str:
+        sounds.encode(dst, "ipod", "aac", 48_000, sounds.speech() * 0.5)
+        return "remuxed"
+
+    monkeypatch.setattr(meta_audio, "write_clean", other_frames)
+    result = strip_file(Job(source, tmp_path / "out" / "radio.m4a"))
+    assert result.status == "unverified" and "packets differ" in (result.error or ""), result
+
+
 ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
 MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
 

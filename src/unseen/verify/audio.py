@@ -60,7 +60,7 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
             resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE) if windows else None
             for packet in container.demux(streams):
                 if packet.size:  # not the end-of-stream marker, which flushes the decoder
-                    digests[packet.stream.index].update(bytes(packet))
+                    digests[packet.stream.index].update(coded(bytes(packet)))
                     if packet.duration and packet.time_base is not None:
                         frame = max(frame, float(packet.duration * packet.time_base))
                 if packet.stream.index != first.index:
@@ -78,6 +78,14 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
         tuple((codecs[i], d.hexdigest()) for i, d in digests.items()), samples / rate, frame or 1 / rate
     )
     return heard, cuts.parts
+
+
+def coded(data: bytes) -> bytes:
+    """A packet's coded sound, without the ADTS header an AAC frame carries in MPEG-TS or a raw
+    ``.aac`` file (7 bytes, 9 with a checksum): MP4 holds the same frames bare."""
+    if len(data) >= 9 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0:  # sync word, layer 0
+        return data[7 if data[1] & 1 else 9 :]
+    return data
 
 
 class _Cutter:
