@@ -78,6 +78,21 @@ def test_a_rerun_skips_what_is_done_and_says_so(tmp_path: Path, astronaut: np.nd
     assert "p000" not in state.read_text() and str(tmp_path) not in state.read_text(), "names no input"
 
 
+def test_the_closing_lines_name_each_failure_and_why(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """In a long batch the failures said as they came have scrolled away: the end names them again."""
+    (good,) = photo_folder(tmp_path / "in", astronaut, 1)
+    data = good.read_bytes()
+    for i in range(22):
+        (tmp_path / "in" / f"cut{i:02d}.png").write_bytes(data[: len(data) // 2])
+    run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1")
+    assert run.code == 1, run.stderr
+    closing = run.stderr[run.stderr.index("1 done, 0 skipped (done before), 22 failed") :].splitlines()
+    named = [line for line in closing if line.startswith("  failed: ")]
+    assert len(named) == 20 and all("truncated or corrupt image" in line for line in named), closing
+    assert f"  failed: {tmp_path / 'in' / 'cut00.png'}: " in run.stderr
+    assert closing[-1] == "  and 2 more failed (--json gives one line per file)"
+
+
 def test_an_input_is_known_by_its_bytes_not_its_name_or_times(tmp_path: Path, astronaut: np.ndarray) -> None:
     """A folder copied with new times, or moved, is still done; a file whose bytes changed is new;
     two files with the same bytes each keep an output of their own."""

@@ -41,6 +41,7 @@ app = typer.Typer(
     "recordings, offline.",
 )
 # soft_wrap: one error is one line, whatever the terminal's width, so scripts can grep it.
+LISTED_FAILURES = 20  # failures named again in a batch's closing lines
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # names may hold [brackets]
 
 
@@ -448,6 +449,11 @@ def _batch(
             f"{summary.done} done, {summary.skipped} skipped (done before), {len(failed)} failed, "
             f"{summary.seconds:.1f} s"
         )
+        # Each failure was said as it came; in a long batch those lines have scrolled away.
+        for path, reason in list(failed.items())[:LISTED_FAILURES]:
+            err.print(f"  failed: {path}: {reason}")
+        if len(failed) > LISTED_FAILURES:
+            err.print(f"  and {len(failed) - LISTED_FAILURES} more failed (--json gives one line per file)")
     return results
 
 
