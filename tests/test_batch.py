@@ -12,6 +12,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -20,10 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_clip, run_cli, tree_hashes, unseen_cmd, without_cuda
+from conftest import FRAMES, make_clip, run_cli, tree_hashes, unseen_cmd, without_cuda
 from unseen import batch
 from unseen.batch import LOCK, STATE, Folder
 from unseen.errors import UsageError
+from unseen.jobs import Job
 from unseen.jobs import plan as plan_jobs
 from unseen.media.image import open_image
 from unseen.plan import Plan
@@ -137,6 +139,30 @@ def test_a_folder_an_older_unseen_filled_is_refused(tmp_path: Path) -> None:
     state.write_text(state.read_text().replace('"state": 2', '"state": 1', 1))
     with pytest.raises(UsageError, match="older unseen"), Folder(tmp_path / "out", Settings()):
         pass
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_each_video_says_how_far_it_has_come(tmp_path: Path, processes: int) -> None:
+    """The frames each video has written, heard in this process (from the workers' processes through
+    a relay), up to the last; and the regions it covered, not the 0 a video without a plan said."""
+    (tmp_path / "in").mkdir()
+    clips = [make_clip(tmp_path / "in" / f"c{i}.mp4") for i in range(2)]
+    heard: dict[Path, list[tuple[int, int]]] = {}
+    lock = threading.Lock()
+
+    def frames(source: Path, written: int, total: int) -> None:
+        with lock:
+            heard.setdefault(source, []).append((written, total))
+
+    jobs = [Job(c.path, tmp_path / "out" / f"o{i}.mp4") for i, c in enumerate(clips)]
+    (tmp_path / "out").mkdir()
+    results = list(batch.run(batch.Task("protect", Settings()), jobs, processes, frames))
+    assert [r.status for r in results] == ["protected"] * 2, results
+    assert all(r.regions >= 1 for r in results), results
+    for clip in clips:
+        said = heard[clip.path]
+        assert said[-1] == (FRAMES, FRAMES), said
+        assert [w for w, _ in said] == sorted(w for w, _ in said), "one pass counts up"
 
 
 def test_a_folder_holds_one_set_of_settings(tmp_path: Path, astronaut: np.ndarray) -> None:

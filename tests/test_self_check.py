@@ -399,7 +399,9 @@ def test_video_the_pass_without_the_cap_is_not_one_of_the_audits(
     monkeypatch: pytest.MonkeyPatch, outcomes: list[str], capped: list[bool], published: bool
 ) -> None:
     """The further-pass loop, its passes scripted: what each pass ends in, and whether it was capped."""
-    run = SimpleNamespace(rate=Fraction(30), width=W, height=H, written=FRAMES, most_faces=1)
+    run = SimpleNamespace(
+        rate=Fraction(30), width=W, height=H, written=FRAMES, most_faces=1, regions=lambda: 1
+    )
     face = Detections.from_boxes(np.array([CLIP_BOX[:4]], np.float32), np.array([0.9], np.float32), "audit")
     asked: list[bool] = []
 

@@ -31,17 +31,20 @@ import os
 import secrets
 import signal
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .datatypes import FileResult
+from .datatypes import FileResult, FrameHook
 from .errors import OutputError, UnseenError, UsageError
 from .jobs import Job
 from .plan import Plan
@@ -68,27 +71,32 @@ class Task:
     record: bool = False  # keep each video's plan in its result (for a report)
 
 
-def worker(task: Task) -> Callable[[Job], FileResult]:
-    """The function that handles one job of ``task``, models loaded."""
+def worker(task: Task, frames: FrameHook | None = None) -> Callable[[Job], FileResult]:
+    """The function that handles one job of ``task``, models loaded; ``frames`` hears how far a
+    video has come."""
     if task.mode == "strip":
         from .strip import strip_file
 
         return lambda job: strip_file(job, task.settings)
     from .pipeline import Protector
 
-    protector = Protector(task.settings, record=task.record)
+    protector = Protector(task.settings, record=task.record, frames=frames)
     if task.mode == "analyse":
         return protector.analyse
     return lambda job: protector.protect(job, task.plans)
 
 
-def run(task: Task, jobs: list[Job], processes: int) -> Generator[FileResult, None, None]:
-    """Results of ``jobs`` as they finish, with ``processes`` workers (in this process when 1).
+def run(
+    task: Task, jobs: list[Job], processes: int, frames: FrameHook | None = None
+) -> Generator[FileResult, None, None]:
+    """Results of ``jobs`` as they finish, with ``processes`` workers (in this process when 1);
+    ``frames`` hears how far each video has come, in this process's thread that called it or in
+    one that relays what the workers say.
 
     Close it (`contextlib.closing`) where the caller may stop early: closing stops the workers.
     """
     if processes <= 1 or len(jobs) <= 1:
-        handle = worker(task)
+        handle = worker(task, frames)
         for job in jobs:
             yield handle(job)
         return
@@ -100,7 +108,13 @@ def run(task: Task, jobs: list[Job], processes: int) -> Generator[FileResult, No
 
         probe(task.settings)
     # spawn: the same start on Linux, macOS and Windows, and no copy of a parent's threads.
-    with ProcessPoolExecutor(processes, get_context("spawn"), _start, (task,)) as pool:
+    context = get_context("spawn")
+    heard, told = context.Pipe(duplex=False) if frames is not None else (None, None)
+    relay = _Relay(heard, frames, jobs) if heard is not None and frames is not None else None
+    with (
+        ProcessPoolExecutor(processes, context, _start, (task, told)) as pool,
+        relay or contextlib.nullcontext(),
+    ):
         pending: set[Future[FileResult]] = {pool.submit(_handle, job) for job in jobs}
         try:
             while pending:
@@ -157,7 +171,60 @@ def bounded_heaps(arenas: int = 2) -> None:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
 
 
-def _start(task: Task) -> None:
+class _Relay:
+    """A thread that hands what the workers say of their videos' frames to the caller's hook.
+
+    Each note is one small write into a pipe (whole, whoever else writes), made before the
+    worker hands back its result, so a video's last note is read before the run ends.  The
+    thread only reads: a worker killed in the middle of a note holds no lock it waits on.
+    """
+
+    def __init__(self, told: Connection, frames: FrameHook, jobs: list[Job]) -> None:
+        self.told, self.frames = told, frames
+        self.sources = {_key(job.source): job.source for job in jobs}
+        self.ending = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="unseen-frames", daemon=True)
+
+    def __enter__(self) -> _Relay:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ending.set()
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while self.told.poll(0.1) or not self.ending.is_set():
+                if self.told.poll():
+                    key, written, total = self.told.recv()
+                    if key in self.sources:
+                        self.frames(self.sources[key], written, total)
+
+
+class _Teller:
+    """A worker's frame hook: at most a few notes a second for each video, and its last frame."""
+
+    EVERY_S = 0.25
+
+    def __init__(self, told: Connection) -> None:
+        self.told = told
+        self.last: dict[Path, float] = {}
+
+    def __call__(self, source: Path, written: int, total: int) -> None:
+        now = time.monotonic()
+        if written < total and now - self.last.get(source, 0.0) < self.EVERY_S:
+            return
+        self.last[source] = now
+        self.told.send((_key(source), written, total))
+
+
+def _key(source: Path) -> str:
+    """A short name for an input in a note: a note stays far below what a pipe writes whole."""
+    return hashlib.blake2b(os.fsencode(source), digest_size=8).hexdigest()
+
+
+def _start(task: Task, told: Connection | None) -> None:
     global _handle_one
     bounded_heaps()
     _stop_with_parent()
@@ -170,7 +237,7 @@ def _start(task: Task) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(task.settings.threads))
     if not sys.warnoptions:  # a worker is the command line's own process: no library warning on stderr
         warnings.simplefilter("ignore")
-    _handle_one = worker(task)
+    _handle_one = worker(task, _Teller(told) if told is not None else None)
 
 
 _PR_SET_PDEATHSIG = 1

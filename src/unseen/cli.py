@@ -11,6 +11,7 @@ import contextlib
 import json
 import signal
 import sys
+import threading
 import time
 import warnings
 import webbrowser
@@ -20,7 +21,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from . import batch
 from . import jobs as jobs_mod
@@ -299,7 +300,7 @@ def review(
         with Session(protector, plans_dir, plan_files, given=given, report=report) as session:
             shown = len(jobs) > 1 and not quiet
             found = (session.add(job) for job in jobs)
-            for result in _counted(found, len(jobs), show=shown, label="finding faces"):
+            for result in _counted(found, _bars(len(jobs), shown, "finding faces")):
                 _report(result, as_json=False, quiet=True)
             if not session.files:
                 return EXIT_FAILED
@@ -384,7 +385,7 @@ def check(
             raise UsageError("no input files found")
         checker = Checker(settings_mod.load(config), faces=faces)
         handled = checker.check_all(path for path, _root in files)
-        shown = _counted(handled, len(files), show=len(files) > 1 and not quiet)
+        shown = _counted(handled, _bars(len(files), len(files) > 1 and not quiet))
         return exit_code(_report_all(shown, as_json=as_json, quiet=quiet))
 
     raise typer.Exit(_guarded(work))
@@ -410,7 +411,9 @@ def _batch(
     )  # fmt: skip
     if probe.folder is None:
         jobs_mod.refuse_clashes(probe.todo)
-        return _report_all(batch.run(task, probe.todo, 1), as_json=as_json, quiet=quiet)
+        bars = _bars(1, not quiet, files=False)
+        one = batch.run(task, probe.todo, 1, bars.frames if bars else None)
+        return _report_all(_counted(one, bars), as_json=as_json, quiet=quiet)
     with batch.Folder(probe.folder, opts, task.mode, task.plans) as folder:
         planned = jobs_mod.planned(
             inputs, out, out_format=opts.format, keep_names=opts.keep_names, plans=plans, finished=folder.done
@@ -419,6 +422,7 @@ def _batch(
         folder.started_all(planned.todo)
         summary = batch.Summary()
         by_input = {j.source: j for j in planned.todo}
+        bars = _bars(len(skipped) + len(planned.todo), not quiet, files=len(planned.todo) > 1)
 
         def run() -> Generator[FileResult, None, None]:
             yield from skipped
@@ -428,7 +432,8 @@ def _batch(
                 address = None if ray == "local" else ray
                 results = cluster.run(task, planned.todo, address, opts.processes())
             else:
-                results = batch.run(task, planned.todo, min(opts.processes(), len(planned.todo) or 1))
+                processes = min(opts.processes(), len(planned.todo) or 1)
+                results = batch.run(task, planned.todo, processes, bars.frames if bars else None)
             with contextlib.closing(results):  # stops the workers, whatever ends this loop early
                 for result in results:
                     folder.finished(by_input[result.input], result)
@@ -438,9 +443,7 @@ def _batch(
         # whenever the garbage collector finalises the generators (at exit, after the pool has
         # run every queued file).
         with contextlib.closing(run()) as running:
-            shown = _counted(
-                running, len(skipped) + len(planned.todo), show=not quiet and len(planned.todo) > 1
-            )
+            shown = _counted(running, bars)
             results = _report_all(shown, as_json=as_json, quiet=quiet, summary=summary)
     summary.seconds = time.perf_counter() - started
     if not (quiet or as_json) and len(planned.done) + len(planned.todo) > 1:
@@ -511,18 +514,46 @@ def _guarded(work: Callable[[], int]) -> int:
         return EXIT_FAILED
 
 
-def _counted(
-    results: Iterable[FileResult], total: int, *, show: bool, label: str = "files"
-) -> Iterator[FileResult]:
-    """``results`` as they come, with a progress bar of files on stderr when ``show``."""
-    if not show:
+class _Bars:
+    """Progress on stderr: a bar of files (when ``files``) and, below it, one of frames for each
+    video being written, which a one-file run of a long clip would otherwise spend in silence."""
+
+    def __init__(self, total: int, label: str = "files", *, files: bool = True) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        self.progress = Progress(*columns, console=err, transient=True)
+        self.files = self.progress.add_task(label, total=total) if files else None
+        self.videos: dict[Path, TaskID] = {}
+        self.lock = threading.Lock()  # frames are heard in a worker's thread or a relay's
+
+    def frames(self, source: Path, written: int, total: int) -> None:
+        with self.lock:
+            if source not in self.videos:
+                self.videos[source] = self.progress.add_task(f"{source.name}: frames", total=total)
+            self.progress.update(self.videos[source], completed=written, total=total)
+
+    def done(self, result: FileResult) -> None:
+        with self.lock:
+            video = self.videos.pop(result.input, None)
+            if video is not None:
+                self.progress.remove_task(video)
+            if self.files is not None:
+                self.progress.advance(self.files)
+
+
+def _bars(total: int, show: bool, label: str = "files", *, files: bool = True) -> _Bars | None:
+    """Bars when ``show`` and stderr is a terminal: elsewhere (a log, a pipe) they draw nothing
+    but a stray blank line."""
+    return _Bars(total, label, files=files) if show and err.is_terminal else None
+
+
+def _counted(results: Iterable[FileResult], bars: _Bars | None) -> Iterator[FileResult]:
+    """``results`` as they come, with ``bars`` drawn on stderr meanwhile (none when None)."""
+    if bars is None:
         yield from results
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(label, total=total)
+    with bars.progress:
         for result in results:
-            bar.advance(task)
+            bars.done(result)
             yield result
 
 

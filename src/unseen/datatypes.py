@@ -7,6 +7,7 @@ filter, scale and merge them without Python loops.  Boxes are always
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -130,6 +131,10 @@ class Detections:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
         sizes: FloatArray = np.sqrt(wh[:, 0] * wh[:, 1]).astype(np.float32)
         return sizes
+
+
+# (input, frames written, frames in all): how far a video's pass has come.
+FrameHook = Callable[[Path, int, int], None]
 
 
 @dataclass

@@ -110,6 +110,11 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 0
 
+    @property
+    def begun(self) -> int:
+        """How many tracks were begun: the ids given so far are 0 to this less one."""
+        return self._next_id
+
     def update(self, frame: int, found: Detections, *, cut: bool = False) -> Detections:
         """Join this frame's detections to the open tracks; returns them with their track ids."""
         if cut:

@@ -9,12 +9,13 @@ turns errors into results.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from .. import kinds
-from ..datatypes import FileResult
+from ..datatypes import FileResult, FrameHook
 from ..detect import FaceFinder
 from ..detect.targets import TargetFinder
 from ..errors import PlanError, UnsupportedError
@@ -39,13 +40,16 @@ class Protector:
         finder: FaceFinder | None = None,
         *,
         record: bool = False,
+        frames: FrameHook | None = None,
     ):
         """``record``: also keep the plan of a video protected without one (for a report); it holds
-        a box per track and frame, so memory grows with the clip."""
+        a box per track and frame, so memory grows with the clip.  ``frames(input, written, total)``
+        hears how far a video's pass has come, frame by frame."""
         if settings.audio == "disguise":
             need_vocoder()
         self.settings = settings
         self.record = record
+        self.frames = frames
         self.profile = profile or resolve(settings)
         self.finder = finder or FaceFinder(settings, self.profile.photo)
         self.others = TargetFinder(settings)
@@ -88,8 +92,7 @@ class Protector:
         if found.kind == "video":
             digest = sha256_of(job.source)
             record = video.Recording(digest, self._name(job.source)) if self.record else None
-            rendered, faces = video.protect_video(job, self._video_ctx(digest, record), plan)
-            regions = len(rendered.tracks) if rendered is not None else 0
+            rendered, faces, regions = video.protect_video(job, self._video_ctx(job, digest, record), plan)
             return FileResult(
                 job.source, job.target, "protected", faces=faces, regions=regions, kind="video", plan=rendered
             )
@@ -120,7 +123,9 @@ class Protector:
         kinds.refuse_sound(job.source, found, "there is no picture to plan; protect disguises its voice")
         if found.kind == "video":
             digest = sha256_of(job.source)
-            plan, faces = video.analyse_video(job, self._video_ctx(digest), digest, self._name(job.source))
+            plan, faces = video.analyse_video(
+                job, self._video_ctx(job, digest), digest, self._name(job.source)
+            )
             regions = len(plan.tracks)
         else:
             plan, faces = self._photo_plan(job.source, image_io.read(job.source))
@@ -131,7 +136,7 @@ class Protector:
             job.source, job.target, "analysed", faces=faces, regions=regions, kind=found.kind, plan=plan
         )
 
-    def _video_ctx(self, digest: str, record: video.Recording | None = None) -> video.Ctx:
+    def _video_ctx(self, job: Job, digest: str, record: video.Recording | None = None) -> video.Ctx:
         return video.Ctx(
             self.settings,
             self.profile,
@@ -140,6 +145,7 @@ class Protector:
             self.audit,
             self.noise(digest),
             self.voice_rng,
+            progress=partial(self.frames, job.source) if self.frames is not None else None,
             record=record,
         )
 

@@ -104,12 +104,12 @@ class Recording:
     name: str | None
 
 
-def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | None, int]:
+def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | None, int, int]:
     """Cover every face in every frame of ``job.source`` (or what ``plan`` lists) and write ``job.target``.
 
     Returns the plan rendered, audit tracks included (None when the faces
-    were found in the same pass, unless ``ctx.record`` asks to keep it), and
-    the most faces found in one frame.
+    were found in the same pass, unless ``ctx.record`` asks to keep it), the
+    most faces found in one frame, and how many regions were covered.
     """
     extra: list[Track] = []
     # What the detectors found, frame by frame, in the first pass: a further pass feeds it to the
@@ -132,7 +132,10 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
                 plan = _recorded(run, ctx, ctx.record.digest, ctx.record.name)
                 known = {t.id for t in plan.tracks}  # protect ignores a --keep id no track has
                 plan = edited(plan, [k for k in ctx.settings.keep if k in known], ctx.settings.manual_boxes())
-            return (plan.with_tracks(extra) if plan is not None else None), run.most_faces
+            if plan is not None:
+                plan = plan.with_tracks(extra)
+                return plan, run.most_faces, sum(t.decision == "cover" for t in plan.tracks)
+            return None, run.most_faces, run.regions()
         if further == AUDIT_PASSES:
             break
         further += 1
@@ -481,6 +484,16 @@ class _Run:
             for kind, tracker in self.kind_trackers.items():
                 if kind in others:
                     tracker.update(index, others[kind], cut=cut)
+
+    def regions(self) -> int:
+        """The regions a pass without a plan covered: the tracks its trackers began (less those
+        kept by id), the audit's and the manual ones."""
+        begun = [f"{PREFIX['face']}{i + 1}" for i in range(self.tracker.begun)]
+        for kind, tracker in self.kind_trackers.items():
+            begun += [f"{PREFIX[kind]}{i + 1}" for i in range(tracker.begun)]
+        return (
+            sum(i not in self.kept_ids for i in begun) + len(self.extra) + len(self.settings.manual_boxes())
+        )
 
     def _start(self, frame: av.VideoFrame) -> None:
         self.look = look = Look.of(frame)
