@@ -120,6 +120,17 @@ def alac(path: Path, sound: np.ndarray) -> None:
 
 def _mp3(path: Path, sound: np.ndarray) -> None:
     encode(path, "mp3", "libmp3lame", 44_100, sound)
+    _id3(path)
+
+
+def _aac(path: Path, sound: np.ndarray) -> None:
+    """Raw AAC in ADTS frames, as some Android recorders write it, tagged the way MP3 is."""
+    encode(path, "adts", "aac", 44_100, sound)
+    _id3(path)
+
+
+def _id3(path: Path) -> None:
+    """An ID3v2.4 tag in front of ``path`` and an ID3v1 tag at its end."""
     tags = id3.ID3()
     tags.add(id3.TIT2(encoding=3, text=PLACE))
     tags.add(id3.COMM(encoding=3, lang="eng", desc="", text=GPS))
@@ -249,6 +260,7 @@ WRITERS: dict[str, Callable[[Path, np.ndarray], None]] = {
     "crowd.ogg": lambda p, s: _ogg(p, s, opus=False),
     "voice-note.opus": lambda p, s: _ogg(p, s, opus=True),
     "call.3gp": _3gp,
+    "recorder.aac": _aac,
 }
 UNTAGGED = {"call.amr": _amr}  # raw AMR has no room for a tag
 

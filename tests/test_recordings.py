@@ -5,8 +5,8 @@ The recordings are written here (`sounds`): spoken testimony in M4A (AAC and
 ALAC), MP3 with ID3v1 and ID3v2 (APIC, PRIV, GEOB, TXXX), WAV and RF64 with
 ``bext``, ``iXML``, ``LIST/INFO``, XMP and ID3 chunks, FLAC with Vorbis
 comments and a PICTURE block, Ogg Vorbis and Ogg Opus with comments and cover
-art, AMR in 3GP with 3GPP tags and a location, and raw AMR, which has no room
-for a tag.  exiftool (``-a -u -G1 -ee``) is the judge, and the planted values
+art, AMR in 3GP with 3GPP tags and a location, raw AMR, which has no room
+for a tag, and raw AAC (ADTS) with ID3v2 and ID3v1 tags.  exiftool (``-a -u -G1 -ee``) is the judge, and the planted values
 are also looked for byte by byte.
 """
 
@@ -50,7 +50,7 @@ ALL = {**sounds.WRITERS, "memo-alac.m4a": sounds.alac, **sounds.UNTAGGED}
 # container becomes M4A (3GP for AMR).
 SUFFIX = {"memo.m4a": ".m4a", "memo-alac.m4a": ".m4a", "interview.mp3": ".mp3", "field.wav": ".wav",
           "field-rf64.wav": ".wav", "archive.flac": ".flac", "crowd.ogg": ".ogg",
-          "voice-note.opus": ".ogg", "call.3gp": ".3gp", "call.amr": ".amr"}  # fmt: skip
+          "voice-note.opus": ".ogg", "call.3gp": ".3gp", "call.amr": ".amr", "recorder.aac": ".m4a"}  # fmt: skip
 SEED = "seed = 3\n"  # a fixed voice for the pitch measurement; without it, every run draws its own
 
 
@@ -270,6 +270,40 @@ def test_aac_in_mpeg_ts_is_copied_frame_for_frame(tmp_path: Path, monkeypatch: p
     assert result.status == "unverified" and "packets differ" in (result.error or ""), result
 
 
+def test_raw_aac_is_judged_by_a_walk_of_its_frames(tmp_path: Path) -> None:
+    """exiftool reads no untagged raw AAC file: our frame walk is the judge, so it must find what a
+    tool can put there besides frames, and call a file of frames alone clean."""
+    plain = sounds.encode(tmp_path / "plain.aac", "adts", "aac", 44_100, sounds.speech(2.0))
+    data = plain.read_bytes()
+    private, no_channels = bytearray(data), bytearray(data)
+    private[2] |= 0x02
+    no_channels[2] &= 0xFE  # channel configuration 0: a program config, with its comment, follows
+    no_channels[3] &= 0x3F
+    copyright_bits = bytearray(data)
+    copyright_bits[3] |= 0x08
+    cases = {
+        "clean": data,
+        "bytes at offset": data + sounds.PLACE.encode(),
+        "ID3v1 tag": data + b"TAG" + sounds.PLACE.encode().ljust(125, b"\0"),
+        "APE tag": data + b"APETAGEX" + bytes(24),
+        "runs past the end": data[:-3],
+        "private bit": bytes(private),
+        "copyright identifier": bytes(copyright_bits),
+        "program config": bytes(no_channels),
+    }
+    said = run_cli("protect", plain, "-o", tmp_path / "out")
+    assert said.code == 0 and said.stderr.startswith("protected plain.aac -> "), said.stderr
+    assert said.stderr.rstrip().endswith(".m4a (voice disguised)"), "a sound's line says what became of it"
+    for expected, body in cases.items():
+        path = tmp_path / f"{expected.replace(' ', '-')}.aac"
+        path.write_bytes(body)
+        run = run_cli("check", path)
+        if expected == "clean":
+            assert run.code == 0 and "clean" in run.stderr, run.stderr
+        else:
+            assert run.code == 3 and "ADTS:" in run.stderr and expected in run.stderr, (expected, run.stderr)
+
+
 ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
 MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
 
@@ -286,7 +320,7 @@ MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
         (b"OggS\0\x02", "ogg"),
         (b"#!AMR\n\x3c", "amr"),
         (b"#!AMR-WB\n\x04", "amr"),
-        (b"\xff\xf1\x50\x80", None),  # ADTS AAC: not taken
+        (b"\xff\xf1\x50\x80", "video"),  # raw AAC (ADTS): FFmpeg's to read, written as M4A
         (b"RF64\xff\xff\xff\xffAVI ", None),
         (ID3_TAG + b"PK\x03\x04", None),
     ],
@@ -336,12 +370,14 @@ def test_a_voice_that_was_not_disguised_is_never_published(
 
 
 def packets(path: Path) -> list[tuple[str, str]]:
-    """Each sound stream's codec and the SHA-256 of its packets, as FFmpeg demuxes them."""
+    """Each sound stream's codec and the SHA-256 of its packets, as FFmpeg demuxes them (raw AAC's
+    without the 7-byte ADTS header FFmpeg writes before each frame, which MP4 leaves out)."""
     with av.open(str(path)) as container:
         streams = container.streams.audio
         digests = {s.index: hashlib.sha256() for s in streams}
+        header = 7 if container.format.name == "aac" else 0
         for packet in container.demux(*streams):
-            digests[packet.stream.index].update(bytes(packet))
+            digests[packet.stream.index].update(bytes(packet)[header:])
         return [(s.codec_context.name, digests[s.index].hexdigest()) for s in streams]
 
 

@@ -3,8 +3,8 @@
 ``scan(path)`` lists every item outside the allowlist, as seen by our own
 parser for the file's container family and, when installed, by exiftool as an
 independent judge.  An empty list means neither tool sees anything.  (Raw AMR
-is the one family exiftool does not read: there our frame walk, which must
-account for every byte, is the only judge.)
+and raw AAC are the files exiftool does not read: there our frame walk, which
+must account for every byte, is the only judge.)
 
 ``write_clean(src, dst, fmt)`` writes a copy of ``src`` that keeps only what a
 viewer needs: a lossless rewrite of the container where the family allows it
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, UnseenError, UnsupportedError
-from . import audio, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, tiff, video, webp
+from . import adts, audio, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, tiff, video, webp
 from .findings import Finding, NotClean
 from .scan import scan_own
 
@@ -55,9 +55,10 @@ def scan(path: Path, *, use_exiftool: bool = True) -> list[Finding]:
         family = families.identify(path)
     except UnseenError:
         family = None  # exiftool may still see what the file carries
+    walked = family == "amr" or (family == families.VIDEO and adts.sniff(path))
     found = _scan_own(path, family) if family else []
     if use_exiftool:
-        found += exiftool.scan(path, unknown_type_ok=family == "amr" and not found) or []
+        found += exiftool.scan(path, unknown_type_ok=walked and not found) or []
     return found
 
 
@@ -68,6 +69,8 @@ def _scan_own(path: Path, family: str) -> list[Finding]:
         found = video.scan(path)
         if isobmff.sniff(path):
             found += isobmff.scan(path)
+        elif adts.sniff(path):
+            found += adts.scan(path)
         return found
     own = _SCANNERS.get(family)
     return (own(path) if own else []) + scan_own(path)

@@ -40,7 +40,7 @@ def identify(path: Path) -> str:
         with open(path, "rb") as fh:
             head = fh.read(512)
             if head.startswith(b"ID3"):  # an ID3v2 tag in front of MPEG audio or FLAC: judge what follows
-                fh.seek(10 + _id3_size(head))
+                fh.seek(10 + id3_size(head))
                 head = fh.read(512)
     except OSError as exc:
         raise unreadable(path, exc) from exc
@@ -99,7 +99,14 @@ def _audio_magic(head: bytes) -> str | None:
         return "amr"
     if _mpeg_layer3(head):
         return "mp3"
+    if is_adts(head):
+        return VIDEO  # raw AAC (`unseen.meta.adts`): FFmpeg reads it, and a clean copy is an M4A
     return None
+
+
+def is_adts(head: bytes) -> bool:
+    """An ADTS frame header: 12 sync bits and layer 0 (MPEG audio's layers are 1 to 3)."""
+    return len(head) >= 7 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
 
 
 def _mpeg_layer3(head: bytes) -> bool:
@@ -111,7 +118,7 @@ def _mpeg_layer3(head: bytes) -> bool:
     return version != 1 and layer == 1 and bitrate not in (0, 15) and rate != 3
 
 
-def _id3_size(head: bytes) -> int:
+def id3_size(head: bytes) -> int:
     """The length of an ID3v2 tag after its 10-byte header (sizes are 7 bits a byte), footer included."""
     size = 0
     for byte in head[6:10]:
