@@ -581,6 +581,40 @@ def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
+def test_ac3_and_eac3_sound_is_copied_with_its_setup_judged(tmp_path: Path) -> None:
+    """AVCHD camcorders record AC-3 beside H.264 in MPEG-TS, broadcasts E-AC-3: exiftool shows the
+    copy's ``dac3`` or ``dec3`` as an opaque value that no rule allowed, so strip refused every such
+    file.  Each is now allowed in its plain form: its fields, the reserved bits zero, nothing after."""
+    plain = _five_frames(tmp_path / "plain.mp4", "libx264")
+    camcorder = tmp_path / "camcorder.mts"
+    with av.open(str(plain)) as src, av.open(str(camcorder), "w", format="mpegts") as out:
+        picture = out.add_stream_from_template(src.streams.video[0], opaque=True)
+        sound = out.add_stream("ac3", rate=48_000)
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = picture
+                out.mux(packet)
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 24_000), np.float32), format="flt", layout="mono")
+        silence.sample_rate, silence.pts = 48_000, 0
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48_000, frame_size=1536)
+        for frame in [*resampler.resample(silence), None]:
+            out.mux(sound.encode(frame))
+    broadcast = sounds.encode(tmp_path / "broadcast.ts", "mpegts", "eac3", 48_000, sounds.speech(1.0))
+    for source in (camcorder, broadcast):
+        run = run_cli("strip", source, "-o", tmp_path / "clean", "--json")
+        assert run.code == 0, run.stderr
+        assert run_cli("check", run.records()[-1]["output"], "--no-faces").code == 0
+    dac3, dec3 = bytes.fromhex("1008c0"), bytes.fromhex("0300200200")
+    cases = {
+        "Unknown_dac3": (dac3, [dac3[:2] + b"\xc1", dac3 + HIDDEN]),
+        "Unknown_dec3": (dec3, [dec3[:2] + b"\x21" + dec3[3:], dec3 + HIDDEN, dec3 + b"\x02\x00"]),
+    }
+    for tag, (plain_setup, hiding) in cases.items():
+        assert policy.allowed("Track1", tag, "base64:" + base64.b64encode(plain_setup).decode()), tag
+        for value in hiding:
+            assert not policy.allowed("Track1", tag, "base64:" + base64.b64encode(value).decode()), value
+
+
 def test_units_that_do_not_add_up_and_an_av1_setup_with_metadata_are_findings() -> None:
     """A unit's length past its packet hides bytes no parser reads; AV1's setup may carry
     metadata OBUs as its frames may."""

@@ -80,7 +80,7 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
         "BitDepth AVCConfiguration HEVCConfiguration Unknown_hvcC AV1Configuration Unknown_av1C Unknown_vpcC Unknown_esds Unknown_btrt "
-        "Unknown_dOps Unknown_dfLa Unknown_alac BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
+        "Unknown_dOps Unknown_dfLa Unknown_alac Unknown_dac3 Unknown_dec3 BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
         "ColorProfiles ColorPrimaries TransferCharacteristics MatrixCoefficients VideoFullRangeFlag "
         "SyncSampleTable CompositionTimeToSample SampleToChunk SampleSizes ChunkOffset ChunkOffset64 "
         "TimeToSampleTable SampleGroupDescription SampleToGroup IdependentAndDisposableSamples Balance "
@@ -135,6 +135,8 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     "Unknown_av1C": _setup(units.av1_setup_clean),
     "Unknown_dfLa": _setup(setups.flac),
     "Unknown_vpcC": _setup(setups.vp9),
+    "Unknown_dac3": _setup(setups.ac3),
+    "Unknown_dec3": _setup(setups.eac3),
     "CreateDate": _zero_date,
     "ModifyDate": _zero_date,
     "TrackCreateDate": _zero_date,

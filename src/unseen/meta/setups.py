@@ -6,7 +6,9 @@ pass any bytes put into them.  Each is allowed only in its plain form: H.264's
 ``avcC`` holds its sequence and picture parameter sets (and, beyond the Baseline,
 Main and Extended profiles, four fixed bytes and sequence parameter set extensions), FLAC's
 ``dfLa`` its stream information (and zero padding; a comment or picture block
-is metadata), VP9's ``vpcC`` its fixed fields with no initialisation data.
+is metadata), VP9's ``vpcC`` its fixed fields with no initialisation data,
+AC-3's ``dac3`` and E-AC-3's ``dec3`` (camcorders' and broadcasts' sound) their
+fields with the reserved bits zero and nothing after them.
 HEVC's and AV1's are judged in `hevc` and `units`.
 """
 
@@ -58,3 +60,26 @@ def flac(setup: bytes) -> bool:
 def vp9(setup: bytes) -> bool:
     """``vpcC`` version 1 (12 bytes) or the older version 0 (10), with no initialisation data."""
     return len(setup) >= 10 and len(setup) == (12 if setup[0] == 1 else 10) and setup[-2:] == b"\0\0"
+
+
+def ac3(setup: bytes) -> bool:
+    """``dac3`` (ETSI TS 102 366 annex F): 19 bits of fields, then 5 reserved bits."""
+    return len(setup) == 3 and not setup[2] & 0x1F
+
+
+def eac3(setup: bytes) -> bool:
+    """``dec3``: a data rate and substream count, then each independent substream's fields (three
+    bytes, four with its dependent substreams' channel locations), then at most the flag and
+    complexity byte of object audio."""
+    if len(setup) < 5:
+        return False
+    at = 2
+    for _ in range((setup[1] & 0x07) + 1):
+        if at + 3 > len(setup) or setup[at] & 0x01 or setup[at + 2] & 0xE0:  # reserved bits
+            return False
+        dependent = setup[at + 2] >> 1 & 0x0F
+        if not dependent and setup[at + 2] & 0x01:
+            return False
+        at += 4 if dependent else 3
+    rest = setup[at:]
+    return rest in (b"", b"\0") or (len(rest) == 2 and rest[0] == 1)
