@@ -52,9 +52,12 @@ from conftest import (
     write_tagged_photos,
 )
 from unseen.check import Checker
+from unseen.jobs import Job
 from unseen.media.video import VideoReader
 from unseen.meta import aac, gif, hevc, isobmff, png, policy, setups, tiff, units
+from unseen.meta import video as meta_video
 from unseen.settings import Settings
+from unseen.strip import strip_file
 
 pytestmark = needs_exiftool
 
@@ -559,6 +562,61 @@ def test_a_unit_no_player_needs_is_found_and_stripped(tmp_path: Path, name: str)
         assert clean.streams.video[0].codec_context.name in ("h264", "hevc", "libdav1d", "av1"), "copied"
         assert sum(1 for _ in clean.decode(video=0)) == 5
     assert run_cli("check", tmp_path / "clean.mp4").code == 0
+
+
+def _levels_clip(path: Path, codec: str, pix_fmt: str = "yuv420p") -> Path:
+    """Twenty 64x64 frames, frame i all of grey level 10 i, at 10 frames a second, in ``codec``."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = pix_fmt
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 10 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _levels_shown(path: Path) -> list[int]:
+    """Each frame's mean grey level, in the order of the frames' times (as a player shows them)."""
+    with av.open(str(path)) as clip:
+        frames = [(f.pts, round(float(f.to_ndarray(format="gray").mean()))) for f in clip.decode(video=0)]
+    return [level for _, level in sorted(frames)]
+
+
+def test_an_avi_with_b_frames_is_written_in_the_order_its_frames_are_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AVI stores no presentation times: FFmpeg labels the pictures of H.264 with B-frames with
+    their packets' times, in decoding order.  strip copied those times, and players showed the
+    frames shuffled; protect failed ("output ends at 1.3 s").  Both now write them in order."""
+    source = _levels_clip(tmp_path / "dashcam.avi", "libx264")
+    with av.open(str(source)) as clip:
+        assert [f.pts for f in clip.decode(video=0)][:5] == [1, 4, 3, 5, 2], "FFmpeg's times, as described"
+    wanted = [10 * i for i in range(20)]
+    strip = run_cli("strip", source, "-o", tmp_path / "stripped.mp4", "--json")
+    assert strip.code == 0, strip.stderr
+    assert "AVI's times" in strip.records()[0]["note"]
+    protect = run_cli("protect", source, "-o", tmp_path / "protected.mp4")
+    assert protect.code == 0, protect.stderr
+    for output in ("stripped.mp4", "protected.mp4"):
+        assert all(abs(a - b) <= 3 for a, b in zip(_levels_shown(tmp_path / output), wanted, strict=True))
+        assert run_cli("check", tmp_path / output).code == 0
+    # The guard: copied with the AVI's times, the file is refused, not published.
+    monkeypatch.setattr(meta_video, "reorders_by_packet_times", lambda container, stream: False)
+    result = strip_file(Job(source, tmp_path / "copied.mp4"))
+    assert result.status == "unverified" and "order of their times" in (result.error or ""), result
+    assert not (tmp_path / "copied.mp4").exists()
+
+
+def test_motion_jpeg_keeps_its_full_range_when_encoded_again(tmp_path: Path) -> None:
+    """Cameras record Motion JPEG in full range: strip encoded it again as if it were in video
+    range, which stretched every level (a grey of 190 came out at 203)."""
+    source = _levels_clip(tmp_path / "camera.avi", "mjpeg", "yuvj420p")
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4", "--json")
+    assert run.code == 0 and run.records()[0]["note"] == "re-encoded: mjpeg to H.264", run.stderr
+    assert _levels_shown(tmp_path / "clean.mp4") == _levels_shown(source)
 
 
 def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ anything else removes it and reports the file as not done.
 
 from __future__ import annotations
 
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 
 import av
@@ -107,6 +107,9 @@ def _raw_frames(path: Path, count: int) -> list[np.ndarray]:
         ]
 
 
+ORDER_FRAMES = 4 * video.REORDER  # frames of a stripped video whose times are checked to rise
+
+
 def _check_video(source: Path, written: Path) -> None:
     with video.open_input(source) as src:
         kept = video.kept_streams(src)
@@ -116,7 +119,13 @@ def _check_video(source: Path, written: Path) -> None:
             got = (len(out.streams.video), len(out.streams.audio))
             if got != want or len(out.streams) != sum(want):
                 raise VerificationError(f"output has {got} video/audio streams, expected {want}")
-            if next(out.decode(video=0), None) is None:
+            times = [f.pts for f in islice(out.decode(video=0), ORDER_FRAMES)]
+            if not times:
                 raise VerificationError("the output's picture does not decode")
+            # A decoder gives pictures in the order they are shown: times that do not rise with them
+            # would have a player show the frames shuffled (an AVI's packet times, copied).
+            rising = all(a is not None and b is not None and a < b for a, b in pairwise(times))
+            if times[0] is None or not rising:
+                raise VerificationError("the output's frames are not in the order of their times")
     except av.error.FFmpegError as exc:
         raise VerificationError(f"output does not play: {exc}") from exc

@@ -82,8 +82,7 @@ def write_clean(src: Path, dst: Path, fmt: str, *, jpeg_quality: int = 95) -> Cl
     if family == families.VIDEO:
         if fmt != video.OUTPUT_FORMAT:
             raise UnsupportedError(src, f"is a video; it can only be written as .{video.OUTPUT_FORMAT}")
-        remux.write_clean(src, dst)
-        return Cleaned(family, "remuxed")
+        return Cleaned(family, remux.write_clean(src, dst))
     if fmt == video.OUTPUT_FORMAT:
         raise UnsupportedError(src, "is a picture, not a video")
     reason = f"{family} pixels are always written anew" if family in families.RENDERED else None

@@ -10,6 +10,7 @@ sound-only file's packets go into a fresh container of its own kind
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,8 @@ class _Copy:
     AAC's of a comment and of anything after its last field (`aac`).
     """
 
+    why = ""  # nothing encoded again
+
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
         self.dst = video.copy_stream(out, src)
         codec = video.codec_name(src)
@@ -61,29 +64,49 @@ class _Copy:
 
 
 class _VideoEncode:
-    """Decoded and re-encoded as H.264 (4:2:0, even sides)."""
+    """Decoded and re-encoded as H.264 (4:2:0, even sides), its colours read as the first frame
+    says (a camera's Motion JPEG is full range) and its frames timed in the order they are shown
+    (`video.Stamps`)."""
 
-    def __init__(self, out: av.container.OutputContainer, src: VideoStream) -> None:
-        self.src = src
+    def __init__(self, out: av.container.OutputContainer, src: VideoStream, why: str) -> None:
+        self.src, self.why = src, why
         self.dst = video.new_video_stream(out, "libx264", video.frame_rate(src))
         self.dst.codec_context.options = {**video.ENCODER_OPTIONS, "crf": VIDEO_CRF, "preset": "medium"}
         self.dst.width, self.dst.height = src.codec_context.width // 2 * 2, src.codec_context.height // 2 * 2
         self.dst.pix_fmt = "yuv420p"
         if src.time_base is not None:
             self.dst.time_base = self.dst.codec_context.time_base = src.time_base
+        self.held: deque[VideoFrame] = deque()
+        self.stamps = video.Stamps()
+        self.coloured = False  # the tags come from the first frame, before the encoder opens
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         for frame in self.src.decode(packet):
-            yield from self.dst.encode(_even(frame))
+            if not self.coloured:
+                _colours(self.dst, frame)
+                self.coloured = True
+            self.stamps.push(frame.pts, frame.duration or 0)
+            self.held.append(frame)
+            if len(self.held) > video.REORDER:
+                yield from self._encode(self.held.popleft())
         if packet is None:
+            while self.held:
+                yield from self._encode(self.held.popleft())
             yield from self.dst.encode(None)
+
+    def _encode(self, frame: VideoFrame) -> list[Packet]:
+        out = _planar(frame)
+        out.pts, _ = self.stamps.pop()
+        if frame.time_base is not None:
+            out.time_base = frame.time_base
+        return self.dst.encode(out)
 
 
 class _AudioEncode:
     """Decoded and re-encoded as AAC, at the nearest rate AAC has."""
 
     def __init__(self, out: av.container.OutputContainer, src: AudioStream) -> None:
-        self.src = src
+        self.src, self.why = src, f"{video.codec_name(src)} to AAC"
         ctx = src.codec_context
         rate = min((r for r in AAC_RATES if r >= ctx.sample_rate), default=AAC_RATES[-1])
         self.dst = video.new_audio_stream(out, "aac", rate)
@@ -101,10 +124,18 @@ Route = _Copy | _VideoEncode | _AudioEncode
 
 
 def _route(
-    out: av.container.OutputContainer, src: VideoStream | AudioStream, copy_audio: frozenset[str] | None
+    out: av.container.OutputContainer,
+    container: av.container.InputContainer,
+    src: VideoStream | AudioStream,
+    copy_audio: frozenset[str] | None,
 ) -> Route:
     if isinstance(src, VideoStream):
-        return _Copy(out, src) if video.codec_name(src) in video.COPY_VIDEO else _VideoEncode(out, src)
+        codec = video.codec_name(src)
+        if codec not in video.COPY_VIDEO:
+            return _VideoEncode(out, src, f"{codec} to H.264")
+        if video.reorders_by_packet_times(container, src):
+            return _VideoEncode(out, src, f"{codec} to H.264, the AVI's times put in the frames' order")
+        return _Copy(out, src)
     copy = copy_audio is None or video.codec_name(src) in copy_audio
     return _Copy(out, src) if copy and _cleanable(src) else _AudioEncode(out, src)
 
@@ -122,17 +153,31 @@ def _cleanable(src: AudioStream) -> bool:
     return True
 
 
-def _even(frame: VideoFrame) -> VideoFrame:
-    """x264's 4:2:0 needs even sides: drop a last odd row or column."""
-    if frame.width % 2 == 0 and frame.height % 2 == 0:
+def _colours(dst: VideoStream, frame: VideoFrame) -> None:
+    """The encoder's range and colour tags, as ``frame`` has them."""
+    ctx = dst.codec_context
+    ctx.color_range, ctx.colorspace = frame.color_range, frame.colorspace
+    ctx.color_primaries, ctx.color_trc = frame.color_primaries, frame.color_trc
+
+
+def _planar(frame: VideoFrame) -> VideoFrame:
+    """``frame`` in 4:2:0 with even sides (a last odd row or column dropped), its values as they
+    are: full range stays full range, as the tags `_colours` set say."""
+    width, height = frame.width // 2 * 2, frame.height // 2 * 2
+    if frame.format.name == "yuv420p" and (width, height) == (frame.width, frame.height):
         return frame
-    out = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
-    out.pts, out.time_base = frame.pts, frame.time_base
-    return out
+    return frame.reformat(
+        width=width,
+        height=height,
+        format="yuv420p",
+        src_color_range=frame.color_range or None,
+        dst_color_range=frame.color_range or None,
+    )
 
 
-def write_clean(src: Path, dst: Path) -> None:
-    """Write ``dst`` (MP4) holding only the picture and sound streams of ``src``."""
+def write_clean(src: Path, dst: Path) -> str:
+    """Write ``dst`` (MP4) holding only the picture and sound streams of ``src``; return how:
+    ``remuxed``, or ``re-encoded: <why>`` when a stream was encoded again."""
     with video.open_input(src) as container:
         kept = video.kept_streams(container)
         unreadable = [
@@ -142,8 +187,10 @@ def write_clean(src: Path, dst: Path) -> None:
             raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
-        if not _remux(src, container, kept, dst, video.OUTPUT_FORMAT, video.COPY_AUDIO):
-            raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
+        pictures, encoded = _remux(src, container, kept, dst, video.OUTPUT_FORMAT, video.COPY_AUDIO)
+    if not pictures:
+        raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
+    return f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed"
 
 
 def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None) -> str:
@@ -170,11 +217,12 @@ def _remux(
     dst: Path,
     muxer: str,
     copy_audio: frozenset[str] | None,
-) -> int:
-    """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written."""
+) -> tuple[int, list[str]]:
+    """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written, and
+    what was encoded again."""
     out = video.open_clean_output(dst, muxer)
     try:
-        routes = {s.index: _route(out, s, copy_audio) for s in kept}
+        routes = {s.index: _route(out, container, s, copy_audio) for s in kept}
         pictures = 0
         for packet in container.demux(kept):
             if packet.size == 0:
@@ -184,7 +232,7 @@ def _remux(
             pictures += _mux(out, routes[packet.stream.index], packet)
         for route in routes.values():
             pictures += _mux(out, route, None)
-        return pictures
+        return pictures, [r.why for r in routes.values() if r.why]
     except av.error.FFmpegError as exc:
         raise InputError(src, f"cannot copy the streams ({exc})") from exc
     finally:

@@ -11,6 +11,7 @@ GoPro GPMF), attachments and cover art never reach the output.
 
 from __future__ import annotations
 
+import heapq
 from fractions import Fraction
 from pathlib import Path
 from typing import TypeVar
@@ -90,6 +91,41 @@ def copy_stream(out: av.container.OutputContainer, template: StreamT) -> StreamT
     stream.metadata.clear()
     stream.codec_context.codec_tag = "\0\0\0\0"  # let the MP4 muxer pick its own tag
     return stream
+
+
+# Frames a decoder gives back out of their timestamps' order at most (H.264's deepest reordering).
+REORDER = 16
+
+
+class Stamps:
+    """The (time, duration) of the frames decoded and not yet written; the next one written takes
+    the earliest.
+
+    Decoders give pictures in presentation order, so where a file's times are right this is each
+    frame's own.  An AVI stores no presentation times: FFmpeg labels the pictures of a stream with
+    B-frames with the times of their packets, in decoding order, and an encoder fed those times
+    shuffles the frames (or nudges them later); taking the earliest puts them back in order, with
+    `REORDER` frames held.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int]] = []
+        self._next = 0
+
+    def push(self, pts: int | None, duration: int) -> None:
+        """A frame decoded; one without a time follows the one before."""
+        pts = self._next if pts is None else pts
+        self._next = pts + duration
+        heapq.heappush(self._heap, (pts, duration))
+
+    def pop(self) -> tuple[int, int]:
+        return heapq.heappop(self._heap)
+
+
+def reorders_by_packet_times(container: av.container.InputContainer, stream: VideoStream) -> bool:
+    """Whether ``stream``'s packets carry decoding-order times for pictures shown in another order
+    (an AVI with B-frames): copied as they are, their frames would play shuffled."""
+    return container.format.name == "avi" and bool(stream.codec_context.has_b_frames)
 
 
 def codec_name(stream: av.stream.Stream) -> str:

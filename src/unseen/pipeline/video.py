@@ -73,11 +73,10 @@ AREAS_SHARE = 0.6  # frames whose tracked faces' areas cover more than this are 
 
 @dataclass
 class Held:
-    """A decoded frame waiting in the look-ahead buffer, packed as the encoder takes it."""
+    """A decoded frame waiting in the look-ahead buffer, packed as the encoder takes it (its time is
+    the earliest waiting when it leaves: `meta.video.Stamps`)."""
 
     index: int
-    pts: int
-    duration: int
     planar: np.ndarray
 
 
@@ -350,8 +349,11 @@ class _Run:
             k: Tracker(Motion.at(fps).limited(lookahead)) for k in sorted(ctx.others.kinds())
         }
         # The newest detections are still running when the oldest frame leaves, so the buffer
-        # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
+        # holds that many detection steps more than the tracker's look-ahead.  A plan needs none, but
+        # every pass holds enough frames to put their times back in order (`stamps`).
         self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
+        self.hold = max(self.hold, min(meta_video.REORDER, MAX_BUFFER_BYTES // frame_bytes))
+        self.stamps = meta_video.Stamps()  # each frame leaving the buffer takes the earliest time
         self.cuts = CutDetector()
         self.buffer: deque[Held] = deque()
         self.pending: deque[tuple[int, bool, Future[tuple[Detections, dict[str, Detections]]]]] = deque()
@@ -429,9 +431,9 @@ class _Run:
                     # Plates and text need the detail the face pass does without.
                     others = self.reader.rgb(frame, min(max(self.width, self.height), TARGETS_SIDE))
                 self.pending.append((index, cut, detector.submit(self._find, rgb, others, areas)))
-        pts = frame.pts if frame.pts is not None else (self.end_pts if index else 0)
         duration = frame.duration or _default_duration(self.reader.stream.time_base, self.rate)
-        self.buffer.append(Held(index, pts, duration, planar))
+        self.stamps.push(frame.pts, duration)
+        self.buffer.append(Held(index, planar))
         while len(self.buffer) > self.hold:
             self._settle(keep=IN_FLIGHT)
             self._emit(self.buffer.popleft())
@@ -566,10 +568,11 @@ class _Run:
 
     def _emit(self, held: Held) -> None:
         assert self.look is not None
+        pts, duration = self.stamps.pop()
         cover_boxes, keep_boxes = self._boxes(held.index)
         if self.encoder is not None:
             covered = self._covered(held.planar, cover_boxes)
-            self.outbox.put(partial(self.encoder.encode, covered, held.pts, held.duration))
+            self.outbox.put(partial(self.encoder.encode, covered, pts, duration))
             if self.sampler.wants(held.index, cover_boxes, keep_boxes):
                 rgb = planar_to_rgb(held.planar, self.look)
                 self.sampler.keep(held.index, rgb, planar_to_rgb(covered, self.look), cover_boxes, keep_boxes)
@@ -577,8 +580,8 @@ class _Run:
         for tracker in self.kind_trackers.values():
             tracker.forget(held.index)
         if self.first_pts is None:
-            self.first_pts = held.pts
-        self.end_pts = held.pts + held.duration
+            self.first_pts = pts
+        self.end_pts = pts + duration
         self.written += 1  # handed to the encoder: a few frames may still be encoding
         if self.ctx.progress is not None:
             self.ctx.progress(self.written, max(self.total, self.decoded))
