@@ -23,6 +23,7 @@ from PIL import Image
 
 from conftest import FRAMES, make_clip, run_cli, tree_hashes, unseen_cmd, without_cuda
 from unseen import batch
+from unseen import settings as settings_mod
 from unseen.batch import LOCK, STATE, Folder
 from unseen.errors import UsageError
 from unseen.jobs import Job
@@ -163,6 +164,26 @@ def test_each_video_says_how_far_it_has_come(tmp_path: Path, processes: int) -> 
         said = heard[clip.path]
         assert said[-1] == (FRAMES, FRAMES), said
         assert [w for w, _ in said] == sorted(w for w, _ in said), "one pass counts up"
+
+
+@pytest.mark.parametrize(
+    ("cores", "memory", "jobs", "workers"),
+    [
+        (16, 16 << 30, None, 4),
+        (2, 24 << 30, None, 2),
+        (8, 2 << 30, None, 1),
+        (8, 0, None, 8),
+        (8, 2 << 30, 3, 3),
+    ],
+)
+def test_the_default_workers_fit_in_memory(
+    monkeypatch: pytest.MonkeyPatch, cores: int, memory: int, jobs: int | None, workers: int
+) -> None:
+    """A 12-megapixel photo took 3.5 GB in a worker: every core as a worker would have the kernel end a
+    batch of phone photos on most laptops.  Memory unknown: every core; ``--jobs`` as given."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(settings_mod, "physical_memory", lambda: memory)
+    assert Settings(jobs=jobs).processes() == workers
 
 
 def test_a_folder_holds_one_set_of_settings(tmp_path: Path, astronaut: np.ndarray) -> None:

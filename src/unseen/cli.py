@@ -81,7 +81,9 @@ KeepNamesOpt = Annotated[bool, typer.Option("--keep-names", help="Keep input bas
 JobsOpt = Annotated[
     int | None,
     typer.Option(
-        "--jobs", "-j", help="Files handled at once, each in its own process (default: every core)."
+        "--jobs",
+        "-j",
+        help="Files handled at once, each in its own process (default: every core, one per 3.5 GB of memory).",
     ),
 ]
 MaxPixelsOpt = Annotated[

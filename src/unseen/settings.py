@@ -28,6 +28,18 @@ Target = Literal["faces", "heads", "persons", "plates", "text"]
 TARGETS: tuple[Target, ...] = get_args(Target)
 DEFAULT_TARGETS: tuple[Target, ...] = ("faces", "heads")
 _CHOICES = {"style": Style, "format": OutFormat, "audio": Audio, "device": Device}
+# What one worker may need at its peak: a 12-megapixel phone photo's default pass took 3.5 GB
+# (CenterFace at full size, 2.4 GB of it; no photo pass sees more than 4096 px a side).  Every core
+# as a worker would have 8 of them want 28 GB on a 16 GB laptop, and the kernel end the batch.
+WORKER_BYTES = 7 << 29  # 3.5 GiB
+
+
+def physical_memory() -> int:
+    """Bytes of memory the machine has; 0 where the system does not say (Windows)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 @dataclass(frozen=True)
@@ -49,12 +61,17 @@ class Settings:
     device: Device = "cpu"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     seed: int | None = None
-    jobs: int | None = None  # files at once, each in its own process; None: every core
+    jobs: int | None = None  # files at once, each in its own process; None: every core the memory allows
     max_pixels: int = 250_000_000  # per picture or video frame; 108 MP phone photos are real
     targets: tuple[Target, ...] = DEFAULT_TARGETS  # the whole list; faces are added when left out
 
     def processes(self) -> int:
-        return self.jobs or os.cpu_count() or 1
+        """``jobs``, else one worker a core, but no more than the memory holds (`WORKER_BYTES` each)."""
+        if self.jobs:
+            return self.jobs
+        cores = os.cpu_count() or 1
+        memory = physical_memory()
+        return max(1, min(cores, memory // WORKER_BYTES)) if memory else cores
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
