@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import zlib
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,37 @@ def test_the_default_workers_fit_in_memory(
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     monkeypatch.setattr(settings_mod, "physical_memory", lambda: memory)
     assert Settings(jobs=jobs).processes() == workers
+
+
+def test_a_frame_hook_that_fails_loses_a_note_not_the_relay() -> None:
+    """The relay that reads the workers' notes ended at a hook's first exception; no one read the
+    pipe after that, and once it filled, every worker waited on it for ever (a batch that hung)."""
+    heard, told = get_context("spawn").Pipe(duplex=False)
+    source = Path("clip.mp4")
+    calls: list[int] = []
+
+    def failing(path: Path, written: int, total: int) -> None:
+        calls.append(written)
+        raise RuntimeError("a hook's own bug")
+
+    with batch._Relay(heard, failing, [Job(source, Path("out.mp4"))]) as relay:
+        teller = batch._Teller(told)
+        for written in (1, 2, 3):
+            teller(source, written, 3) if written == 3 else told.send((batch._key(source), written, 3))
+        deadline = time.monotonic() + 5
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert relay.thread.is_alive()
+    assert calls == [1, 2, 3]
+
+
+def test_an_input_that_is_not_a_regular_file_is_not_read_to_its_end(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Resume reads each input's bytes: /dev/zero as an input made a batch spin for ever."""
+    (photo,) = photo_folder(tmp_path / "in", astronaut, 1)
+    run = run_cli("strip", "/dev/zero", photo, "-o", tmp_path / "out", "--jobs", "1", timeout=120)
+    assert run.code == 1 and "1 done" in run.stderr and "/dev/zero" in run.stderr, run.stderr
 
 
 def test_a_folder_holds_one_set_of_settings(tmp_path: Path, astronaut: np.ndarray) -> None:

@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import FACE, Run, changed_share, pixels, produced, run_cli, save
+from unseen import cli
+from unseen.datatypes import FileResult
 
 # Phone and camera naming patterns: the names carry a capture date or a device.
 NAMES = ["IMG_20240501_123456.jpg", "PXL_20240502_101010123.png", "sub/DSC_0042.webp"]
@@ -207,3 +209,13 @@ def test_single_input_to_a_file_path(tmp_path: Path, small: np.ndarray) -> None:
     run = run_cli("protect", source, "-o", target)
     assert run.code == 0, run.stderr
     assert [p.name for p in target.parent.iterdir()] == ["safe.jpg"]
+
+
+def test_a_note_that_comes_after_its_files_result_draws_no_bar() -> None:
+    """A worker's last frame note can reach the relay after its result: the finished video's bar
+    came back and stayed until the batch ended."""
+    bars = cli._Bars(1)
+    bars.frames(Path("clip.mp4"), 10, 60)
+    bars.done(FileResult(Path("clip.mp4"), Path("out.mp4"), "protected"))
+    bars.frames(Path("clip.mp4"), 60, 60)
+    assert [t.description for t in bars.progress.tasks] == ["files"]

@@ -619,6 +619,30 @@ def test_motion_jpeg_keeps_its_full_range_when_encoded_again(tmp_path: Path) -> 
     assert _levels_shown(tmp_path / "clean.mp4") == _levels_shown(source)
 
 
+def test_a_video_decoded_as_rgb_is_written_with_the_matrix_it_was_converted_with(tmp_path: Path) -> None:
+    """PNG frames in a QuickTime file decode as RGB: the 4:2:0 H.264 that protect and strip write
+    from them was tagged with the RGB matrix (H.264 allows it for 4:4:4 only), where it was made with
+    BT.601, and a player that reads the tag shows wrong colours."""
+    source = tmp_path / "screen.mov"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("png", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "rgb24"
+        picture = np.zeros((64, 96, 3), np.uint8)
+        picture[:, :32, 0], picture[:, 32:64, 1], picture[:, 64:, 2] = 220, 200, 180
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    assert run_cli("strip", source, "-o", tmp_path / "stripped.mp4").code == 0
+    assert run_cli("protect", source, "-o", tmp_path / "protected.mp4").code == 0
+    for name in ("stripped.mp4", "protected.mp4"):
+        with av.open(str(tmp_path / name)) as clip:
+            assert clip.streams.video[0].codec_context.colorspace == meta_video.BT601, name
+            shown = next(clip.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+        assert np.abs(shown - picture).mean() < 4, name
+
+
 def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     """Camcorders write H.264 in MPEG-TS (.mts, .m2ts): the unit filter handed on the TS codec tag,
     which the MP4 muxer refuses, so every such strip failed with "Invalid data"."""

@@ -27,9 +27,11 @@ import ctypes
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import signal
+import stat
 import sys
 import threading
 import time
@@ -51,6 +53,7 @@ from .plan import Plan
 from .settings import Settings
 from .write import why_not_written
 
+log = logging.getLogger(__name__)
 Mode = Literal["protect", "strip", "analyse"]
 STATE = ".unseen-state.jsonl"
 LOCK = ".unseen-lock"
@@ -175,8 +178,9 @@ class _Relay:
     """A thread that hands what the workers say of their videos' frames to the caller's hook.
 
     Each note is one small write into a pipe (whole, whoever else writes), made before the
-    worker hands back its result, so a video's last note is read before the run ends.  The
-    thread only reads: a worker killed in the middle of a note holds no lock it waits on.
+    worker hands back its result, so a video's last note is read before the run ends (though
+    perhaps after the result: the caller ignores notes of a finished file).  The thread only
+    reads: a worker killed in the middle of a note holds no lock it waits on.
     """
 
     def __init__(self, told: Connection, frames: FrameHook, jobs: list[Job]) -> None:
@@ -199,7 +203,15 @@ class _Relay:
                 if self.told.poll():
                     key, written, total = self.told.recv()
                     if key in self.sources:
-                        self.frames(self.sources[key], written, total)
+                        self._tell(self.sources[key], written, total)
+
+    def _tell(self, source: Path, written: int, total: int) -> None:
+        """Hand one note on.  A hook that fails loses that note, never the reading: a pipe no one
+        reads fills, and the workers writing to it would wait for ever."""
+        try:
+            self.frames(source, written, total)
+        except Exception:
+            log.warning("the frame hook failed", exc_info=True)
 
 
 class _Teller:
@@ -369,12 +381,17 @@ class Folder:
             noted.append(output)
 
     def identity(self, source: Path) -> str:
-        """A keyed digest of the bytes of ``source`` (read once per run): the same bytes give the same one."""
+        """A keyed digest of the bytes of ``source`` (read once per run): the same bytes give the same
+        one.  Something other than a regular file (a pipe, a device) is known by its path only: its
+        bytes cannot be read twice, and /dev/zero never ends."""
         if source not in self._digests:
             mac = hmac.new(self.key, digestmod=hashlib.sha256)
-            with open(source, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    mac.update(chunk)
+            if stat.S_ISREG(source.stat().st_mode):
+                with open(source, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        mac.update(chunk)
+            else:
+                mac.update(b"not a regular file\0" + os.fsencode(source.resolve()))
             self._digests[source] = mac.hexdigest()[:32]
         return self._digests[source]
 

@@ -527,16 +527,20 @@ class _Bars:
         self.progress = Progress(*columns, console=err, transient=True)
         self.files = self.progress.add_task(label, total=total) if files else None
         self.videos: dict[Path, TaskID] = {}
+        self.finished: set[Path] = set()  # a worker's last note may come after its result
         self.lock = threading.Lock()  # frames are heard in a worker's thread or a relay's
 
     def frames(self, source: Path, written: int, total: int) -> None:
         with self.lock:
+            if source in self.finished:
+                return
             if source not in self.videos:
                 self.videos[source] = self.progress.add_task(f"{source.name}: frames", total=total)
             self.progress.update(self.videos[source], completed=written, total=total)
 
     def done(self, result: FileResult) -> None:
         with self.lock:
+            self.finished.add(result.input)
             video = self.videos.pop(result.input, None)
             if video is not None:
                 self.progress.remove_task(video)

@@ -149,7 +149,7 @@ class Look:
             w,
             h,
             turns,
-            int(frame.colorspace),
+            meta_video.yuv_matrix(int(frame.colorspace)),
             int(frame.color_range),
             int(frame.color_primaries),
             int(frame.color_trc),

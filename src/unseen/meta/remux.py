@@ -156,7 +156,7 @@ def _cleanable(src: AudioStream) -> bool:
 def _colours(dst: VideoStream, frame: VideoFrame) -> None:
     """The encoder's range and colour tags, as ``frame`` has them."""
     ctx = dst.codec_context
-    ctx.color_range, ctx.colorspace = frame.color_range, frame.colorspace
+    ctx.color_range, ctx.colorspace = frame.color_range, video.yuv_matrix(frame.colorspace)
     ctx.color_primaries, ctx.color_trc = frame.color_primaries, frame.color_trc
 
 

@@ -93,6 +93,17 @@ def copy_stream(out: av.container.OutputContainer, template: StreamT) -> StreamT
     return stream
 
 
+# FFmpeg's matrix numbers: RGB, and BT.601 (BT470BG), the one swscale converts RGB to YUV with.
+RGB_MATRIX, BT601 = 0, 5
+
+
+def yuv_matrix(colorspace: int) -> int:
+    """The matrix of the YUV made from frames that say ``colorspace``: a picture decoded as RGB
+    (PNG or QuickTime RLE in a video) is converted with BT.601, and the output must say so, not
+    claim RGB, which H.264 allows for 4:4:4 only."""
+    return BT601 if colorspace == RGB_MATRIX else colorspace
+
+
 # Frames a decoder gives back out of their timestamps' order at most (H.264's deepest reordering).
 REORDER = 16
 
