@@ -304,6 +304,20 @@ def test_raw_aac_is_judged_by_a_walk_of_its_frames(tmp_path: Path) -> None:
             assert run.code == 3 and "ADTS:" in run.stderr and expected in run.stderr, (expected, run.stderr)
 
 
+def test_a_stereo_mp3_is_copied(tmp_path: Path) -> None:
+    """FFmpeg writes its name ("Lavf") in the Info frame it makes for an MP3 when the frame has room
+    (stereo at 128 kbit/s): the copy's own scan took that for a tag, so strip refused every such file."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sounds.encode(inputs / "music.mp3", "mp3", "libmp3lame", 44_100, sounds.speech(), layout="stereo")
+    for command, extra in (("strip", ()), ("protect", ("--audio", "keep"))):
+        run = run_cli(command, inputs, "-o", tmp_path / command, "--json", *extra)
+        assert run.code == 0, run.stderr
+        output = Path(run.records()[0]["output"])
+        assert packets(output) == packets(inputs / "music.mp3")
+        assert run_cli("check", output).code == 0
+
+
 ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
 MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
 

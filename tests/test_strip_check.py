@@ -643,6 +643,35 @@ def test_a_video_decoded_as_rgb_is_written_with_the_matrix_it_was_converted_with
         assert np.abs(shown - picture).mean() < 4, name
 
 
+@pytest.mark.parametrize(("muxer", "sound"), [("mpeg", "mp2"), ("vob", "ac3")])
+def test_an_mpeg_program_stream_is_taken(tmp_path: Path, muxer: str, sound: str) -> None:
+    """MPEG-2 in a program stream (.mpg; DVD camcorders' .vob, .mod and .tod) was refused as "not a
+    photo, video or sound format": it is FFmpeg's to read, and written as MP4 like any video."""
+    source = tmp_path / f"camcorder.{muxer}"
+    with av.open(str(source), "w", format=muxer) as out:
+        picture = out.add_stream("mpeg2video", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream(sound, rate=48_000)
+        audio.codec_context.layout = "stereo"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(picture.encode(frame))
+        out.mux(picture.encode(None))
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 9600), np.float32), format="flt", layout="mono")
+        silence.sample_rate, silence.pts = 48_000, 0
+        resampler = av.AudioResampler(
+            format=audio.codec_context.format.name, layout="stereo", rate=48_000,
+            frame_size=audio.codec_context.frame_size or None,
+        )  # fmt: skip
+        for frame in [*resampler.resample(silence), None]:
+            out.mux(audio.encode(frame))
+    for command, extra in (("strip", ()), ("protect", ("--audio", "keep"))):
+        run = run_cli(command, source, "-o", tmp_path / f"{command}.mp4", *extra)
+        assert run.code == 0, run.stderr
+        assert run_cli("check", tmp_path / f"{command}.mp4", "--no-faces").code == 0
+
+
 def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     """Camcorders write H.264 in MPEG-TS (.mts, .m2ts): the unit filter handed on the TS codec tag,
     which the MP4 muxer refuses, so every such strip failed with "Invalid data"."""

@@ -87,6 +87,8 @@ def _from_magic(head: bytes, suffix: str) -> str | None:
         return VIDEO  # Matroska/WebM, ASF (WMV)
     if head[0:1] == head[188:189] == b"\x47" or head[4:5] == head[196:197] == b"\x47":
         return VIDEO  # MPEG transport stream (.ts / .mts / .m2ts)
+    if head[:4] == b"\0\0\x01\xba":
+        return VIDEO  # MPEG program stream: .mpg, DVD camcorders' .vob, .mod / .tod
     return _audio_magic(head)
 
 

@@ -34,7 +34,13 @@ COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
 # What FFmpeg's demuxers report about the container's structure rather than its content.
 STRUCTURAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
-NEUTRAL_STREAM_TAGS = {"language": {"und"}, "handler_name": {"VideoHandler", "SoundHandler"}}
+NEUTRAL_STREAM_TAGS = {
+    "language": {"und"},
+    "handler_name": {"VideoHandler", "SoundHandler"},
+    # The name FFmpeg's MP3 muxer writes in the Info frame it makes, where a frame has room for it
+    # (stereo, 128 kbit/s and up): the same in every file it writes.
+    "encoder": {"Lavf"},
+}
 VENDOR_NONE = "[0][0][0][0]"
 # A tag that is not valid UTF-8 (corrupt, or written in another encoding) is read with
 # replacement characters rather than stopping the scan: it is still a tag, so still a finding.
