@@ -672,6 +672,42 @@ def test_an_mpeg_program_stream_is_taken(tmp_path: Path, muxer: str, sound: str)
         assert run_cli("check", tmp_path / f"{command}.mp4", "--no-faces").code == 0
 
 
+def test_a_stream_cut_after_an_open_gop_start_is_encoded_again(tmp_path: Path) -> None:
+    """A file cut without encoding again can begin at a picture that is not an IDR one; decoders
+    start there only from the recovery point an SEI names, and the copy keeps no SEI, so strip wrote
+    a file of which no frame decodes (and refused it).  Such a stream is now encoded again."""
+    whole = tmp_path / "whole.ts"
+    with av.open(str(whole), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.options = {
+            "bf": "3",
+            "x264-params": "open-gop=1:keyint=12:min-keyint=12:scenecut=0",
+        }
+        for i in range(48):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    cut = tmp_path / "cut.ts"
+    with av.open(str(whole)) as src, av.open(str(cut), "w", format="mpegts") as out:
+        picture = out.add_stream_from_template(src.streams.video[0], opaque=True)
+        keyframes = 0
+        for packet in src.demux(src.streams.video[0]):
+            keyframes += packet.is_keyframe
+            if packet.size and keyframes >= 2:  # from the second keyframe, an open-GOP I picture
+                packet.stream = picture
+                out.mux(packet)
+    with av.open(str(cut)) as clip:
+        shown = sum(1 for _ in clip.decode(video=0))
+    run = run_cli("strip", cut, "-o", tmp_path / "clean.mp4", "--json")
+    assert run.code == 0, run.stderr
+    assert "does not start at an IDR picture" in run.records()[0]["note"]
+    with av.open(str(tmp_path / "clean.mp4")) as clean:
+        assert sum(1 for _ in clean.decode(video=0)) == shown
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+
+
 def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     """Camcorders write H.264 in MPEG-TS (.mts, .m2ts): the unit filter handed on the TS codec tag,
     which the MP4 muxer refuses, so every such strip failed with "Invalid data"."""

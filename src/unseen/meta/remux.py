@@ -125,6 +125,7 @@ Route = _Copy | _VideoEncode | _AudioEncode
 
 def _route(
     out: av.container.OutputContainer,
+    path: Path,
     container: av.container.InputContainer,
     src: VideoStream | AudioStream,
     copy_audio: frozenset[str] | None,
@@ -135,9 +136,21 @@ def _route(
             return _VideoEncode(out, src, f"{codec} to H.264")
         if video.reorders_by_packet_times(container, src):
             return _VideoEncode(out, src, f"{codec} to H.264, the AVI's times put in the frames' order")
+        if codec == "h264" and not _opens_at_idr(path, src):
+            return _VideoEncode(out, src, "h264 to H.264, which does not start at an IDR picture")
         return _Copy(out, src)
     copy = copy_audio is None or video.codec_name(src) in copy_audio
     return _Copy(out, src) if copy and _cleanable(src) else _AudioEncode(out, src)
+
+
+def _opens_at_idr(path: Path, src: VideoStream) -> bool:
+    """`units.opens_at_idr` for the first picture of ``src``, read from ``path`` again (the caller's
+    container must not be moved on)."""
+    with video.open_input(path) as peek:
+        for packet in peek.demux(peek.streams[src.index]):
+            if packet.size:
+                return units.opens_at_idr(bytes(packet), bytes(src.codec_context.extradata or b""))
+    return True
 
 
 def _cleanable(src: AudioStream) -> bool:
@@ -222,7 +235,7 @@ def _remux(
     what was encoded again."""
     out = video.open_clean_output(dst, muxer)
     try:
-        routes = {s.index: _route(out, container, s, copy_audio) for s in kept}
+        routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
         pictures = 0
         for packet in container.demux(kept):
             if packet.size == 0:

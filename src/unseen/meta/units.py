@@ -66,6 +66,17 @@ def strays(codec: str, packet: bytes, setup: bytes) -> set[int]:
         return {-1}
 
 
+def opens_at_idr(packet: bytes, setup: bytes) -> bool:
+    """Whether an H.264 packet holds an IDR picture.  A stream whose first picture is another kind
+    (an open GOP cut without encoding again) decodes only from the recovery point an SEI names,
+    and a copy keeps no SEI: decoders then drop every frame.  Units that do not add up count as an
+    opening here; the copy's own checks judge them."""
+    try:
+        return any(kind == 5 for kind, _ in _types("h264", packet, setup))
+    except ValueError:
+        return True
+
+
 def _types(codec: str, packet: bytes, setup: bytes) -> Iterator[tuple[int, int]]:
     """(type, size) of each unit of ``packet``."""
     if codec == "av1":
