@@ -55,22 +55,22 @@ def scan(path: Path, *, use_exiftool: bool = True) -> list[Finding]:
         family = families.identify(path)
     except UnseenError:
         family = None  # exiftool may still see what the file carries
-    walked = family == "amr" or (family == families.VIDEO and adts.sniff(path))
-    found = _scan_own(path, family) if family else []
+    raw_aac = family == families.VIDEO and adts.sniff(path)
+    found = _scan_own(path, family, raw_aac) if family else []
     if use_exiftool:
-        found += exiftool.scan(path, unknown_type_ok=walked and not found) or []
+        found += exiftool.scan(path, unknown_type_ok=(family == "amr" or raw_aac) and not found) or []
     return found
 
 
-def _scan_own(path: Path, family: str) -> list[Finding]:
+def _scan_own(path: Path, family: str, raw_aac: bool) -> list[Finding]:
     if family in families.AUDIO:
         return audio.scan(path, family)
     if family == families.VIDEO:
         found = video.scan(path)
-        if isobmff.sniff(path):
-            found += isobmff.scan(path)
-        elif adts.sniff(path):
+        if raw_aac:
             found += adts.scan(path)
+        elif isobmff.sniff(path):
+            found += isobmff.scan(path)
         return found
     own = _SCANNERS.get(family)
     return (own(path) if own else []) + scan_own(path)

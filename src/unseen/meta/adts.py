@@ -15,7 +15,7 @@ from __future__ import annotations
 import mmap
 from pathlib import Path
 
-from .families import id3_size, is_adts
+from .families import id3_size, is_adts, leading_bytes
 from .findings import Finding
 
 HEADER = 7  # bytes, 9 with a checksum
@@ -23,12 +23,7 @@ HEADER = 7  # bytes, 9 with a checksum
 
 def sniff(path: Path) -> bool:
     """Whether ``path`` starts (after any ID3v2 tag) with an ADTS frame header."""
-    with open(path, "rb") as fh:
-        head = fh.read(10)
-        if head.startswith(b"ID3") and len(head) == 10:
-            fh.seek(10 + id3_size(head))
-            head = fh.read(HEADER)
-    return is_adts(head)
+    return is_adts(leading_bytes(path))
 
 
 def scan(path: Path) -> list[Finding]:

@@ -37,11 +37,7 @@ _REFUSED = (
 def identify(path: Path) -> str:
     """The family name, or `UnsupportedError` saying why the file is refused."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-            if head.startswith(b"ID3"):  # an ID3v2 tag in front of MPEG audio or FLAC: judge what follows
-                fh.seek(10 + id3_size(head))
-                head = fh.read(512)
+        head = leading_bytes(path)
     except OSError as exc:
         raise unreadable(path, exc) from exc
     family = _from_magic(head, path.suffix.lower())
@@ -57,6 +53,17 @@ def identify(path: Path) -> str:
     if family == "raw":
         raise UnsupportedError(path, "camera RAW files are not supported: export a JPEG or PNG first")
     return family
+
+
+def leading_bytes(path: Path) -> bytes:
+    """The first 512 bytes of ``path``, past an ID3v2 tag in front of MPEG audio, FLAC or raw AAC:
+    what follows the tag is what the file is."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+        if head.startswith(b"ID3"):
+            fh.seek(10 + id3_size(head))
+            head = fh.read(512)
+    return head
 
 
 def _from_magic(head: bytes, suffix: str) -> str | None:

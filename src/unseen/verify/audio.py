@@ -28,6 +28,7 @@ import numpy.typing as npt
 from .. import meta
 from ..errors import InputError, VerificationError
 from ..meta import video
+from ..meta.families import is_adts
 
 RATE = 16_000  # pitch is measured here, the disguise's own rate
 WINDOWS, WINDOW_S = 8, 8.0
@@ -55,12 +56,16 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
                 raise VerificationError("the output holds no sound stream")
             first = streams[0]
             digests = {s.index: hashlib.sha256() for s in streams}
+            codecs = {s.index: video.codec_name(s) for s in streams}
             samples, frame = 0, 0.0
             cuts = _Cutter(windows or [])
             resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE) if windows else None
             for packet in container.demux(streams):
                 if packet.size:  # not the end-of-stream marker, which flushes the decoder
-                    digests[packet.stream.index].update(coded(bytes(packet)))
+                    data = bytes(packet)
+                    digests[packet.stream.index].update(
+                        coded(data) if codecs[packet.stream.index] == "aac" else data
+                    )
                     if packet.duration and packet.time_base is not None:
                         frame = max(frame, float(packet.duration * packet.time_base))
                 if packet.stream.index != first.index:
@@ -71,7 +76,6 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
                         for mono in resampler.resample(decoded):
                             cuts.push(mono.to_ndarray()[0])
             rate = first.codec_context.sample_rate or 1
-            codecs = {s.index: video.codec_name(s) for s in streams}
     except (InputError, av.error.FFmpegError, ValueError) as exc:
         raise VerificationError(f"the sound does not decode: {exc}") from exc
     heard = Heard(
@@ -81,9 +85,9 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
 
 
 def coded(data: bytes) -> bytes:
-    """A packet's coded sound, without the ADTS header an AAC frame carries in MPEG-TS or a raw
+    """An AAC packet's coded sound, without the ADTS header a frame carries in MPEG-TS or a raw
     ``.aac`` file (7 bytes, 9 with a checksum): MP4 holds the same frames bare."""
-    if len(data) >= 9 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0:  # sync word, layer 0
+    if len(data) >= 9 and is_adts(data):
         return data[7 if data[1] & 1 else 9 :]
     return data
 
