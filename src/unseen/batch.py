@@ -199,11 +199,13 @@ class _Relay:
 
     def _run(self) -> None:
         with contextlib.suppress(EOFError, OSError):
-            while self.told.poll(0.1) or not self.ending.is_set():
-                if self.told.poll():
+            while True:
+                if self.told.poll(0.1):
                     key, written, total = self.told.recv()
                     if key in self.sources:
                         self._tell(self.sources[key], written, total)
+                elif self.ending.is_set():  # ended, and every note read
+                    return
 
     def _tell(self, source: Path, written: int, total: int) -> None:
         """Hand one note on.  A hook that fails loses that note, never the reading: a pipe no one
