@@ -728,6 +728,65 @@ def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
+def _recording_part(path: Path, first: int, start_s: float) -> Path:
+    """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps, whose grey levels count up from
+    ``first``, and AAC sound of the same length, its clock starting at ``start_s``."""
+    with av.open(str(path), "w", format="mpegts") as out:
+        picture = out.add_stream("libx264", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        picture.codec_context.options = {"bf": "2"}
+        sound = out.add_stream("aac", rate=48_000)
+        for i in range(15):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), first + 8 * i, np.uint8), format="rgb24")
+            frame.pts = round(start_s * 25) + i
+            out.mux(picture.encode(frame))
+        out.mux(picture.encode(None))
+        tone = (0.1 * np.sin(np.arange(28_800) / 8)).astype(np.float32)[None, :]
+        audio = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
+        audio.sample_rate, audio.pts = 48_000, round(start_s * 48_000)
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=48_000, frame_size=1024)
+        for chunk in [*resampler.resample(audio), None]:
+            out.mux(sound.encode(chunk))
+    return path
+
+
+def _shown(path: Path) -> tuple[list[int], list[float], float]:
+    """A video's grey levels and frame times in the order a player shows them, and when its sound
+    starts in the second half."""
+    with av.open(str(path)) as clip:
+        frames = sorted((f.time, int(f.to_ndarray(format="rgb24")[0, 0, 0])) for f in clip.decode(video=0))
+    with av.open(str(path)) as clip:
+        sound = [float(p.pts * p.time_base) for p in clip.demux(audio=0) if p.size]
+    half = frames[len(frames) // 2][0]
+    return [level for _, level in frames], [t for t, _ in frames], min(t for t in sound if t >= half - 0.05)
+
+
+@pytest.mark.parametrize("second_starts_s", [0.0, 3600.0], ids=["restarted", "an-hour-on"])
+def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
+    tmp_path: Path, second_starts_s: float
+) -> None:
+    """Camcorders split recordings into MPEG-TS parts, and people join parts or whole recordings with
+    ``cat``: each part's clock starts anew (or an hour on).  `strip` failed ("cannot copy the streams")
+    and `protect` refused the join ("a corrupt packet": FFmpeg flags the packet before a jump of the
+    continuity counter); with that flag let through, `protect` interleaved the two parts' frames.
+    Now each part follows the one before, sound in step with picture."""
+    joined = tmp_path / "joined.mts"
+    parts = [
+        _recording_part(tmp_path / "a.mts", 16, 0.0),
+        _recording_part(tmp_path / "b.mts", 136, second_starts_s),
+    ]
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    shown = [16 + 8 * i for i in range(15)] + [136 + 8 * i for i in range(15)]
+    for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
+        run = run_cli(command, joined, "-o", tmp_path / output, *extra)
+        assert run.code == 0, run.stderr
+        levels, times, second_sound = _shown(tmp_path / output)
+        assert np.abs(np.array(levels) - shown).max() <= 3, (command, levels)
+        assert np.all(np.diff(times) > 0.03) and times[-1] - times[0] < 1.3, (command, times)
+        assert abs(second_sound - times[15]) < 0.05, (command, second_sound, times[15])
+        assert run_cli("check", tmp_path / output, "--no-faces").code == 0
+
+
 def test_ac3_and_eac3_sound_is_copied_with_its_setup_judged(tmp_path: Path) -> None:
     """AVCHD camcorders record AC-3 beside H.264 in MPEG-TS, broadcasts E-AC-3: exiftool shows the
     copy's ``dac3`` or ``dec3`` as an opaque value that no rule allowed, so strip refused every such

@@ -9,7 +9,8 @@ needs no display matrix.
 
 `VideoReader` fails closed: a frame the decoder reports as corrupt, or any
 decoding error, raises, because a frame that could not be read is a frame
-whose faces could not be covered (or checked).
+whose faces could not be covered (or checked).  Times run on across the
+joins of parts laid end to end (`meta.video.continuous`).
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ class VideoReader:
         """Every frame of ``streams`` in file order; a corrupt or undecodable picture raises."""
         index = 0
         try:
-            for packet in self.container.demux(streams):
-                if packet.stream.type == "video" and packet.is_corrupt:
-                    raise self.fail(f"a corrupt packet near frame {index}")
+            # A packet's corrupt flag is not a refusal: MPEG-TS sets it on the packet before any
+            # jump of its continuity counter, which every join of two recordings has; what the
+            # decoder makes of a damaged packet is the picture that is covered and written.
+            for packet in meta_video.continuous(self.container, self.container.demux(streams)):
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):
                         if frame.is_corrupt:

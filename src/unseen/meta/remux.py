@@ -237,7 +237,7 @@ def _remux(
     try:
         routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
         pictures = 0
-        for packet in container.demux(kept):
+        for packet in video.continuous(container, container.demux(kept)):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker; flushed below
             # A packet may lack a dts (Matroska stores only pts; the first frames before a

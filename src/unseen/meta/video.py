@@ -12,12 +12,15 @@ GoPro GPMF), attachments and cover art never reach the output.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import av
 from av.audio.stream import AudioStream
+from av.packet import Packet as _Packet
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
@@ -25,6 +28,8 @@ from . import aac, isobmff, units
 from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
+if TYPE_CHECKING:
+    Packet = _Packet[av.stream.Stream]
 OUTPUT_FORMAT = "mp4"
 # Codecs MP4 carries as they are; anything else is re-encoded.  Left out on purpose: Motion JPEG,
 # every frame of which is a JPEG that may hold its own EXIF segment, and MPEG-4 Part 2, whose
@@ -137,6 +142,88 @@ class Stamps:
 
     def pop(self) -> tuple[int, int]:
         return heapq.heappop(self._heap)
+
+
+# Demuxers of streams made to be cut and laid end to end: MPEG transport and program streams.
+RESTARTING = frozenset({"mpegts", "mpeg"})
+# A step ahead in a stream's clock longer than this is a join, not a pause.
+LEAP_S = 10
+
+
+class Joins:
+    """The clocks of a file's streams made to run on across the places where they restart or leap.
+
+    Camcorders and broadcast recorders write MPEG-TS in parts, and people lay parts (or whole
+    recordings) end to end with ``cat``.  Each part's clock runs on from its own start, so the
+    second part's packets take times the first part has already used: an MP4 muxer refuses
+    them, and an encoder fed them interleaves the two parts' frames.  Where a stream's decoding
+    time falls behind the packet before, or leaps more than `LEAP_S` past its end, a join has
+    come: the first stream to reach it moves the next part to follow the latest end of any
+    stream so far, and every stream reaching the same join takes the same move, so sound and
+    picture stay in step (a stream whose moved time would fall behind its own last end follows
+    that end instead).
+    """
+
+    def __init__(self) -> None:
+        self.moves: list[Fraction] = []  # seconds added to the times of part 2, 3...
+        self.end = Fraction(0)  # the latest end of any packet so far, moved, in seconds
+        self.clocks: dict[int, _Clock] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self.moves)
+
+    def move(self, packet: Packet) -> None:
+        """Move ``packet``'s times past every join before it (an end-of-stream marker stays)."""
+        dts = packet.dts if packet.dts is not None else packet.pts
+        tb = packet.time_base
+        if not packet.size or dts is None or tb is None:
+            return
+        clock = self.clocks.setdefault(packet.stream.index, _Clock(round(LEAP_S / tb)))
+        t = dts + clock.offset
+        if clock.last is not None and (t < clock.last or t > clock.end + clock.leap):
+            if len(self.moves) <= clock.part:
+                self.moves.append(self.end - dts * tb)
+            clock.offset = round(self.moves[clock.part] / tb)
+            clock.part += 1
+            t = dts + clock.offset
+            if t < clock.end:
+                clock.offset += clock.end - t
+                t = clock.end
+        elif clock.last is not None and t > clock.last:
+            clock.step = t - clock.last
+        clock.last = t
+        clock.end = max(clock.end, t + (packet.duration or clock.step))
+        self.end = max(self.end, clock.end * tb)
+        if clock.offset:
+            if packet.pts is not None:
+                packet.pts += clock.offset
+            if packet.dts is not None:
+                packet.dts += clock.offset
+
+
+@dataclass
+class _Clock:
+    """One stream's place in `Joins`: times in the stream's own ticks."""
+
+    leap: int
+    part: int = 0  # joins this stream has passed
+    offset: int = 0
+    last: int | None = None
+    end: int = 0
+    step: int = 1  # a packet's length when it states none: the last rise between two packets
+
+
+def continuous(container: av.container.InputContainer, packets: Iterator[Packet]) -> Iterator[Packet]:
+    """``packets`` of ``container``, their times moved past every join (`Joins`) in a container
+    made to be joined; in any other, as they are."""
+    if container.format.name not in RESTARTING:
+        yield from packets
+        return
+    joins = Joins()
+    for packet in packets:
+        joins.move(packet)
+        yield packet
 
 
 def reorders_by_packet_times(container: av.container.InputContainer, stream: VideoStream) -> bool:
