@@ -769,7 +769,7 @@ def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
     ``cat``: each part's clock starts anew (or an hour on).  `strip` failed ("cannot copy the streams")
     and `protect` refused the join ("a corrupt packet": FFmpeg flags the packet before a jump of the
     continuity counter); with that flag let through, `protect` interleaved the two parts' frames.
-    Now each part follows the one before, sound in step with picture."""
+    Now each part follows the one before, sound in step with picture, and the note says so."""
     joined = tmp_path / "joined.mts"
     parts = [
         _recording_part(tmp_path / "a.mts", 16, 0.0),
@@ -778,8 +778,9 @@ def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
     joined.write_bytes(b"".join(p.read_bytes() for p in parts))
     shown = [16 + 8 * i for i in range(15)] + [136 + 8 * i for i in range(15)]
     for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
-        run = run_cli(command, joined, "-o", tmp_path / output, *extra)
+        run = run_cli(command, joined, "-o", tmp_path / output, "--json", *extra)
         assert run.code == 0, run.stderr
+        assert "2 parts laid end to end" in run.records()[0]["note"], "the user is told"
         levels, times, second_sound = _shown(tmp_path / output)
         assert np.abs(np.array(levels) - shown).max() <= 3, (command, levels)
         assert np.all(np.diff(times) > 0.03) and times[-1] - times[0] < 1.3, (command, times)

@@ -490,7 +490,8 @@ def _summary(result: FileResult) -> list[str]:
     if result.kind == "audio" and result.status == "protected":  # no picture: faces say nothing
         return [f"protected {name} -> {result.output} ({result.note})"]
     what = "in the plan" if result.status == "analysed" else "covered"
-    return [f"{result.status} {name}: {result.faces} face(s), {result.regions} region(s) {what}"]
+    told = f" ({result.note})" if result.note else ""
+    return [f"{result.status} {name}: {result.faces} face(s), {result.regions} region(s) {what}{told}"]
 
 
 class Terminated(KeyboardInterrupt):

@@ -10,7 +10,7 @@ needs no display matrix.
 `VideoReader` fails closed: a frame the decoder reports as corrupt, or any
 decoding error, raises, because a frame that could not be read is a frame
 whose faces could not be covered (or checked).  Times run on across the
-joins of parts laid end to end (`meta.video.continuous`).
+joins of parts laid end to end (`meta.video.Joins`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class VideoReader:
             self.container.close()
             raise
         self.look: Look | None = None
+        self.joins = meta_video.Joins()  # where the times of parts laid end to end were moved on
 
     def __enter__(self) -> VideoReader:
         return self
@@ -108,7 +109,7 @@ class VideoReader:
             # A packet's corrupt flag is not a refusal: MPEG-TS sets it on the packet before any
             # jump of its continuity counter, which every join of two recordings has; what the
             # decoder makes of a damaged packet is the picture that is covered and written.
-            for packet in meta_video.continuous(self.container, self.container.demux(streams)):
+            for packet in self.joins.follow(self.container, self.container.demux(streams)):
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):
                         if frame.is_corrupt:

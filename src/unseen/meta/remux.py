@@ -200,10 +200,10 @@ def write_clean(src: Path, dst: Path) -> str:
             raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
-        pictures, encoded = _remux(src, container, kept, dst, video.OUTPUT_FORMAT, video.COPY_AUDIO)
+        pictures, encoded, joins = _remux(src, container, kept, dst, video.OUTPUT_FORMAT, video.COPY_AUDIO)
     if not pictures:
         raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
-    return f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed"
+    return _told(f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed", joins)
 
 
 def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None) -> str:
@@ -216,11 +216,17 @@ def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | N
         kept = [s for s in video.kept_streams(container) if isinstance(s, AudioStream)]
         if not kept:
             raise UnsupportedError(src, "no sound stream that unseen can keep")
-        _remux(src, container, kept, dst, muxer, copy_audio)
+        _, _, joins = _remux(src, container, kept, dst, muxer, copy_audio)
     encoded = sorted({video.codec_name(s) for s in kept} - (copy_audio or set()))
     if copy_audio is None or not encoded:
-        return "remuxed"
-    return f"re-encoded: {', '.join(encoded)} to AAC, which the container carries"
+        return _told("remuxed", joins)
+    return _told(f"re-encoded: {', '.join(encoded)} to AAC, which the container carries", joins)
+
+
+def _told(how: str, joins: video.Joins) -> str:
+    """``how`` the file was written, and what became of its times where that was more than a copy."""
+    note = joins.note()
+    return f"{how}; {note}" if note else how
 
 
 def _remux(
@@ -230,14 +236,15 @@ def _remux(
     dst: Path,
     muxer: str,
     copy_audio: frozenset[str] | None,
-) -> tuple[int, list[str]]:
-    """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written, and
-    what was encoded again."""
+) -> tuple[int, list[str], video.Joins]:
+    """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written, what
+    was encoded again, and the joins its times were moved past."""
     out = video.open_clean_output(dst, muxer)
+    joins = video.Joins()
     try:
         routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
         pictures = 0
-        for packet in video.continuous(container, container.demux(kept)):
+        for packet in joins.follow(container, container.demux(kept)):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker; flushed below
             # A packet may lack a dts (Matroska stores only pts; the first frames before a
@@ -245,7 +252,7 @@ def _remux(
             pictures += _mux(out, routes[packet.stream.index], packet)
         for route in routes.values():
             pictures += _mux(out, route, None)
-        return pictures, [r.why for r in routes.values() if r.why]
+        return pictures, [r.why for r in routes.values() if r.why], joins
     except av.error.FFmpegError as exc:
         raise InputError(src, f"cannot copy the streams ({exc})") from exc
     finally:

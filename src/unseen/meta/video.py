@@ -170,8 +170,22 @@ class Joins:
         self.clocks: dict[int, _Clock] = {}
 
     @property
-    def count(self) -> int:
-        return len(self.moves)
+    def parts(self) -> int:
+        """How many parts the file's clocks showed: one more than the joins."""
+        return len(self.moves) + 1
+
+    def follow(self, container: av.container.InputContainer, packets: Iterator[Packet]) -> Iterator[Packet]:
+        """``packets`` of ``container``, their times moved past every join where the container is one
+        made to be joined (`RESTARTING`); in any other, as they are."""
+        restarting = container.format.name in RESTARTING
+        for packet in packets:
+            if restarting:
+                self.move(packet)
+            yield packet
+
+    def note(self) -> str | None:
+        """What a person should know of the file's times: that its parts were laid end to end."""
+        return f"{self.parts} parts laid end to end" if self.parts > 1 else None
 
     def move(self, packet: Packet) -> None:
         """Move ``packet``'s times past every join before it (an end-of-stream marker stays)."""
@@ -212,18 +226,6 @@ class _Clock:
     last: int | None = None
     end: int = 0
     step: int = 1  # a packet's length when it states none: the last rise between two packets
-
-
-def continuous(container: av.container.InputContainer, packets: Iterator[Packet]) -> Iterator[Packet]:
-    """``packets`` of ``container``, their times moved past every join (`Joins`) in a container
-    made to be joined; in any other, as they are."""
-    if container.format.name not in RESTARTING:
-        yield from packets
-        return
-    joins = Joins()
-    for packet in packets:
-        joins.move(packet)
-        yield packet
 
 
 def reorders_by_packet_times(container: av.container.InputContainer, stream: VideoStream) -> bool:

@@ -92,9 +92,18 @@ class Protector:
         if found.kind == "video":
             digest = sha256_of(job.source)
             record = video.Recording(digest, self._name(job.source)) if self.record else None
-            rendered, faces, regions = video.protect_video(job, self._video_ctx(job, digest, record), plan)
+            rendered, faces, regions, told = video.protect_video(
+                job, self._video_ctx(job, digest, record), plan
+            )
             return FileResult(
-                job.source, job.target, "protected", faces=faces, regions=regions, kind="video", plan=rendered
+                job.source,
+                job.target,
+                "protected",
+                faces=faces,
+                regions=regions,
+                kind="video",
+                plan=rendered,
+                note=told,
             )
         picture = image_io.read(job.source)
         fmt = SUFFIX_FORMATS.get(job.target.suffix.lower())

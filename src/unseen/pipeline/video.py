@@ -103,12 +103,13 @@ class Recording:
     name: str | None
 
 
-def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | None, int, int]:
+def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | None, int, int, str | None]:
     """Cover every face in every frame of ``job.source`` (or what ``plan`` lists) and write ``job.target``.
 
     Returns the plan rendered, audit tracks included (None when the faces
     were found in the same pass, unless ``ctx.record`` asks to keep it), the
-    most faces found in one frame, and how many regions were covered.
+    most faces found in one frame, how many regions were covered, and what a
+    person should know of the input's times (`meta.video.Joins.note`).
     """
     extra: list[Track] = []
     # What the detectors found, frame by frame, in the first pass: a further pass feeds it to the
@@ -131,10 +132,11 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
                 plan = _recorded(run, ctx, ctx.record.digest, ctx.record.name)
                 known = {t.id for t in plan.tracks}  # protect ignores a --keep id no track has
                 plan = edited(plan, [k for k in ctx.settings.keep if k in known], ctx.settings.manual_boxes())
+            told = run.reader.joins.note()
             if plan is not None:
                 plan = plan.with_tracks(extra)
-                return plan, run.most_faces, sum(t.decision == "cover" for t in plan.tracks)
-            return None, run.most_faces, run.regions()
+                return plan, run.most_faces, sum(t.decision == "cover" for t in plan.tracks), told
+            return None, run.most_faces, run.regions(), told
         if further == AUDIT_PASSES:
             break
         further += 1
