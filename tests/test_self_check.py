@@ -50,6 +50,7 @@ from unseen.jobs import Job
 from unseen.media import image as image_io
 from unseen.media.image import Picture
 from unseen.media.video_out import OutputKind, VideoEncoder, open_output
+from unseen.meta import video as meta_video
 from unseen.pipeline import Protector
 from unseen.pipeline import video as video_pipeline
 from unseen.pipeline.video import _Run
@@ -400,7 +401,13 @@ def test_video_the_pass_without_the_cap_is_not_one_of_the_audits(
 ) -> None:
     """The further-pass loop, its passes scripted: what each pass ends in, and whether it was capped."""
     run = SimpleNamespace(
-        rate=Fraction(30), width=W, height=H, written=FRAMES, most_faces=1, regions=lambda: 1
+        rate=Fraction(30),
+        width=W,
+        height=H,
+        written=FRAMES,
+        most_faces=1,
+        regions=lambda: 1,
+        reader=SimpleNamespace(joins=meta_video.Joins()),
     )
     face = Detections.from_boxes(np.array([CLIP_BOX[:4]], np.float32), np.array([0.9], np.float32), "audit")
     asked: list[bool] = []
