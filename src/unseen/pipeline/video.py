@@ -351,10 +351,14 @@ class _Run:
             k: Tracker(Motion.at(fps).limited(lookahead)) for k in sorted(ctx.others.kinds())
         }
         # The newest detections are still running when the oldest frame leaves, so the buffer
-        # holds that many detection steps more than the tracker's look-ahead.  A plan needs none, but
-        # every pass holds enough frames to put their times back in order (`stamps`).
+        # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
         self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
-        self.hold = max(self.hold, min(meta_video.REORDER, MAX_BUFFER_BYTES // frame_bytes))
+        if meta_video.reorders_by_packet_times(reader.container, vin):
+            # Enough frames to put their times back in order (`stamps`).  Only here: the hold sets
+            # how far ahead the trackers know the detections when a frame's covers are drawn, so
+            # raising it for every file changed the covers of every clip under 16 frames of look-ahead
+            # (EgoBlur's plates clip then failed its audit after two further passes).
+            self.hold = max(self.hold, min(meta_video.REORDER, MAX_BUFFER_BYTES // frame_bytes))
         self.stamps = meta_video.Stamps()  # each frame leaving the buffer takes the earliest time
         self.cuts = CutDetector()
         self.buffer: deque[Held] = deque()
