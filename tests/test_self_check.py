@@ -53,7 +53,7 @@ from unseen.media.video_out import OutputKind, VideoEncoder, open_output
 from unseen.meta import video as meta_video
 from unseen.pipeline import Protector
 from unseen.pipeline import video as video_pipeline
-from unseen.pipeline.video import _Run
+from unseen.pipeline.video import AUDIT_PASSES, _Run
 from unseen.plan import ManualBox
 from unseen.settings import Settings
 from unseen.verify.video import PixelsLost
@@ -380,20 +380,20 @@ def test_video_audit_face_still_seen_after_further_passes_is_unverified(
     monkeypatch.setattr("unseen.verify.audit.cover_noise", lambda rgb: np.zeros(rgb.shape[:2], bool))
     job, p, passes = audited_clip(tmp_path, monkeypatch)
     result = p.protect(job)
-    unverified(job, result, "still visible after 2 further passes (frame 0, frame")
+    unverified(job, result, f"still visible after {AUDIT_PASSES} further passes (frame 0, frame")
     assert "Cover those places by hand with --cover" in str(result.error)
     covers_by_hand(str(result.error), CLIP_BOX[:4], at=0.0)
-    assert passes[1:] == [0, 0], f"detections by pass: {passes}"
+    assert passes[1:] == [0] * AUDIT_PASSES, f"detections by pass: {passes}"
 
 
 @pytest.mark.parametrize(
     ("outcomes", "capped", "published"),
     [
-        # The audit's two further passes, then the cap: the pass without it still comes.
-        (["seen", "seen", "lost", "clean"], [True, True, True, False], True),
-        # The cap first: the audit keeps both of its further passes.
-        (["lost", "seen", "seen", "clean"], [True, False, False, False], True),
-        (["lost", "seen", "seen", "seen"], [True, False, False, False], False),
+        # The audit's further passes, then the cap: the pass without it still comes.
+        (["seen"] * AUDIT_PASSES + ["lost", "clean"], [True] * (AUDIT_PASSES + 1) + [False], True),
+        # The cap first: the audit keeps all of its further passes.
+        (["lost"] + ["seen"] * AUDIT_PASSES + ["clean"], [True] + [False] * (AUDIT_PASSES + 1), True),
+        (["lost"] + ["seen"] * (AUDIT_PASSES + 1), [True] + [False] * (AUDIT_PASSES + 1), False),
     ],
 )
 def test_video_the_pass_without_the_cap_is_not_one_of_the_audits(
@@ -428,7 +428,7 @@ def test_video_the_pass_without_the_cap_is_not_one_of_the_audits(
     if published:
         video_pipeline.protect_video(job, ctx)
     else:
-        with pytest.raises(VerificationError, match="after 2 further passes"):
+        with pytest.raises(VerificationError, match=f"after {AUDIT_PASSES} further passes"):
             video_pipeline.protect_video(job, ctx)
     assert asked == capped
 
