@@ -728,9 +728,9 @@ def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
-def _recording_part(path: Path, first: int, start_s: float) -> Path:
-    """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps, whose grey levels count up from
-    ``first``, and AAC sound of the same length, its clock starting at ``start_s``."""
+def _recording_part(path: Path, first: int, start_s: float, sound_s: float = 0.6) -> Path:
+    """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps (0.6 s), whose grey levels count up
+    from ``first``, and ``sound_s`` of an AAC tone, its clock starting at ``start_s``."""
     with av.open(str(path), "w", format="mpegts") as out:
         picture = out.add_stream("libx264", rate=25)
         picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
@@ -741,7 +741,7 @@ def _recording_part(path: Path, first: int, start_s: float) -> Path:
             frame.pts = round(start_s * 25) + i
             out.mux(picture.encode(frame))
         out.mux(picture.encode(None))
-        tone = (0.1 * np.sin(np.arange(28_800) / 8)).astype(np.float32)[None, :]
+        tone = (0.1 * np.sin(np.arange(round(48_000 * sound_s)) / 8)).astype(np.float32)[None, :]
         audio = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
         audio.sample_rate, audio.pts = 48_000, round(start_s * 48_000)
         resampler = av.AudioResampler(format="fltp", layout="mono", rate=48_000, frame_size=1024)
@@ -751,14 +751,17 @@ def _recording_part(path: Path, first: int, start_s: float) -> Path:
 
 
 def _shown(path: Path) -> tuple[list[int], list[float], float]:
-    """A video's grey levels and frame times in the order a player shows them, and when its sound
-    starts in the second half."""
+    """A video's grey levels and frame times in the order a player shows them, and when its sound is
+    heard again after the first part's (0.3 s of it, from about 0.06 s)."""
     with av.open(str(path)) as clip:
         frames = sorted((f.time, int(f.to_ndarray(format="rgb24")[0, 0, 0])) for f in clip.decode(video=0))
     with av.open(str(path)) as clip:
-        sound = [float(p.pts * p.time_base) for p in clip.demux(audio=0) if p.size]
-    half = frames[len(frames) // 2][0]
-    return [level for _, level in frames], [t for t, _ in frames], min(t for t in sound if t >= half - 0.05)
+        heard = [
+            float(f.time)
+            for f in clip.decode(audio=0)
+            if f.time > 0.45 and np.abs(f.to_ndarray()).max() > 0.02
+        ]
+    return [level for _, level in frames], [t for t, _ in frames], min(heard)
 
 
 @pytest.mark.parametrize("second_starts_s", [0.0, 3600.0], ids=["restarted", "an-hour-on"])
@@ -767,12 +770,13 @@ def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
 ) -> None:
     """Camcorders split recordings into MPEG-TS parts, and people join parts or whole recordings with
     ``cat``: each part's clock starts anew (or an hour on).  `strip` failed ("cannot copy the streams")
-    and `protect` refused the join ("a corrupt packet": FFmpeg flags the packet before a jump of the
-    continuity counter); with that flag let through, `protect` interleaved the two parts' frames.
-    Now each part follows the one before, sound in step with picture, and the note says so."""
+    and `protect` refused the join ("a corrupt packet": FFmpeg flags a packet just before a jump of the
+    continuity counter); with that flag let through, `protect` interleaved the two parts' frames, and
+    its sound, timed by counting samples, ran early by what the first part's sound fell short of its
+    picture.  Now each part follows the one before, sound in step with picture, and the note says so."""
     joined = tmp_path / "joined.mts"
     parts = [
-        _recording_part(tmp_path / "a.mts", 16, 0.0),
+        _recording_part(tmp_path / "a.mts", 16, 0.0, sound_s=0.3),
         _recording_part(tmp_path / "b.mts", 136, second_starts_s),
     ]
     joined.write_bytes(b"".join(p.read_bytes() for p in parts))
@@ -786,6 +790,33 @@ def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
         assert np.all(np.diff(times) > 0.03) and times[-1] - times[0] < 1.3, (command, times)
         assert abs(second_sound - times[15]) < 0.05, (command, second_sound, times[15])
         assert run_cli("check", tmp_path / output, "--no-faces").code == 0
+
+
+def test_a_transport_stream_that_lost_packets_is_still_refused(tmp_path: Path) -> None:
+    """The corrupt flag of a packet passes only just before a join: a recording that lost three
+    TS packets of its picture in the middle (a broadcast's reception, a bad card) is refused by
+    `protect`, as before, and names where."""
+    whole = tmp_path / "whole.ts"
+    rng = np.random.default_rng(0)
+    with av.open(str(whole), "w", format="mpegts") as out:
+        picture = out.add_stream("libx264", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 160, 120, "yuv420p"
+        noise = rng.integers(0, 255, (120, 160, 3), np.uint8)
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(np.roll(noise, 3 * i, 1), format="rgb24")
+            frame.pts = i
+            out.mux(picture.encode(frame))
+        out.mux(picture.encode(None))
+    data = whole.read_bytes()
+    packets = [data[i : i + 188] for i in range(0, len(data), 188)]
+    video = [i for i, p in enumerate(packets) if (p[1] & 0x1F) << 8 | p[2] == 0x100]
+    lost = set(video[len(video) // 2 : len(video) // 2 + 3])
+    damaged = tmp_path / "damaged.ts"
+    damaged.write_bytes(b"".join(p for i, p in enumerate(packets) if i not in lost))
+    run = run_cli("protect", damaged, "-o", tmp_path / "safe.mp4")
+    assert run.code != 0 and "a corrupt packet near frame" in run.stderr, run.stderr
+    assert not (tmp_path / "safe.mp4").exists()
+    assert run_cli("protect", whole, "-o", tmp_path / "whole.mp4").code == 0, "the guard's control"
 
 
 def test_ac3_and_eac3_sound_is_copied_with_its_setup_judged(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import UsageError
-from ..meta.video import new_audio_stream
+from ..meta.video import LEAP_S, new_audio_stream
 
 RATE = 16_000
 FRAME_PERIOD_MS = 5.0
@@ -168,13 +168,30 @@ class Disguiser:
         return y[:emit]
 
 
+# A gap in the input's sound longer than this is filled with silence (`AudioOut`): two AAC frames.
+GAP_S = 0.04
+
+
+def _silence(like: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """``samples`` of silence in the format, layout and rate of ``like``."""
+    frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.sample_rate = like.sample_rate
+    return frame
+
+
 class AudioOut:
     """Decoded sound frames in, encoded packets muxed into ``out``: ``keep`` or ``disguise``.
 
     Timestamps restart from the input's first sample time (or ``start``) and
     then count samples, which keeps sound and picture in step for any ordinary
-    file.  ``rate`` is the encoder's, for a codec that cannot take `RATE`
-    (AMR-NB: 8 kHz only).
+    file.  Where the input's sound leaves a gap of more than `GAP_S` (a part
+    whose sound ends before its picture, laid end to end with the next:
+    `meta.video.Joins`), the gap is filled with silence, so the sound after it
+    still starts with its picture; one longer than `meta.video.LEAP_S` is a
+    damaged time, and the sound after it follows on.  ``rate`` is the encoder's, for a codec that
+    cannot take `RATE` (AMR-NB: 8 kHz only).
     """
 
     def __init__(
@@ -207,10 +224,22 @@ class AudioOut:
         )
         self.samples = 0  # in ``rate`` units, from ``start``
         self.start = start
+        self.origin: float | None = None  # the input's first sample time
+        self.taken = 0.0  # seconds of input sound taken since ``origin``, silence filled in included
 
     def push(self, frame: av.AudioFrame) -> None:
         if self.start is None:
             self.start = float(frame.time) if frame.time is not None else 0.0
+        if frame.time is not None:
+            if self.origin is None:
+                self.origin = float(frame.time)
+            gap = float(frame.time) - (self.origin + self.taken)
+            if GAP_S < gap <= LEAP_S:  # a longer one is a damaged time, as `Joins` takes it
+                self._take(_silence(frame, round(gap * frame.sample_rate)))
+        self._take(frame)
+
+    def _take(self, frame: av.AudioFrame) -> None:
+        self.taken += frame.samples / (frame.sample_rate or RATE)
         if self.disguiser is None:
             self._encode(frame)
             return

@@ -28,6 +28,9 @@ from ..meta import video as meta_video
 from .image import refuse_oversized
 
 Fail = Callable[[str], Exception]
+# Picture packets after one flagged corrupt within which a join must begin for it to pass: FFmpeg
+# flagged the second-last packet of a part in the joins measured.
+JOIN_FLAG_REACH = 4
 
 
 class VideoReader:
@@ -105,11 +108,21 @@ class VideoReader:
     def decoded(self, streams: Sequence[av.stream.Stream]) -> Iterator[av.VideoFrame | av.AudioFrame]:
         """Every frame of ``streams`` in file order; a corrupt or undecodable picture raises."""
         index = 0
+        suspect: int | None = None  # the frame near a picture packet flagged corrupt
+        since = 0  # picture packets since it
         try:
-            # A packet's corrupt flag is not a refusal: MPEG-TS sets it on the packet before any
-            # jump of its continuity counter, which every join of two recordings has; what the
-            # decoder makes of a damaged packet is the picture that is covered and written.
             for packet in self.joins.follow(self.container, self.container.demux(streams)):
+                if packet.stream.type == "video" and packet.size:
+                    # MPEG-TS flags a packet just before any jump of its continuity counter,
+                    # which every join of two recordings has, though the packet is whole: a
+                    # flagged packet passes only where one of the next few begins a part.
+                    since += 1
+                    if self.joins.opened:
+                        suspect = None
+                    elif suspect is not None and since > JOIN_FLAG_REACH:
+                        raise self.fail(f"a corrupt packet near frame {suspect}")
+                    if packet.is_corrupt and suspect is None and not self.joins.opened:
+                        suspect, since = index, 0
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):
                         if frame.is_corrupt:
@@ -119,6 +132,8 @@ class VideoReader:
                         index += 1
                     if isinstance(frame, av.VideoFrame | av.AudioFrame):
                         yield frame
+            if suspect is not None:
+                raise self.fail(f"a corrupt packet near frame {suspect}")
         except av.error.FFmpegError as exc:
             raise self.fail(f"cannot decode near frame {index} ({exc})") from exc
 

@@ -190,7 +190,8 @@ def _planar(frame: VideoFrame) -> VideoFrame:
 
 def write_clean(src: Path, dst: Path) -> str:
     """Write ``dst`` (MP4) holding only the picture and sound streams of ``src``; return how:
-    ``remuxed``, or ``re-encoded: <why>`` when a stream was encoded again."""
+    ``remuxed``, or ``re-encoded: <why>`` when a stream was encoded again, and ``; N parts laid
+    end to end`` where its times were moved past joins (`video.Joins`)."""
     with video.open_input(src) as container:
         kept = video.kept_streams(container)
         unreadable = [

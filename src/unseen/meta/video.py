@@ -161,13 +161,15 @@ class Joins:
     come: the first stream to reach it moves the next part to follow the latest end of any
     stream so far, and every stream reaching the same join takes the same move, so sound and
     picture stay in step (a stream whose moved time would fall behind its own last end follows
-    that end instead).
+    that end instead).  A stream first seen after a join belongs to the part it is found in, the
+    parts lying in the file one after the other.
     """
 
     def __init__(self) -> None:
         self.moves: list[Fraction] = []  # seconds added to the times of part 2, 3...
         self.end = Fraction(0)  # the latest end of any packet so far, moved, in seconds
         self.clocks: dict[int, _Clock] = {}
+        self.opened = False  # whether the last packet moved began a part of its stream
 
     @property
     def parts(self) -> int:
@@ -189,13 +191,18 @@ class Joins:
 
     def move(self, packet: Packet) -> None:
         """Move ``packet``'s times past every join before it (an end-of-stream marker stays)."""
+        self.opened = False
         dts = packet.dts if packet.dts is not None else packet.pts
         tb = packet.time_base
         if not packet.size or dts is None or tb is None:
             return
-        clock = self.clocks.setdefault(packet.stream.index, _Clock(round(LEAP_S / tb)))
+        clock = self.clocks.get(packet.stream.index)
+        if clock is None:
+            clock = self.clocks[packet.stream.index] = _Clock(round(LEAP_S / tb), part=len(self.moves))
+            clock.offset = round(self.moves[-1] / tb) if self.moves else 0
         t = dts + clock.offset
         if clock.last is not None and (t < clock.last or t > clock.end + clock.leap):
+            self.opened = True
             if len(self.moves) <= clock.part:
                 self.moves.append(self.end - dts * tb)
             clock.offset = round(self.moves[clock.part] / tb)
