@@ -750,18 +750,23 @@ def _recording_part(path: Path, first: int, start_s: float, sound_s: float = 0.6
     return path
 
 
-def _shown(path: Path) -> tuple[list[int], list[float], float]:
-    """A video's grey levels and frame times in the order a player shows them, and when its sound is
-    heard again after the first part's (0.3 s of it, from about 0.06 s)."""
+def _pictures(path: Path) -> tuple[list[int], list[float]]:
+    """A video's grey levels and frame times in the order a player shows them."""
     with av.open(str(path)) as clip:
         frames = sorted((f.time, int(f.to_ndarray(format="rgb24")[0, 0, 0])) for f in clip.decode(video=0))
+    return [level for _, level in frames], [t for t, _ in frames]
+
+
+def _shown(path: Path) -> tuple[list[int], list[float], float]:
+    """`_pictures`, and when the video's sound is heard again after the first part's (0.3 s of it,
+    from about 0.06 s)."""
     with av.open(str(path)) as clip:
         heard = [
             float(f.time)
             for f in clip.decode(audio=0)
             if f.time > 0.45 and np.abs(f.to_ndarray()).max() > 0.02
         ]
-    return [level for _, level in frames], [t for t, _ in frames], min(heard)
+    return (*_pictures(path), min(heard))
 
 
 @pytest.mark.parametrize("second_starts_s", [0.0, 3600.0], ids=["restarted", "an-hour-on"])
@@ -789,6 +794,31 @@ def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
         assert np.abs(np.array(levels) - shown).max() <= 3, (command, levels)
         assert np.all(np.diff(times) > 0.03) and times[-1] - times[0] < 1.3, (command, times)
         assert abs(second_sound - times[15]) < 0.05, (command, second_sound, times[15])
+        assert run_cli("check", tmp_path / output, "--no-faces").code == 0
+
+
+@pytest.mark.parametrize(
+    "clock_s", [2**33 / 90_000 - 0.3, 3600.0], ids=["just-before-the-wrap", "an-hour-on"]
+)
+def test_a_recording_begins_at_0_with_every_frame_wherever_its_clock_stood(
+    tmp_path: Path, clock_s: float
+) -> None:
+    """A transport stream's clock starts wherever the recorder's stood, and an MP4 kept that as an
+    empty stretch first: a broadcast recorded an hour into its clock gave a file that played an hour
+    of nothing.  The clock's times are 33-bit counts of 90 kHz, which run over every 26.5 hours;
+    FFmpeg gives the times before the wrap as negative, and an MP4 hides pictures with negative
+    times as lead-in: `strip` wrote a file that showed only the frames after the wrap (and said
+    nothing), and `protect` refused it (fewer frames out than in).  Every output now begins at 0."""
+    clip = _recording_part(tmp_path / "recording.mts", 16, clock_s)
+    for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
+        run = run_cli(command, clip, "-o", tmp_path / output, *extra)
+        assert run.code == 0, run.stderr
+        levels, times = _pictures(tmp_path / output)
+        assert len(levels) == 15 and np.abs(np.array(levels) - [16 + 8 * i for i in range(15)]).max() <= 3, (
+            command,
+            levels,
+        )
+        assert abs(times[0]) < 0.01 and np.allclose(np.diff(times), 0.04, atol=0.002), (command, times)
         assert run_cli("check", tmp_path / output, "--no-faces").code == 0
 
 

@@ -163,9 +163,19 @@ class Joins:
     picture stay in step (a stream whose moved time would fall behind its own last end follows
     that end instead).  A stream first seen after a join belongs to the part it is found in, the
     parts lying in the file one after the other.
+
+    Such a file's clock does not start at 0: a camcorder's at a second or so, a broadcast's
+    wherever its clock stood, and an MP4 keeps the offset as an empty stretch before the first
+    picture (an hour-on clock gave an output that played an hour of nothing first).  Its times
+    are also 33-bit counts of a 90 kHz clock, which run over every 26.5 hours; where a file
+    begins in the last minute before that, FFmpeg gives the times before the wrap as negative,
+    and an MP4 hides a picture with a negative time as lead-in, so a player (and the
+    self-check) saw only the frames after the wrap.  So the whole file is moved to begin at 0
+    (`lead`).
     """
 
     def __init__(self) -> None:
+        self.lead = Fraction(0)  # seconds added to every time, so that the first picture begins at 0
         self.moves: list[Fraction] = []  # seconds added to the times of part 2, 3...
         self.end = Fraction(0)  # the latest end of any packet so far, moved, in seconds
         self.clocks: dict[int, _Clock] = {}
@@ -180,6 +190,8 @@ class Joins:
         """``packets`` of ``container``, their times moved past every join where the container is one
         made to be joined (`RESTARTING`); in any other, as they are."""
         restarting = container.format.name in RESTARTING
+        if restarting:
+            self.lead = lead(container)
         for packet in packets:
             if restarting:
                 self.move(packet)
@@ -199,7 +211,7 @@ class Joins:
         clock = self.clocks.get(packet.stream.index)
         if clock is None:
             clock = self.clocks[packet.stream.index] = _Clock(round(LEAP_S / tb), part=len(self.moves))
-            clock.offset = round(self.moves[-1] / tb) if self.moves else 0
+            clock.offset = round((self.moves[-1] if self.moves else self.lead) / tb)
         t = dts + clock.offset
         if clock.last is not None and (t < clock.last or t > clock.end + clock.leap):
             self.opened = True
@@ -221,6 +233,17 @@ class Joins:
                 packet.pts += clock.offset
             if packet.dts is not None:
                 packet.dts += clock.offset
+
+
+def lead(container: av.container.InputContainer) -> Fraction:
+    """The seconds that move the earliest picture of ``container`` to 0 (sound that begins before it
+    is then lead-in, which an MP4 does not play)."""
+    starts = [
+        s.start_time * s.time_base
+        for s in container.streams.video
+        if s.start_time is not None and s.time_base is not None
+    ]
+    return -min(starts, default=Fraction(0))
 
 
 @dataclass
