@@ -171,11 +171,11 @@ class Joins:
     begins in the last minute before that, FFmpeg gives the times before the wrap as negative,
     and an MP4 hides a picture with a negative time as lead-in, so a player (and the
     self-check) saw only the frames after the wrap.  So the whole file is moved to begin at 0
-    (`lead`).
+    (`lead`): its first picture or sound, whichever comes first.
     """
 
     def __init__(self) -> None:
-        self.lead = Fraction(0)  # seconds added to every time, so that the first picture begins at 0
+        self.lead = Fraction(0)  # seconds added to every time, so that the file begins at 0
         self.moves: list[Fraction] = []  # seconds added to the times of part 2, 3...
         self.end = Fraction(0)  # the latest end of any packet so far, moved, in seconds
         self.clocks: dict[int, _Clock] = {}
@@ -236,12 +236,11 @@ class Joins:
 
 
 def lead(container: av.container.InputContainer) -> Fraction:
-    """The seconds that move the earliest picture of ``container`` to 0 (sound that begins before it
-    is then lead-in, which an MP4 does not play)."""
+    """The seconds that move the earliest picture or sound of ``container`` to 0 (sound that began
+    before the picture still plays before it)."""
+    streams = [*container.streams.video, *container.streams.audio]
     starts = [
-        s.start_time * s.time_base
-        for s in container.streams.video
-        if s.start_time is not None and s.time_base is not None
+        s.start_time * s.time_base for s in streams if s.start_time is not None and s.time_base is not None
     ]
     return -min(starts, default=Fraction(0))
 
