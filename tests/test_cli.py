@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -219,3 +220,20 @@ def test_a_note_that_comes_after_its_files_result_draws_no_bar() -> None:
     bars.done(FileResult(Path("clip.mp4"), Path("out.mp4"), "protected"))
     bars.frames(Path("clip.mp4"), 60, 60)
     assert [t.description for t in bars.progress.tasks] == ["files"]
+
+
+def test_a_damaged_tiff_leaves_nothing_on_stderr_but_the_command_lines_own_line(tmp_path: Path) -> None:
+    """libtiff printed each decoding error of a damaged TIFF on stderr itself ("ZIPDecode: Decoding
+    error at scanline 0, ..."), past Python: under ``--json`` stderr must hold one line per failed
+    file and nothing else, for every command (found by the robustness suite on another seed)."""
+    picture = io.BytesIO()
+    gradient = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
+    Image.fromarray(gradient).save(picture, "TIFF", compression="tiff_adobe_deflate")
+    data = bytearray(picture.getvalue())
+    data[20:40] = bytes(b ^ 0xFF for b in data[20:40])  # inside the compressed strip, which starts at 8
+    damaged = tmp_path / "damaged.tif"
+    damaged.write_bytes(bytes(data))
+    for args in (("protect", "-o", tmp_path / "p"), ("strip", "-o", tmp_path / "s"), ("check",)):
+        run = run_cli(args[0], damaged, *args[1:], "--json")
+        assert run.code == 1 and run.records()[0]["status"] == "failed", run.stdout
+        assert run.stderr.splitlines() == [f"error: {damaged}: {run.records()[0]['error']}"], run.stderr

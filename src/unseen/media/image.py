@@ -8,11 +8,12 @@ none can leak from the input.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -32,11 +33,34 @@ CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
 @cache
 def _register_openers() -> None:
-    """HEIF/AVIF and JPEG XL openers, registered with Pillow on the first image opened, not at import."""
+    """HEIF/AVIF and JPEG XL openers, registered with Pillow on the first image opened, not at import;
+    and libtiff quietened."""
     import pillow_heif
     import pillow_jxl  # noqa: F401  (registers the JPEG XL opener)
 
     pillow_heif.register_heif_opener()
+    _quiet_libtiff()
+
+
+def _quiet_libtiff() -> None:
+    """Stop libtiff printing its decoding errors on the process's stderr.
+
+    It wrote each error of a damaged TIFF there itself ("ZIPDecode: Decoding
+    error at scanline 0, ..."), past Python, where the command line's own
+    lines go (under ``--json``, one line per failed file and nothing else).
+    Pillow turns libtiff's warnings off but not its errors; the error still
+    fails the decoding, and Pillow raises it.  Pillow's wheels ship their own
+    libtiff beside the package; a Pillow built on a system libtiff (or linked
+    statically) is left as it is.
+    """
+    import PIL
+
+    root = Path(PIL.__file__).parent
+    for lib in (*root.parent.glob("pillow.libs/libtiff*"), *root.glob(".dylibs/libtiff*")):
+        with suppress(OSError, AttributeError):
+            handler = ctypes.CDLL(str(lib)).TIFFSetErrorHandler
+            handler.argtypes, handler.restype = [ctypes.c_void_p], ctypes.c_void_p
+            handler(None)
 
 
 # The pixel cap of the file being handled (``--max-pixels``), set per file by `unseen.jobs.handled`.
