@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,6 +29,8 @@ from conftest import (
     tree_hashes,
     unseen_cmd,
 )
+from unseen.media.video import Look
+from unseen.media.video_out import OUTPUTS, VideoEncoder, open_output
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +151,63 @@ def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, smal
         assert naming[0].startswith("error:") and str(indir / name) in naming[0]
     assert len(produced(out)) == 1
     assert tree_hashes(indir) == before
+
+
+def _clip_with_overflowing_times(path: Path) -> Path:
+    """Five frames whose index (``stts``) gives each a duration of 2**31 ticks: 58 hours apiece."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            out.mux(
+                stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), "rgb24"))
+            )
+        out.mux(stream.encode(None))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"stts")
+    for entry in range(struct.unpack_from(">I", data, at + 8)[0]):
+        struct.pack_into(">I", data, at + 16 + 8 * entry, 2**31)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_video_whose_frame_times_overflow_fails_with_its_reason(tmp_path: Path) -> None:
+    """A damaged index gave frames durations the MP4 muxer refuses, and `protect`'s error escaped as a
+    traceback (the robustness suite on another seed): it now fails that file with a one-line reason,
+    as `strip` does, and leaves nothing behind."""
+    clip = _clip_with_overflowing_times(tmp_path / "in" / "damaged.mov")
+    before = tree_hashes(clip.parent)
+    for command in ("protect", "strip"):
+        out = tmp_path / command
+        run = run_cli(command, clip, "-o", out, "--json")
+        assert run.code == 1 and "Traceback" not in run.stderr, run.stderr
+        record = run.records()[0]
+        assert record["status"] == "failed" and "Invalid argument" in record["error"], record
+        assert ".part" not in record["error"], "the reason names no temporary file"
+        assert produced(out, recursive=True) == [] if out.exists() else True
+    assert tree_hashes(clip.parent) == before
+
+
+def test_a_bitrate_past_what_ffmpeg_holds_is_not_a_cap(tmp_path: Path) -> None:
+    """A damaged header declared 3 Gbit/s, and the encoder's cap of 1.1 times that overflowed FFmpeg's
+    32-bit field: x264 would not open and the error escaped as a traceback.  Such a rate (or a buffer
+    that large) is no cap: the picture is encoded at CRF alone, as one with no known rate is."""
+    look = Look(64, 48, 0, 1, 1, 2, 2)
+    with open_output(tmp_path / "out.mp4", OUTPUTS[".mp4"]) as out:
+        encoder = VideoEncoder(
+            out, OUTPUTS[".mp4"], look, Fraction(1, 10), Fraction(10), None, "veryfast", 3_011_510_270, None
+        )
+        assert not encoder.capped
+        encoder.encode(np.zeros((72, 64), np.uint8), 0, 1)
+        encoder.close()
+    with open_output(tmp_path / "big-keyframe.mp4", OUTPUTS[".mp4"]) as out:
+        encoder = VideoEncoder(
+            out, OUTPUTS[".mp4"], look, Fraction(1, 10), Fraction(10), None, "veryfast", 8_000_000, 2**40
+        )
+        assert encoder.capped
+        encoder.encode(np.zeros((72, 64), np.uint8), 0, 1)
+        encoder.close()
 
 
 def test_unreadable_file_is_reported(tmp_path: Path, small: np.ndarray) -> None:

@@ -158,6 +158,8 @@ def _x264_options(crf: int, preset: str) -> dict[str, str]:
 
 # The output's picture stream at most this many times the input's bits per second.
 SIZE_CAP = 1.1
+# The largest rate and buffer FFmpeg takes, in kbit/s and kbit (its fields hold bits in 32 bits).
+MOST_KBITS = (2**31 - 1) // 1000
 
 
 def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, str]:
@@ -168,8 +170,9 @@ def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, st
     detail to keep) came to 1.4-3.5 times the input.  A file people cannot
     send is a file they do not protect.  The cap only bites where CRF 18
     would spend more than the input did: quality then stays near what the input
-    carried.  An input with no known bitrate is encoded at CRF alone, and so is
-    every file when the user names a CRF (``--crf``).
+    carried.  An input with no known bitrate (or one past what FFmpeg can hold,
+    `MOST_KBITS`) is encoded at CRF alone, and so is every file when the user
+    names a CRF (``--crf``).
 
     x264's rate buffer bounds how far a stretch may overspend, and so how far a
     short clip ends up over the cap: one second of it put a 1.4 s clip at 1.38
@@ -187,7 +190,9 @@ def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, st
     if not input_bps:
         return {}
     cap = SIZE_CAP * input_bps / 1000  # kbit/s
-    buffer = max(cap / 4, 1.5 * 8 * (keyframe_bytes or 0) / 1000, 1.0)
+    if cap > MOST_KBITS:  # no CRF 18 picture comes near 2 Gbit/s: only a damaged header claims it
+        return {}
+    buffer = min(max(cap / 4, 1.5 * 8 * (keyframe_bytes or 0) / 1000, 1.0), MOST_KBITS)
     return {"maxrate": f"{round(cap)}k", "bufsize": f"{round(buffer)}k", "threads": "1"}
 
 

@@ -255,7 +255,7 @@ def _remux(
             pictures += _mux(out, route, None)
         return pictures, [r.why for r in routes.values() if r.why], joins
     except av.error.FFmpegError as exc:
-        raise InputError(src, f"cannot copy the streams ({exc})") from exc
+        raise InputError(src, f"cannot copy the streams ({exc.strerror})") from exc
     finally:
         out.close()
 

@@ -230,6 +230,12 @@ def _write(
         if run.encoder is None or not run.encoder.capped:
             raise
         return run, [], exc
+    except av.error.FFmpegError as exc:
+        if isinstance(exc, OSError):
+            raise  # a full disk or a folder that cannot be written: `jobs.handled` names it
+        # Decoding errors are the reader's and the self-check's; what is left is the encoder or the
+        # muxer refusing what the input gave them (a damaged index's frame times, overflowing).
+        raise InputError(job.source, f"its frames cannot be written as a video ({exc.strerror})") from exc
     return run, [], None
 
 
