@@ -59,10 +59,14 @@ def _disguise(src: Path, dst: Path, target: meta_audio.Container, rng: np.random
                 s.index: (s, AudioOut(out, s, "disguise", target.encoder, rng, rate=target.rate, start=0.0))
                 for s in streams
             }
+            heard = 0
             for packet in container.demux(streams):
                 stream, voice = voices[packet.stream.index]
                 for frame in stream.decode(packet):
                     voice.push(frame)
+                    heard += 1
+            if not heard:  # the muxer then writes no file, and the reason would name the output
+                raise InputError(src, "its sound holds nothing that decodes")
             for _stream, voice in voices.values():
                 voice.close()
         except av.error.FFmpegError as exc:
