@@ -728,19 +728,22 @@ def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
-def _recording_part(path: Path, first: int, start_s: float, sound_s: float = 0.6) -> Path:
+def _recording_part(path: Path, first: int, start_s: float, sound_s: float | None = 0.6) -> Path:
     """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps (0.6 s), whose grey levels count up
-    from ``first``, and ``sound_s`` of an AAC tone, its clock starting at ``start_s``."""
+    from ``first``, and ``sound_s`` of an AAC tone (None: no sound stream), its clock starting at
+    ``start_s``."""
     with av.open(str(path), "w", format="mpegts") as out:
         picture = out.add_stream("libx264", rate=25)
         picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
         picture.codec_context.options = {"bf": "2"}
-        sound = out.add_stream("aac", rate=48_000)
+        sound = out.add_stream("aac", rate=48_000) if sound_s is not None else None
         for i in range(15):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), first + 8 * i, np.uint8), format="rgb24")
             frame.pts = round(start_s * 25) + i
             out.mux(picture.encode(frame))
         out.mux(picture.encode(None))
+        if sound is None or sound_s is None:
+            return path
         tone = (0.1 * np.sin(np.arange(round(48_000 * sound_s)) / 8)).astype(np.float32)[None, :]
         audio = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
         audio.sample_rate, audio.pts = 48_000, round(start_s * 48_000)
@@ -822,6 +825,23 @@ def test_a_recording_begins_at_0_with_every_frame_wherever_its_clock_stood(
         # The sound begins first, by the AAC encoder's priming (1024 samples, 21 ms).
         assert 0 <= times[0] < 0.03 and np.allclose(np.diff(times), 0.04, atol=0.002), (command, times)
         assert run_cli("check", tmp_path / output, "--no-faces").code == 0
+
+
+def test_a_part_without_sound_before_one_with_it_still_begins_at_0(tmp_path: Path) -> None:
+    """FFmpeg's start of a stream is its first time anywhere in the file: a picture-only part whose
+    clock stood an hour on, then a part with sound whose clock stood at 1 s, made the sound's start
+    (1 s) count as the file's, and the first part's pictures began an hour in.  Only the streams
+    that start with the file's first packet count now."""
+    joined = tmp_path / "joined.mts"
+    parts = [
+        _recording_part(tmp_path / "a.mts", 16, 3600.0, sound_s=None),
+        _recording_part(tmp_path / "b.mts", 136, 1.0),
+    ]
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    run = run_cli("strip", joined, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    levels, times = _pictures(tmp_path / "clean.mp4")
+    assert len(levels) == 30 and times[0] < 0.01 and times[-1] < 1.3, times
 
 
 def test_a_transport_stream_that_lost_packets_is_still_refused(tmp_path: Path) -> None:

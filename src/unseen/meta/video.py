@@ -171,11 +171,14 @@ class Joins:
     begins in the last minute before that, FFmpeg gives the times before the wrap as negative,
     and an MP4 hides a picture with a negative time as lead-in, so a player (and the
     self-check) saw only the frames after the wrap.  So the whole file is moved to begin at 0
-    (`lead`): its first picture or sound, whichever comes first.
+    (`lead`): its first picture or sound, whichever comes first.  FFmpeg's start of each stream
+    is its first time anywhere in the file, which in parts laid end to end may be another part's:
+    only the streams that start within `LEAP_S` of the file's first packet count.
     """
 
     def __init__(self) -> None:
         self.lead = Fraction(0)  # seconds added to every time, so that the file begins at 0
+        self.starts: list[Fraction] = []  # where FFmpeg says each picture and sound stream starts
         self.moves: list[Fraction] = []  # seconds added to the times of part 2, 3...
         self.end = Fraction(0)  # the latest end of any packet so far, moved, in seconds
         self.clocks: dict[int, _Clock] = {}
@@ -191,7 +194,7 @@ class Joins:
         made to be joined (`RESTARTING`); in any other, as they are."""
         restarting = container.format.name in RESTARTING
         if restarting:
-            self.lead = lead(container)
+            self.starts = starts(container)
         for packet in packets:
             if restarting:
                 self.move(packet)
@@ -209,6 +212,9 @@ class Joins:
         if not packet.size or dts is None or tb is None:
             return
         clock = self.clocks.get(packet.stream.index)
+        if not self.clocks:  # the file's first packet: its part is the one that begins at 0
+            shown = (packet.pts if packet.pts is not None else dts) * tb
+            self.lead = -min([shown, *(t for t in self.starts if abs(t - shown) <= LEAP_S)])
         if clock is None:
             clock = self.clocks[packet.stream.index] = _Clock(round(LEAP_S / tb), part=len(self.moves))
             clock.offset = round((self.moves[-1] if self.moves else self.lead) / tb)
@@ -235,14 +241,12 @@ class Joins:
                 packet.dts += clock.offset
 
 
-def lead(container: av.container.InputContainer) -> Fraction:
-    """The seconds that move the earliest picture or sound of ``container`` to 0 (sound that began
-    before the picture still plays before it)."""
+def starts(container: av.container.InputContainer) -> list[Fraction]:
+    """The seconds at which FFmpeg says each picture and sound stream of ``container`` starts."""
     streams = [*container.streams.video, *container.streams.audio]
-    starts = [
+    return [
         s.start_time * s.time_base for s in streams if s.start_time is not None and s.time_base is not None
     ]
-    return -min(starts, default=Fraction(0))
 
 
 @dataclass
