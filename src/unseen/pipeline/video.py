@@ -231,11 +231,11 @@ def _write(
             raise
         return run, [], exc
     except av.error.FFmpegError as exc:
-        if isinstance(exc, OSError):
-            raise  # a full disk or a folder that cannot be written: `jobs.handled` names it
+        if isinstance(exc, OSError | MemoryError):
+            raise  # a full disk, a folder that cannot be written, no memory left: not this file's doing
         # Decoding errors are the reader's and the self-check's; what is left is the encoder or the
-        # muxer refusing what the input gave them (a damaged index's frame times, overflowing).
-        raise InputError(job.source, f"its frames cannot be written as a video ({exc.strerror})") from exc
+        # muxer refusing what they were given, most often a damaged index's frame times.
+        raise InputError(job.source, f"its frames could not be encoded or written ({exc.strerror})") from exc
     return run, [], None
 
 
