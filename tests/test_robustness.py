@@ -2,7 +2,8 @@
 
 unseen is fed files it did not write: downloads cut short, half-copied camera
 cards, files damaged by accident or built to hurt.  Here valid JPEG, PNG, WebP,
-animated GIF, TIFF, HEIC, MP4, MOV and MKV files written by the test are
+animated GIF, TIFF, HEIC, MP4, MOV and MKV files, and sound-only M4A, MP3, WAV,
+Ogg and FLAC recordings (`sounds`), written by the test are
 damaged by a seeded generator: truncated, bits flipped, spans zeroed, cut out
 or repeated, length fields and declared sizes set to zero or to huge values,
 decompression bombs (60000 x 60000 declared), empty files, wrong extensions,
@@ -53,10 +54,13 @@ import pillow_heif
 import pytest
 from PIL import Image
 
+import sounds
+
 TESTS = Path(__file__).resolve().parent
 SEED = 20240612
 CASES_PER_KIND = {"jpeg": 280, "png": 280, "webp": 250, "gif": 250, "tiff": 250, "heic": 220,
-                  "mp4": 180, "mov": 140, "mkv": 170}  # fmt: skip
+                  "mp4": 180, "mov": 140, "mkv": 170,
+                  "m4a": 60, "mp3": 40, "wav": 40, "ogg": 40, "flac": 30}  # fmt: skip
 CASE_TIMEOUT_S = 120.0  # one case (protect + strip + check); a tiny file needs well under a second
 RUN_TIMEOUT_S = 900.0  # all cases; the children report each case as it ends, so a hang names its case
 CLI_SAMPLE_PER_KIND = 4
@@ -67,8 +71,18 @@ ENDINGS = {
 }
 ANSWERS = {"protect": {"protected"}, "strip": {"stripped"}, "check": {"clean", "dirty"}}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "tiff": ".tiff",
-              "heic": ".heic", "mp4": ".mp4", "mov": ".mov", "mkv": ".mkv"}  # fmt: skip
+              "heic": ".heic", "mp4": ".mp4", "mov": ".mov", "mkv": ".mkv",
+              "m4a": ".m4a", "mp3": ".mp3", "wav": ".wav", "ogg": ".ogg", "flac": ".flac"}  # fmt: skip
 VIDEOS = ("mp4", "mov", "mkv")
+# Sound-only recordings, by the name `sounds` writes each under (tagged, a voice memo's cover art and
+# chapter included).  Their damage is the common kinds': an M4A's fields are its ISO boxes'.
+SOUNDS = {
+    "m4a": "memo.m4a",
+    "mp3": "interview.mp3",
+    "wav": "field.wav",
+    "ogg": "crowd.ogg",
+    "flac": "archive.flac",
+}
 
 
 # --- the undamaged files ---------------------------------------------------------------------------
@@ -378,7 +392,8 @@ def mkv_fields(data: bytes) -> list[Field]:
 
 FIELDS: dict[str, Callable[[bytes], list[Field]]] = {
     "png": png_fields, "jpeg": jpeg_fields, "webp": webp_fields, "gif": gif_fields, "tiff": tiff_fields,
-    "heic": iso_fields, "mp4": iso_fields, "mov": iso_fields, "mkv": mkv_fields,
+    "heic": iso_fields, "mp4": iso_fields, "mov": iso_fields, "mkv": mkv_fields, "m4a": iso_fields,
+    "mp3": lambda data: [], "wav": lambda data: [], "ogg": lambda data: [], "flac": lambda data: [],
 }  # fmt: skip
 
 
@@ -584,8 +599,11 @@ def make_cases(root: Path) -> list[Case]:
     inputs = root / "in"
     inputs.mkdir(parents=True)
     seeds: dict[str, list[bytes]] = {}
+    recorded = sounds.write_all(root / "seed-sounds", sounds.speech(1.5), sounds.WRITERS)
     for kind in EXTENSIONS:
-        if kind in VIDEOS:
+        if kind in SOUNDS:
+            seeds[kind] = [next(p for p in recorded if p.name == SOUNDS[kind]).read_bytes()]
+        elif kind in VIDEOS:
             seeds[kind] = [
                 video_seed(kind, root / f"seed-{kind}-{audio}{EXTENSIONS[kind]}", audio=audio)
                 for audio in (True, False)
