@@ -762,14 +762,14 @@ def _pictures(path: Path) -> tuple[list[int], list[float]]:
 
 def _shown(path: Path) -> tuple[list[int], list[float], float]:
     """`_pictures`, and when the video's sound is heard again after the first part's (0.3 s of it,
-    from about 0.06 s)."""
+    from about 0.06 s; never: infinity)."""
     with av.open(str(path)) as clip:
         heard = [
             float(f.time)
             for f in clip.decode(audio=0)
             if f.time > 0.45 and np.abs(f.to_ndarray()).max() > 0.02
         ]
-    return (*_pictures(path), min(heard))
+    return (*_pictures(path), min(heard, default=float("inf")))
 
 
 @pytest.mark.parametrize("second_starts_s", [0.0, 3600.0], ids=["restarted", "an-hour-on"])
@@ -827,21 +827,26 @@ def test_a_recording_begins_at_0_with_every_frame_wherever_its_clock_stood(
         assert run_cli("check", tmp_path / output, "--no-faces").code == 0
 
 
-def test_a_part_without_sound_before_one_with_it_still_begins_at_0(tmp_path: Path) -> None:
-    """FFmpeg's start of a stream is its first time anywhere in the file: a picture-only part whose
-    clock stood an hour on, then a part with sound whose clock stood at 1 s, made the sound's start
-    (1 s) count as the file's, and the first part's pictures began an hour in.  Only the streams
-    that start with the file's first packet count now."""
+def test_a_part_without_sound_before_one_with_it_begins_at_0_and_keeps_its_sound(tmp_path: Path) -> None:
+    """A picture-only part whose clock stood an hour on, then a part with sound whose clock stood at
+    1 s.  FFmpeg's start of a stream is its first time anywhere in the file, so the sound's start
+    (1 s) counted as the file's, and the first part's pictures began an hour in; and the second
+    part's sound, muxed ahead of its picture and first seen before the join, kept the first
+    part's clock and was lost (one packet an hour before the start).  Now the file begins at 0
+    and the second part's sound is heard with its picture."""
     joined = tmp_path / "joined.mts"
     parts = [
         _recording_part(tmp_path / "a.mts", 16, 3600.0, sound_s=None),
         _recording_part(tmp_path / "b.mts", 136, 1.0),
     ]
     joined.write_bytes(b"".join(p.read_bytes() for p in parts))
-    run = run_cli("strip", joined, "-o", tmp_path / "clean.mp4")
-    assert run.code == 0, run.stderr
-    levels, times = _pictures(tmp_path / "clean.mp4")
-    assert len(levels) == 30 and times[0] < 0.01 and times[-1] < 1.3, times
+    for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
+        run = run_cli(command, joined, "-o", tmp_path / output, *extra)
+        assert run.code == 0, run.stderr
+        levels, times, second_sound = _shown(tmp_path / output)
+        assert len(levels) == 30 and times[0] < 0.01 and times[-1] < 1.3, (command, times)
+        assert abs(second_sound - times[15]) < 0.05, (command, second_sound, times[15])
+        assert run_cli("check", tmp_path / output, "--no-faces").code == 0
 
 
 def test_a_transport_stream_that_lost_packets_is_still_refused(tmp_path: Path) -> None:

@@ -162,7 +162,9 @@ class Joins:
     stream so far, and every stream reaching the same join takes the same move, so sound and
     picture stay in step (a stream whose moved time would fall behind its own last end follows
     that end instead).  A stream first seen after a join belongs to the part it is found in, the
-    parts lying in the file one after the other.
+    parts lying in the file one after the other; one first seen more than `LEAP_S` from where
+    the others have come to has reached a join they have not (a part's sound, muxed ahead of
+    its picture, in a part whose predecessor had no sound).
 
     Such a file's clock does not start at 0: a camcorder's at a second or so, a broadcast's
     wherever its clock stood, and an MP4 keeps the offset as an empty stretch before the first
@@ -219,7 +221,10 @@ class Joins:
             clock = self.clocks[packet.stream.index] = _Clock(round(LEAP_S / tb), part=len(self.moves))
             clock.offset = round((self.moves[-1] if self.moves else self.lead) / tb)
         t = dts + clock.offset
-        if clock.last is not None and (t < clock.last or t > clock.end + clock.leap):
+        # A stream first seen far from where the others have come to begins a part they have not
+        # reached yet (the sound of a part whose picture comes later in the file).
+        stray = clock.last is None and len(self.clocks) > 1 and abs(t * tb - self.end) > LEAP_S
+        if stray or (clock.last is not None and (t < clock.last or t > clock.end + clock.leap)):
             self.opened = True
             if len(self.moves) <= clock.part:
                 self.moves.append(self.end - dts * tb)
