@@ -199,17 +199,21 @@ def test_damaged_and_empty_recordings_are_reported_without_a_traceback(made: Mad
 def test_a_recording_whose_sound_decodes_to_nothing_is_told_so(made: Made, tmp_path: Path) -> None:
     """A voice memo whose index says each chunk holds 4 billion samples (the robustness mutations on
     sound, seed 22) gives the decoder nothing: the disguise's muxer then wrote no file at all, and
-    `protect` blamed the output ("cannot write output: No such file or directory").  It now names
-    the input's sound."""
+    `protect` blamed the output ("cannot write output: No such file or directory"); with the voice
+    kept, it wrote a copy no player could play.  It now names the input's sound either way (`strip`
+    may still copy it as it is: never worse than its input)."""
     data = bytearray((made.originals / "memo.m4a").read_bytes())
     at = data.find(b"stsc")
     struct.pack_into(">I", data, at + 16, 0xFFFFFFFF)  # the first entry's samples per chunk
     memo = tmp_path / "in" / "memo.m4a"
     memo.parent.mkdir()
     memo.write_bytes(bytes(data))
-    run = run_cli("protect", memo, "-o", tmp_path / "p", "--json")
-    assert run.code == 1 and run.records()[0]["error"] == "its sound holds nothing that decodes", run.stdout
-    assert not (tmp_path / "p").exists() or not any((tmp_path / "p").glob("*.m4a"))
+    for audio in ("disguise", "keep"):  # kept, it was "protected" as a copy no player could play
+        run = run_cli("protect", memo, "-o", tmp_path / audio, "--json", "--audio", audio)
+        assert run.code == 1 and run.records()[0]["error"] == "its sound holds nothing that decodes", (
+            run.stdout
+        )
+        assert not (tmp_path / audio).exists() or not any((tmp_path / audio).glob("*.m4a"))
 
 
 def test_drop_is_refused_for_sound_before_anything_is_written(made: Made, tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from ..settings import Settings
 from ..verify import audio as verify_audio
 from ..write import staged, sync_file
 
+NOTHING_HEARD = "its sound holds nothing that decodes"
+
 
 def protect_sound(job: Job, found: FileKind, settings: Settings, rng: np.random.Generator) -> str:
     """Write ``job.target``; return how it was made (the result's note)."""
@@ -41,7 +43,10 @@ def protect_sound(job: Job, found: FileKind, settings: Settings, rng: np.random.
         if mode == "keep":
             how = meta_audio.write_clean(job.source, temp, container, set(found.codecs))
             sync_file(temp)
-            verify_audio.check_copy(job.source, temp, remuxed=how == "remuxed")
+            if not verify_audio.check_copy(job.source, temp, remuxed=how == "remuxed").seconds:
+                # `strip` may hand back a copy as damaged as its input; `protect` promises a recording
+                # that plays, with its voice kept or disguised alike.
+                raise InputError(job.source, NOTHING_HEARD)
             return f"{how}; voice not disguised (--audio keep)"
         _disguise(job.source, temp, meta_audio.CONTAINERS[container], rng)
         sync_file(temp)
@@ -66,7 +71,7 @@ def _disguise(src: Path, dst: Path, target: meta_audio.Container, rng: np.random
                     voice.push(frame)
                     heard += 1
             if not heard:  # the muxer then writes no file, and the reason would name the output
-                raise InputError(src, "its sound holds nothing that decodes")
+                raise InputError(src, NOTHING_HEARD)
             for _stream, voice in voices.values():
                 voice.close()
         except av.error.FFmpegError as exc:

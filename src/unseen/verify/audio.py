@@ -109,14 +109,16 @@ class _Cutter:
         self.at = end
 
 
-def check_copy(source: Path, written: Path, *, remuxed: bool) -> None:
-    """``written`` holds ``source``'s sound: its very packets when ``remuxed``, and as long; nothing else."""
+def check_copy(source: Path, written: Path, *, remuxed: bool) -> Heard:
+    """``written`` holds ``source``'s sound: its very packets when ``remuxed``, and as long; nothing else.
+    Returns what was heard of ``written``."""
     before, _ = listen(source)
     after, _ = listen(written)
     if remuxed and before.digests != after.digests:
         raise VerificationError("the copied sound's packets differ from the original's")
     _same_length(before, after)
     _clean(written)
+    return after
 
 
 def check_disguised(source: Path, written: Path) -> None:
