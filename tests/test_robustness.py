@@ -653,8 +653,11 @@ def _whole(path: Path) -> bool:
     try:
         with av.open(str(path)) as container:
             # A film whose picture track was damaged past reading is a sound recording to unseen
-            # (its voice disguised): its output is whole when its sound decodes.
-            stream = container.streams.video[0] if container.streams.video else container.streams.audio[0]
+            # (its voice disguised): its output is whole when its sound decodes.  A recording's
+            # cover art is a picture stream too, but not what it is for.
+            cover = av.stream.Disposition.attached_pic
+            pictures = [s for s in container.streams.video if not s.disposition & cover]
+            stream = pictures[0] if pictures else container.streams.audio[0]
             return sum(1 for _ in container.decode(stream)) > 0
     except Exception:
         return False
