@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import struct
 import time
 import zlib
 from collections.abc import Iterator
@@ -847,6 +848,30 @@ def test_a_part_without_sound_before_one_with_it_begins_at_0_and_keeps_its_sound
         assert len(levels) == 30 and times[0] < 0.01 and times[-1] < 1.3, (command, times)
         assert abs(second_sound - times[15]) < 0.05, (command, second_sound, times[15])
         assert run_cli("check", tmp_path / output, "--no-faces").code == 0
+
+
+def test_a_sound_copy_that_no_longer_decodes_is_not_published(tmp_path: Path) -> None:
+    """A voice memo whose time scale was damaged (``mdhd``: 3.4 billion ticks a second): copied as it
+    is, the MP4 muxer's edit list hid every packet, and the copy, which decoded to nothing, was
+    published as "stripped" (the length check allows one frame's difference, and a frame lasted
+    minutes).  It is now unverified and not written (found by the robustness suite, seed 11)."""
+    memo = tmp_path / "memo.m4a"
+    with av.open(str(memo), "w", format="ipod") as out:
+        sound = out.add_stream("aac", rate=22_050, layout="mono")
+        tone = av.AudioFrame.from_ndarray(
+            (0.1 * np.sin(np.arange(33_075) / 8)).astype(np.float32)[None, :], format="flt", layout="mono"
+        )
+        tone.sample_rate, tone.pts = 22_050, 0
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=22_050, frame_size=1024)
+        for chunk in [*resampler.resample(tone), None]:
+            out.mux(sound.encode(chunk))
+    data = bytearray(memo.read_bytes())
+    struct.pack_into(">I", data, data.find(b"mdhd") + 16, 0xC800_0000)
+    memo.write_bytes(bytes(data))
+    run = run_cli("strip", memo, "-o", tmp_path / "clean.m4a", "--json")
+    assert run.records()[0]["status"] == "unverified", run.stdout
+    assert run.records()[0]["error"] == "the sound no longer decodes"
+    assert not (tmp_path / "clean.m4a").exists()
 
 
 def test_a_transport_stream_that_lost_packets_is_still_refused(tmp_path: Path) -> None:
