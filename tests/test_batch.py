@@ -7,6 +7,7 @@ the astronaut's face, a few short clips, and the runs a user would make.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import threading
 import time
 import zlib
 from multiprocessing import get_context
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import numpy as np
@@ -569,9 +571,31 @@ def test_closing_a_parallel_run_early_stops_its_workers(tmp_path: Path, astronau
     started = time.monotonic()
     run.close()
     assert time.monotonic() - started < 60
+    assert multiprocessing.active_children() == [], "close returned before its workers ended"
     time.sleep(1.0)  # a worker left running would go on writing
     written = outputs(tmp_path / "out")
     assert len(written) < len(jobs)
     time.sleep(2.0)
     assert outputs(tmp_path / "out") == written
     assert not list((tmp_path / "out").rglob(".unseen-*.part"))
+
+
+def _deaf(listening: Event) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    listening.set()
+    time.sleep(600)
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_a_while() -> None:
+    """An interrupted run waits for its workers to unwind their files, but not for ever: one that
+    does not end (a native call that never returns) is killed, and the rerun removes what it left."""
+    context = get_context("spawn")
+    listening = context.Event()
+    worker = context.Process(target=_deaf, args=(listening,))
+    worker.start()
+    assert listening.wait(60)
+    started = time.monotonic()
+    batch._interrupt([worker], patience_s=0.5)
+    worker.join(10)
+    assert worker.exitcode == -signal.SIGKILL
+    assert 0.5 <= time.monotonic() - started < 10

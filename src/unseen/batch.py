@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 import os
+import queue
 import secrets
 import signal
 import stat
@@ -37,11 +38,12 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Generator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -58,6 +60,7 @@ Mode = Literal["protect", "strip", "analyse"]
 STATE = ".unseen-state.jsonl"
 LOCK = ".unseen-lock"
 TEMP_GLOB = ".unseen-*.part"
+STOP_S = 30.0  # how long an interrupted worker may take to unwind its file before it is killed
 STATE_VERSION = 2  # 1 knew inputs by path, size and time
 # Settings that change what an output holds; a folder holds the outputs of one set of them.
 FINGERPRINT = ("style", "format", "keep_names", "fast", "jpeg_quality", "extra_boxes", "cover", "keep",
@@ -118,40 +121,59 @@ def run(
         ProcessPoolExecutor(processes, context, _start, (task, told)) as pool,
         relay or contextlib.nullcontext(),
     ):
-        pending: set[Future[FileResult]] = {pool.submit(_handle, job) for job in jobs}
+        # Futures are handed over as they end, by a callback in the pool's own thread: the futures'
+        # `wait` takes every pending future's lock on each call (a cost that grows with the batch),
+        # and a Ctrl-C landing between those takes leaves a lock held that the pool's thread then
+        # waits on for ever, at the interpreter's exit.
+        ended: queue.SimpleQueue[Future[FileResult]] = queue.SimpleQueue()
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        raise UnseenError(
-                            "a worker process ended without a word (out of memory, or killed); "
-                            "no partial output was published: rerun the same command to go on"
-                        ) from None
-                    yield result
-        except BaseException:
+            for job in jobs:
+                pool.submit(_handle, job).add_done_callback(ended.put)
+            for _ in jobs:
+                yield ended.get().result()
+        except BaseException as exc:
             # Ctrl-C (or a crash here, or the caller closing this generator): no new file starts,
             # and the files in progress are interrupted the same way, so each worker removes its
-            # hidden temporary file and ends.
+            # hidden temporary file; the workers end once the pool has nothing left for them.
             workers = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)  # forgets its processes: listed first
             _interrupt(workers)
+            if isinstance(exc, BrokenProcessPool):
+                raise UnseenError(
+                    "a worker process ended without a word (out of memory, or killed); "
+                    "no partial output was published: rerun the same command to go on"
+                ) from None
             raise
 
 
-def _interrupt(workers: list[BaseProcess]) -> None:
+def _interrupt(workers: list[BaseProcess], patience_s: float = STOP_S) -> None:
     """Stop every worker the way Ctrl-C stops one process: a file in progress unwinds (its hidden
-    temporary file removed), an idle worker just ends."""
+    temporary file removed) and no other starts.  A worker still going after ``patience_s`` (a
+    native call that does not return) is killed: the rerun removes what it left.
+
+    Workers are not made to exit on the spot: a pool whose workers die is "broken", and
+    CPython up to 3.12.7 and 3.13.0 can then deadlock its own thread (python/cpython#125451),
+    which the interpreter waits for at exit.
+    """
+    alive: dict[int, int] = {}  # sentinel: pid
     for process in workers:
         with contextlib.suppress(OSError, ValueError):
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
+                alive[process.sentinel] = process.pid
+    deadline = time.monotonic() + patience_s
+    while alive and (left := deadline - time.monotonic()) > 0:
+        ended = set(connection_wait(list(alive), left))
+        alive = {sentinel: pid for sentinel, pid in alive.items() if sentinel not in ended}
+    for pid in alive.values():  # its sentinel is open, so the pid is still its own
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 _handle_one: Callable[[Job], FileResult] | None = None
 _busy = False
+_stopping = False  # told to stop (`_stop`): no file starts any more
+_parent = 0  # the run that started this worker
 
 # glibc's mallopt parameter for the most heaps (arenas) threads may spread over.
 _M_ARENA_MAX = -8
@@ -239,8 +261,9 @@ def _key(source: Path) -> str:
 
 
 def _start(task: Task, told: Connection | None) -> None:
-    global _handle_one
+    global _handle_one, _parent
     bounded_heaps()
+    _parent = os.getppid()
     _stop_with_parent()
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops the workers
     # with SIGTERM (`_interrupt`), which unwinds a file in progress like Ctrl-C would.
@@ -270,23 +293,32 @@ def _stop_with_parent() -> None:
 
 
 def _stop(signum: int, frame: object) -> None:
+    global _stopping
+    _stopping = True
     if _busy:
         raise KeyboardInterrupt  # unwinds the file in progress: `staged` removes its temporary file
-    os._exit(0)  # idle: nothing to clean up
+    _end_if_orphaned()
+
+
+def _end_if_orphaned() -> None:
+    """A stopped worker waits for its pool to let it go (`_interrupt` says why), unless the run
+    that started it is gone: then no pool will, and it ends here."""
+    if os.getppid() != _parent:
+        os._exit(0)
 
 
 def _handle(job: Job) -> FileResult:
     global _busy
     assert _handle_one is not None, "worker not started"
+    if _stopping:
+        raise KeyboardInterrupt  # queued before the run was interrupted: it does not start
     _busy = True
     try:
         return _handle_one(job)
-    except KeyboardInterrupt:
-        # `_stop` unwound the file (its temporary file is gone by now): end here, so that no
-        # file queued behind it starts after the parent was interrupted.
-        os._exit(0)
     finally:
         _busy = False
+        if _stopping:
+            _end_if_orphaned()
 
 
 class Folder:
