@@ -142,6 +142,36 @@ def test_a_file_size_limit_fails_each_file_with_a_clear_error(
     assert tree_hashes(indir) == before
 
 
+def _address_space_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndarray) -> None:
+    """A photo too large for the memory left (108 megapixels under a 2.5 GB address space here:
+    onnxruntime's arena, or numpy, cannot get a buffer) is that file's one-line error, and the
+    photo beside it is protected; it was a traceback that ended the batch."""
+    indir, out = _photos(tmp_path / "in", small, count=1), tmp_path / "out"
+    Image.new("RGB", (12000, 9000), (120, 110, 100)).save(indir / "huge.jpg", quality=90)
+    before = tree_hashes(indir)
+    done = subprocess.run(
+        unseen_cmd("protect", indir, "-o", out, "--jobs", "1", "--json"),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        preexec_fn=_address_space_limit(2_500_000_000),
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "huge.jpg: not enough memory" in errors[0], done.stderr
+    assert len(_visible(out)) == 1 and _hidden(out) == []
+    assert tree_hashes(indir) == before
+
+
 def _unshare_mount() -> list[str] | None:
     """A command prefix with a private mount namespace (where we may mount a tmpfs), if allowed."""
     prefix = ["unshare", "--user", "--map-root-user", "--mount"]

@@ -23,6 +23,9 @@ from .write import why_not_written
 
 log = logging.getLogger("unseen")
 
+OUT_OF_MEMORY = (
+    "not enough memory to handle it; nothing was written (it may fit with one file at a time: --jobs 1)"
+)
 SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff",
                   ".tiff": "tiff", ".bmp": "bmp", ".gif": "gif"}  # fmt: skip
 
@@ -37,9 +40,9 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: 
     """Run ``work`` on one file, known by its content, and turn any failure into its result.
 
     One file's error never stops a batch: an `UnseenError` becomes a refused,
-    unverified or failed result with its one-line reason, and an `OSError`
+    unverified or failed result with its one-line reason, an `OSError`
     while writing (a folder that cannot be made, a full disk) one that names
-    the path.
+    the path, and memory running out a failed one that says so.
     """
     started = time.perf_counter()
     kind: FileKind = "other"
@@ -54,6 +57,9 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: 
     except OSError as exc:
         where = Path(exc.filename) if exc.filename else job.target
         result = FileResult.of_error(job.source, OutputError(why_not_written(where, exc)), kind)
+    except MemoryError:
+        # Freed by now (what held it has unwound); the next file may well fit.
+        result = FileResult.of_error(job.source, UnseenError(OUT_OF_MEMORY), kind)
     finally:
         pixel_limit.reset(cap)
     result.seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ from ..datatypes import Detections, FloatArray
 from ..settings import Settings
 from . import BACKENDS
 from .quantise import PIXEL_PLANES, committed_ranges, convertible, pixels_in, quantised
-from .runtime import padded_size, padding_step, session
+from .runtime import infer, padded_size, padding_step, session
 from .weights import model_path
 
 _STRIDE = 4
@@ -93,8 +93,10 @@ class CenterFace:
         return bytes(graph(model_path("centerface")).SerializeToString())
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
-        heat, scale, offset, marks = self.session.run(
-            list(_OUTPUTS), {self.input: pixels(rgb) if self.takes_pixels else blob(rgb, self.step)}
+        heat, scale, offset, marks = infer(
+            self.session,
+            list(_OUTPUTS),
+            {self.input: pixels(rgb) if self.takes_pixels else blob(rgb, self.step)},
         )
         h, w = rgb.shape[:2]
         return _decode(heat[0, 0], scale[0], offset[0], marks[0], threshold, (w, h))

@@ -63,7 +63,7 @@ from ..datatypes import Detections, FloatArray
 from ..errors import ModelError
 from ..settings import Settings
 from . import BACKENDS, tfgraph
-from .runtime import session
+from .runtime import infer, session
 from .weights import model_path
 
 # Non-person photos score under 0.4 (coffee 0.27, a cell micrograph 0.38); see the module docstring.
@@ -183,7 +183,7 @@ class SSDLitePersons:
         and no faster with onnxruntime.
         """
         blob = (square.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
-        out = self.session.run(self.outputs, {"input": blob})
+        out = infer(self.session, self.outputs, {"input": blob})
         encodings = np.concatenate([_rows(head, 4) for head in out[0::2]])
         logits = np.concatenate([_rows(head, 2) for head in out[1::2]])
         if len(encodings) != len(anchors()) or len(logits) != len(anchors()):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from ..errors import UsageError
@@ -75,6 +76,20 @@ def session(model: bytes | Path, settings: Settings) -> ort.InferenceSession:
             f"(it offers {', '.join(opened.get_providers())} here); {why}"
         )
     return opened
+
+
+def infer(
+    opened: ort.InferenceSession, outputs: list[str] | None, feeds: dict[str, np.ndarray]
+) -> list[np.ndarray]:
+    """``opened.run(outputs, feeds)``.  onnxruntime's arena reports a buffer it cannot get as a
+    plain failure: it is raised here as the `MemoryError` it is, which fails that file alone (a
+    48-megapixel photo on a machine short of memory), where any other failure is a bug to show."""
+    try:
+        return list(opened.run(outputs, feeds))
+    except Exception as exc:
+        if "Failed to allocate memory" not in str(exc):
+            raise
+        raise MemoryError(" ".join(str(exc).split())) from None
 
 
 def probe(settings: Settings) -> None:

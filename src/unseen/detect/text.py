@@ -57,7 +57,7 @@ import numpy as np
 from ..datatypes import Detections
 from ..settings import Settings
 from . import BACKENDS
-from .runtime import padded_size, padding_step, session
+from .runtime import infer, padded_size, padding_step, session
 from .weights import model_path
 
 MAX_SIDE = 2560  # long side of the network's input at most; larger photos are shrunk
@@ -85,7 +85,7 @@ class TextDetector:
         size = input_size(w, h)
         # Resized (bilinear), BGR, (x - 127.5) / 127.5, NCHW float32, in one call.
         blob = cv2.dnn.blobFromImage(rgb[..., :3], 1 / 127.5, size, (127.5, 127.5, 127.5), swapRB=True)
-        prob = self.session.run(None, {self.input: padded(blob, self.step)})[0][0, 0, : size[1], : size[0]]
+        prob = infer(self.session, None, {self.input: padded(blob, self.step)})[0][0, 0, : size[1], : size[0]]
         boxes, scores = text_boxes(prob, threshold)
         boxes *= np.array([w / size[0], h / size[1]] * 2, np.float32)
         boxes = np.clip(boxes, 0, [w, h, w, h])
