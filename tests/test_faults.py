@@ -15,10 +15,12 @@ anything, with a message saying so.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -307,6 +309,43 @@ def test_a_signal_mid_video_leaves_nothing_and_the_rerun_completes(
     assert again.code == 0, again.stderr
     assert _whole(target) and _hidden(out) == []
     assert tree_hashes(clip.parent) == digest
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="folders are locked with flock")
+def test_a_killed_single_file_run_leaves_its_temporary_file_to_the_next_writer(
+    tmp_path: Path, small: np.ndarray, clip: Path
+) -> None:
+    """A one-file run killed outright cannot remove its hidden file; the next run that writes in
+    that folder does (it stayed for good: only a batch's folder was swept), but never one a live
+    run holds."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        unseen_cmd("protect", clip, "-o", out / "safe.mp4"), stderr=subprocess.PIPE, text=True,
+        env=ENV, start_new_session=True,
+    )  # fmt: skip
+    _wait_for(proc, lambda: _writing(out, b"ftyp"), "the video being written")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    (dead,) = _hidden(out)
+    # A live writer's hidden file: it holds the folder shared, as `staged` does.
+    live = out / ".unseen-0123456789ab.part"
+    live.write_bytes(b"in progress")
+    holder = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        first = run_cli(
+            "protect", _photos(tmp_path / "in", small, count=1) / "photo00.png", "-o", out / "a.png"
+        )
+        assert first.code == 0, first.stderr
+        assert _hidden(out) == sorted([dead, live.name]), "a file a live run holds was removed"
+        batch = run_cli("protect", tmp_path / "in", "-o", out)
+        assert batch.code == 0 and _hidden(out) == sorted([dead, live.name]), batch.stderr
+    finally:
+        os.close(holder)
+    live.unlink()
+    again = run_cli("protect", tmp_path / "in" / "photo00.png", "-o", out / "b.png")
+    assert again.code == 0, again.stderr
+    assert _hidden(out) == [] and len(_visible(out)) == 3
 
 
 def test_sigkill_of_the_process_group_never_publishes_a_partial_file(

@@ -53,13 +53,12 @@ from .errors import OutputError, UnseenError, UsageError
 from .jobs import Job
 from .plan import Plan
 from .settings import Settings
-from .write import why_not_written
+from .write import TEMP_GLOB, sweep, why_not_written
 
 log = logging.getLogger(__name__)
 Mode = Literal["protect", "strip", "analyse"]
 STATE = ".unseen-state.jsonl"
 LOCK = ".unseen-lock"
-TEMP_GLOB = ".unseen-*.part"
 STOP_S = 30.0  # how long an interrupted worker may take to unwind its file before it is killed
 STATE_VERSION = 2  # 1 knew inputs by path, size and time
 # Settings that change what an output holds; a folder holds the outputs of one set of them.
@@ -350,15 +349,15 @@ class Folder:
             self._read()
         except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
             raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
-        for leftover in self.out.rglob(TEMP_GLOB):  # hidden temporary files of a killed run
-            if not self._nested(leftover):
-                leftover.unlink(missing_ok=True)
+        # Hidden temporary files of a killed run (not those of a live one writing a single file here).
+        for folder in {leftover.parent for leftover in self.out.rglob(TEMP_GLOB)}:
+            if not self._nested(folder):
+                sweep(folder)
         return self
 
-    def _nested(self, path: Path) -> bool:
-        """Whether ``path`` lies in another run's folder below this one (it has a lock of its own):
-        its temporary files may be that run's work in progress."""
-        folder = path.parent
+    def _nested(self, folder: Path) -> bool:
+        """Whether ``folder`` is, or lies in, another run's folder below this one (it has a lock of
+        its own): its temporary files may be that run's work in progress."""
         while folder != self.out and self.out in folder.parents:
             if (folder / LOCK).exists():
                 return True

@@ -5,6 +5,12 @@ checked by the caller, and only then linked to its final name.  ``os.link``
 fails if the name exists, so a file that appeared meanwhile is never replaced.
 Whatever goes wrong (a failed check, a full disk, Ctrl-C), the temporary file
 is removed and no half file is left; an error writing it names the output.
+
+A process killed outright (SIGKILL, the out-of-memory killer) cannot remove
+its temporary file.  So while a temporary file exists, its writer holds a
+shared lock on the folder (where folders can be locked: not on Windows or
+some network file systems), and a writer that finds the folder unheld first
+removes the temporary files there: they can only be a dead run's.
 """
 
 from __future__ import annotations
@@ -13,11 +19,17 @@ import contextlib
 import errno
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import OutputError
+
+if sys.platform != "win32":
+    import fcntl
+
+TEMP_GLOB = ".unseen-*.part"
 
 
 @contextmanager
@@ -27,20 +39,77 @@ def staged(final: Path) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(why_not_written(final.parent, exc)) from exc
-    temp = final.parent / f".unseen-{secrets.token_hex(6)}.part"
+    temp = _temp_beside(final)
+    with _writing_in(final.parent):
+        try:
+            yield temp
+            _publish(temp, final)
+        except OSError as exc:
+            if not isinstance(exc.filename, str | bytes) or Path(os.fsdecode(exc.filename)) != temp:
+                raise
+            # Filling the hidden file failed (a full disk, a size limit): the error names the output.
+            raise OutputError(why_not_written(final, exc)) from exc
+        finally:
+            # On a read-only file system this fails too, and its error would hide the one that
+            # names the output.
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+
+
+def _temp_beside(final: Path) -> Path:
+    return final.parent / f".unseen-{secrets.token_hex(6)}.part"
+
+
+@contextmanager
+def _writing_in(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` shared while a temporary file is written there, having removed a dead run's
+    temporary files if no one held it (the module's docstring says why)."""
+    fd = _open_folder(folder)
     try:
-        yield temp
-        _publish(temp, final)
-    except OSError as exc:
-        if not isinstance(exc.filename, str | bytes) or Path(os.fsdecode(exc.filename)) != temp:
-            raise
-        # Filling the hidden file failed (a full disk, a size limit): the error names the output.
-        raise OutputError(why_not_written(final, exc)) from exc
+        if fd is not None:
+            with contextlib.suppress(OSError):  # held by a live writer, or no locks here
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _remove_temporaries(folder)
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_SH)  # waits only for a sweep in progress
+        yield
     finally:
-        # On a read-only file system this fails too, and its error would hide the one that names
-        # the output.
+        if fd is not None:
+            os.close(fd)
+
+
+def sweep(folder: Path) -> None:
+    """Remove the temporary files in ``folder`` that no live writer holds; where folders cannot be
+    locked, every one (the caller knows no other run writes there)."""
+    fd = _open_folder(folder)
+    if fd is None:
+        _remove_temporaries(folder)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _remove_temporaries(folder)
+    except BlockingIOError:
+        pass  # a live writer's
+    except OSError:
+        _remove_temporaries(folder)  # no locks on this file system
+    finally:
+        os.close(fd)
+
+
+def _open_folder(folder: Path) -> int | None:
+    """A descriptor of ``folder`` to lock, or None where folders cannot be locked."""
+    if sys.platform == "win32":
+        return None
+    try:
+        return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+
+
+def _remove_temporaries(folder: Path) -> None:
+    for leftover in folder.glob(TEMP_GLOB):
         with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
+            leftover.unlink()
 
 
 def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:
@@ -52,14 +121,15 @@ def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:
         with staged(final) as temp:
             write_bytes(temp, data, mode=0o600)
         return
-    temp = final.parent / f".unseen-{secrets.token_hex(6)}.part"
-    try:
-        write_bytes(temp, data, mode=0o600)
-        os.replace(temp, final)
-    except OSError as exc:
-        raise OutputError(why_not_written(final, exc)) from exc
-    finally:
-        temp.unlink(missing_ok=True)
+    temp = _temp_beside(final)
+    with _writing_in(final.parent):
+        try:
+            write_bytes(temp, data, mode=0o600)
+            os.replace(temp, final)
+        except OSError as exc:
+            raise OutputError(why_not_written(final, exc)) from exc
+        finally:
+            temp.unlink(missing_ok=True)
     _sync_dir(final.parent)
 
 
