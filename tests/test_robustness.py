@@ -901,6 +901,24 @@ def test_inputs_are_byte_identical_and_no_temporary_file_is_left(outcome: Outcom
     assert [p for p in outcome.root.rglob("*.part")] == []
 
 
+def test_a_closing_index_that_fails_keeps_the_reason_the_copy_failed(tmp_path: Path) -> None:
+    """Seed 16's case: a MOV whose fourth frame is shown 2**31 ticks late (its ``ctts`` entry).  The
+    muxer refused a packet, then the copy's closing index too, and that second error, raised while
+    cleaning up, hid the first and escaped as a traceback."""
+    from conftest import produced, run_cli
+
+    data = bytearray(video_seed("mov", tmp_path / "seed.mov", audio=True))
+    struct.pack_into(">I", data, data.find(b"ctts") + 16 + 8 * 3, 2**31)
+    damaged = tmp_path / "in" / "damaged.mov"
+    damaged.parent.mkdir()
+    damaged.write_bytes(bytes(data))
+    run = run_cli("strip", damaged, "-o", tmp_path / "out", "--json")
+    assert run.code == 1 and "Traceback" not in run.stderr, run.stderr
+    (record,) = run.records()
+    assert record["status"] == "failed" and "cannot copy the streams" in record["error"], record
+    assert produced(tmp_path / "out", recursive=True) == []
+
+
 # --- the same files through the real command line ----------------------------------------------
 
 

@@ -10,6 +10,7 @@ sound-only file's packets go into a fresh container of its own kind
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,11 +254,15 @@ def _remux(
             pictures += _mux(out, routes[packet.stream.index], packet)
         for route in routes.values():
             pictures += _mux(out, route, None)
+        out.close()  # the trailer: a damaged index's times can fail it too
         return pictures, [r.why for r in routes.values() if r.why], joins
     except av.error.FFmpegError as exc:
+        if isinstance(exc, OSError | MemoryError):
+            raise  # a full disk, no memory left: not this file's doing (`staged` names the output)
         raise InputError(src, f"cannot copy the streams ({exc.strerror})") from exc
     finally:
-        out.close()
+        with contextlib.suppress(av.error.FFmpegError):  # after an error: it must not hide that one
+            out.close()
 
 
 def _mux(out: av.container.OutputContainer, route: Route, packet: Packet | None) -> int:
