@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from conftest import BOOKKEEPING, REPORTS, make_clip, run_cli, save, tree_hashes, unseen_cmd
+from unseen.write import staged
 
 PHOTOS = 8
 CLIP_FRAMES = 160
@@ -346,6 +347,22 @@ def test_a_killed_single_file_run_leaves_its_temporary_file_to_the_next_writer(
     again = run_cli("protect", tmp_path / "in" / "photo00.png", "-o", out / "b.png")
     assert again.code == 0, again.stderr
     assert _hidden(out) == [] and len(_visible(out)) == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="folders are locked with flock")
+def test_every_write_holds_its_folder_while_its_temporary_file_exists(tmp_path: Path) -> None:
+    """Each write, not only a process's first in a folder (which also looks for dead runs' files),
+    holds the folder: otherwise a batch's second worker removed the first one's file as it wrote."""
+    for name in ("first.bin", "second.bin"):
+        with staged(tmp_path / name) as temp:
+            temp.write_bytes(b"in progress")
+            other = os.open(tmp_path, os.O_RDONLY)
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.bin", "second.bin"]
 
 
 def test_sigkill_of_the_process_group_never_publishes_a_partial_file(

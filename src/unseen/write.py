@@ -67,11 +67,12 @@ def _writing_in(folder: Path) -> Iterator[None]:
     temporary files if no one held it (the module's docstring says why)."""
     fd = _open_folder(folder)
     try:
-        if fd is not None and folder not in _swept:  # once a process: a batch's folder holds thousands
-            with contextlib.suppress(OSError):  # held by a live writer, or no locks here
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                _remove_temporaries(folder)
-                _swept.add(folder)
+        if fd is not None:
+            if folder not in _swept:  # once a process: a batch's folder holds thousands of files
+                with contextlib.suppress(OSError):  # held by a live writer, or no locks here
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    _remove_temporaries(folder)
+                    _swept.add(folder)
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_SH)  # waits only for a sweep in progress
         yield
