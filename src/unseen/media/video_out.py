@@ -10,6 +10,7 @@ are the input's, frame for frame, so variable frame rate stays variable.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..inorder import InOrder
-from ..meta.video import new_video_stream, open_clean_output
+from ..meta.video import new_video_stream, writing
 from .video import Look
 
 
@@ -196,5 +197,5 @@ def _size_cap(input_bps: int | None, keyframe_bytes: int | None) -> dict[str, st
     return {"maxrate": f"{round(cap)}k", "bufsize": f"{round(buffer)}k", "threads": "1"}
 
 
-def open_output(path: Path, kind: OutputKind) -> av.container.OutputContainer:
-    return open_clean_output(path, kind.container)
+def open_output(path: Path, kind: OutputKind) -> AbstractContextManager[av.container.OutputContainer]:
+    return writing(path, kind.container)

@@ -2,7 +2,7 @@
 
 A clean copy is built from the sound's packets, never by deleting tags from a
 copy of the file (`unseen.meta.remux`, with the muxer setup of
-`unseen.meta.video.open_clean_output`): whatever a phone, a field recorder or a
+`unseen.meta.video.writing`): whatever a phone, a field recorder or a
 tag editor added (ID3v1/v2 with APIC, PRIV, GEOB and TXXX frames; APEv2;
 Vorbis comments and FLAC PICTURE blocks; RIFF ``LIST/INFO``, ``bext``,
 ``iXML``, ``cart``, ``_PMX``; ISO-BMFF ``udta``/``meta``/``ilst``; chapters),

@@ -10,7 +10,6 @@ sound-only file's packets go into a fresh container of its own kind
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,28 +240,24 @@ def _remux(
 ) -> tuple[int, list[str], video.Joins]:
     """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written, what
     was encoded again, and the joins its times were moved past."""
-    out = video.open_clean_output(dst, muxer)
     joins = video.Joins()
     try:
-        routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
-        pictures = 0
-        for packet in joins.follow(container, container.demux(kept)):
-            if packet.size == 0:
-                continue  # the demuxer's end-of-stream marker; flushed below
-            # A packet may lack a dts (Matroska stores only pts; the first frames before a
-            # B-frame get none): the muxer derives it, so such packets must not be dropped.
-            pictures += _mux(out, routes[packet.stream.index], packet)
-        for route in routes.values():
-            pictures += _mux(out, route, None)
-        out.close()  # the trailer: a damaged index's times can fail it too
-        return pictures, [r.why for r in routes.values() if r.why], joins
+        with video.writing(dst, muxer) as out:
+            routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
+            pictures = 0
+            for packet in joins.follow(container, container.demux(kept)):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker; flushed below
+                # A packet may lack a dts (Matroska stores only pts; the first frames before a
+                # B-frame get none): the muxer derives it, so such packets must not be dropped.
+                pictures += _mux(out, routes[packet.stream.index], packet)
+            for route in routes.values():
+                pictures += _mux(out, route, None)
     except av.error.FFmpegError as exc:
         if isinstance(exc, OSError | MemoryError):
             raise  # a full disk, no memory left: not this file's doing (`staged` names the output)
         raise InputError(src, f"cannot copy the streams ({exc.strerror})") from exc
-    finally:
-        with contextlib.suppress(av.error.FFmpegError):  # after an error: it must not hide that one
-            out.close()
+    return pictures, [r.why for r in routes.values() if r.why], joins
 
 
 def _mux(out: av.container.OutputContainer, route: Route, packet: Packet | None) -> int:

@@ -1,6 +1,6 @@
 """Video containers: the muxer setup every video unseen writes, a stream-copy remux, our own scan.
 
-Every MP4 we write goes through `open_clean_output`: the muxer then writes no
+Every MP4 we write goes through `writing`: the muxer then writes no
 encoder string, zero creation/modification times, no tags and no chapters,
 and `new_stream`/`copy_stream` give each stream fresh, empty metadata, so the
 only per-track names left are FFmpeg's fixed defaults (``VideoHandler``,
@@ -11,8 +11,10 @@ GoPro GPMF), attachments and cover art never reach the output.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -71,9 +73,18 @@ def mux_options(fmt: str = OUTPUT_FORMAT) -> dict[str, str]:
 ENCODER_OPTIONS = {"flags": "+bitexact"}
 
 
-def open_clean_output(path: Path, fmt: str = OUTPUT_FORMAT) -> av.container.OutputContainer:
-    """Open ``path`` for writing with the clean muxer setup; every video and sound writer uses this."""
-    return av.open(str(path), "w", format=fmt, options=mux_options(fmt))
+@contextmanager
+def writing(path: Path, fmt: str = OUTPUT_FORMAT) -> Iterator[av.container.OutputContainer]:
+    """``path`` open for writing with the clean muxer setup (every video and sound writer uses
+    this), closed at the end.  Closing writes the file's index, which a damaged input's times can
+    make fail too: after another error, that failure is dropped rather than hiding the first."""
+    out = av.open(str(path), "w", format=fmt, options=mux_options(fmt))
+    try:
+        yield out
+        out.close()
+    finally:
+        with contextlib.suppress(av.error.FFmpegError):
+            out.close()  # once closed, a no-op
 
 
 def new_video_stream(out: av.container.OutputContainer, codec: str, rate: Fraction | None) -> VideoStream:
