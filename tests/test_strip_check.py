@@ -729,14 +729,17 @@ def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
-def _recording_part(path: Path, first: int, start_s: float, sound_s: float | None = 0.6) -> Path:
+def _recording_part(
+    path: Path, first: int, start_s: float, sound_s: float | None = 0.6, reordered: int = 2
+) -> Path:
     """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps (0.6 s), whose grey levels count up
     from ``first``, and ``sound_s`` of an AAC tone (None: no sound stream), its clock starting at
-    ``start_s``."""
+    ``start_s``; ``reordered`` B-frames at most in a row (0: frames in the order shown, as many
+    phones' and cameras' live streams have them)."""
     with av.open(str(path), "w", format="mpegts") as out:
         picture = out.add_stream("libx264", rate=25)
         picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
-        picture.codec_context.options = {"bf": "2"}
+        picture.codec_context.options = {"bf": str(reordered)}
         sound = out.add_stream("aac", rate=48_000) if sound_s is not None else None
         for i in range(15):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), first + 8 * i, np.uint8), format="rgb24")
@@ -798,6 +801,31 @@ def test_recordings_laid_end_to_end_are_stripped_and_protected_in_order(
         assert np.abs(np.array(levels) - shown).max() <= 3, (command, levels)
         assert np.all(np.diff(times) > 0.03) and times[-1] - times[0] < 1.3, (command, times)
         assert abs(second_sound - times[15]) < 0.05, (command, second_sound, times[15])
+        assert run_cli("check", tmp_path / output, "--no-faces").code == 0
+
+
+@pytest.mark.parametrize("second_starts_s", [0.6, 5.6], ids=["one-clock", "a-pause"])
+def test_segments_on_one_clock_are_protected_whole(tmp_path: Path, second_starts_s: float) -> None:
+    """A live stream saved as its segments laid end to end (HLS: one clock running on, each segment
+    beginning with a keyframe), or a recorder paused for 5 s (less than a join's leap): the continuity
+    counter's jump flags a packet, no join moves a clock, and `protect` refused the file ("a corrupt
+    packet near frame 13") where `strip` copied it.  Frames in the order shown, no B-frames, as many
+    phones' and cameras' streams have them (with B-frames the reordered times happened to open a
+    join)."""
+    joined = tmp_path / "stream.ts"
+    parts = [
+        _recording_part(tmp_path / "a.ts", 16, 0.0, reordered=0),
+        _recording_part(tmp_path / "b.ts", 136, second_starts_s, reordered=0),
+    ]
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    shown = [16 + 8 * i for i in range(15)] + [136 + 8 * i for i in range(15)]
+    _, times_in = _pictures(joined)
+    for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
+        run = run_cli(command, joined, "-o", tmp_path / output, *extra)
+        assert run.code == 0, run.stderr
+        levels, times = _pictures(tmp_path / output)
+        assert np.abs(np.array(levels) - shown).max() <= 3, (command, levels)
+        assert np.allclose(np.diff(times), np.diff(times_in), atol=0.002), (command, times, times_in)
         assert run_cli("check", tmp_path / output, "--no-faces").code == 0
 
 

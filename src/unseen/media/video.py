@@ -115,9 +115,13 @@ class VideoReader:
                 if packet.stream.type == "video" and packet.size:
                     # MPEG-TS flags a packet just before any jump of its continuity counter,
                     # which every join of two recordings has, though the packet is whole: a
-                    # flagged packet passes only where one of the next few begins a part.
+                    # flagged packet passes only where one of the next few begins a part, its
+                    # clock moved (`Joins`) or its picture whole in itself (a keyframe: live
+                    # streams' segments run on one clock, and a recorder's pause leaps less than
+                    # a join).  A loss that falls just before a keyframe passes too: the frames
+                    # it touched decode as they do in any player, and are covered as they decode.
                     since += 1
-                    if self.joins.opened:
+                    if self.joins.opened or (suspect is not None and packet.is_keyframe):
                         suspect = None
                     elif suspect is not None and since > JOIN_FLAG_REACH:
                         raise self.fail(f"a corrupt packet near frame {suspect}")
