@@ -339,6 +339,37 @@ def test_a_stereo_mp3_is_copied(tmp_path: Path) -> None:
         assert run_cli("check", output).code == 0
 
 
+def test_an_mp3_whose_sound_changes_midway_is_disguised_and_kept(tmp_path: Path) -> None:
+    """Two MP3s laid end to end, mono at 44.1 kHz then stereo at 22.05 kHz: the resamplers, set up by
+    the first frame, refused the second part ("Frame does not match AudioResampler setup", a
+    traceback; robustness suite, seed 19).  Both parts are now heard, in the disguise and in a copy."""
+    first = sounds.encode(tmp_path / "a.mp3", "mp3", "libmp3lame", 44_100, sounds.speech(1.5))
+    second = sounds.encode(
+        tmp_path / "b.mp3", "mp3", "libmp3lame", 22_050, sounds.speech(1.5), layout="stereo"
+    )
+    joined = tmp_path / "in" / "joined.mp3"
+    joined.parent.mkdir()
+    # FFmpeg opens each MP3 with an ID3 tag, which in the middle of a stream does not decode (and is
+    # refused as such): the second part goes without it, as one cut from a longer recording would.
+    tagged = second.read_bytes()
+    size = sum(b << (7 * (3 - i)) for i, b in enumerate(tagged[6:10]))  # ID3v2's syncsafe length
+    assert tagged[:3] == b"ID3"
+    joined.write_bytes(first.read_bytes() + tagged[10 + size :])
+    parts = _heard(joined)
+    for mode in ("disguise", "keep"):
+        output = tmp_path / f"{mode}.mp3"
+        run = run_cli("protect", joined, "-o", output, "--audio", mode)
+        assert run.code == 0 and "Traceback" not in run.stderr, run.stderr
+        assert abs(_heard(output) - parts) < 0.1, (mode, _heard(output), parts)
+        assert run_cli("check", output).code == 0
+
+
+def _heard(path: Path) -> float:
+    """Seconds of sound ``path`` decodes to."""
+    with av.open(str(path)) as sound:
+        return sum(f.samples / f.sample_rate for f in sound.decode(audio=0))
+
+
 ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
 MP3_FRAME = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
 

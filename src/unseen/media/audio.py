@@ -181,6 +181,29 @@ def _silence(like: av.AudioFrame, samples: int) -> av.AudioFrame:
     return frame
 
 
+class Resampler:
+    """An `av.AudioResampler` to one format, layout and rate that takes whatever comes in: PyAV's
+    is set up by its first frame and refuses any other, and a stream can change midway (MP3s laid
+    end to end, mono then stereo).  At a change the old one is drained and a new one started."""
+
+    def __init__(self, format: str, layout: str, rate: int) -> None:
+        self.format, self.layout, self.rate = format, layout, rate
+        self.inner: av.AudioResampler | None = None
+        self.fed: tuple[str, str, int] | None = None
+
+    def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        if frame is None:
+            return self.inner.resample(None) if self.inner is not None else []
+        kind = (frame.format.name, frame.layout.name, frame.sample_rate)
+        drained: list[av.AudioFrame] = []
+        if kind != self.fed:
+            if self.inner is not None:
+                drained = self.inner.resample(None)
+            self.inner, self.fed = av.AudioResampler(self.format, self.layout, self.rate), kind
+        assert self.inner is not None
+        return drained + self.inner.resample(frame)
+
+
 class AudioOut:
     """Decoded sound frames in, encoded packets muxed into ``out``: ``keep`` or ``disguise``.
 
@@ -210,7 +233,7 @@ class AudioOut:
         if mode == "disguise":
             rate, layout = rate or RATE, "mono"
             self.disguiser: Disguiser | None = Disguiser(Voice.draw(rng), rng)
-            self.to_mono = av.AudioResampler(format="dbl", layout="mono", rate=RATE)
+            self.to_mono = Resampler("dbl", "mono", RATE)
         else:
             rate = source.codec_context.sample_rate or 48_000
             layout = "mono" if source.codec_context.channels == 1 else "stereo"
@@ -219,6 +242,9 @@ class AudioOut:
         self.rate = rate
         ctx = self.stream.codec_context
         ctx.layout = layout
+        # What the input gives, in the encoder's terms; then cut into the encoder's frame size,
+        # which must stay whole up to the last frame (so that one is never drained midway).
+        self.to_format = Resampler(ctx.format.name, layout, rate)
         self.to_codec = av.AudioResampler(
             format=ctx.format.name, layout=layout, rate=rate, frame_size=ctx.frame_size or None
         )
@@ -241,7 +267,8 @@ class AudioOut:
     def _take(self, frame: av.AudioFrame) -> None:
         self.taken += frame.samples / (frame.sample_rate or RATE)
         if self.disguiser is None:
-            self._encode(frame)
+            for fitted in self.to_format.resample(frame):
+                self._encode(fitted)
             return
         for mono in self.to_mono.resample(frame):
             self._encode_array(self.disguiser.push(mono.to_ndarray()[0]))
@@ -251,6 +278,9 @@ class AudioOut:
             for mono in self.to_mono.resample(None):
                 self._encode_array(self.disguiser.push(mono.to_ndarray()[0]))
             self._encode_array(self.disguiser.flush())
+        else:
+            for fitted in self.to_format.resample(None):
+                self._encode(fitted)
         self._encode(None)
         for packet in self.stream.encode(None):
             self.out.mux(packet)

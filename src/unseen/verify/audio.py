@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from .. import meta
 from ..errors import InputError, VerificationError
+from ..media.audio import Resampler
 from ..meta import video
 from ..meta.families import is_adts
 
@@ -57,9 +58,9 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
             first = streams[0]
             digests = {s.index: hashlib.sha256() for s in streams}
             codecs = {s.index: video.codec_name(s) for s in streams}
-            samples, frame = 0, 0.0
+            seconds, frame = 0.0, 0.0
             cuts = _Cutter(windows or [])
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE) if windows else None
+            resampler = Resampler("flt", "mono", RATE) if windows else None
             for packet in container.demux(streams):
                 if packet.size:  # not the end-of-stream marker, which flushes the decoder
                     data = bytes(packet)
@@ -71,16 +72,14 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
                 if packet.stream.index != first.index:
                     continue
                 for decoded in first.decode(packet):
-                    samples += decoded.samples
+                    seconds += decoded.samples / (decoded.sample_rate or RATE)  # the rate may change midway
                     if resampler is not None:
                         for mono in resampler.resample(decoded):
                             cuts.push(mono.to_ndarray()[0])
             rate = first.codec_context.sample_rate or 1
     except (InputError, av.error.FFmpegError, ValueError) as exc:
         raise VerificationError(f"the sound does not decode: {exc}") from exc
-    heard = Heard(
-        tuple((codecs[i], d.hexdigest()) for i, d in digests.items()), samples / rate, frame or 1 / rate
-    )
+    heard = Heard(tuple((codecs[i], d.hexdigest()) for i, d in digests.items()), seconds, frame or 1 / rate)
     return heard, cuts.parts
 
 
