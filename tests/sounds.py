@@ -69,9 +69,11 @@ def encode(
     sound: np.ndarray,
     layout: str = "mono",
     chapter: str | None = None,
+    quality: int | None = None,
     **tags: str,
 ) -> Path:
-    """``sound`` (mono float at ``RATE``) encoded with ``codec`` into container ``fmt``."""
+    """``sound`` (mono float at ``RATE``) encoded with ``codec`` into container ``fmt``; at a
+    constant ``quality`` (a variable bitrate: LAME's 0-9) where given."""
     with av.open(str(path), "w", format=fmt) as out:
         out.metadata.update(tags)
         if chapter is not None:
@@ -83,6 +85,9 @@ def encode(
         options = {"strict": "experimental"} if codec == "vorbis" else {}
         stream = out.add_stream(codec, rate=rate, options=options)
         stream.codec_context.layout = layout
+        if quality is not None:
+            stream.codec_context.qscale = quality
+            stream.codec_context.flags |= av.codec.context.Flags.qscale
         resampler = av.AudioResampler(
             format=stream.codec_context.format.name,
             layout=layout,

@@ -339,6 +339,22 @@ def test_a_stereo_mp3_is_copied(tmp_path: Path) -> None:
         assert run_cli("check", output).code == 0
 
 
+def test_a_variable_bitrate_mp3_is_copied(tmp_path: Path) -> None:
+    """A VBR MP3 (LAME's quality scale, what many recorders write): FFmpeg's copy opens with a Xing
+    frame, from which exiftool derives an average bitrate ("Composite:AudioBitrate"), and the copy's
+    check took that for metadata left: every such file was refused by `strip` and `protect --audio
+    keep`."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sounds.encode(inputs / "memo.mp3", "mp3", "libmp3lame", 44_100, sounds.speech(), quality=4)
+    for command, extra in (("strip", ()), ("protect", ("--audio", "keep"))):
+        run = run_cli(command, inputs, "-o", tmp_path / command, "--json", *extra)
+        assert run.code == 0, run.stderr
+        output = Path(run.records()[0]["output"])
+        assert packets(output) == packets(inputs / "memo.mp3")
+        assert run_cli("check", output).code == 0
+
+
 def test_an_mp3_whose_sound_changes_midway_is_disguised_and_kept(tmp_path: Path) -> None:
     """Two MP3s laid end to end, mono at 44.1 kHz then stereo at 22.05 kHz: the resamplers, set up by
     the first frame, refused the second part ("Frame does not match AudioResampler setup", a
