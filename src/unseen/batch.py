@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import logging
+import multiprocessing
 import os
 import queue
 import secrets
@@ -60,6 +61,10 @@ Mode = Literal["protect", "strip", "analyse"]
 STATE = ".unseen-state.jsonl"
 LOCK = ".unseen-lock"
 STOP_S = 30.0  # how long an interrupted worker may take to unwind its file before it is killed
+# How the parent stops a worker gently (`_stop`); SIGTERM is what the pool itself sends when it
+# breaks, and it must end a worker.  Windows has neither (its SIGTERM ends a process outright).
+GENTLE = getattr(signal, "SIGUSR1", signal.SIGTERM)
+HELD = {signal.SIGINT, signal.SIGTERM, GENTLE}  # until a starting worker has its handlers
 STATE_VERSION = 2  # 1 knew inputs by path, size and time
 # Settings that change what an output holds; a folder holds the outputs of one set of them.
 FINGERPRINT = ("style", "format", "keep_names", "fast", "jpeg_quality", "extra_boxes", "cover", "keep",
@@ -126,8 +131,9 @@ def run(
         # waits on for ever, at the interpreter's exit.
         ended: queue.SimpleQueue[Future[FileResult]] = queue.SimpleQueue()
         try:
-            for job in jobs:
-                pool.submit(_handle, job).add_done_callback(ended.put)
+            with _held():
+                for job in jobs:
+                    pool.submit(_handle, job).add_done_callback(ended.put)
             for _ in jobs:
                 yield ended.get().result()
         except BaseException as exc:
@@ -145,33 +151,67 @@ def run(
             raise
 
 
+@contextlib.contextmanager
+def _held() -> Generator[None, None, None]:
+    """Ctrl-C, SIGTERM and the gentle stop held back while this thread starts the workers: they are
+    born holding them too (a blocked signal stays blocked across exec), and `_start` lets them
+    through once its handlers are in place (a worker still importing printed a traceback, or died
+    and broke the pool).  Here a signal that comes meanwhile is raised at the end: raised inside
+    the start of a worker, it had left that worker without its instructions (another traceback).
+    Blocking this thread is not enough for that: a library's native threads (OpenBLAS') take the
+    signal for the process, so the handlers only note it until then."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    heard: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    handlers = {sig: handler for sig, handler in handlers.items() if handler is not None}  # None: set in C
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: heard.append(signum))
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # one still pending comes through here
+        if heard:
+            signal.raise_signal(heard[0])
+
+
 def _interrupt(workers: list[BaseProcess], patience_s: float = STOP_S) -> None:
     """Stop every worker the way Ctrl-C stops one process: a file in progress unwinds (its hidden
     temporary file removed) and no other starts.  A worker still going after ``patience_s`` (a
-    native call that does not return) is killed: the rerun removes what it left.
+    native call that does not return), or when a second Ctrl-C cuts the wait short, is killed:
+    the rerun removes what it left.
 
-    Workers are not made to exit on the spot: a pool whose workers die is "broken", and
-    CPython up to 3.12.7 and 3.13.0 can then deadlock its own thread (python/cpython#125451),
-    which the interpreter waits for at exit.
+    The workers are not made to exit (`GENTLE`, not SIGTERM): a pool whose workers die is
+    "broken", and CPython 3.12 up to 3.12.7 and 3.13.0 can then deadlock the pool's thread
+    (python/cpython#125451), which the interpreter waits for at exit.
     """
-    alive: dict[int, int] = {}  # sentinel: pid
+    alive: dict[int, BaseProcess] = {}  # by sentinel
     for process in workers:
         with contextlib.suppress(OSError, ValueError):
             if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
-                alive[process.sentinel] = process.pid
-    deadline = time.monotonic() + patience_s
-    while alive and (left := deadline - time.monotonic()) > 0:
-        ended = set(connection_wait(list(alive), left))
-        alive = {sentinel: pid for sentinel, pid in alive.items() if sentinel not in ended}
-    for pid in alive.values():  # its sentinel is open, so the pid is still its own
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+                os.kill(process.pid, GENTLE)
+                alive[process.sentinel] = process
+    try:
+        deadline = time.monotonic() + patience_s
+        while alive and (left := deadline - time.monotonic()) > 0:
+            ended = set(connection_wait(list(alive), left))
+            alive = {sentinel: p for sentinel, p in alive.items() if sentinel not in ended}
+    finally:
+        for process in alive.values():  # its sentinel is open: not reaped, its pid its own
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
 
 
 _handle_one: Callable[[Job], FileResult] | None = None
 _busy = False
 _stopping = False  # told to stop (`_stop`): no file starts any more
+_ending = False  # told to end (`_end`): it does once the file in progress has unwound
+_unwinding = False  # the file in progress was interrupted
 _parent = 0  # the run that started this worker
 
 # glibc's mallopt parameter for the most heaps (arenas) threads may spread over.
@@ -262,12 +302,18 @@ def _key(source: Path) -> str:
 def _start(task: Task, told: Connection | None) -> None:
     global _handle_one, _parent
     bounded_heaps()
-    _parent = os.getppid()
-    _stop_with_parent()
+    started_by = multiprocessing.parent_process()
+    _parent = started_by.pid if started_by is not None and started_by.pid else os.getppid()
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops the workers
-    # with SIGTERM (`_interrupt`), which unwinds a file in progress like Ctrl-C would.
+    # gently (`_interrupt`, `_stop`).  SIGTERM (`kill`, the pool when it breaks, a parent that
+    # died) unwinds a file in progress and ends the worker (`_end`).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _end)
+    if GENTLE != signal.SIGTERM:
+        signal.signal(GENTLE, _stop)
+    if hasattr(signal, "pthread_sigmask"):  # held while the parent started this worker (`_held`)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
+    _stop_with_parent()
     # YuNet's OpenMP threads read this when its library loads (in `worker`): without it every
     # worker starts one thread per core, and they fight over the cores the workers share.
     os.environ.setdefault("OMP_NUM_THREADS", str(task.settings.threads))
@@ -280,44 +326,63 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _stop_with_parent() -> None:
-    """On Linux, SIGTERM (`_stop`) comes to this worker when the run that started it dies, even by
-    SIGKILL: the worker would otherwise go on publishing into a folder whose lock is gone, racing
-    the rerun.  Elsewhere the workers end when they find the parent's pipe closed."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent died before the request was made
+    """SIGTERM (`_end`) comes to this worker when the run that started it dies, even by SIGKILL:
+    the worker would otherwise go on publishing into a folder whose lock is gone, racing the
+    rerun (its pool holds its own end of every pipe, so it would never see them close).  Linux
+    sends it (``PR_SET_PDEATHSIG``); elsewhere a thread watches for the parent to change."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    else:
+        threading.Thread(target=_watch_parent, name="unseen-parent", daemon=True).start()
+    if os.getppid() != _parent:  # the parent died before the request was made
         os._exit(0)
+
+
+def _watch_parent() -> None:
+    while os.getppid() == _parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _end(signum: int, frame: object) -> None:
+    """SIGTERM: unwind the file in progress (`staged` removes its temporary file), then end."""
+    global _ending
+    _ending = True
+    if not _busy:
+        os._exit(0)  # idle: nothing to clean up
+    _unwind()
 
 
 def _stop(signum: int, frame: object) -> None:
+    """The parent's gentle stop: unwind the file in progress, start no other, and stay until the
+    pool lets the worker go (`_interrupt` says why)."""
     global _stopping
     _stopping = True
     if _busy:
-        raise KeyboardInterrupt  # unwinds the file in progress: `staged` removes its temporary file
-    _end_if_orphaned()
+        _unwind()
 
 
-def _end_if_orphaned() -> None:
-    """A stopped worker waits for its pool to let it go (`_interrupt` says why), unless the run
-    that started it is gone: then no pool will, and it ends here."""
-    if os.getppid() != _parent:
-        os._exit(0)
+def _unwind() -> None:
+    """Interrupt the file in progress, once: a second signal must not land in its unwinding."""
+    global _unwinding
+    if not _unwinding:
+        _unwinding = True
+        raise KeyboardInterrupt
 
 
 def _handle(job: Job) -> FileResult:
-    global _busy
+    global _busy, _unwinding
     assert _handle_one is not None, "worker not started"
-    if _stopping:
-        raise KeyboardInterrupt  # queued before the run was interrupted: it does not start
     _busy = True
     try:
+        if _stopping:
+            raise KeyboardInterrupt  # queued before the run was interrupted: it does not start
         return _handle_one(job)
     finally:
-        _busy = False
-        if _stopping:
-            _end_if_orphaned()
+        _busy = _unwinding = False
+        if _ending:
+            os._exit(0)
 
 
 class Folder:

@@ -33,7 +33,9 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "BitsPerSample ColorComponents YCbCrSubSampling BMPVersion Planes BitDepth Compression ImageLength "
         "PixelsPerMeterX PixelsPerMeterY NumColors NumImportantColors"
     ),
-    "Composite": _tags("ImageSize Megapixels AvgBitrate AudioBitrate Rotation Duration"),  # AudioBitrate: a VBR MP3's average
+    "Composite": _tags(
+        "ImageSize Megapixels AvgBitrate AudioBitrate Rotation Duration"
+    ),  # AudioBitrate: a VBR MP3's average
     "JFIF": _tags("JFIFVersion ResolutionUnit XResolution YResolution"),
     "Adobe": _tags("DCTEncodeVersion APP14Flags0 APP14Flags1 ColorTransform"),
     "PNG": _tags(
