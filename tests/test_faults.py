@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from conftest import BOOKKEEPING, REPORTS, make_clip, run_cli, save, tree_hashes, unseen_cmd
+from unseen import write
 from unseen.write import staged
 
 PHOTOS = 8
@@ -318,7 +319,8 @@ def test_a_killed_single_file_run_leaves_its_temporary_file_to_the_next_writer(
 ) -> None:
     """A one-file run killed outright cannot remove its hidden file; the next run that writes in
     that folder does (it stayed for good: only a batch's folder was swept), but never one a live
-    run holds."""
+    run holds, nor one another machine writes (a folder's lock holds on one machine only, on NFS):
+    that is left to a batch's start."""
     out = tmp_path / "out"
     proc = subprocess.Popen(
         unseen_cmd("protect", clip, "-o", out / "safe.mp4"), stderr=subprocess.PIPE, text=True,
@@ -329,8 +331,10 @@ def test_a_killed_single_file_run_leaves_its_temporary_file_to_the_next_writer(
     proc.communicate(timeout=60)
     (dead,) = _hidden(out)
     # A live writer's hidden file: it holds the folder shared, as `staged` does.
-    live = out / ".unseen-0123456789ab.part"
+    live = out / f".unseen-{write.HERE}-0123456789ab.part"
     live.write_bytes(b"in progress")
+    elsewhere = out / ".unseen-000000-0123456789ab.part"  # another machine's
+    elsewhere.write_bytes(b"in progress there")
     holder = os.open(out, os.O_RDONLY)
     try:
         fcntl.flock(holder, fcntl.LOCK_SH)
@@ -338,15 +342,17 @@ def test_a_killed_single_file_run_leaves_its_temporary_file_to_the_next_writer(
             "protect", _photos(tmp_path / "in", small, count=1) / "photo00.png", "-o", out / "a.png"
         )
         assert first.code == 0, first.stderr
-        assert _hidden(out) == sorted([dead, live.name]), "a file a live run holds was removed"
+        assert _hidden(out) == sorted([dead, live.name, elsewhere.name]), "a live run's file was removed"
         batch = run_cli("protect", tmp_path / "in", "-o", out)
-        assert batch.code == 0 and _hidden(out) == sorted([dead, live.name]), batch.stderr
+        assert batch.code == 0 and _hidden(out) == sorted([dead, live.name, elsewhere.name]), batch.stderr
     finally:
         os.close(holder)
     live.unlink()
     again = run_cli("protect", tmp_path / "in" / "photo00.png", "-o", out / "b.png")
     assert again.code == 0, again.stderr
-    assert _hidden(out) == [] and len(_visible(out)) == 3
+    assert _hidden(out) == [elsewhere.name] and len(_visible(out)) == 3
+    batch = run_cli("protect", tmp_path / "in", "-o", out)  # a batch's start sweeps them all
+    assert batch.code == 0 and _hidden(out) == [], batch.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="folders are locked with flock")

@@ -160,7 +160,7 @@ def _held() -> Generator[None, None, None]:
     the start of a worker, it had left that worker without its instructions (another traceback).
     Blocking this thread is not enough for that: a library's native threads (OpenBLAS') take the
     signal for the process, so the handlers only note it until then."""
-    if not hasattr(signal, "pthread_sigmask"):
+    if sys.platform == "win32":
         yield
         return
     heard: list[int] = []
@@ -311,7 +311,7 @@ def _start(task: Task, told: Connection | None) -> None:
     signal.signal(signal.SIGTERM, _end)
     if GENTLE != signal.SIGTERM:
         signal.signal(GENTLE, _stop)
-    if hasattr(signal, "pthread_sigmask"):  # held while the parent started this worker (`_held`)
+    if sys.platform != "win32":  # held while the parent started this worker (`_held`)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
     _stop_with_parent()
     # YuNet's OpenMP threads read this when its library loads (in `worker`): without it every

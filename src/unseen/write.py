@@ -8,17 +8,22 @@ is removed and no half file is left; an error writing it names the output.
 
 A process killed outright (SIGKILL, the out-of-memory killer) cannot remove
 its temporary file.  So while a temporary file exists, its writer holds a
-shared lock on the folder (where folders can be locked: not on Windows or
-some network file systems), and a writer that finds the folder unheld first
-removes the temporary files there: they can only be a dead run's.
+shared lock on the folder (where folders can be locked: not on Windows), and
+a process's first writer in a folder that finds it unheld removes the
+temporary files there: they can only be a dead run's.  Only this machine's:
+a lock on a folder of a network file system (NFS) holds only between the
+processes of one machine, so each temporary name carries a short digest of
+the machine's name, and other machines' files are left to a batch's start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +35,8 @@ if sys.platform != "win32":
     import fcntl
 
 TEMP_GLOB = ".unseen-*.part"
+# This machine, in temporary names: a digest, so a name left behind says nothing of the machine.
+HERE = hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
 _swept: set[Path] = set()  # folders this process has cleared of dead runs' temporary files
 
 
@@ -58,7 +65,7 @@ def staged(final: Path) -> Iterator[Path]:
 
 
 def _temp_beside(final: Path) -> Path:
-    return final.parent / f".unseen-{secrets.token_hex(6)}.part"
+    return final.parent / f".unseen-{HERE}-{secrets.token_hex(6)}.part"
 
 
 @contextmanager
@@ -67,11 +74,11 @@ def _writing_in(folder: Path) -> Iterator[None]:
     temporary files if no one held it (the module's docstring says why)."""
     fd = _open_folder(folder)
     try:
-        if fd is not None:
+        if fd is not None and sys.platform != "win32":
             if folder not in _swept:  # once a process: a batch's folder holds thousands of files
                 with contextlib.suppress(OSError):  # held by a live writer, or no locks here
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    _remove_temporaries(folder)
+                    _remove_temporaries(folder, f".unseen-{HERE}-*.part")
                     _swept.add(folder)
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_SH)  # waits only for a sweep in progress
@@ -89,7 +96,8 @@ def sweep(folder: Path) -> None:
         _remove_temporaries(folder)
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if sys.platform != "win32":  # (`_open_folder` gives none there)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         _remove_temporaries(folder)
     except BlockingIOError:
         pass  # a live writer's
@@ -109,8 +117,8 @@ def _open_folder(folder: Path) -> int | None:
         return None
 
 
-def _remove_temporaries(folder: Path) -> None:
-    for leftover in folder.glob(TEMP_GLOB):
+def _remove_temporaries(folder: Path, pattern: str = TEMP_GLOB) -> None:
+    for leftover in folder.glob(pattern):
         with contextlib.suppress(OSError):
             leftover.unlink()
 
