@@ -112,11 +112,19 @@ def _wait_for(
 # --- a full disk -------------------------------------------------------------------------------
 
 
-def _file_size_limit(limit: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+def _limited(*args: object, kind: int, limit: int) -> tuple[list[str], str]:
+    """The command line run with ``args`` in a child under the resource limit ``kind``; its error
+    lines and stderr, after checking that it failed with no traceback."""
 
-    return apply
+    def apply() -> None:
+        resource.setrlimit(kind, (limit, limit))
+
+    done = subprocess.run(
+        unseen_cmd(*args), capture_output=True, text=True, env=ENV, preexec_fn=apply, timeout=300
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")], done.stderr
 
 
 @pytest.mark.parametrize("command", ["protect", "strip"])
@@ -127,30 +135,13 @@ def test_a_file_size_limit_fails_each_file_with_a_clear_error(
     indir, out = _photos(tmp_path / "in", small, count=2), tmp_path / "out"
     os.link(clip, indir / "clip.mp4")
     before = tree_hashes(indir)
-    done = subprocess.run(
-        unseen_cmd(command, indir, "-o", out, "--json"),
-        capture_output=True,
-        text=True,
-        env=ENV,
-        preexec_fn=_file_size_limit(4096),
-        timeout=300,
-    )
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 3, done.stderr
+    errors, stderr = _limited(command, indir, "-o", out, "--json", kind=resource.RLIMIT_FSIZE, limit=4096)
+    assert len(errors) == 3, stderr
     for line in errors:
         assert "cannot write output: file too large" in line, line
         assert ".part" not in line, "the error names the hidden file, not the output"
     assert _visible(out) == [] and _hidden(out) == []
     assert tree_hashes(indir) == before
-
-
-def _address_space_limit(limit: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
 
 
 def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndarray) -> None:
@@ -160,18 +151,9 @@ def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndar
     indir, out = _photos(tmp_path / "in", small, count=1), tmp_path / "out"
     Image.new("RGB", (12000, 9000), (120, 110, 100)).save(indir / "huge.jpg", quality=90)
     before = tree_hashes(indir)
-    done = subprocess.run(
-        unseen_cmd("protect", indir, "-o", out, "--jobs", "1", "--json"),
-        capture_output=True,
-        text=True,
-        env=ENV,
-        preexec_fn=_address_space_limit(2_500_000_000),
-        timeout=300,
-    )
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "huge.jpg: not enough memory" in errors[0], done.stderr
+    args = ("protect", indir, "-o", out, "--jobs", "1", "--json")
+    errors, stderr = _limited(*args, kind=resource.RLIMIT_AS, limit=2_500_000_000)
+    assert len(errors) == 1 and "huge.jpg: not enough memory" in errors[0], stderr
     assert len(_visible(out)) == 1 and _hidden(out) == []
     assert tree_hashes(indir) == before
 
