@@ -576,6 +576,8 @@ def test_a_worker_killed_or_a_killed_parent_loses_nothing(tmp_path: Path, astron
         _, stderr = child.communicate(timeout=120)
         assert child.returncode == 1 and "a worker process ended" in stderr, (sig, stderr)
         assert "Traceback" not in stderr
+        if sig == signal.SIGTERM:  # both workers unwound their files, and the run waited for them
+            assert not list((tmp_path / "out").rglob(".unseen-*.part"))
     child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL, text=True)
     workers = _started(child, tmp_path / "out")
     child.kill()

@@ -130,18 +130,25 @@ def run(
         # and a Ctrl-C landing between those takes leaves a lock held that the pool's thread then
         # waits on for ever, at the interpreter's exit.
         ended: queue.SimpleQueue[Future[FileResult]] = queue.SimpleQueue()
+        started: list[BaseProcess] = []
         try:
             with _held():
                 for job in jobs:
                     pool.submit(_handle, job).add_done_callback(ended.put)
+            # The workers, all started by now: a pool that breaks forgets them, though one may
+            # still be unwinding its file, which the run must wait for.
+            started = list((getattr(pool, "_processes", None) or {}).values())
             for _ in jobs:
                 yield ended.get().result()
         except BaseException as exc:
             # Ctrl-C (or a crash here, or the caller closing this generator): no new file starts,
             # and the files in progress are interrupted the same way, so each worker removes its
             # hidden temporary file; the workers end once the pool has nothing left for them.
-            workers = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)  # forgets its processes: listed first
+            workers = started or list((getattr(pool, "_processes", None) or {}).values())
+            if not isinstance(exc, BrokenProcessPool):
+                # A broken pool has shut itself down, and its thread may hold the lock this call
+                # takes until a worker in a long native call ends: only `_interrupt` ends that.
+                pool.shutdown(wait=False, cancel_futures=True)  # forgets its processes: listed first
             _interrupt(workers)
             if isinstance(exc, BrokenProcessPool):
                 raise UnseenError(
@@ -173,9 +180,17 @@ def _held() -> Generator[None, None, None]:
     try:
         yield
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # one pending now goes to the recorders
+        came: BaseException | None = None
         for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # one still pending comes through here
+            # A signal for a handler already put back raises here: the others are put back all the same.
+            try:
+                signal.signal(sig, handler)
+            except BaseException as exc:
+                came = came or exc
+                signal.signal(sig, handler)  # raised just before it was put back, or just after
+        if came is not None:
+            raise came
         if heard:
             signal.raise_signal(heard[0])
 
@@ -319,7 +334,8 @@ def _start(task: Task, told: Connection | None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(task.settings.threads))
     if not sys.warnoptions:  # a worker is the command line's own process: no library warning on stderr
         warnings.simplefilter("ignore")
-    _handle_one = worker(task, _Teller(told) if told is not None else None)
+    if not _stopping:  # stopped while starting: no models to load (`_handle` refuses every job)
+        _handle_one = worker(task, _Teller(told) if told is not None else None)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -351,7 +367,7 @@ def _end(signum: int, frame: object) -> None:
     _ending = True
     if not _busy:
         os._exit(0)  # idle: nothing to clean up
-    _unwind()
+    _unwind()  # told twice (the pool breaking, then the parent gone): the unwinding goes on
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -373,10 +389,9 @@ def _unwind() -> None:
 
 def _handle(job: Job) -> FileResult:
     global _busy, _unwinding
-    assert _handle_one is not None, "worker not started"
-    _busy = True
     try:
-        if _stopping:
+        _busy = True
+        if _stopping or _handle_one is None:
             raise KeyboardInterrupt  # queued before the run was interrupted: it does not start
         return _handle_one(job)
     finally:
