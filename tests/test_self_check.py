@@ -9,6 +9,7 @@ no hidden ``.unseen-*.part`` file is left beside it.  Detection is scripted
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import re
@@ -327,10 +328,11 @@ def test_video_metadata_left_by_the_muxer_is_unverified(
     """Guard: the metadata scan, when the container is written with a title tag."""
     job = clip(tmp_path, monkeypatch)
 
-    def tagged(path: Path, kind: OutputKind) -> object:
-        out = open_output(path, kind)
-        out.metadata["title"] = SECRET
-        return out
+    @contextlib.contextmanager
+    def tagged(path: Path, kind: OutputKind) -> Iterator[object]:
+        with open_output(path, kind) as out:
+            out.metadata["title"] = SECRET
+            yield out
 
     monkeypatch.setattr("unseen.pipeline.video.open_output", tagged)
     unverified(job, protector().protect(job), "metadata left")
