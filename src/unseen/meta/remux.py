@@ -23,7 +23,7 @@ from av.stream import Stream
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from ..errors import InputError, UnsupportedError
+from ..errors import UnsupportedError
 from . import aac, hevc, units, video
 
 VIDEO_CRF = "18"
@@ -241,22 +241,17 @@ def _remux(
     """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written, what
     was encoded again, and the joins its times were moved past."""
     joins = video.Joins()
-    try:
-        with video.writing(dst, muxer) as out:
-            routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
-            pictures = 0
-            for packet in joins.follow(container, container.demux(kept)):
-                if packet.size == 0:
-                    continue  # the demuxer's end-of-stream marker; flushed below
-                # A packet may lack a dts (Matroska stores only pts; the first frames before a
-                # B-frame get none): the muxer derives it, so such packets must not be dropped.
-                pictures += _mux(out, routes[packet.stream.index], packet)
-            for route in routes.values():
-                pictures += _mux(out, route, None)
-    except av.error.FFmpegError as exc:
-        if isinstance(exc, OSError | MemoryError):
-            raise  # a full disk, no memory left: not this file's doing (`staged` names the output)
-        raise InputError(src, f"cannot copy the streams ({exc.strerror})") from exc
+    with video.blamed_on(src, "cannot copy the streams"), video.writing(dst, muxer) as out:
+        routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
+        pictures = 0
+        for packet in joins.follow(container, container.demux(kept)):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker; flushed below
+            # A packet may lack a dts (Matroska stores only pts; the first frames before a
+            # B-frame get none): the muxer derives it, so such packets must not be dropped.
+            pictures += _mux(out, routes[packet.stream.index], packet)
+        for route in routes.values():
+            pictures += _mux(out, route, None)
     return pictures, [r.why for r in routes.values() if r.why], joins
 
 

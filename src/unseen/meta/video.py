@@ -87,6 +87,20 @@ def writing(path: Path, fmt: str = OUTPUT_FORMAT) -> Iterator[av.container.Outpu
             out.close()  # once closed, a no-op
 
 
+@contextmanager
+def blamed_on(src: Path, what: str) -> Iterator[None]:
+    """An FFmpeg error inside becomes ``src``'s `InputError`, "``what`` (FFmpeg's reason)": what a
+    demuxer, decoder, encoder or muxer refuses was made of the input.  One that is an OSError or a
+    MemoryError (a full disk, a folder that cannot be written, no memory left) is not the file's
+    doing and passes on as it is (`unseen.write.staged` names the output it failed)."""
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        if isinstance(exc, OSError | MemoryError):
+            raise
+        raise InputError(src, f"{what} ({exc.strerror})") from exc
+
+
 def new_video_stream(out: av.container.OutputContainer, codec: str, rate: Fraction | None) -> VideoStream:
     """An encoding stream with no tags and bit-exact encoder settings."""
     stream = out.add_stream(codec, rate=rate, options=dict(ENCODER_OPTIONS))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 
 from ..errors import InputError, UsageError
@@ -57,27 +56,25 @@ def protect_sound(job: Job, found: FileKind, settings: Settings, rng: np.random.
 def _disguise(src: Path, dst: Path, target: meta_audio.Container, rng: np.random.Generator) -> None:
     with meta_video.open_input(src) as container:
         streams = [s for s in container.streams.audio if s.codec_context is not None]
-        try:
-            with meta_video.writing(dst, target.muxer_for({target.encoder})) as out:
-                # Every stream gets its own voice; the sound starts at zero, there is no picture to follow.
-                voices = {
-                    s.index: (
-                        s,
-                        AudioOut(out, s, "disguise", target.encoder, rng, rate=target.rate, start=0.0),
-                    )
-                    for s in streams
-                }
-                heard = 0
-                for packet in container.demux(streams):
-                    stream, voice = voices[packet.stream.index]
-                    for frame in stream.decode(packet):
-                        voice.push(frame)
-                        heard += 1
-                if not heard:  # the muxer then writes no file, and the reason would name the output
-                    raise InputError(src, NOTHING_HEARD)
-                for _stream, voice in voices.values():
-                    voice.close()
-        except av.error.FFmpegError as exc:
-            if isinstance(exc, OSError | MemoryError):
-                raise  # a full disk, no memory left: not this file's doing (`staged` names the output)
-            raise InputError(src, f"cannot decode or encode the sound ({exc})") from exc
+        with (
+            meta_video.blamed_on(src, "cannot decode or encode the sound"),
+            meta_video.writing(dst, target.muxer_for({target.encoder})) as out,
+        ):
+            # Every stream gets its own voice; the sound starts at zero, there is no picture to follow.
+            voices = {
+                s.index: (
+                    s,
+                    AudioOut(out, s, "disguise", target.encoder, rng, rate=target.rate, start=0.0),
+                )
+                for s in streams
+            }
+            heard = 0
+            for packet in container.demux(streams):
+                stream, voice = voices[packet.stream.index]
+                for frame in stream.decode(packet):
+                    voice.push(frame)
+                    heard += 1
+            if not heard:  # the muxer then writes no file, and the reason would name the output
+                raise InputError(src, NOTHING_HEARD)
+            for _stream, voice in voices.values():
+                voice.close()

@@ -212,8 +212,15 @@ def _write(
     encoder's size cap may be to blame (``capped`` and the cap applied); any other failure raises.
     """
     kind = output_kind(job.target, job.source)
+    # Decoding errors are the reader's and the self-check's; what FFmpeg refuses here is the encoder or
+    # the muxer refusing what they were given, most often a damaged index's frame times.
+    because = "its frames could not be encoded or written"
     try:
-        with VideoReader(job.source) as reader, staged(job.target) as temp:
+        with (
+            meta_video.blamed_on(job.source, because),
+            VideoReader(job.source) as reader,
+            staged(job.target) as temp,
+        ):
             with open_output(temp, kind) as out:
                 recorder = _Recorder() if plan is None and ctx.record is not None else None
                 run = _Run(
@@ -230,12 +237,6 @@ def _write(
         if run.encoder is None or not run.encoder.capped:
             raise
         return run, [], exc
-    except av.error.FFmpegError as exc:
-        if isinstance(exc, OSError | MemoryError):
-            raise  # a full disk, a folder that cannot be written, no memory left: not this file's doing
-        # Decoding errors are the reader's and the self-check's; what is left is the encoder or the
-        # muxer refusing what they were given, most often a damaged index's frame times.
-        raise InputError(job.source, f"its frames could not be encoded or written ({exc.strerror})") from exc
     return run, [], None
 
 
