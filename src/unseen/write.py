@@ -75,11 +75,9 @@ def _writing_in(folder: Path) -> Iterator[None]:
     fd = _open_folder(folder)
     try:
         if fd is not None and sys.platform != "win32":
-            if folder not in _swept:  # once a process: a batch's folder holds thousands of files
-                with contextlib.suppress(OSError):  # held by a live writer, or no locks here
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    _remove_temporaries(folder, f".unseen-{HERE}-*.part")
-                    _swept.add(folder)
+            # Once a process (a batch's folder holds thousands of files), this machine's files only.
+            if folder not in _swept and _remove_unheld(folder, fd, f".unseen-{HERE}-*.part", blind=False):
+                _swept.add(folder)
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_SH)  # waits only for a sweep in progress
         yield
@@ -92,19 +90,29 @@ def sweep(folder: Path) -> None:
     """Remove the temporary files in ``folder`` that no live writer holds; where folders cannot be
     locked, every one (the caller knows no other run writes there)."""
     fd = _open_folder(folder)
-    if fd is None:
-        _remove_temporaries(folder)
-        return
     try:
-        if sys.platform != "win32":  # (`_open_folder` gives none there)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _remove_temporaries(folder)
-    except BlockingIOError:
-        pass  # a live writer's
-    except OSError:
-        _remove_temporaries(folder)  # no locks on this file system
+        _remove_unheld(folder, fd, TEMP_GLOB, blind=True)
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def _remove_unheld(folder: Path, fd: int | None, pattern: str, *, blind: bool) -> bool:
+    """Remove ``folder``'s temporary files matching ``pattern`` unless a live writer holds it (``fd``
+    is its descriptor, locked exclusively here until closed or relocked); where the folder cannot be
+    locked, only if ``blind``.  True when they were removed."""
+    if fd is not None and sys.platform != "win32":
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer's
+        except OSError:  # no locks on this file system
+            if not blind:
+                return False
+    elif not blind:
+        return False
+    _remove_temporaries(folder, pattern)
+    return True
 
 
 def _open_folder(folder: Path) -> int | None:
