@@ -27,8 +27,15 @@ from ..errors import InputError, UnsupportedError, UsageError, unreadable
 # Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a little more.
 MAX_PIXELS = 250_000_000
 # What Pillow raises on a damaged file: its plugins read past the end of a cut one as
-# IndexError or struct.error.
-CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# IndexError or struct.error; its AVIF decoder (libavif) and the JPEG XL plugin (libjxl) fail
+# with RuntimeError.
+CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, RuntimeError)
+
+
+def why_corrupt(exc: BaseException) -> str:
+    """A decoder's reason for refusing a file, its first sentence: libjxl's goes on to advise
+    building libjxl from source."""
+    return str(exc).strip().split("\n")[0].split(". ")[0] or type(exc).__name__
 
 
 @cache
@@ -130,7 +137,7 @@ def _tiff_pages(path: Path, img: Image.Image) -> int:
             pages += not int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
         img.seek(0)
     except (*CORRUPT, TypeError) as exc:  # Pillow: "Missing dimensions" for a broken directory
-        raise InputError(path, f"truncated or corrupt TIFF directory ({exc or type(exc).__name__})") from exc
+        raise InputError(path, f"truncated or corrupt TIFF directory ({why_corrupt(exc)})") from exc
     return pages
 
 
@@ -201,7 +208,7 @@ def read(path: Path) -> Picture:
     except UnidentifiedImageError as exc:
         raise UnsupportedError(path, "not an image, or a format unseen cannot read") from exc
     except CORRUPT as exc:
-        raise InputError(path, f"truncated or corrupt image ({exc or type(exc).__name__})") from exc
+        raise InputError(path, f"truncated or corrupt image ({why_corrupt(exc)})") from exc
     if not frames:
         raise InputError(path, "image has no frames")
     return Picture(frames, fmt, durations, loop if isinstance(loop, int) else None)

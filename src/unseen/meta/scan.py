@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 from ..errors import InputError
-from ..media.image import open_image
+from ..media.image import CORRUPT, open_image
 from .findings import Finding
 
 # Pillow ``info`` keys that only describe decoding.
@@ -26,15 +25,7 @@ def scan_own(path: Path) -> list[Finding]:
             fmt = img.format
             found = [Finding("unseen", f"{fmt}:{k}") for k in img.info if k not in _DECODING_KEYS]
             tags = set(img.getexif()) - (_TIFF_LAYOUT if fmt == "TIFF" else set())
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        IndexError,
-        struct.error,
-        InputError,  # over the pixel cap: the container scanners still judge it
-    ):
+    except (*CORRUPT, InputError):  # InputError: over the pixel cap; the container scanners still judge it
         return []  # not an image Pillow reads: the container scanners judge it
     if tags:
         found.append(Finding("unseen", f"{fmt}:EXIF tags {', '.join(map(str, sorted(tags)[:8]))}"))
