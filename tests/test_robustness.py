@@ -2,8 +2,10 @@
 
 unseen is fed files it did not write: downloads cut short, half-copied camera
 cards, files damaged by accident or built to hurt.  Here valid JPEG, PNG, WebP,
-animated GIF, TIFF, HEIC, MP4, MOV and MKV files, and sound-only M4A, MP3, WAV,
-Ogg and FLAC recordings (`sounds`), written by the test are
+animated GIF, TIFF, HEIC, AVIF, JPEG XL and BMP pictures, MP4, MOV, MKV, AVI,
+WebM, MPEG-TS, MPEG-PS, 3GP and WMV videos, and sound-only M4A, MP3, WAV (and
+RF64), Ogg Vorbis, Opus, FLAC, raw AAC, AMR and 3GP recordings (`sounds`),
+every format unseen reads, written by the test, are
 damaged by a seeded generator: truncated, bits flipped, spans zeroed, cut out
 or repeated, length fields and declared sizes set to zero or to huge values,
 decompression bombs (60000 x 60000 declared), empty files, wrong extensions,
@@ -59,8 +61,11 @@ import sounds
 TESTS = Path(__file__).resolve().parent
 SEED = 20240612
 CASES_PER_KIND = {"jpeg": 280, "png": 280, "webp": 250, "gif": 250, "tiff": 250, "heic": 220,
+                  "avif": 60, "jxl": 40, "bmp": 40,
                   "mp4": 180, "mov": 140, "mkv": 170,
-                  "m4a": 60, "mp3": 40, "wav": 40, "ogg": 40, "flac": 30}  # fmt: skip
+                  "avi": 60, "webm": 60, "ts": 60, "mpg": 40, "3gp": 40, "wmv": 40,
+                  "m4a": 60, "mp3": 40, "wav": 40, "ogg": 40, "flac": 30,
+                  "opus": 30, "aac": 30, "amr": 30, "rf64": 20, "3gp-sound": 30}  # fmt: skip
 CASE_TIMEOUT_S = 120.0  # one case (protect + strip + check); a tiny file needs well under a second
 RUN_TIMEOUT_S = 900.0  # all cases; the children report each case as it ends, so a hang names its case
 CLI_SAMPLE_PER_KIND = 4
@@ -71,9 +76,19 @@ ENDINGS = {
 }
 ANSWERS = {"protect": {"protected"}, "strip": {"stripped"}, "check": {"clean", "dirty"}}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "tiff": ".tiff",
-              "heic": ".heic", "mp4": ".mp4", "mov": ".mov", "mkv": ".mkv",
-              "m4a": ".m4a", "mp3": ".mp3", "wav": ".wav", "ogg": ".ogg", "flac": ".flac"}  # fmt: skip
-VIDEOS = ("mp4", "mov", "mkv")
+              "heic": ".heic", "avif": ".avif", "jxl": ".jxl", "bmp": ".bmp",
+              "mp4": ".mp4", "mov": ".mov", "mkv": ".mkv", "avi": ".avi", "webm": ".webm", "ts": ".ts",
+              "mpg": ".mpg", "3gp": ".3gp", "wmv": ".wmv",
+              "m4a": ".m4a", "mp3": ".mp3", "wav": ".wav", "ogg": ".ogg", "flac": ".flac",
+              "opus": ".opus", "aac": ".aac", "amr": ".amr", "rf64": ".wav", "3gp-sound": ".3gp"}  # fmt: skip
+# Video kinds: container, picture codec, sound codec, frame rate.  Phones write MP4, MOV and 3GP;
+# cameras MOV, AVI and MPEG-TS (.mts); DVD camcorders MPEG program streams; browsers WebM.
+VIDEOS = {"mp4": ("mp4", "libx264", "aac", 12), "mov": ("mov", "libx264", "aac", 12),
+          "mkv": ("matroska", "libx264", "aac", 12), "avi": ("avi", "libx264", "libmp3lame", 12),
+          "webm": ("webm", "libvpx-vp9", "libopus", 12), "ts": ("mpegts", "libx264", "aac", 12),
+          "mpg": ("mpeg", "mpeg2video", "mp2", 25), "3gp": ("3gp", "libx264", "aac", 12),
+          "wmv": ("asf", "wmv2", "wmav2", 12)}  # fmt: skip
+EBML = ("mkv", "webm")  # Matroska's elements
 # Sound-only recordings, by the name `sounds` writes each under (tagged, a voice memo's cover art and
 # chapter included).  Their damage is the common kinds': an M4A's fields are its ISO boxes'.
 SOUNDS = {
@@ -82,6 +97,11 @@ SOUNDS = {
     "wav": "field.wav",
     "ogg": "crowd.ogg",
     "flac": "archive.flac",
+    "opus": "voice-note.opus",
+    "aac": "recorder.aac",
+    "amr": "call.amr",
+    "rf64": "field-rf64.wav",
+    "3gp-sound": "call.3gp",
 }
 
 
@@ -141,18 +161,28 @@ def photo_seed(kind: str) -> bytes:
     if kind == "heic":
         pillow_heif.register_heif_opener()
         return _image_bytes(img, "HEIF", quality=70, exif=_exif())
+    if kind == "avif":
+        return _image_bytes(img, "AVIF", quality=70, exif=_exif())
+    if kind == "jxl":
+        import pillow_jxl  # noqa: F401  (registers the JPEG XL writer)
+
+        return _image_bytes(img, "JXL", quality=80, exif=_exif())
+    if kind == "bmp":
+        return _image_bytes(img, "BMP")
     raise ValueError(kind)
 
 
 def video_seed(kind: str, path: Path, *, audio: bool) -> bytes:
-    """12 frames of 64 x 48 H.264 (and a second of AAC) in ``kind``'s container."""
-    fmt = {"mp4": "mp4", "mov": "mov", "mkv": "matroska"}[kind]
+    """12 frames of 64 x 48 (and a second of sound) in ``kind``'s container and codecs (`VIDEOS`)."""
+    fmt, picture, voice, rate = VIDEOS[kind]
     with av.open(str(path), "w", format=fmt) as out:
         out.metadata["title"] = "Jane Roe at the square"
-        video = out.add_stream("libx264", rate=12)
+        video = out.add_stream(picture, rate=rate)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        video.codec_context.time_base = Fraction(1, 12)
-        sound = out.add_stream("aac", rate=16000) if audio else None
+        video.codec_context.time_base = Fraction(1, rate)
+        sound = out.add_stream(voice, rate=48000 if voice == "libopus" else 16000) if audio else None
+        if sound is not None and voice == "wmav2":
+            sound.bit_rate = 32000  # WMA's encoder has no default
         for i in range(12):
             frame = av.VideoFrame.from_ndarray(scene(64, 48, 3 * i), format="rgb24")
             frame.pts = i
@@ -390,16 +420,21 @@ def mkv_fields(data: bytes) -> list[Field]:
     return found
 
 
+# The kinds not named here take the generic damage only (their length fields are not located).
 FIELDS: dict[str, Callable[[bytes], list[Field]]] = {
     "png": png_fields, "jpeg": jpeg_fields, "webp": webp_fields, "gif": gif_fields, "tiff": tiff_fields,
     "heic": iso_fields, "mp4": iso_fields, "mov": iso_fields, "mkv": mkv_fields, "m4a": iso_fields,
-    "mp3": lambda data: [], "wav": lambda data: [], "ogg": lambda data: [], "flac": lambda data: [],
+    "avif": iso_fields, "3gp": iso_fields, "webm": mkv_fields, "3gp-sound": iso_fields,
 }  # fmt: skip
 
 
 # --- the damage --------------------------------------------------------------------------------
 
 Mutation = Callable[[bytes, random.Random, str], bytes]
+
+
+def _none(data: bytes) -> list[Field]:
+    return []
 
 
 def _put(data: bytes, field: Field, value: int) -> bytes:
@@ -445,7 +480,7 @@ HUGE = (0, 1, 2, 0x7F, 0xFF, 0xFFFF, 0x10000, 60000, 0x7FFFFFFF, 0x80000000, 0xF
 
 
 def fields_set(data: bytes, rng: random.Random, kind: str, what: tuple[str, ...]) -> bytes:
-    fields = [f for f in FIELDS[kind](data) if f.what in what and f.at + f.size <= len(data)]
+    fields = [f for f in FIELDS.get(kind, _none)(data) if f.what in what and f.at + f.size <= len(data)]
     if not fields:
         return bit_flips(data, rng, kind)
     for field in rng.sample(fields, min(len(fields), rng.choice((1, 1, 2)))):
@@ -484,7 +519,7 @@ def bomb(data: bytes, rng: random.Random, kind: str) -> bytes:
         for field in gif_fields(bytes(out))[2:4]:
             out[field.at : field.at + 2] = struct.pack("<H", side)
         return bytes(out)
-    fields = [f for f in FIELDS[kind](data) if f.what == "dims"]
+    fields = [f for f in FIELDS.get(kind, _none)(data) if f.what == "dims"]
     for field in fields:
         data = _put(data, field, min(side, (1 << (8 * field.size)) - 1) if field.size > 2 else side)
     return data
@@ -504,8 +539,8 @@ def _trak_boxes(data: bytes, handler: str, kinds: tuple[bytes, ...]) -> list[Box
 
 
 def broken_audio(data: bytes, rng: random.Random, kind: str) -> bytes:
-    """The sound stream (AAC) made unreadable: its samples, its index or its decoder setup."""
-    if kind == "mkv":
+    """The sound stream made unreadable: its samples, its index or its decoder setup."""
+    if kind in EBML:
         els = ebml_elements(data)
         private = [e for e in els if e.id == 0x63A2]
         blocks = [e for e in els if e.id == 0xA3 and e.size > 8 and data[e.body] == 0x82]  # track 2
@@ -537,7 +572,7 @@ def broken_audio(data: bytes, rng: random.Random, kind: str) -> bytes:
 
 def broken_index(data: bytes, rng: random.Random, kind: str) -> bytes:
     """The video's index damaged: MP4/MOV sample tables, Matroska Cues and SeekHead."""
-    if kind == "mkv":
+    if kind in EBML:
         els = ebml_elements(data)
         cues = [e for e in els if e.id in (0x1C53BB6B, 0x114D9B74)]  # Cues, SeekHead
         if not cues:
@@ -599,7 +634,7 @@ def make_cases(root: Path) -> list[Case]:
     inputs = root / "in"
     inputs.mkdir(parents=True)
     seeds: dict[str, list[bytes]] = {}
-    recorded = sounds.write_all(root / "seed-sounds", sounds.speech(1.5), sounds.WRITERS)
+    recorded = sounds.write_all(root / "seed-sounds", sounds.speech(1.5), sounds.WRITERS | sounds.UNTAGGED)
     for kind in EXTENSIONS:
         if kind in SOUNDS:
             seeds[kind] = [next(p for p in recorded if p.name == SOUNDS[kind]).read_bytes()]
