@@ -535,7 +535,11 @@ def _workers(parent: int) -> list[int]:
     """The batch's worker processes: the parent's children, less multiprocessing's resource tracker."""
     found = []
     for task in Path(f"/proc/{parent}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended since the listing (the pool's, as the run closes)
+        for child in children:
             with contextlib.suppress(OSError):
                 if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
                     found.append(int(child))

@@ -16,6 +16,7 @@ anything, with a message saying so.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import resource
 import signal
@@ -155,6 +156,71 @@ def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndar
     errors, stderr = _limited(*args, kind=resource.RLIMIT_AS, limit=2_500_000_000)
     assert len(errors) == 1 and "huge.jpg: not enough memory" in errors[0], stderr
     assert len(_visible(out)) == 1 and _hidden(out) == []
+    assert tree_hashes(indir) == before
+
+
+# Loaded by every Python the test starts (the command line and its workers) through PYTHONPATH: a
+# bug scripted into unseen's own code, met by the files whose names start with "bug".
+SCRIPTED_BUG = """
+import unseen.check, unseen.kinds, unseen.pipeline.photo
+
+_name = ['']
+_identify = unseen.kinds.identify
+_check = unseen.pipeline.photo.check_photo
+
+
+def identify(path):
+    _name[0] = path.name
+    return _identify(path)
+
+
+def check_photo(*args, **kwargs):
+    if _name[0].startswith('bug'):
+        raise ZeroDivisionError('scripted')  # after the output's hidden file was written
+    return _check(*args, **kwargs)
+
+
+def faces(self, path, is_video):
+    if path.name.startswith('bug'):
+        raise ZeroDivisionError('scripted')
+    return _faces(self, path, is_video)
+
+
+_faces = unseen.check.Checker._faces
+unseen.kinds.identify = identify
+unseen.pipeline.photo.check_photo = check_photo
+unseen.check.Checker._faces = faces
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_bug_met_by_one_file_fails_that_file_alone(tmp_path: Path, small: np.ndarray, jobs: str) -> None:
+    """An error no part of unseen raised on purpose (a bug; a damaged AVIF's RuntimeError was one) is
+    that file's one line, "internal error", with nothing written; the batch goes on.  It ended the
+    batch with a traceback, and a rerun stopped at the same file every time."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SCRIPTED_BUG)
+    indir, out = _photos(tmp_path / "in", small, count=3), tmp_path / "out"
+    (indir / "photo01.png").rename(indir / "bug.png")
+    before = tree_hashes(indir)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), ENV.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        unseen_cmd("protect", indir, "-o", out, "--jobs", jobs, "--json"),
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert f"{indir / 'bug.png'}: internal error, nothing was written (ZeroDivisionError at " in line, line
+    assert len(_visible(out)) == 2 and _hidden(out) == []
+    # `unseen check` keeps such an error to its file too, and never calls that file clean.
+    first, second = _visible(out)
+    (out / "bug.png").write_bytes(first.read_bytes())
+    check = unseen_cmd("check", out, "--json")
+    done = subprocess.run(check, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    statuses = {Path(r["path"]).name: r["status"] for r in map(json.loads, done.stdout.splitlines())}
+    assert statuses == {first.name: "clean", second.name: "clean", "bug.png": "failed"}, done.stdout
     assert tree_hashes(indir) == before
 
 

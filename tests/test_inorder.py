@@ -72,9 +72,10 @@ class _SlowOrBroken:
         return Detections.empty()
 
 
-def test_check_all_reports_the_files_judged_before_a_failure(tmp_path: Path) -> None:
-    """Two lanes judge a slow clean file and one that breaks the detector: the clean file's
-    verdict is reported before the error, as judging one file at a time reports it."""
+def test_check_all_reports_in_order_around_a_file_that_breaks_the_detector(tmp_path: Path) -> None:
+    """Two lanes judge a slow clean file, one that breaks the detector and a third: every verdict
+    comes in the files' order, as judging one file at a time gives them, and the broken file's
+    error is its own failed verdict (`InternalError`), never a clean one; it used to end the run."""
     files = []
     for name, value in (("a.png", 10), ("b.png", 20), ("c.png", 30)):
         Image.fromarray(np.full((64, 64, 3), value, np.uint8)).save(tmp_path / name)
@@ -83,8 +84,8 @@ def test_check_all_reports_the_files_judged_before_a_failure(tmp_path: Path) -> 
     plan = Plan(passes=(Pass("test-slow-or-broken", 1.0, 0.5),))
     checker = Checker(settings, use_exiftool=False, faces=False)
     checker.audit = Audit(FaceFinder(settings, plan), settings, plan)
-    judged = []
-    with pytest.raises(RuntimeError, match="network failed"):
-        for result in checker.check_all(files):
-            judged.append(result.input)
-    assert judged == files[:1]
+    judged = list(checker.check_all(files))
+    assert [r.input for r in judged] == files
+    assert [r.status for r in judged] == ["clean", "failed", "clean"]
+    assert judged[1].error is not None and judged[1].error.startswith("internal error")
+    assert "RuntimeError" in judged[1].error and "the network failed on this picture" in judged[1].error

@@ -717,6 +717,8 @@ def _outcome(op: str, result: Any, source: Path, folder: Path, target: Path | No
     else:
         if not result.error or "\n" in result.error or "Traceback" in result.error:
             problems.append(f"not a one-line reason: {result.error!r}")
+        elif result.error.startswith("internal error"):  # a bug or an unforeseen error, kept to its file
+            problems.append(result.error)
         if result.output is not None:
             problems.append(f"output named for a {result.status} file")
         if left:
@@ -988,6 +990,7 @@ def test_command_line_sample_never_shows_a_traceback(outcome: Outcome, tmp_path:
             assert record["status"] in ENDINGS[command], record
             if record["status"] in ("failed", "refused", "unverified"):
                 assert record["error"] and "\n" not in record["error"], record
+                assert not record["error"].startswith("internal error"), record
                 assert any(line.startswith(f"error: {record['path']}: ") for line in errors), record
             elif command != "check":
                 assert Path(record["output"]).is_file(), record

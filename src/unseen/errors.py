@@ -7,13 +7,16 @@
     ├── PlanError                a plan is malformed, points outside its picture or is for another file
     ├── OutputError              the output cannot be written (disk full, no permission)
     ├── VerificationError        the written file failed its self-check and was removed
-    └── ModelError               a detector's weights are missing or do not match their pin
+    ├── ModelError               a detector's weights are missing or do not match their pin
+    └── InternalError            anything else one file met: a bug of unseen's, or a library's
+                                 error no one foresaw, kept to that file's result
 
 The CLI maps these to exit codes; the library never prints.
 """
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 
@@ -62,3 +65,20 @@ class VerificationError(UnseenError):
 
 class ModelError(UnseenError):
     """A detector cannot be loaded."""
+
+
+class InternalError(UnseenError):
+    """An error no part of unseen raised on purpose, met while handling one file.
+
+    A batch of thousands must not end at the first file a bug or an unforeseen library error
+    meets, nor stop at that file on every rerun: the file fails alone, loudly, with nothing
+    written (every output is published only after its self-check), and the run goes on.
+    """
+
+    def __init__(self, exc: Exception) -> None:
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+        super().__init__(
+            f"internal error, nothing was written ({type(exc).__name__}{at}: {exc}); "
+            "please report it with the file's format, not the file"
+        )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import kinds
 from .datatypes import FileKind, FileResult
-from .errors import OutputError, UnseenError, UsageError
+from .errors import InternalError, OutputError, UnseenError, UsageError
 from .media.image import EXTENSIONS, pixel_limit
 from .write import why_not_written
 
@@ -42,7 +42,8 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: 
     One file's error never stops a batch: an `UnseenError` becomes a refused,
     unverified or failed result with its one-line reason, an `OSError`
     while writing (a folder that cannot be made, a full disk) one that names
-    the path, and memory running out a failed one that says so.
+    the path, memory running out a failed one that says so, and any other
+    error a failed one that says it is unseen's (`InternalError`).
     """
     started = time.perf_counter()
     kind: FileKind = "other"
@@ -60,6 +61,9 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: 
     except MemoryError:
         # Freed by now (what held it has unwound); the next file may well fit.
         result = FileResult.of_error(job.source, UnseenError(OUT_OF_MEMORY), kind)
+    except Exception as exc:  # not KeyboardInterrupt: Ctrl-C and a stopping batch unwind past this
+        log.error("%s: internal error", job.source, exc_info=True)
+        result = FileResult.of_error(job.source, InternalError(exc), kind)
     finally:
         pixel_limit.reset(cap)
     result.seconds = time.perf_counter() - started
