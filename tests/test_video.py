@@ -297,6 +297,26 @@ def test_other_containers_are_read_and_written_as_mp4(
     assert len(frames) == FRAMES and exposed_frames(clip, frames) == []
 
 
+@pytest.mark.parametrize("audio", ["disguise", "keep"])
+def test_a_mov_asked_for_is_written_and_passes_check(tmp_path: Path, audio: str) -> None:
+    """``-o safe.mov`` (an iPhone user keeping the suffix) failed on every clip: "metadata left in
+    output" for what FFmpeg's MOV muxer always writes (a data handler per track, an empty `wide`
+    atom, its vendor code, the sound entry's `wave` atom).  Those are allowed with FFmpeg's values
+    only: a camera's data handler that names itself is still a finding."""
+    clip = make_clip(tmp_path / "walk.mov", audio=True)
+    run = run_cli("protect", clip.path, "-o", tmp_path / "safe.mov", "--audio", audio)
+    assert run.code == 0, run.stderr
+    with av.open(str(tmp_path / "safe.mov")) as out:
+        assert out.format.name.startswith("mov") and len(out.streams.audio) == 1
+    assert run_cli("check", tmp_path / "safe.mov").code == 0
+    data = (tmp_path / "safe.mov").read_bytes()
+    at = data.index(b"dhlrurl ") + 20  # the data handler's name: a camera's "Core Media Data Handler"
+    named = data[:at] + b"\x0bCoreMediaDH" + data[at + 12 :]
+    (tmp_path / "camera.mov").write_bytes(named)
+    found = run_cli("check", tmp_path / "camera.mov", "--no-faces")
+    assert found.code == 3 and "minf/hdlr other than FFmpeg's data handler" in found.stderr, found.stderr
+
+
 def test_a_video_output_other_than_mp4_or_mov_is_refused(tmp_path: Path, finder: FaceFinder) -> None:
     clip = make_clip(tmp_path / "walk.mp4")
     with pytest.raises(UnsupportedError, match="mp4"):

@@ -24,7 +24,7 @@ STRUCTURE: dict[bytes, frozenset[bytes]] = {
     b"trak": frozenset({b"tkhd", b"edts", b"mdia"}),
     b"edts": frozenset({b"elst"}),
     b"mdia": frozenset({b"mdhd", b"hdlr", b"minf"}),
-    b"minf": frozenset({b"vmhd", b"smhd", b"dinf", b"stbl"}),
+    b"minf": frozenset({b"vmhd", b"smhd", b"hdlr", b"dinf", b"stbl"}),  # hdlr: a MOV's data handler
     b"dinf": frozenset({b"dref"}),
     b"stbl": frozenset(b"stsd stts stss ctts stsc stsz stz2 stco co64 sgpd sbgp sdtp cslg stps".split()),
     b"udta": frozenset({b"meta"}),  # FFmpeg's empty iTunes list: a handler and no items
@@ -35,6 +35,7 @@ SAMPLE_ENTRIES = frozenset(
     b"avc1 avc3 hvc1 hev1 mp4v av01 vp09 mp4a Opus fLaC ac-3 ec-3 alac .mp3 samr sawb".split()
 )
 TRACK_HANDLERS = frozenset({b"vide", b"soun"})
+DATA_HANDLERS = frozenset({b"url ", b"alis"})  # a MOV track's data reference: this file
 _TIMED = {b"mvhd", b"tkhd", b"mdhd"}
 _MAX_MOOV = 256 << 20
 
@@ -114,6 +115,15 @@ def scan(path: Path) -> list[Finding]:
     return found
 
 
+def _data_handler(payload: bytes) -> bool:
+    """A MOV track's data handler as FFmpeg writes it: of type 'url ' or 'alis', its name
+    "DataHandler" (a camera's may name itself), nothing else in its fields."""
+    name = payload[24:].rstrip(b"\0")
+    if name and name[0] == len(name) - 1:  # QuickTime's counted string
+        name = name[1:]
+    return payload[8:12] in DATA_HANDLERS and not any(payload[12:24]) and name in (b"", b"DataHandler")
+
+
 def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[Finding]:
     found = []
     if parent == b"meta" and data[start + 4 : start + 8] != b"hdlr":
@@ -130,6 +140,8 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
             found.append(_finding(f"{here} holds tags"))
         elif kind == b"hdlr" and parent == b"mdia" and data[a + 8 : a + 12] not in TRACK_HANDLERS:
             found.append(_finding(f"{where} is a {data[a + 8 : a + 12].decode('latin-1')!r} track"))
+        elif kind == b"hdlr" and parent == b"minf" and not _data_handler(data[a:b]):
+            found.append(_finding(f"{here} other than FFmpeg's data handler"))
         elif kind == b"stsd":
             entry = data[a + 12 : a + 16]
             if entry not in SAMPLE_ENTRIES:

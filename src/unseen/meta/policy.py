@@ -74,12 +74,13 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MajorBrand MinorVersion CompatibleBrands MovieHeaderVersion CreateDate ModifyDate TimeScale "
         "Duration PreferredRate PreferredVolume MatrixStructure PreviewTime PreviewDuration PosterTime "
         "SelectionTime SelectionDuration CurrentTime NextTrackID HandlerType HandlerVendorID Free MediaData "
-        "MediaDataSize MediaDataOffset"
+        "MediaDataSize MediaDataOffset Wide"
     ),
     "Track": _tags(
         "TrackHeaderVersion TrackCreateDate TrackModifyDate TrackID TrackDuration TrackLayer TrackVolume "
         "MatrixStructure ImageWidth ImageHeight Unknown_edts MediaHeaderVersion MediaCreateDate "
-        "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerType HandlerDescription "
+        "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerClass HandlerType HandlerDescription "
+        "VendorID PurchaseFileFormat Unknown_mp4a LayoutFlags "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
         "BitDepth AVCConfiguration HEVCConfiguration Unknown_hvcC AV1Configuration Unknown_av1C Unknown_vpcC Unknown_esds Unknown_btrt "
         "Unknown_dOps Unknown_dfLa Unknown_alac Unknown_dac3 Unknown_dec3 BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
@@ -130,6 +131,7 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     # place to hide anything that no tag names.
     "Free": _blank,
     "Padding": _blank,
+    "Wide": _blank,  # a MOV's reserved room for a 64-bit size
     # Decoder setups (as exiftool 12 names them, base64): what the picture or sound needs, and no
     # more (`setups`): HEVC's parameter sets without SEI, AV1's sequence header without metadata.
     "AVCConfiguration": _setup(setups.avc),
@@ -145,9 +147,19 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     "TrackModifyDate": _zero_date,
     "MediaCreateDate": _zero_date,
     "MediaModifyDate": _zero_date,
-    "MediaLanguageCode": lambda v: v in ("und", ""),
-    "HandlerDescription": lambda v: v in ("VideoHandler", "SoundHandler"),
-    "HandlerType": lambda v: v in ("vide", "soun", "mdir"),
+    # A MOV (`-o x.mov`) says "unspecified" as 32767, and adds each track's data handler: a media
+    # ('mhlr') and a data ('dhlr') handler class, the data one of type 'url ' or 'alis', FFmpeg's
+    # name for it, and FFmpeg's vendor code in the sample entry.
+    "MediaLanguageCode": lambda v: v in ("und", "", 32767, "32767"),
+    "HandlerClass": lambda v: v in ("mhlr", "dhlr"),
+    "HandlerDescription": lambda v: v in ("VideoHandler", "SoundHandler", "DataHandler"),
+    "HandlerType": lambda v: v in ("vide", "soun", "mdir", "url ", "alis"),
+    "VendorID": lambda v: v == "FFMP",
+    # A MOV's sound entry wraps its setup in a 'wave' atom: the codec's code ('frma'), an empty
+    # 'mp4a' atom and the channel layout ('chan', a number).
+    "PurchaseFileFormat": lambda v: v in ("mp4a", "alac"),
+    "Unknown_mp4a": _blank,
+    "LayoutFlags": lambda v: isinstance(v, int),
     "HandlerVendorID": lambda v: v in ("appl", ""),
     # A Vorbis comment block's vendor and a 3GP AMR entry's encoder vendor: FFmpeg's, or they name
     # the encoder (and so the phone or app) that made the file.

@@ -47,8 +47,9 @@ NEUTRAL_STREAM_TAGS = {
     # The name FFmpeg's MP3 muxer writes in the Info frame it makes, where a frame has room for it
     # (stereo, 128 kbit/s and up): the same in every file it writes.
     "encoder": {"Lavf"},
+    # A sample entry's vendor: none in an MP4; FFmpeg's own code in a MOV it writes, the same in all.
+    "vendor_id": {"[0][0][0][0]", "FFMP"},
 }
-VENDOR_NONE = "[0][0][0][0]"
 # A tag that is not valid UTF-8 (corrupt, or written in another encoding) is read with
 # replacement characters rather than stopping the scan: it is still a tag, so still a finding.
 METADATA_ERRORS = "replace"
@@ -411,7 +412,6 @@ def _scan_stream(fmt: str, s: av.stream.Stream) -> list[Finding]:
     if why is not None:
         found.append(Finding("unseen", f"{where}:AAC setup ({why})"))
     for key, value in s.metadata.items():
-        neutral = value in NEUTRAL_STREAM_TAGS.get(key, ()) or (key == "vendor_id" and value == VENDOR_NONE)
-        if not neutral:
+        if value not in NEUTRAL_STREAM_TAGS.get(key, ()):
             found.append(Finding("unseen", f"{where}:{key}"))
     return found
