@@ -180,6 +180,13 @@ def check_photo(*args, **kwargs):
     return _check(*args, **kwargs)
 
 
+def render(*args, **kwargs):
+    plan = _render(*args, **kwargs)
+    if _name[0].startswith('late'):
+        raise ZeroDivisionError('scripted')  # after the checked output was published
+    return plan
+
+
 def faces(self, path, is_video):
     if path.name.startswith('bug'):
         raise ZeroDivisionError('scripted')
@@ -187,6 +194,8 @@ def faces(self, path, is_video):
 
 
 _faces = unseen.check.Checker._faces
+_render = unseen.pipeline.photo.render
+unseen.pipeline.photo.render = render
 unseen.kinds.identify = identify
 unseen.pipeline.photo.check_photo = check_photo
 unseen.check.Checker._faces = faces
@@ -201,8 +210,9 @@ def test_a_bug_met_by_one_file_fails_that_file_alone(tmp_path: Path, small: np.n
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SCRIPTED_BUG)
-    indir, out = _photos(tmp_path / "in", small, count=3), tmp_path / "out"
+    indir, out = _photos(tmp_path / "in", small, count=4), tmp_path / "out"
     (indir / "photo01.png").rename(indir / "bug.png")
+    (indir / "photo03.png").rename(indir / "late.png")  # fails once its output is in place
     before = tree_hashes(indir)
     env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), ENV.get("PYTHONPATH")]))}
     done = subprocess.run(
@@ -210,11 +220,13 @@ def test_a_bug_met_by_one_file_fails_that_file_alone(tmp_path: Path, small: np.n
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    (line,) = done.stderr.splitlines()
-    assert f"{indir / 'bug.png'}: internal error, nothing was written (ZeroDivisionError at " in line, line
-    assert len(_visible(out)) == 2 and _hidden(out) == []
+    bug, late = sorted(done.stderr.splitlines(), key=lambda line: "late.png" in line)  # as they end
+    assert f"{indir / 'bug.png'}: internal error, nothing was written (ZeroDivisionError at " in bug, bug
+    assert f"{indir / 'late.png'}: internal error after its checked output was written (" in late, late
+    assert len(_visible(out)) == 3 and _hidden(out) == []
     # `unseen check` keeps such an error to its file too, and never calls that file clean.
-    first, second = _visible(out)
+    first, second, third = _visible(out)
+    third.unlink()
     (out / "bug.png").write_bytes(first.read_bytes())
     check = unseen_cmd("check", out, "--json")
     done = subprocess.run(check, capture_output=True, text=True, env=env, timeout=300)

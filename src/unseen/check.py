@@ -21,8 +21,9 @@ import numpy as np
 from . import kinds, meta
 from .datatypes import Detections, FileKind, FileResult, Status
 from .detect import FaceFinder
-from .errors import InputError, InternalError, UnseenError, UnsupportedError, VerificationError
+from .errors import InputError, UnseenError, UnsupportedError, VerificationError
 from .inorder import InOrder
+from .jobs import failed
 from .media import image as image_io
 from .media.video import VideoReader
 from .profiles import resolve
@@ -79,10 +80,8 @@ class Checker:
             result = self._check(path)
         except _Stopped:
             raise
-        except UnseenError as exc:
-            result = FileResult.of_error(path, exc, "other")
         except Exception as exc:  # one file's, as `unseen.jobs.handled` keeps it: never "clean"
-            result = FileResult.of_error(path, InternalError(exc), "other")
+            result = failed(path, exc, "other")
         finally:
             image_io.pixel_limit.reset(cap)
         result.seconds = time.perf_counter() - started

@@ -16,6 +16,7 @@ The CLI maps these to exit codes; the library never prints.
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 
@@ -71,14 +72,23 @@ class InternalError(UnseenError):
     """An error no part of unseen raised on purpose, met while handling one file.
 
     A batch of thousands must not end at the first file a bug or an unforeseen library error
-    meets, nor stop at that file on every rerun: the file fails alone, loudly, with nothing
-    written (every output is published only after its self-check), and the run goes on.
+    meets, nor stop at that file on every rerun: the file fails alone, loudly, and the run goes
+    on.  Outputs are published only after their self-check, so what ``written`` says is whether
+    that file's checked output was already in place when the error came (None: nothing is
+    written for this file at all, as in `unseen check`).  The message names where the error rose,
+    in unseen's code and, when it differs, in the library beneath; the error's own text is cut
+    short, as it may quote the file.
     """
 
-    def __init__(self, exc: Exception) -> None:
-        where = traceback.extract_tb(exc.__traceback__)[-1:]
-        at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+    def __init__(self, exc: Exception, *, written: bool | None = None) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if f"{os.sep}unseen{os.sep}" in f.filename]
+        places = list(
+            dict.fromkeys(f"{Path(f.filename).name}:{f.lineno or '?'}" for f in (*ours[-1:], *frames[-1:]))
+        )
+        at = f" at {places[0]}" + (f" (in {places[1]})" if len(places) > 1 else "") if places else ""
+        state = {None: "", False: ", nothing was written", True: " after its checked output was written"}
         super().__init__(
-            f"internal error, nothing was written ({type(exc).__name__}{at}: {exc}); "
+            f"internal error{state[written]} ({type(exc).__name__}{at}: {str(exc)[:200]}); "
             "please report it with the file's format, not the file"
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import kinds
 from .datatypes import FileKind, FileResult
-from .errors import InternalError, OutputError, UnseenError, UsageError
+from .errors import InternalError, OutputError, UnseenError, UsageError, unreadable
 from .media.image import EXTENSIONS, pixel_limit
 from .write import why_not_written
 
@@ -52,22 +52,32 @@ def handled(job: Job, work: Callable[[kinds.FileKind], FileResult], max_pixels: 
         found = kinds.identify(job.source)
         kind = found.kind
         result = work(found)
-    except UnseenError as exc:
-        log.info("%s: %s", job.source, exc)
-        result = FileResult.of_error(job.source, exc, kind)
-    except OSError as exc:
-        where = Path(exc.filename) if exc.filename else job.target
-        result = FileResult.of_error(job.source, OutputError(why_not_written(where, exc)), kind)
-    except MemoryError:
-        # Freed by now (what held it has unwound); the next file may well fit.
-        result = FileResult.of_error(job.source, UnseenError(OUT_OF_MEMORY), kind)
     except Exception as exc:  # not KeyboardInterrupt: Ctrl-C and a stopping batch unwind past this
-        log.error("%s: internal error", job.source, exc_info=True)
-        result = FileResult.of_error(job.source, InternalError(exc), kind)
+        result = failed(job.source, exc, kind, job.target)
     finally:
         pixel_limit.reset(cap)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def failed(source: Path, exc: Exception, kind: FileKind, target: Path | None = None) -> FileResult:
+    """The result of a file whose handling raised ``exc`` (`handled` says how each kind of error
+    reads).  ``target``: the output being written, None where nothing is (`unseen check`), where
+    an `OSError` is the input's."""
+    if isinstance(exc, UnseenError):
+        log.info("%s: %s", source, exc)
+        return FileResult.of_error(source, exc, kind)
+    if isinstance(exc, OSError):
+        if target is None:
+            return FileResult.of_error(source, unreadable(source, exc), kind)
+        where = Path(exc.filename) if exc.filename else target
+        return FileResult.of_error(source, OutputError(why_not_written(where, exc)), kind)
+    if isinstance(exc, MemoryError):
+        # Freed by now (what held it has unwound); the next file may well fit.
+        return FileResult.of_error(source, UnseenError(OUT_OF_MEMORY), kind)
+    log.error("%s: internal error", source, exc_info=exc)
+    written = None if target is None else target.exists()  # outputs never replace a file
+    return FileResult.of_error(source, InternalError(exc, written=written), kind)
 
 
 def collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Path | None]]:

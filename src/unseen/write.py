@@ -126,9 +126,10 @@ def _open_folder(folder: Path) -> int | None:
 
 
 def _remove_temporaries(folder: Path, pattern: str = TEMP_GLOB) -> None:
-    for leftover in folder.glob(pattern):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    with contextlib.suppress(OSError):  # a folder that cannot be listed (EIO, a stale NFS handle)
+        for leftover in folder.glob(pattern):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:

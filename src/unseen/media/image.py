@@ -27,15 +27,18 @@ from ..errors import InputError, UnsupportedError, UsageError, unreadable
 # Pillow's bomb guard stops at ~179 MP; 108 MP phone photos are real, so allow a little more.
 MAX_PIXELS = 250_000_000
 # What Pillow raises on a damaged file: its plugins read past the end of a cut one as
-# IndexError or struct.error; its AVIF decoder (libavif) and the JPEG XL plugin (libjxl) fail
-# with RuntimeError.
-CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, RuntimeError)
+# IndexError or struct.error (and `Undecodable` stands for libavif's and libjxl's refusals).
+CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
 
-def why_corrupt(exc: BaseException) -> str:
-    """A decoder's reason for refusing a file, its first sentence: libjxl's goes on to advise
-    building libjxl from source."""
-    return str(exc).strip().split("\n")[0].split(". ")[0] or type(exc).__name__
+class Undecodable(ValueError):
+    """A damaged AVIF or JPEG XL: Pillow's AVIF decoder (libavif) and the JPEG XL plugin (libjxl)
+    refuse one with a plain RuntimeError, which `open_image` turns into this, one of `CORRUPT`.
+    Only the decoder's first sentence is kept: libjxl's goes on to advise building libjxl from
+    source."""
+
+    def __init__(self, exc: RuntimeError) -> None:
+        super().__init__(str(exc).strip().split("\n")[0].split(". ")[0] or "the decoder failed")
 
 
 @cache
@@ -82,11 +85,20 @@ def open_image(path: Path) -> Iterator[Image.Image]:
     bomb declares billions of pixels in a few bytes) is refused before any of
     it is decoded.  Pillow's own guard is replaced by that check while this
     call (or another thread's) reads, not for the whole process.
+
+    Whatever decodes the picture inside the ``with`` block (``load``, ``seek``, ``convert``) is
+    covered too: a decoder's plain RuntimeError becomes `Undecodable`.  Python's own kinds of
+    RuntimeError (a recursion, a generator's leaked StopIteration) are bugs and pass as they are.
     """
     _register_openers()
-    with _own_guard(), Image.open(path) as img:
-        refuse_oversized(path, img.width, img.height)
-        yield img
+    try:
+        with _own_guard(), Image.open(path) as img:
+            refuse_oversized(path, img.width, img.height)
+            yield img
+    except RuntimeError as exc:
+        if type(exc) is not RuntimeError or isinstance(exc.__cause__, StopIteration):
+            raise
+        raise Undecodable(exc) from exc
 
 
 class _Guard:
@@ -137,7 +149,7 @@ def _tiff_pages(path: Path, img: Image.Image) -> int:
             pages += not int(getattr(img, "tag_v2", {}).get(254, 0)) & 1
         img.seek(0)
     except (*CORRUPT, TypeError) as exc:  # Pillow: "Missing dimensions" for a broken directory
-        raise InputError(path, f"truncated or corrupt TIFF directory ({why_corrupt(exc)})") from exc
+        raise InputError(path, f"truncated or corrupt TIFF directory ({exc or type(exc).__name__})") from exc
     return pages
 
 
@@ -208,7 +220,7 @@ def read(path: Path) -> Picture:
     except UnidentifiedImageError as exc:
         raise UnsupportedError(path, "not an image, or a format unseen cannot read") from exc
     except CORRUPT as exc:
-        raise InputError(path, f"truncated or corrupt image ({why_corrupt(exc)})") from exc
+        raise InputError(path, f"truncated or corrupt image ({exc or type(exc).__name__})") from exc
     if not frames:
         raise InputError(path, "image has no frames")
     return Picture(frames, fmt, durations, loop if isinstance(loop, int) else None)
