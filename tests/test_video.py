@@ -297,7 +297,7 @@ def test_other_containers_are_read_and_written_as_mp4(
     assert len(frames) == FRAMES and exposed_frames(clip, frames) == []
 
 
-@pytest.mark.parametrize("audio", ["disguise", "keep"])
+@pytest.mark.parametrize("audio", [pytest.param("disguise", marks=needs_voice), "keep"])
 def test_a_mov_asked_for_is_written_and_passes_check(tmp_path: Path, audio: str) -> None:
     """``-o safe.mov`` (an iPhone user keeping the suffix) failed on every clip: "metadata left in
     output" for what FFmpeg's MOV muxer always writes (a data handler per track, an empty `wide`
