@@ -222,21 +222,32 @@ def test_a_note_that_comes_after_its_files_result_draws_no_bar() -> None:
     assert [t.description for t in bars.progress.tasks] == ["files"]
 
 
+def _fails_in_one_line(damaged: Path, *args: object) -> dict[str, object]:
+    """Run a command on ``damaged`` with ``--json``: it fails, and stderr holds its one line alone."""
+    run = run_cli(args[0], damaged, *args[1:], "--json")
+    record = run.records()[0]
+    assert run.code == 1 and record["status"] == "failed", run.stdout
+    assert run.stderr.splitlines() == [f"error: {damaged}: {record['error']}"], run.stderr
+    return record
+
+
+def _gradient(fmt: str, **options: object) -> bytearray:
+    picture = io.BytesIO()
+    gradient = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
+    Image.fromarray(gradient).save(picture, fmt, **options)
+    return bytearray(picture.getvalue())
+
+
 def test_a_damaged_tiff_leaves_nothing_on_stderr_but_the_command_lines_own_line(tmp_path: Path) -> None:
     """libtiff printed each decoding error of a damaged TIFF on stderr itself ("ZIPDecode: Decoding
     error at scanline 0, ..."), past Python: under ``--json`` stderr must hold one line per failed
     file and nothing else, for every command (found by the robustness suite on another seed)."""
-    picture = io.BytesIO()
-    gradient = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
-    Image.fromarray(gradient).save(picture, "TIFF", compression="tiff_adobe_deflate")
-    data = bytearray(picture.getvalue())
+    data = _gradient("TIFF", compression="tiff_adobe_deflate")
     data[20:40] = bytes(b ^ 0xFF for b in data[20:40])  # inside the compressed strip, which starts at 8
     damaged = tmp_path / "damaged.tif"
     damaged.write_bytes(bytes(data))
     for args in (("protect", "-o", tmp_path / "p"), ("strip", "-o", tmp_path / "s"), ("check",)):
-        run = run_cli(args[0], damaged, *args[1:], "--json")
-        assert run.code == 1 and run.records()[0]["status"] == "failed", run.stdout
-        assert run.stderr.splitlines() == [f"error: {damaged}: {run.records()[0]['error']}"], run.stderr
+        _fails_in_one_line(damaged, *args)
 
 
 @pytest.mark.parametrize("fmt", ["AVIF", "JXL"])
@@ -246,23 +257,17 @@ def test_a_damaged_avif_or_jpeg_xl_is_one_line_for_every_command(tmp_path: Path,
     when the robustness suite took in every format unseen reads."""
     import pillow_jxl  # noqa: F401  (registers the JPEG XL writer)
 
-    picture = io.BytesIO()
-    gradient = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
-    Image.fromarray(gradient).save(picture, fmt)
-    data = bytearray(picture.getvalue())
+    data = _gradient(fmt)
     # The coded picture: AVIF's starts after its `mdat` box header; a JPEG XL's is most of the file.
     at = data.index(b"mdat") + 4 if fmt == "AVIF" else len(data) // 2
     data[at : at + 8] = bytes(b ^ 0xFF for b in data[at : at + 8])
     damaged = tmp_path / f"damaged.{fmt.lower()}"
     damaged.write_bytes(bytes(data))
-    for args in (("protect", "-o", tmp_path / "p"), ("strip", "-o", tmp_path / "s")):
-        run = run_cli(args[0], damaged, *args[1:], "--json")
-        record = run.records()[0]
-        assert run.code == 1 and record["status"] == "failed", run.stdout
-        assert "truncated or corrupt image" in record["error"]
-        assert "libjxl" not in record["error"]  # its advice to build libjxl from source is not ours
-        assert run.stderr.splitlines() == [f"error: {damaged}: {record['error']}"], run.stderr
-        assert not args[2].exists() or list(args[2].iterdir()) == []
+    for command, out in (("protect", tmp_path / "p"), ("strip", tmp_path / "s")):
+        error = str(_fails_in_one_line(damaged, command, "-o", out)["error"])
+        assert "truncated or corrupt image" in error
+        assert "libjxl" not in error  # its advice to build libjxl from source is not ours
+        assert not out.exists() or list(out.iterdir()) == []
     # `check` calls it dirty where its metadata alone says so (the pixels noted as not checked).
     run = run_cli("check", damaged, "--json")
     record = run.records()[0]

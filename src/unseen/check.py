@@ -21,7 +21,7 @@ import numpy as np
 from . import kinds, meta
 from .datatypes import Detections, FileKind, FileResult, Status
 from .detect import FaceFinder
-from .errors import InputError, UnseenError, UnsupportedError, VerificationError
+from .errors import UnseenError, UnsupportedError, VerificationError
 from .inorder import InOrder
 from .jobs import failed
 from .media import image as image_io
@@ -92,8 +92,6 @@ class Checker:
             found: kinds.FileKind | None = kinds.identify(path)
         except UnsupportedError:
             found = None  # a kind unseen refuses to clean (RAW, PDF...) can still be scanned
-        except InputError as exc:
-            return FileResult(path, None, "failed", error=exc.why, kind="other")
         kind: FileKind = found.kind if found else "other"
         findings = [str(f) for f in meta.scan(path, use_exiftool=self.use_exiftool)]
         if found is None and not findings:
