@@ -54,7 +54,7 @@ from .errors import OutputError, UnseenError, UsageError
 from .jobs import Job
 from .plan import Plan
 from .settings import Settings
-from .write import TEMP_GLOB, sweep, why_not_written
+from .write import TEMP_GLOB, remove_unfinished, sweep, why_not_written
 
 log = logging.getLogger(__name__)
 Mode = Literal["protect", "strip", "analyse"]
@@ -107,8 +107,11 @@ def run(
     """
     if processes <= 1 or len(jobs) <= 1:
         handle = worker(task, frames)
-        for job in jobs:
-            yield handle(job)
+        try:
+            for job in jobs:
+                yield handle(job)
+        finally:
+            remove_unfinished()  # of a file Ctrl-C stopped (`remove_unfinished` says why)
         return
     threads = max(1, (os.cpu_count() or 1) // processes)
     task = replace(task, settings=task.settings.replace(threads=threads))
@@ -199,7 +202,7 @@ def _interrupt(workers: list[BaseProcess], patience_s: float = STOP_S) -> None:
     """Stop every worker the way Ctrl-C stops one process: a file in progress unwinds (its hidden
     temporary file removed) and no other starts.  A worker still going after ``patience_s`` (a
     native call that does not return), or when a second Ctrl-C cuts the wait short, is killed:
-    the rerun removes what it left.
+    what it left goes as the run ends (`Folder`), or with the rerun if it has not died by then.
 
     The workers are not made to exit (`GENTLE`, not SIGTERM): a pool whose workers die is
     "broken", and CPython 3.12 up to 3.12.7 and 3.13.0 can then deadlock the pool's thread
@@ -395,6 +398,8 @@ def _handle(job: Job) -> FileResult:
             raise KeyboardInterrupt  # queued before the run was interrupted: it does not start
         return _handle_one(job)
     finally:
+        _unwinding = True  # no interrupt lands in the cleaning up
+        remove_unfinished()  # of a file the interrupt stopped (`remove_unfinished` says why)
         _busy = _unwinding = False
         if _ending:
             os._exit(0)
@@ -429,11 +434,15 @@ class Folder:
             self._read()
         except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
             raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
-        # Hidden temporary files of a killed run (not those of a live one writing a single file here).
+        self._sweep()  # a killed run's
+        return self
+
+    def _sweep(self) -> None:
+        """Remove the hidden temporary files under the folder that no live writer holds (a live one
+        may be writing a single file here), except in another run's folder below this one."""
         for folder in {leftover.parent for leftover in self.out.rglob(TEMP_GLOB)}:
             if not self._nested(folder):
                 sweep(folder)
-        return self
 
     def _nested(self, folder: Path) -> bool:
         """Whether ``folder`` is, or lies in, another run's folder below this one (it has a lock of
@@ -444,9 +453,11 @@ class Folder:
             folder = folder.parent
         return False
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         if self._lock is None:
             return
+        if kind is not None:  # stopped: what a worker killed mid-file left (`_interrupt`), now
+            self._sweep()
         # A run that made the folder and published nothing in it leaves nothing behind either.
         if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
             for name in (STATE, LOCK):

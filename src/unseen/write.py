@@ -38,6 +38,7 @@ TEMP_GLOB = ".unseen-*.part"
 # This machine, in temporary names: a digest, so a name left behind says nothing of the machine.
 HERE = hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
 _swept: set[Path] = set()  # folders this process has cleared of dead runs' temporary files
+_unfinished: set[Path] = set()  # this process's temporary files not yet removed (`remove_unfinished`)
 
 
 @contextmanager
@@ -49,6 +50,7 @@ def staged(final: Path) -> Iterator[Path]:
         raise OutputError(why_not_written(final.parent, exc)) from exc
     temp = _temp_beside(final)
     with _writing_in(final.parent):
+        _unfinished.add(temp)
         try:
             yield temp
             _publish(temp, final)
@@ -58,10 +60,28 @@ def staged(final: Path) -> Iterator[Path]:
             # Filling the hidden file failed (a full disk, a size limit): the error names the output.
             raise OutputError(why_not_written(final, exc)) from exc
         finally:
-            # On a read-only file system this fails too, and its error would hide the one that
-            # names the output.
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
+            _remove(temp)
+
+
+def _remove(temp: Path) -> None:
+    # On a read-only file system this fails too, and its error would hide the one that names the output.
+    with contextlib.suppress(OSError):
+        temp.unlink(missing_ok=True)
+    _unfinished.discard(temp)
+
+
+def remove_unfinished() -> None:
+    """Remove the temporary files this process began and has not removed: call it once the work
+    that wrote them has ended, in whatever way.
+
+    A `staged` block removes its own, except where Ctrl-C stops it in one place.  Python runs a
+    signal's handler between bytecodes, and one that comes during a long native call (numpy's or
+    onnxruntime's, which do not look for signals) as a block ends is raised on entering the
+    block's ``__exit__``, before the generator resumes: its ``finally`` is then left to the
+    garbage collector, which a batch worker ending with ``os._exit`` never runs.
+    """
+    for temp in list(_unfinished):
+        _remove(temp)
 
 
 def _temp_beside(final: Path) -> Path:
