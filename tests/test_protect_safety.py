@@ -124,6 +124,48 @@ def test_interrupt_mid_video_leaves_nothing(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
+# Loaded first by the command line's Python (through PYTHONPATH): once unseen is importing and asks
+# for numpy, it says so and waits, as a slow laptop's disk makes it wait, for the test's Ctrl-C.
+SLOW_LOAD = """
+import os, sys, time
+
+
+class SlowNumpy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and "unseen" in sys.modules:
+            open(os.environ["UNSEEN_TEST_LOADING"], "w").close()
+            time.sleep(60)
+        return None
+
+
+sys.meta_path.insert(0, SlowNumpy())
+"""
+
+
+def test_ctrl_c_while_unseen_loads_ends_in_one_line(tmp_path: Path, small: np.ndarray) -> None:
+    """Loading takes half a second or more; a Ctrl-C then printed a traceback, 15 lines."""
+    source, out, hook = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_LOAD)
+    loading = tmp_path / "loading"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+        "UNSEEN_TEST_LOADING": str(loading),
+    }
+    proc = subprocess.Popen(
+        unseen_cmd("protect", source, "-o", out), stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 60
+    while not loading.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "unseen never began loading numpy"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stderr) == (130, "interrupted: nothing was written\n")
+    assert not out.exists()
+
+
 def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, small: np.ndarray) -> None:
     indir, out = tmp_path / "in", tmp_path / "out"
     save(small, indir / "good.png")

@@ -9,13 +9,17 @@ program configures logging), and errors derive from `UnseenError`.  Importing
 it changes one piece of global state, on purpose: it turns onnxruntime's
 telemetry off for this process and the processes it starts (`unseen.offline`),
 which is why it comes before anything that imports onnxruntime.
+
+The names below load with their modules on first use: importing the package
+itself loads none of numpy, PyAV or onnxruntime, so the command line can
+catch a Ctrl-C that comes while it loads them (`unseen.__main__`).
 """
 
 import logging
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from . import offline  # noqa: F401  first: onnxruntime reads its telemetry switch once, on import
-from .api import analyse_path, check_path, protect_path, strip_path
-from .datatypes import Detections, FileResult
 from .errors import (
     InputError,
     ModelError,
@@ -26,9 +30,35 @@ from .errors import (
     UsageError,
     VerificationError,
 )
-from .pipeline import Protector
-from .plan import Plan, Region, Track
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .api import analyse_path, check_path, protect_path, strip_path
+    from .datatypes import Detections, FileResult
+    from .pipeline import Protector
+    from .plan import Plan, Region, Track
+    from .settings import Settings
+
+# Where each public name lives.
+_HOMES = {
+    **dict.fromkeys(("analyse_path", "check_path", "protect_path", "strip_path"), "api"),
+    **dict.fromkeys(("Detections", "FileResult"), "datatypes"),
+    "Protector": "pipeline",
+    **dict.fromkeys(("Plan", "Region", "Track"), "plan"),
+    "Settings": "settings",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __version__ = "0.2.0"
 
