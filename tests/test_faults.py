@@ -160,6 +160,17 @@ def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndar
     assert tree_hashes(indir) == before
 
 
+def test_memory_running_out_in_check_fails_that_file_alone(tmp_path: Path) -> None:
+    """`check` says so in its own words: it writes nothing and has no --jobs to suggest."""
+    indir = tmp_path / "in"
+    save(np.random.default_rng(0).integers(0, 256, (128, 128, 3), np.uint8), indir / "clean.png")
+    Image.new("RGB", (12000, 9000), (120, 110, 100)).save(indir / "huge.jpg", quality=90)
+    errors, stderr = _limited("check", indir, "--json", kind=resource.RLIMIT_AS, limit=1_750_000_000)
+    assert errors == [  # the photo beside it judged, as it is without the limit
+        f"error: {indir / 'huge.jpg'}: not enough memory to judge it (it may fit checked on its own)"
+    ], stderr
+
+
 # Loaded by every Python the test starts (the command line and its workers) through PYTHONPATH: a
 # bug scripted into unseen's own code, met by the files whose names start with "bug".
 SCRIPTED_BUG = """

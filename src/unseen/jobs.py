@@ -26,6 +26,7 @@ log = logging.getLogger("unseen")
 OUT_OF_MEMORY = (
     "not enough memory to handle it; nothing was written (it may fit with one file at a time: --jobs 1)"
 )
+OUT_OF_MEMORY_CHECKING = "not enough memory to judge it (it may fit checked on its own)"
 SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff",
                   ".tiff": "tiff", ".bmp": "bmp", ".gif": "gif"}  # fmt: skip
 
@@ -74,7 +75,8 @@ def failed(source: Path, exc: Exception, kind: FileKind, target: Path | None = N
         return FileResult.of_error(source, OutputError(why_not_written(where, exc)), kind)
     if isinstance(exc, MemoryError):
         # Freed by now (what held it has unwound); the next file may well fit.
-        return FileResult.of_error(source, UnseenError(OUT_OF_MEMORY), kind)
+        why = OUT_OF_MEMORY if target is not None else OUT_OF_MEMORY_CHECKING  # `check` has no --jobs
+        return FileResult.of_error(source, UnseenError(why), kind)
     log.error("%s: internal error", source, exc_info=exc)
     written = None if target is None else target.exists()  # outputs never replace a file
     return FileResult.of_error(source, InternalError(exc, written=written), kind)
