@@ -33,7 +33,10 @@ import pytest
 from PIL import Image
 
 from conftest import BOOKKEEPING, REPORTS, make_clip, run_cli, save, tree_hashes, unseen_cmd
-from unseen import write
+from unseen import batch, write
+from unseen.datatypes import FileResult
+from unseen.jobs import Job
+from unseen.settings import Settings
 from unseen.write import staged
 
 PHOTOS = 8
@@ -444,38 +447,102 @@ def test_every_write_holds_its_folder_while_its_temporary_file_exists(tmp_path: 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGUSR1 stands for the batch's gentle stop")
-def test_ctrl_c_as_a_write_ends_leaves_no_temporary_file(tmp_path: Path) -> None:
-    """Python runs a signal's handler between bytecodes; one that comes during a long native call
-    (numpy's, onnxruntime's) that ends a `staged` block is raised as the block's ``__exit__``
-    begins, and the generator, never resumed, keeps its temporary file for as long as the
-    interrupt's traceback lives (for ever in a worker that ends with ``os._exit``).  The run removes
-    it once the file's work has ended: a Ctrl-C mid-folder left one hidden file in 2 of 65 runs."""
+def test_ctrl_c_as_a_write_ends_can_skip_its_cleanup(tmp_path: Path) -> None:
+    """Why `remove_unfinished` exists.  Python runs a signal's handler at its next check for one
+    (at a call, not after an operator): one that comes during a long numpy operator that ends a
+    `staged` block is raised as the block's ``__exit__`` begins, and the generator, never resumed,
+    keeps its temporary file for as long as the interrupt's traceback lives (for ever in a worker
+    that ends with ``os._exit``)."""
     product = np.ones((2000, 2000))
-    asked, main = threading.Event(), threading.get_ident()
+    asked, armed, main = threading.Event(), [False], threading.get_ident()
 
     def tell() -> None:
         asked.wait()
         signal.pthread_kill(main, signal.SIGUSR1)
 
     def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        if armed[0]:  # a signal later than the block fails the test, not the whole session
+            raise KeyboardInterrupt
 
     teller = threading.Thread(target=tell)
-
     before = signal.signal(signal.SIGUSR1, stop)
     teller.start()
     try:
         with pytest.raises(KeyboardInterrupt) as stopped, staged(tmp_path / "out.png") as temp:
             temp.write_bytes(b"half a picture")
+            armed[0] = True
             asked.set()
             product @ product  # the signal comes meanwhile; its handler runs after the block's body
     finally:
+        armed[0] = False
         teller.join()
         signal.signal(signal.SIGUSR1, before)
     assert stopped.traceback[-2].name == "__exit__", "the interrupt did not land where this test means it to"
-    assert [p.name for p in tmp_path.iterdir()] == [temp.name]  # what a worker's Ctrl-C left behind
+    assert [p.name for p in tmp_path.iterdir()] == [temp.name]
     write.remove_unfinished()
     assert list(tmp_path.iterdir()) == []
+
+
+def _left_unfinished(folder: Path) -> Callable[[Job], FileResult]:
+    """A file's work that Ctrl-C stops as its write ends (the test above): the block never exits."""
+    held = []
+
+    def work(job: Job) -> FileResult:
+        block = staged(folder / "out.png")
+        block.__enter__().write_bytes(b"half a picture")
+        held.append(block)  # as the interrupt's traceback holds it
+        raise KeyboardInterrupt
+
+    return work
+
+
+def test_a_worker_removes_what_an_interrupted_file_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "_handle_one", _left_unfinished(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        batch._handle(Job(tmp_path / "in.png", tmp_path / "out.png"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_process_removes_what_an_interrupted_file_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = _left_unfinished(tmp_path)  # alive after the run, as an interrupt's traceback may be
+    monkeypatch.setattr(batch, "worker", lambda task, frames: work)
+    jobs = [Job(tmp_path / "in.png", tmp_path / "out.png")]
+    with pytest.raises(KeyboardInterrupt):
+        list(batch.run(batch.Task("protect", Settings()), jobs, 1))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="folders are locked with flock")
+def test_an_interrupted_batch_sweeps_its_folder_as_it_ends(tmp_path: Path) -> None:
+    """What a worker killed mid-file left goes as the run ends; a live writer's file, another
+    machine's (its run may still be unwinding) and a finished run's stay."""
+    out = tmp_path / "out"
+    with batch.Folder(out, Settings()):
+        (out / "a.png").write_bytes(b"published")
+    dead = out / f".unseen-{write.HERE}-0123456789ab.part"
+    elsewhere = out / ".unseen-000000-0123456789ab.part"
+    busy = out / "busy"
+    busy.mkdir()
+    live = busy / f".unseen-{write.HERE}-ba9876543210.part"
+    live.write_bytes(b"in progress")
+    holder = os.open(busy, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        # A run's start sweeps what it finds (other machines' files too): these come after it.
+        with batch.Folder(out, Settings()):
+            dead.write_bytes(b"a killed worker's")
+        assert dead.exists(), "a run that ends well has nothing of its own to sweep"
+        with pytest.raises(KeyboardInterrupt), batch.Folder(out, Settings()):
+            dead.write_bytes(b"a killed worker's")
+            elsewhere.write_bytes(b"in progress there")
+            raise KeyboardInterrupt
+        assert not dead.exists() and live.exists() and elsewhere.exists()
+    finally:
+        os.close(holder)
 
 
 def test_sigkill_of_the_process_group_never_publishes_a_partial_file(

@@ -267,6 +267,19 @@ def test_importing_unseen_changes_no_global_state() -> None:
     assert done.stdout.strip() == unseen.__version__
 
 
+def test_importing_unseen_loads_its_names_when_first_used() -> None:
+    """So that the command line can catch a Ctrl-C while they load (`unseen.__main__`)."""
+    code = (
+        "import sys, unseen; heavy = {'numpy', 'av', 'onnxruntime', 'PIL', 'pydantic'};"
+        "assert not heavy & set(sys.modules), heavy & set(sys.modules);"
+        "assert unseen.Settings().style == 'fill' and unseen.pipeline.Protector and unseen.check.Checker;"
+        "assert unseen.protect_path.__module__ == 'unseen.api';"
+        "print(hasattr(unseen, 'no_such_name'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
+
+
 @pytest.mark.parametrize(
     ("options", "valid"),
     [({"style": "smudge"}, "fill, pixelate, blur"), ({"audio": "none"}, "drop, keep, disguise"),

@@ -49,11 +49,19 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> object:
-    if name not in _HOMES:
+    """A public name, or a module of the package (``unseen.pipeline`` after ``import unseen``)."""
+    if name in _HOMES:
+        value = getattr(import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value  # once
+        return value
+    if name.startswith("__"):  # what tools probe modules for (__wrapped__, __file__ ...)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_HOMES[name]}", __name__), name)
-    globals()[name] = value  # once
-    return value
+    try:
+        return import_module(f".{name}", __name__)  # which binds it here
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":  # a module of ours that failed to import something
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -54,7 +54,7 @@ from .errors import OutputError, UnseenError, UsageError
 from .jobs import Job
 from .plan import Plan
 from .settings import Settings
-from .write import TEMP_GLOB, remove_unfinished, sweep, why_not_written
+from .write import OWN_TEMPS, TEMP_GLOB, remove_unfinished, sweep, why_not_written
 
 log = logging.getLogger(__name__)
 Mode = Literal["protect", "strip", "analyse"]
@@ -107,11 +107,12 @@ def run(
     """
     if processes <= 1 or len(jobs) <= 1:
         handle = worker(task, frames)
-        try:
-            for job in jobs:
-                yield handle(job)
-        finally:
-            remove_unfinished()  # of a file Ctrl-C stopped (`remove_unfinished` says why)
+        for job in jobs:
+            try:
+                result = handle(job)
+            finally:
+                remove_unfinished()  # of a file Ctrl-C stopped (`remove_unfinished` says why)
+            yield result
         return
     threads = max(1, (os.cpu_count() or 1) // processes)
     task = replace(task, settings=task.settings.replace(threads=threads))
@@ -434,15 +435,15 @@ class Folder:
             self._read()
         except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
             raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
-        self._sweep()  # a killed run's
+        self._sweep(TEMP_GLOB)  # a killed run's
         return self
 
-    def _sweep(self) -> None:
-        """Remove the hidden temporary files under the folder that no live writer holds (a live one
-        may be writing a single file here), except in another run's folder below this one."""
-        for folder in {leftover.parent for leftover in self.out.rglob(TEMP_GLOB)}:
+    def _sweep(self, pattern: str) -> None:
+        """Remove the hidden temporary files matching ``pattern`` under the folder that no live
+        writer holds (one may be writing a single file here), except in another run's folder below."""
+        for folder in {leftover.parent for leftover in self.out.rglob(pattern)}:
             if not self._nested(folder):
-                sweep(folder)
+                sweep(folder, pattern)
 
     def _nested(self, folder: Path) -> bool:
         """Whether ``folder`` is, or lies in, another run's folder below this one (it has a lock of
@@ -456,15 +457,20 @@ class Folder:
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         if self._lock is None:
             return
-        if kind is not None:  # stopped: what a worker killed mid-file left (`_interrupt`), now
-            self._sweep()
-        # A run that made the folder and published nothing in it leaves nothing behind either.
-        if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
-            for name in (STATE, LOCK):
-                (self.out / name).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                self.out.rmdir()
-        self._lock.close()
+        try:
+            if kind is not None:
+                # Stopped: what a worker left (killed mid-file by `_interrupt`, or a temporary file
+                # its own cleanup missed), this machine's only: another's may still be unwinding.
+                with contextlib.suppress(OSError):  # a folder that cannot be walked: the rerun's then
+                    self._sweep(OWN_TEMPS)
+            # A run that made the folder and published nothing in it leaves nothing behind either.
+            if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
+                for name in (STATE, LOCK):
+                    (self.out / name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()
+        finally:
+            self._lock.close()
 
     def _read(self) -> None:
         path = self.out / STATE

@@ -25,6 +25,7 @@ import os
 import secrets
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +38,10 @@ if sys.platform != "win32":
 TEMP_GLOB = ".unseen-*.part"
 # This machine, in temporary names: a digest, so a name left behind says nothing of the machine.
 HERE = hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
+OWN_TEMPS = f".unseen-{HERE}-*.part"  # this machine's
 _swept: set[Path] = set()  # folders this process has cleared of dead runs' temporary files
-_unfinished: set[Path] = set()  # this process's temporary files not yet removed (`remove_unfinished`)
+# Temporary files not yet removed, and the thread whose `staged` block made each (`remove_unfinished`).
+_unfinished: dict[Path, int] = {}
 
 
 @contextmanager
@@ -50,7 +53,7 @@ def staged(final: Path) -> Iterator[Path]:
         raise OutputError(why_not_written(final.parent, exc)) from exc
     temp = _temp_beside(final)
     with _writing_in(final.parent):
-        _unfinished.add(temp)
+        _unfinished[temp] = threading.get_ident()
         try:
             yield temp
             _publish(temp, final)
@@ -64,23 +67,26 @@ def staged(final: Path) -> Iterator[Path]:
 
 
 def _remove(temp: Path) -> None:
-    # On a read-only file system this fails too, and its error would hide the one that names the output.
+    # On a read-only file system this fails too, and its error would hide the one that names the
+    # output; the file then stays listed, for `remove_unfinished` to try again.
     with contextlib.suppress(OSError):
         temp.unlink(missing_ok=True)
-    _unfinished.discard(temp)
+        _unfinished.pop(temp, None)
 
 
 def remove_unfinished() -> None:
-    """Remove the temporary files this process began and has not removed: call it once the work
-    that wrote them has ended, in whatever way.
+    """Remove the temporary files that `staged` blocks of this thread began and have not removed:
+    call it once the work that wrote them has ended, in whatever way.
 
-    A `staged` block removes its own, except where Ctrl-C stops it in one place.  Python runs a
-    signal's handler between bytecodes, and one that comes during a long native call (numpy's or
-    onnxruntime's, which do not look for signals) as a block ends is raised on entering the
-    block's ``__exit__``, before the generator resumes: its ``finally`` is then left to the
-    garbage collector, which a batch worker ending with ``os._exit`` never runs.
+    A block removes its own, except where Ctrl-C stops it in one place.  Python runs a signal's
+    handler at its next check for one (at a call or a function's start, not after an operator),
+    and one that comes too late for the block's last check, during a long numpy operator there
+    (``a @ b``, an indexing) or in the few steps after it, is raised as the block's ``__exit__``
+    begins, before the generator resumes: its ``finally`` is then left to the garbage collector,
+    which a batch worker ending with ``os._exit`` never runs.
     """
-    for temp in list(_unfinished):
+    me = threading.get_ident()
+    for temp in [temp for temp, thread in list(_unfinished.items()) if thread == me]:
         _remove(temp)
 
 
@@ -96,7 +102,7 @@ def _writing_in(folder: Path) -> Iterator[None]:
     try:
         if fd is not None and sys.platform != "win32":
             # Once a process (a batch's folder holds thousands of files), this machine's files only.
-            if folder not in _swept and _remove_unheld(folder, fd, f".unseen-{HERE}-*.part", blind=False):
+            if folder not in _swept and _remove_unheld(folder, fd, OWN_TEMPS, blind=False):
                 _swept.add(folder)
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_SH)  # waits only for a sweep in progress
@@ -106,12 +112,12 @@ def _writing_in(folder: Path) -> Iterator[None]:
             os.close(fd)
 
 
-def sweep(folder: Path) -> None:
-    """Remove the temporary files in ``folder`` that no live writer holds; where folders cannot be
-    locked, every one (the caller knows no other run writes there)."""
+def sweep(folder: Path, pattern: str = TEMP_GLOB) -> None:
+    """Remove the temporary files in ``folder`` matching ``pattern`` that no live writer holds;
+    where folders cannot be locked, every one (the caller knows no other run writes there)."""
     fd = _open_folder(folder)
     try:
-        _remove_unheld(folder, fd, TEMP_GLOB, blind=True)
+        _remove_unheld(folder, fd, pattern, blind=True)
     finally:
         if fd is not None:
             os.close(fd)
