@@ -36,7 +36,7 @@ from unseen.detect import FaceFinder
 from unseen.detect.targets import TargetFinder
 from unseen.errors import InputError, UnsupportedError
 from unseen.jobs import Job
-from unseen.media.video_out import OUTBOX_DEPTH, Outbox
+from unseen.media.video_out import OUTBOX_DEPTH, Outbox, VideoEncoder
 from unseen.pipeline.video import Ctx, CutDetector, Detected, Recording, _recorded, _write, protect_video
 from unseen.profiles import resolve
 from unseen.settings import Settings
@@ -131,13 +131,28 @@ def test_detecting_every_third_frame_still_covers_every_frame(tmp_path: Path, fi
     assert counting.calls <= FRAMES // 3 + 2, "the detector ran on frames it should have skipped"
 
 
-def test_two_frames_detected_at_once_give_the_file_one_at_a_time_gives(tmp_path: Path) -> None:
+def test_two_frames_detected_at_once_give_the_encoder_what_one_at_a_time_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On two cores the detections of two frames run side by side (each session on one thread): their
-    results still reach the trackers in frame order, so the written file is the one a single
-    detection thread writes, frame for frame (same seed, same cover)."""
+    results still reach the trackers in frame order, so the frames handed to the encoder are, pixel
+    for pixel, the ones a single detection thread hands it (same seed, same cover).
+
+    The encoded files are not compared: in a process that has protected many clips (this test
+    suite's), x264 held to a rate on one thread wrote a late frame's last bytes differently in
+    about 1 run in 10, from the same frames with the same options, one thread or two alike (never
+    seen in fresh command-line runs: docs/video.md)."""
     clip = make_clip(tmp_path / "walk.mp4")
-    outputs = []
+    handed: list[list[tuple[int, int, str]]] = []
+    encode = VideoEncoder.encode
+
+    def recorded(self: VideoEncoder, packed: np.ndarray, pts: int, duration: int) -> None:
+        handed[-1].append((pts, duration, hashlib.sha256(packed.tobytes()).hexdigest()))
+        encode(self, packed, pts, duration)
+
+    monkeypatch.setattr(VideoEncoder, "encode", recorded)
     for threads in (1, 2):
+        handed.append([])
         opts = Settings(seed=1, threads=threads)
         profile = resolve(opts)
         photo_finder = FaceFinder(opts, profile.photo)  # as a Protector holds it: the video plan is a sibling
@@ -146,9 +161,8 @@ def test_two_frames_detected_at_once_give_the_file_one_at_a_time_gives(tmp_path:
         rngs = np.random.default_rng(1), np.random.default_rng(2)
         target = tmp_path / f"threads{threads}.mp4"
         protect_video(Job(clip.path, target), Ctx(opts, profile, photo_finder, others, audit, *rngs))
-        outputs.append(decode(target)[0])
-    assert exposed_frames(clip, outputs[1]) == []
-    assert all(np.array_equal(a, b) for a, b in zip(*outputs, strict=True))
+    assert len(handed[0]) == FRAMES and handed[0] == handed[1]
+    assert exposed_frames(clip, decode(target)[0]) == []
 
 
 @needs_shared
