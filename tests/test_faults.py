@@ -149,6 +149,7 @@ def test_a_file_size_limit_fails_each_file_with_a_clear_error(
     assert tree_hashes(indir) == before
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS does not enforce RLIMIT_AS")
 def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndarray) -> None:
     """A photo too large for the memory left (108 megapixels under a 2.5 GB address space here:
     onnxruntime's arena, or numpy, cannot get a buffer) is that file's one-line error, and the
@@ -163,6 +164,7 @@ def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndar
     assert tree_hashes(indir) == before
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS does not enforce RLIMIT_AS")
 def test_memory_running_out_in_check_fails_that_file_alone(tmp_path: Path) -> None:
     """`check` says so in its own words: it writes nothing and has no --jobs to suggest."""
     indir = tmp_path / "in"
@@ -170,7 +172,7 @@ def test_memory_running_out_in_check_fails_that_file_alone(tmp_path: Path) -> No
     Image.new("RGB", (12000, 9000), (120, 110, 100)).save(indir / "huge.jpg", quality=90)
     errors, stderr = _limited("check", indir, "--json", kind=resource.RLIMIT_AS, limit=1_750_000_000)
     assert errors == [  # the photo beside it judged, as it is without the limit
-        f"error: {indir / 'huge.jpg'}: not enough memory to judge it (it may fit checked on its own)"
+        f"error: {indir / 'huge.jpg'}: not enough memory to judge it"
     ], stderr
 
 
@@ -453,7 +455,7 @@ def test_ctrl_c_as_a_write_ends_can_skip_its_cleanup(tmp_path: Path) -> None:
     `staged` block is raised as the block's ``__exit__`` begins, and the generator, never resumed,
     keeps its temporary file for as long as the interrupt's traceback lives (for ever in a worker
     that ends with ``os._exit``)."""
-    product = np.ones((2000, 2000))
+    product = np.ones((2500, 2500))  # 0.3 s on two cores here: the signal comes well within it
     asked, armed, main = threading.Event(), [False], threading.get_ident()
 
     def tell() -> None:

@@ -463,11 +463,12 @@ class Folder:
                 # its own cleanup missed), this machine's only: another's may still be unwinding.
                 with contextlib.suppress(OSError):  # a folder that cannot be walked: the rerun's then
                     self._sweep(OWN_TEMPS)
-            # A run that made the folder and published nothing in it leaves nothing behind either.
-            if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
-                for name in (STATE, LOCK):
-                    (self.out / name).unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
+            # A run that made the folder and published nothing in it leaves nothing behind either
+            # (a folder that cannot be listed now is left as it is).
+            with contextlib.suppress(OSError):
+                if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
+                    for name in (STATE, LOCK):
+                        (self.out / name).unlink(missing_ok=True)
                     self.out.rmdir()
         finally:
             self._lock.close()

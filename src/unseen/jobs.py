@@ -26,7 +26,7 @@ log = logging.getLogger("unseen")
 OUT_OF_MEMORY = (
     "not enough memory to handle it; nothing was written (it may fit with one file at a time: --jobs 1)"
 )
-OUT_OF_MEMORY_CHECKING = "not enough memory to judge it (it may fit checked on its own)"
+OUT_OF_MEMORY_CHECKING = "not enough memory to judge it"
 SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff",
                   ".tiff": "tiff", ".bmp": "bmp", ".gif": "gif"}  # fmt: skip
 

@@ -86,7 +86,7 @@ def remove_unfinished() -> None:
     which a batch worker ending with ``os._exit`` never runs.
     """
     me = threading.get_ident()
-    for temp in [temp for temp, thread in list(_unfinished.items()) if thread == me]:
+    for temp in [temp for temp, thread in _unfinished.copy().items() if thread == me]:
         _remove(temp)
 
 
@@ -175,7 +175,7 @@ def write_private(final: Path, data: bytes, *, replace: bool = False) -> None:
         except OSError as exc:
             raise OutputError(why_not_written(final, exc)) from exc
         finally:
-            temp.unlink(missing_ok=True)
+            _remove(temp)
     _sync_dir(final.parent)
 
 

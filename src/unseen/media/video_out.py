@@ -115,7 +115,8 @@ class Outbox:
     writes, so that work now runs beside decoding and covering.  One thread takes
     the picture's and the sound's encoding and muxing alike, in the order the pass
     hands them over: the container sees the same calls in the same order as
-    before, so the same input still gives the same bytes.  At most `OUTBOX_DEPTH`
+    before (x264's bytes may still vary in a process that has protected many
+    clips: docs/video.md, 2026-12-06).  At most `OUTBOX_DEPTH`
     items wait (a frame each, or a chunk of sound); the first error stops the rest
     and is raised to the pass at its next call.
     """
