@@ -98,6 +98,18 @@ def unseen_cmd(*args: object) -> list[str]:
     return [sys.executable, "-m", "unseen", *map(str, args)]
 
 
+def with_sitecustomize(
+    folder: Path, code: str, base: Mapping[str, str] | None = None, **extra: str
+) -> dict[str, str]:
+    """An environment (``base``, else this process's, plus ``extra``) in which every Python started,
+    the command line and its workers alike, runs ``code`` first: a `sitecustomize` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(code)
+    env = {**(os.environ if base is None else base), **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    return env
+
+
 def run_cli(
     *args: object,
     prefix: Sequence[str] = (),

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FRAMES, make_clip, run_cli, tree_hashes, unseen_cmd, without_cuda
+from conftest import FRAMES, make_clip, run_cli, tree_hashes, unseen_cmd, with_sitecustomize, without_cuda
 from unseen import batch
 from unseen import settings as settings_mod
 from unseen.batch import LOCK, STATE, Folder
@@ -475,12 +475,8 @@ socket.create_connection = _refuse
 
 
 def test_no_network_in_a_parallel_batch_or_a_video(tmp_path: Path, astronaut: np.ndarray) -> None:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(NO_NETWORK)
     log = tmp_path / "net.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]),
-           "UNSEEN_NET_LOG": str(log)}  # fmt: skip
+    env = with_sitecustomize(tmp_path / "hooks", NO_NETWORK, UNSEEN_NET_LOG=str(log))
     photo_folder(tmp_path / "in", astronaut, 4)
     make_clip(tmp_path / "in" / "clip.mp4")
     run = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "2", env=env)

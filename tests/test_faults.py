@@ -32,7 +32,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import BOOKKEEPING, REPORTS, make_clip, run_cli, save, tree_hashes, unseen_cmd
+from conftest import (
+    BOOKKEEPING,
+    REPORTS,
+    make_clip,
+    run_cli,
+    save,
+    tree_hashes,
+    unseen_cmd,
+    with_sitecustomize,
+)
 from unseen import batch, write
 from unseen.datatypes import FileResult
 from unseen.jobs import Job
@@ -224,14 +233,11 @@ def test_a_bug_met_by_one_file_fails_that_file_alone(tmp_path: Path, small: np.n
     """An error no part of unseen raised on purpose (a bug; a damaged AVIF's RuntimeError was one) is
     that file's one line, "internal error", with nothing written; the batch goes on.  It ended the
     batch with a traceback, and a rerun stopped at the same file every time."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(SCRIPTED_BUG)
+    env = with_sitecustomize(tmp_path / "hook", SCRIPTED_BUG, ENV)
     indir, out = _photos(tmp_path / "in", small, count=4), tmp_path / "out"
     (indir / "photo01.png").rename(indir / "bug.png")
     (indir / "photo03.png").rename(indir / "late.png")  # fails once its output is in place
     before = tree_hashes(indir)
-    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), ENV.get("PYTHONPATH")]))}
     done = subprocess.run(
         unseen_cmd("protect", indir, "-o", out, "--jobs", jobs, "--json"),
         capture_output=True, text=True, env=env, timeout=300,

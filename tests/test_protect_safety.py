@@ -28,6 +28,7 @@ from conftest import (
     sha256,
     tree_hashes,
     unseen_cmd,
+    with_sitecustomize,
 )
 from unseen.media.video import Look
 from unseen.media.video_out import OUTPUTS, VideoEncoder, open_output
@@ -144,15 +145,8 @@ sys.meta_path.insert(0, SlowNumpy())
 
 def test_ctrl_c_while_unseen_loads_ends_in_one_line(tmp_path: Path, small: np.ndarray) -> None:
     """Loading takes half a second or more; a Ctrl-C then printed a traceback, 15 lines."""
-    source, out, hook = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(SLOW_LOAD)
-    loading = tmp_path / "loading"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
-        "UNSEEN_TEST_LOADING": str(loading),
-    }
+    source, out, loading = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "loading"
+    env = with_sitecustomize(tmp_path / "hook", SLOW_LOAD, UNSEEN_TEST_LOADING=str(loading))
     proc = subprocess.Popen(
         unseen_cmd("protect", source, "-o", out), stderr=subprocess.PIPE, text=True, env=env
     )
