@@ -285,6 +285,42 @@ def test_strip_keeps_every_frame_in_time_with_the_sound(made: Made, suffix: str)
         assert after[moment] == pytest.approx(before[moment], abs=1 / FPS), moment
 
 
+@pytest.mark.parametrize(("suffix", "muxed_as"), [(".mov", "mov"), (".m4v", "mp4")])
+def test_a_video_stripped_to_a_mov_or_m4v_asked_for_is_written_so(
+    made: Made, tmp_path: Path, suffix: str, muxed_as: str
+) -> None:
+    """``strip IMG_0001.MOV -o clean.mov`` (a phone's clip, its suffix kept) was refused with "cannot
+    write a clean copy as .mov", though protect writes one; a camera's MOV, with its timecode track,
+    chapter and subtitles, now comes out as a MOV with nothing but its picture and sound."""
+    target = tmp_path / f"clean{suffix}"
+    run = run_cli("strip", made.videos / "tagged.mov", "-o", target)
+    assert run.code == 0, run.stderr
+    with av.open(str(target)) as out:
+        assert muxed_as in out.format.name.split(",")
+        assert {s.type for s in out.streams} == {"video", "audio"}
+        assert not out.metadata.keys() - meta_video.STRUCTURAL_TAGS - {"encoder"}
+    tags = exiftool_tags(target, numeric=True)
+    assert identifying_in(tags) == [] and unallowed_in(tags) == [] and leaks(target) == []
+    assert _timeline(target)["frames"] == FRAMES and plays(target)
+    assert run_cli("check", target, "--no-faces").code == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "suffix"), [("tagged.mp4", ".mkv"), ("tagged.mp4", ".jpg"), ("tagged.png", ".mov")]
+)
+def test_a_copy_in_a_form_strip_cannot_write_is_refused_with_what_it_can(
+    made: Made, tmp_path: Path, source: str, suffix: str
+) -> None:
+    folder = made.videos if source.endswith(".mp4") else made.photos
+    target = tmp_path / f"clean{suffix}"
+    run = run_cli("strip", folder / source, "-o", target)
+    assert run.code == 1
+    (line,) = run.stderr.strip().splitlines()
+    expected = "is a picture, not a video" if suffix == ".mov" else ".mp4, .m4v or .mov"
+    assert source in line and expected in line, line
+    assert not target.exists()
+
+
 def _photo_with_a_past(folder: Path, astronaut: np.ndarray) -> Path:
     """A photo last changed ten years ago."""
     source = save(astronaut[:64, :64], folder / "holiday.png")

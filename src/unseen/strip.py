@@ -36,7 +36,7 @@ def strip_file(job: Job, settings: Settings | None = None) -> FileResult:
     def work(found: kinds.FileKind) -> FileResult:
         if found.kind == "audio":
             return _strip_sound(job, found)
-        fmt = output_format(job)
+        fmt = output_format(job, found.kind)
         with staged(job.target) as temp:
             cleaned = meta.write_clean(job.source, temp, fmt, jpeg_quality=opts.jpeg_quality)
             sync_file(temp)
@@ -58,14 +58,14 @@ def _strip_sound(job: Job, found: kinds.FileKind) -> FileResult:
     return FileResult(job.source, job.target, "stripped", kind="audio", note=how)
 
 
-def output_format(job: Job) -> str:
+def output_format(job: Job, kind: str) -> str:
+    """The format ``job.target``'s suffix asks for; a suffix strip cannot write names the ones it can."""
     suffix = job.target.suffix.lower()
-    if suffix == f".{video.OUTPUT_FORMAT}":
-        return video.OUTPUT_FORMAT
-    fmt = SUFFIX_FORMATS.get(suffix)
+    fmt = video.VIDEO_MUXERS.get(suffix) or SUFFIX_FORMATS.get(suffix)
     if fmt is None:
+        choices = video.video_suffixes() if kind == "video" else ", ".join(SUFFIX_FORMATS)
         raise UnsupportedError(
-            job.source, f"cannot write a clean copy as {suffix or 'a file without suffix'}"
+            job.source, f"cannot write a clean copy as {suffix or 'a file without suffix'}; use {choices}"
         )
     return fmt
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..inorder import InOrder
-from ..meta.video import new_video_stream, writing
+from ..meta.video import VIDEO_MUXERS, new_video_stream, video_suffixes, writing
 from .video import Look
 
 
@@ -31,20 +31,14 @@ class OutputKind:
     audio: str
 
 
-# Output suffix -> container and codecs.  H.264 in MP4 is what every phone and browser plays,
-# and ISO-BMFF is the one video container whose every tag our allowlist vouches for; MKV, WebM,
-# AVI... inputs are therefore written as MP4.
-OUTPUTS = {
-    ".mp4": OutputKind("mp4", "libx264", "aac"),
-    ".m4v": OutputKind("mp4", "libx264", "aac"),
-    ".mov": OutputKind("mov", "libx264", "aac"),
-}
+# Output suffix -> container and codecs (`VIDEO_MUXERS` says why these containers).
+OUTPUTS = {suffix: OutputKind(muxer, "libx264", "aac") for suffix, muxer in VIDEO_MUXERS.items()}
 
 
 def output_kind(target: Path, source: Path) -> OutputKind:
     kind = OUTPUTS.get(target.suffix.lower())
     if kind is None:
-        raise UnsupportedError(source, f"cannot write a video as {target.suffix!r}; use .mp4, .m4v or .mov")
+        raise UnsupportedError(source, f"cannot write a video as {target.suffix!r}; use {video_suffixes()}")
     return kind
 
 

@@ -77,13 +77,15 @@ def _scan_own(path: Path, family: str, raw_aac: bool) -> list[Finding]:
 
 
 def write_clean(src: Path, dst: Path, fmt: str, *, jpeg_quality: int = 95) -> Cleaned:
-    """Write a clean copy of ``src`` to ``dst`` in format ``fmt`` (an image format or ``mp4``)."""
+    """Write a clean copy of ``src`` to ``dst`` in format ``fmt`` (an image format, or a muxer of
+    `video.VIDEO_MUXERS`)."""
     family = families.identify(src)
+    muxers = set(video.VIDEO_MUXERS.values())
     if family == families.VIDEO:
-        if fmt != video.OUTPUT_FORMAT:
-            raise UnsupportedError(src, f"is a video; it can only be written as .{video.OUTPUT_FORMAT}")
-        return Cleaned(family, remux.write_clean(src, dst))
-    if fmt == video.OUTPUT_FORMAT:
+        if fmt not in muxers:
+            raise UnsupportedError(src, f"is a video; it can only be written as {video.video_suffixes()}")
+        return Cleaned(family, remux.write_clean(src, dst, fmt))
+    if fmt in muxers:
         raise UnsupportedError(src, "is a picture, not a video")
     reason = f"{family} pixels are always written anew" if family in families.RENDERED else None
     if family != fmt:

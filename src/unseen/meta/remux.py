@@ -188,8 +188,9 @@ def _planar(frame: VideoFrame) -> VideoFrame:
     )
 
 
-def write_clean(src: Path, dst: Path) -> str:
-    """Write ``dst`` (MP4) holding only the picture and sound streams of ``src``; return how:
+def write_clean(src: Path, dst: Path, muxer: str = video.OUTPUT_FORMAT) -> str:
+    """Write ``dst`` (MP4, or ``muxer``'s: `video.VIDEO_MUXERS`) holding only the picture and sound
+    streams of ``src``; return how:
     ``remuxed``, or ``re-encoded: <why>`` when a stream was encoded again, and ``; N parts laid
     end to end`` where its times were moved past joins (`video.Joins`)."""
     with video.open_input(src) as container:
@@ -201,7 +202,7 @@ def write_clean(src: Path, dst: Path) -> str:
             raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
-        pictures, encoded, joins = _remux(src, container, kept, dst, video.OUTPUT_FORMAT, video.COPY_AUDIO)
+        pictures, encoded, joins = _remux(src, container, kept, dst, muxer, video.COPY_AUDIO)
     if not pictures:
         raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
     return _told(f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed", joins)

@@ -33,6 +33,19 @@ StreamT = TypeVar("StreamT", bound=av.stream.Stream)
 if TYPE_CHECKING:
     Packet = _Packet[av.stream.Stream]
 OUTPUT_FORMAT = "mp4"
+# Output suffix -> FFmpeg's muxer, for every writer of a picture stream (protect's and strip's).
+# H.264 in MP4 is what every phone and browser plays, and ISO-BMFF is the one video container whose
+# every tag our allowlist vouches for; QuickTime's MOV is the same box structure (what a phone
+# records), so MKV, WebM, AVI... inputs are written as MP4.
+VIDEO_MUXERS = {".mp4": OUTPUT_FORMAT, ".m4v": OUTPUT_FORMAT, ".mov": "mov"}
+
+
+def video_suffixes() -> str:
+    """The suffixes a video can be written as, for messages: ".mp4, .m4v or .mov"."""
+    *most, last = VIDEO_MUXERS
+    return f"{', '.join(most)} or {last}"
+
+
 # Codecs MP4 carries as they are; anything else is re-encoded.  Left out on purpose: Motion JPEG,
 # every frame of which is a JPEG that may hold its own EXIF segment, and MPEG-4 Part 2, whose
 # "user data" (start code 00 00 01 B2) may hold any text in its decoder setup and in every frame,
