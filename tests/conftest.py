@@ -473,6 +473,7 @@ def make_clip(
     full_range: bool = False,
     tags: dict[str, str] | None = None,
     codec: str = "libx264",
+    sound_codec: str = "aac",
 ) -> Clip:
     rng = np.random.default_rng(0)
     background = rng.integers(40, 220, (H // 8, W // 8, 3)).astype(np.uint8).repeat(8, 0).repeat(8, 1)
@@ -486,7 +487,7 @@ def make_clip(
         video.codec_context.time_base = Fraction(1, FPS * 4)
         if rotation:
             video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=16000) if audio else None
+        sound = out.add_stream(sound_codec, rate=16000) if audio else None
         for i, stamp in enumerate(stamps):
             img = background.copy()
             x0, y0, x1, y1 = face_box(i)

@@ -305,6 +305,23 @@ def test_a_video_stripped_to_a_mov_or_m4v_asked_for_is_written_so(
     assert run_cli("check", target, "--no-faces").code == 0
 
 
+def test_what_a_mov_cannot_carry_is_encoded_again_and_said(tmp_path: Path) -> None:
+    """FFmpeg's MOV muxer refuses VP9, AV1, Opus and FLAC as they are ("cannot copy the streams
+    (Invalid argument)", blamed on the input): a web clip asked for as a MOV is encoded again, and
+    its line says so; as an MP4 the same clip is copied."""
+    clip = make_clip(tmp_path / "web.webm", codec="libvpx-vp9", audio=True, sound_codec="libopus").path
+    run = run_cli("strip", clip, "-o", tmp_path / "clean.mov", "--json")
+    assert run.code == 0, run.stderr
+    (record,) = run.records()
+    assert record["note"] == "re-encoded: vp9 to H.264, opus to AAC"
+    with av.open(str(tmp_path / "clean.mov")) as out:
+        assert [s.codec_context.name for s in out.streams] == ["h264", "aac"]
+    assert _timeline(tmp_path / "clean.mov")["frames"] == FRAMES
+    run = run_cli("strip", clip, "-o", tmp_path / "clean.mp4", "--json")
+    assert run.code == 0, run.stderr
+    assert run.records()[0]["note"] == "remuxed"
+
+
 @pytest.mark.parametrize(
     ("source", "suffix"), [("tagged.mp4", ".mkv"), ("tagged.mp4", ".jpg"), ("tagged.png", ".mov")]
 )

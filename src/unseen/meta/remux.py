@@ -128,19 +128,20 @@ def _route(
     path: Path,
     container: av.container.InputContainer,
     src: VideoStream | AudioStream,
-    copy_audio: frozenset[str] | None,
+    copy: tuple[frozenset[str], frozenset[str] | None],
 ) -> Route:
+    copy_video, copy_audio = copy
     if isinstance(src, VideoStream):
         codec = video.codec_name(src)
-        if codec not in video.COPY_VIDEO:
+        if codec not in copy_video:
             return _VideoEncode(out, src, f"{codec} to H.264")
         if video.reorders_by_packet_times(container, src):
             return _VideoEncode(out, src, f"{codec} to H.264, the AVI's times put in the frames' order")
         if codec == "h264" and not _opens_at_idr(path, src):
             return _VideoEncode(out, src, "h264 to H.264, which does not start at an IDR picture")
         return _Copy(out, src)
-    copy = copy_audio is None or video.codec_name(src) in copy_audio
-    return _Copy(out, src) if copy and _cleanable(src) else _AudioEncode(out, src)
+    as_it_is = copy_audio is None or video.codec_name(src) in copy_audio
+    return _Copy(out, src) if as_it_is and _cleanable(src) else _AudioEncode(out, src)
 
 
 def _opens_at_idr(path: Path, src: VideoStream) -> bool:
@@ -202,7 +203,7 @@ def write_clean(src: Path, dst: Path, muxer: str = video.OUTPUT_FORMAT) -> str:
             raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
-        pictures, encoded, joins = _remux(src, container, kept, dst, muxer, video.COPY_AUDIO)
+        pictures, encoded, joins = _remux(src, container, kept, dst, muxer, video.copied(muxer))
     if not pictures:
         raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
     return _told(f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed", joins)
@@ -218,7 +219,7 @@ def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | N
         kept = [s for s in video.kept_streams(container) if isinstance(s, AudioStream)]
         if not kept:
             raise UnsupportedError(src, "no sound stream that unseen can keep")
-        _, _, joins = _remux(src, container, kept, dst, muxer, copy_audio)
+        _, _, joins = _remux(src, container, kept, dst, muxer, (frozenset(), copy_audio))
     encoded = sorted({video.codec_name(s) for s in kept} - (copy_audio or set()))
     if copy_audio is None or not encoded:
         return _told("remuxed", joins)
@@ -237,13 +238,14 @@ def _remux(
     kept: list[VideoStream | AudioStream] | list[AudioStream],
     dst: Path,
     muxer: str,
-    copy_audio: frozenset[str] | None,
+    copy: tuple[frozenset[str], frozenset[str] | None],
 ) -> tuple[int, list[str], video.Joins]:
-    """Copy (or re-encode) ``kept`` into ``dst``; return how many picture packets were written, what
-    was encoded again, and the joins its times were moved past."""
+    """Copy ``kept`` into ``dst``, re-encoding the picture and sound codecs not in ``copy`` (None: every
+    sound codec copied); return how many picture packets were written, what was encoded again, and the
+    joins its times were moved past."""
     joins = video.Joins()
     with video.blamed_on(src, "cannot copy the streams"), video.writing(dst, muxer) as out:
-        routes = {s.index: _route(out, src, container, s, copy_audio) for s in kept}
+        routes = {s.index: _route(out, src, container, s, copy) for s in kept}
         pictures = 0
         for packet in joins.follow(container, container.demux(kept)):
             if packet.size == 0:

@@ -52,6 +52,17 @@ def video_suffixes() -> str:
 # where neither exiftool nor FFmpeg's tags see it.
 COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
+# What FFmpeg's MOV muxer refuses to carry as it is (MP4 takes them): encoded again into a MOV.
+NOT_IN_MOV = frozenset({"vp9", "av1", "opus", "flac"})
+
+
+def copied(muxer: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The picture and sound codecs a copy written by ``muxer`` (of `VIDEO_MUXERS`) carries as they are."""
+    if muxer == "mov":
+        return COPY_VIDEO - NOT_IN_MOV, COPY_AUDIO - NOT_IN_MOV
+    return COPY_VIDEO, COPY_AUDIO
+
+
 # What FFmpeg's demuxers report about the container's structure rather than its content.
 STRUCTURAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
 NEUTRAL_STREAM_TAGS = {
