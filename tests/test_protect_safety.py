@@ -160,6 +160,53 @@ def test_ctrl_c_while_unseen_loads_ends_in_one_line(tmp_path: Path, small: np.nd
     assert not out.exists()
 
 
+# The command line's arguments are read slowly: once typer (click) reads protect's, the hook says so
+# and waits for the test's signal.
+SLOW_PARSE = """
+import os, time
+import typer.core
+
+_read = typer.core.TyperCommand.parse_args
+
+
+def parse_args(self, ctx, args):
+    if self.name == "protect":
+        open(os.environ["UNSEEN_TEST_PARSING"], "w").close()
+        time.sleep(60)
+    return _read(self, ctx, args)
+
+
+typer.core.TyperCommand.parse_args = parse_args
+"""
+
+
+@pytest.mark.parametrize(
+    ("sent", "code", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted: nothing was written\n"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM): nothing was written\n"),
+    ],
+)
+def test_a_signal_while_the_arguments_are_read_ends_in_one_line(
+    tmp_path: Path, small: np.ndarray, sent: signal.Signals, code: int, said: str
+) -> None:
+    """typer answered a signal there with exit 130 and not a word, SIGTERM as well (click before
+    it with "Aborted!" and exit 1, as if something had failed)."""
+    source, out, parsing = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "parsing"
+    env = with_sitecustomize(tmp_path / "hook", SLOW_PARSE, UNSEEN_TEST_PARSING=str(parsing))
+    proc = subprocess.Popen(
+        unseen_cmd("protect", source, "-o", out), stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 60
+    while not parsing.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "unseen never read its arguments"
+        time.sleep(0.02)
+    proc.send_signal(sent)
+    _, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stderr) == (code, said)
+    assert not out.exists()
+
+
 def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, small: np.ndarray) -> None:
     indir, out = tmp_path / "in", tmp_path / "out"
     save(small, indir / "good.png")

@@ -502,7 +502,28 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated(signal.Signals(signum).name)
 
 
+class _BeforeWork(BaseException):
+    """Ctrl-C or SIGTERM while the arguments are read, before a command's work begins.
+
+    typer (click) ends a KeyboardInterrupt there in its own way: exit 130 with
+    no word, for SIGTERM too (`Terminated`), or "Aborted!" and exit 1 in older
+    versions.  This is not one, so it passes typer by and `main` says what
+    happened, with the signal's own exit code.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _before_work(signum: int, frame: object) -> None:
+    raise _BeforeWork(signum)
+
+
 def _guarded(work: Callable[[], int]) -> int:
+    # From here a signal unwinds the work as a KeyboardInterrupt (each file's temporary output removed).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return work()
     except Terminated:
@@ -589,10 +610,19 @@ def exit_code(results: list[FileResult]) -> int:
 def main() -> None:
     batch.bounded_heaps()  # before any thread starts
     # The default action of SIGTERM (what `kill`, systemd and container runtimes send) ends the
-    # process on the spot, leaving the temporary file of the output being written.
-    signal.signal(signal.SIGTERM, _terminate)
+    # process on the spot, leaving the temporary file of the output being written: `_guarded`
+    # makes it a `Terminated`.  Until then both signals find nothing begun.
+    signal.signal(signal.SIGINT, _before_work)
+    signal.signal(signal.SIGTERM, _before_work)
     if not sys.warnoptions:
         # A library's warning about a damaged file (Pillow's "Truncated File Read", two lines with
         # its source) is noise: the file's own one-line result says what became of it.
         warnings.simplefilter("ignore")
-    app()
+    try:
+        app()
+    except _BeforeWork as stop:
+        terminated = stop.signum == signal.SIGTERM
+        err.print(
+            "terminated (SIGTERM): nothing was written" if terminated else "interrupted: nothing was written"
+        )
+        raise SystemExit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
