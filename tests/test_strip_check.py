@@ -783,13 +783,18 @@ def test_an_mpeg_ts_video_is_copied(tmp_path: Path) -> None:
 
 
 def _recording_part(
-    path: Path, first: int, start_s: float, sound_s: float | None = 0.6, reordered: int = 2
+    path: Path,
+    first: int,
+    start_s: float,
+    sound_s: float | None = 0.6,
+    reordered: int = 2,
+    muxer: str = "mpegts",
 ) -> Path:
     """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps (0.6 s), whose grey levels count up
     from ``first``, and ``sound_s`` of an AAC tone (None: no sound stream), its clock starting at
     ``start_s``; ``reordered`` B-frames at most in a row (0: frames in the order shown, as many
-    phones' and cameras' live streams have them)."""
-    with av.open(str(path), "w", format="mpegts") as out:
+    phones' and cameras' live streams have them).  Or the same in another ``muxer``'s container."""
+    with av.open(str(path), "w", format=muxer) as out:
         picture = out.add_stream("libx264", rate=25)
         picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
         picture.codec_context.options = {"bf": str(reordered)}
@@ -883,10 +888,16 @@ def test_segments_on_one_clock_are_protected_whole(tmp_path: Path, second_starts
 
 
 @pytest.mark.parametrize(
-    "clock_s", [2**33 / 90_000 - 0.3, 3600.0], ids=["just-before-the-wrap", "an-hour-on"]
+    ("name", "muxer", "clock_s"),
+    [
+        ("recording.mts", "mpegts", 2**33 / 90_000 - 0.3),
+        ("recording.mts", "mpegts", 3600.0),
+        ("cut.mkv", "matroska", 3600.0),
+    ],
+    ids=["just-before-the-wrap", "an-hour-on", "an-mkv-cut-an-hour-in"],
 )
 def test_a_recording_begins_at_0_with_every_frame_wherever_its_clock_stood(
-    tmp_path: Path, clock_s: float
+    tmp_path: Path, name: str, muxer: str, clock_s: float
 ) -> None:
     """A transport stream's clock starts wherever the recorder's stood, and an MP4 kept that as an
     empty stretch first: a broadcast recorded an hour into its clock gave a file that played an hour
@@ -894,8 +905,11 @@ def test_a_recording_begins_at_0_with_every_frame_wherever_its_clock_stood(
     FFmpeg gives the times before the wrap as negative, and an MP4 hides pictures with negative
     times as lead-in: `strip` wrote a file that showed only the frames after the wrap (and said
     nothing), and `protect` refused it (fewer frames out than in).  Every output now begins at 0 (its
-    first picture or sound, whichever comes first)."""
-    clip = _recording_part(tmp_path / "recording.mts", 16, clock_s)
+    first picture or sound, whichever comes first).  An MKV cut from a longer recording keeps its
+    times too, and had the same empty hour."""
+    clip = _recording_part(tmp_path / name, 16, clock_s, muxer=muxer)
+    with av.open(str(clip)) as made:
+        assert made.start_time  # FFmpeg gives the times before the wrap as negative
     for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
         run = run_cli(command, clip, "-o", tmp_path / output, *extra)
         assert run.code == 0, run.stderr

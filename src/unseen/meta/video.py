@@ -196,6 +196,9 @@ class Stamps:
 
 # Demuxers of streams made to be cut and laid end to end: MPEG transport and program streams.
 RESTARTING = frozenset({"mpegts", "mpeg"})
+# Demuxers of containers whose clock may start anywhere and which hold no edit list saying where
+# playing begins (an MKV cut from a recording keeps its times): moved to begin at 0, no joins.
+LATE_STARTING = frozenset({"matroska,webm", "avi", "asf"})
 # A step ahead in a stream's clock longer than this is a join, not a pause.
 LEAP_S = 10
 
@@ -223,9 +226,13 @@ class Joins:
     begins in the last minute before that, FFmpeg gives the times before the wrap as negative,
     and an MP4 hides a picture with a negative time as lead-in, so a player (and the
     self-check) saw only the frames after the wrap.  So the whole file is moved to begin at 0
-    (`lead`): its first picture or sound, whichever comes first.  FFmpeg's start of each stream
-    is its first time anywhere in the file, which in parts laid end to end may be another part's:
-    only the streams that start within `LEAP_S` of the file's first packet count.
+    (`lead`): its first picture or sound, whichever comes first.  So is a Matroska, WebM, AVI or
+    WMV file (`LATE_STARTING`) that starts after 0, which has no joins but may start an hour on
+    just the same (one that starts before 0 keeps its times: there they are a sound codec's
+    priming, which a player drops); an MP4 or MOV keeps its times, whose edit list says where
+    playing begins.  FFmpeg's start of each stream is its first time anywhere in the file, which
+    in parts laid end to end may be another part's: only the streams that start within `LEAP_S`
+    of the file's first packet count.
     """
 
     def __init__(self) -> None:
@@ -235,6 +242,7 @@ class Joins:
         self.end = Fraction(0)  # the latest end of any packet so far, moved, in seconds
         self.clocks: dict[int, _Clock] = {}
         self.opened = False  # whether the last packet moved began a part of its stream
+        self.joining = False  # whether joins are looked for (`RESTARTING`), or the file only moved to 0
 
     @property
     def parts(self) -> int:
@@ -243,12 +251,14 @@ class Joins:
 
     def follow(self, container: av.container.InputContainer, packets: Iterator[Packet]) -> Iterator[Packet]:
         """``packets`` of ``container``, their times moved past every join where the container is one
-        made to be joined (`RESTARTING`); in any other, as they are."""
-        restarting = container.format.name in RESTARTING
-        if restarting:
+        made to be joined (`RESTARTING`), moved to begin at 0 where it is `LATE_STARTING`; in any
+        other, as they are."""
+        self.joining = container.format.name in RESTARTING
+        moved = self.joining or container.format.name in LATE_STARTING
+        if moved:
             self.starts = starts(container)
         for packet in packets:
-            if restarting:
+            if moved:
                 self.move(packet)
             yield packet
 
@@ -267,6 +277,8 @@ class Joins:
         if not self.clocks:  # the file's first packet: its part is the one that begins at 0
             shown = (packet.pts if packet.pts is not None else dts) * tb
             self.lead = -min([shown, *(t for t in self.starts if abs(t - shown) <= LEAP_S)])
+            if not self.joining:  # only a late start is moved: times before 0 are a codec's priming
+                self.lead = min(self.lead, Fraction(0))
         if clock is None:
             clock = self.clocks[packet.stream.index] = _Clock(round(LEAP_S / tb), part=len(self.moves))
             clock.offset = round((self.moves[-1] if self.moves else self.lead) / tb)
@@ -274,7 +286,8 @@ class Joins:
         # A stream first seen far from where the others have come to begins a part they have not
         # reached yet (the sound of a part whose picture comes later in the file).
         stray = clock.last is None and len(self.clocks) > 1 and abs(t * tb - self.end) > LEAP_S
-        if stray or (clock.last is not None and (t < clock.last or t > clock.end + clock.leap)):
+        joined = stray or (clock.last is not None and (t < clock.last or t > clock.end + clock.leap))
+        if self.joining and joined:
             self.opened = True
             if len(self.moves) <= clock.part:
                 self.moves.append(self.end - dts * tb)
