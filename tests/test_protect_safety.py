@@ -125,8 +125,9 @@ def test_interrupt_mid_video_leaves_nothing(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
-# Loaded first by the command line's Python (through PYTHONPATH): once unseen is importing and asks
-# for numpy, it says so and waits, as a slow laptop's disk makes it wait, for the test's Ctrl-C.
+# Loaded first by the command line's Python (through PYTHONPATH), each hook holds the start at one
+# point, as a slow laptop's disk would, says so and waits for the test's signal.  SLOW_LOAD: once
+# unseen is importing and asks for numpy.
 SLOW_LOAD = """
 import os, sys, time
 
@@ -134,34 +135,14 @@ import os, sys, time
 class SlowNumpy:
     def find_spec(self, name, path=None, target=None):
         if name == "numpy" and "unseen" in sys.modules:
-            open(os.environ["UNSEEN_TEST_LOADING"], "w").close()
+            open(os.environ["UNSEEN_TEST_HELD"], "w").close()
             time.sleep(60)
         return None
 
 
 sys.meta_path.insert(0, SlowNumpy())
 """
-
-
-def test_ctrl_c_while_unseen_loads_ends_in_one_line(tmp_path: Path, small: np.ndarray) -> None:
-    """Loading takes half a second or more; a Ctrl-C then printed a traceback, 15 lines."""
-    source, out, loading = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "loading"
-    env = with_sitecustomize(tmp_path / "hook", SLOW_LOAD, UNSEEN_TEST_LOADING=str(loading))
-    proc = subprocess.Popen(
-        unseen_cmd("protect", source, "-o", out), stderr=subprocess.PIPE, text=True, env=env
-    )
-    deadline = time.monotonic() + 60
-    while not loading.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "unseen never began loading numpy"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert (proc.returncode, stderr) == (130, "interrupted: nothing was written\n")
-    assert not out.exists()
-
-
-# The command line's arguments are read slowly: once typer (click) reads protect's, the hook says so
-# and waits for the test's signal.
+# SLOW_PARSE: once typer (click) reads protect's arguments.
 SLOW_PARSE = """
 import os, time
 import typer.core
@@ -171,7 +152,7 @@ _read = typer.core.TyperCommand.parse_args
 
 def parse_args(self, ctx, args):
     if self.name == "protect":
-        open(os.environ["UNSEEN_TEST_PARSING"], "w").close()
+        open(os.environ["UNSEEN_TEST_HELD"], "w").close()
         time.sleep(60)
     return _read(self, ctx, args)
 
@@ -181,25 +162,28 @@ typer.core.TyperCommand.parse_args = parse_args
 
 
 @pytest.mark.parametrize(
-    ("sent", "code", "said"),
+    ("hook", "sent", "code", "said"),
     [
-        (signal.SIGINT, 130, "interrupted: nothing was written\n"),
-        (signal.SIGTERM, 143, "terminated (SIGTERM): nothing was written\n"),
+        (SLOW_LOAD, signal.SIGINT, 130, "interrupted: nothing was written\n"),
+        (SLOW_PARSE, signal.SIGINT, 130, "interrupted: nothing was written\n"),
+        (SLOW_PARSE, signal.SIGTERM, 143, "terminated (SIGTERM): nothing was written\n"),
     ],
+    ids=["ctrl-c-while-loading", "ctrl-c-while-reading-arguments", "sigterm-while-reading-arguments"],
 )
-def test_a_signal_while_the_arguments_are_read_ends_in_one_line(
-    tmp_path: Path, small: np.ndarray, sent: signal.Signals, code: int, said: str
+def test_a_signal_before_the_work_begins_ends_in_one_line(
+    tmp_path: Path, small: np.ndarray, hook: str, sent: signal.Signals, code: int, said: str
 ) -> None:
-    """typer answered a signal there with exit 130 and not a word, SIGTERM as well (click before
-    it with "Aborted!" and exit 1, as if something had failed)."""
-    source, out, parsing = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "parsing"
-    env = with_sitecustomize(tmp_path / "hook", SLOW_PARSE, UNSEEN_TEST_PARSING=str(parsing))
+    """Loading takes half a second or more; a Ctrl-C then printed a traceback, 15 lines.  While the
+    arguments were read, typer answered a signal with exit 130 and not a word, SIGTERM as well (click
+    before it with "Aborted!" and exit 1, as if something had failed)."""
+    source, out, held = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "held"
+    env = with_sitecustomize(tmp_path / "hook", hook, UNSEEN_TEST_HELD=str(held))
     proc = subprocess.Popen(
         unseen_cmd("protect", source, "-o", out), stderr=subprocess.PIPE, text=True, env=env
     )
     deadline = time.monotonic() + 60
-    while not parsing.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "unseen never read its arguments"
+    while not held.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "unseen never came to the hook"
         time.sleep(0.02)
     proc.send_signal(sent)
     _, stderr = proc.communicate(timeout=60)
