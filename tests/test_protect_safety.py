@@ -153,7 +153,7 @@ _read = typer.core.TyperCommand.parse_args
 def parse_args(self, ctx, args):
     if self.name == "protect":
         open(os.environ["UNSEEN_TEST_HELD"], "w").close()
-        time.sleep(60)
+        time.sleep(float(os.environ.get("UNSEEN_TEST_HOLD_S", "60")))
     return _read(self, ctx, args)
 
 
@@ -189,6 +189,30 @@ def test_a_signal_before_the_work_begins_ends_in_one_line(
     _, stderr = proc.communicate(timeout=60)
     assert (proc.returncode, stderr) == (code, said)
     assert not out.exists()
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path, small: np.ndarray) -> None:
+    """A shell script's background job (``unseen protect ... &``) starts with Ctrl-C ignored, so
+    that the terminal's Ctrl-C is the script's alone; unseen's own handlers took it back."""
+    source, out, held = save(small, tmp_path / "in.png"), tmp_path / "out", tmp_path / "held"
+    env = with_sitecustomize(
+        tmp_path / "hook", SLOW_PARSE, UNSEEN_TEST_HELD=str(held), UNSEEN_TEST_HOLD_S="1"
+    )
+    proc = subprocess.Popen(
+        unseen_cmd("protect", source, "-o", out),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    deadline = time.monotonic() + 60
+    while not held.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "unseen never came to the hook"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert [p.suffix for p in out.glob("unseen-*")] == [".png"]
 
 
 def test_bad_inputs_fail_one_line_each_and_the_rest_goes_on(tmp_path: Path, small: np.ndarray) -> None:

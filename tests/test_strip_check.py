@@ -305,6 +305,55 @@ def test_a_video_stripped_to_a_mov_or_m4v_asked_for_is_written_so(
     assert run_cli("check", target, "--no-faces").code == 0
 
 
+def _with_sound(path: Path, codec: str, layout: str) -> Path:
+    """A 10-frame MP4 with a second of a tone in ``codec``, ``layout`` (stereo, 5.1...)."""
+    with av.open(str(path), "w") as out:
+        picture = out.add_stream("libx264", rate=10)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream(codec, rate=48_000)
+        sound.layout = layout
+        for i in range(10):
+            out.mux(picture.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8))))
+        out.mux(picture.encode(None))
+        tone = (0.1 * np.sin(np.arange(48_000) / 8)).astype(np.float32)
+        chunk = av.AudioFrame.from_ndarray(
+            np.tile(tone, (av.AudioLayout(layout).nb_channels, 1)), format="fltp", layout=layout
+        )
+        chunk.sample_rate, chunk.pts = 48_000, 0
+        out.mux(sound.encode(chunk))
+        out.mux(sound.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("codec", "layout"),
+    [("aac", "stereo"), ("aac", "5.1"), ("libmp3lame", "mono"), ("libmp3lame", "stereo"), ("ac3", "stereo"),
+     ("ac3", "5.1"), ("eac3", "stereo"), ("alac", "5.1")],
+)  # fmt: skip
+def test_sound_a_mov_carries_is_copied_into_it_and_passes(tmp_path: Path, codec: str, layout: str) -> None:
+    """FFmpeg's MOV muxer describes the sound's channels (a 'chan' atom: a bitmap of the channels
+    present) and names AC-3's code in a 'wave' atom; those neutral values were taken for metadata
+    left behind, so stripping to .mov failed for AC-3, E-AC-3, MP3 and 5.1 sound."""
+    clip = _with_sound(tmp_path / "in.mp4", codec, layout)
+    run = run_cli("strip", clip, "-o", tmp_path / "clean.mov", "--json")
+    assert run.code == 0, run.stderr
+    assert run.records()[0]["note"] == "remuxed"
+    with av.open(str(tmp_path / "clean.mov")) as out:
+        assert out.streams.audio[0].codec_context.channels == av.AudioLayout(layout).nb_channels
+    assert run_cli("check", tmp_path / "clean.mov", "--no-faces").code == 0
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4"])
+def test_hevc_is_copied_with_the_tag_apples_players_play(tmp_path: Path, suffix: str) -> None:
+    """FFmpeg tags a copied HEVC stream hev1, and Apple's players play only hvc1: a phone's hvc1 clip
+    came back as hev1."""
+    clip = make_clip(tmp_path / "phone.mkv", codec="libx265").path
+    run = run_cli("strip", clip, "-o", tmp_path / f"clean{suffix}")
+    assert run.code == 0, run.stderr
+    assert exiftool_tags(tmp_path / f"clean{suffix}")["QuickTime:Track1:CompressorID"] == "hvc1"
+    assert plays(tmp_path / f"clean{suffix}")
+
+
 def test_what_a_mov_cannot_carry_is_encoded_again_and_said(tmp_path: Path) -> None:
     """FFmpeg's MOV muxer refuses VP9, AV1, Opus and FLAC as they are ("cannot copy the streams
     (Invalid argument)", blamed on the input): a web clip asked for as a MOV is encoded again, and
@@ -313,7 +362,10 @@ def test_what_a_mov_cannot_carry_is_encoded_again_and_said(tmp_path: Path) -> No
     run = run_cli("strip", clip, "-o", tmp_path / "clean.mov", "--json")
     assert run.code == 0, run.stderr
     (record,) = run.records()
-    assert record["note"] == "re-encoded: vp9 to H.264, opus to AAC"
+    assert (
+        record["note"]
+        == "re-encoded: vp9 to H.264, opus to AAC (a MOV cannot carry opus or vp9 as it is; an MP4 can)"
+    )
     with av.open(str(tmp_path / "clean.mov")) as out:
         assert [s.codec_context.name for s in out.streams] == ["h264", "aac"]
     assert _timeline(tmp_path / "clean.mov")["frames"] == FRAMES
@@ -909,7 +961,7 @@ def test_a_recording_begins_at_0_with_every_frame_wherever_its_clock_stood(
     times too, and had the same empty hour."""
     clip = _recording_part(tmp_path / name, 16, clock_s, muxer=muxer)
     with av.open(str(clip)) as made:
-        assert made.start_time  # FFmpeg gives the times before the wrap as negative
+        assert made.start_time  # not 0 (just before the wrap, FFmpeg gives it as negative)
     for command, output, extra in (("strip", "clean.mp4", ()), ("protect", "safe.mp4", ("--audio", "keep"))):
         run = run_cli(command, clip, "-o", tmp_path / output, *extra)
         assert run.code == 0, run.stderr

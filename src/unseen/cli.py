@@ -17,6 +17,7 @@ import warnings
 import webbrowser
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -520,10 +521,17 @@ def _before_work(signum: int, frame: object) -> None:
     raise _BeforeWork(signum)
 
 
+def _catch(signum: int, handler: Callable[[int, FrameType | None], object]) -> None:
+    """``handler`` for ``signum``, unless it is ignored: a shell's background job (``unseen ... &``
+    in a script) starts with Ctrl-C ignored, so that the terminal's Ctrl-C is not its to take."""
+    if signal.getsignal(signum) is not signal.SIG_IGN:
+        signal.signal(signum, handler)
+
+
 def _guarded(work: Callable[[], int]) -> int:
     # From here a signal unwinds the work as a KeyboardInterrupt (each file's temporary output removed).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
+    _catch(signal.SIGINT, signal.default_int_handler)
+    _catch(signal.SIGTERM, _terminate)
     try:
         return work()
     except Terminated:
@@ -612,8 +620,8 @@ def main() -> None:
     # The default action of SIGTERM (what `kill`, systemd and container runtimes send) ends the
     # process on the spot, leaving the temporary file of the output being written: `_guarded`
     # makes it a `Terminated`.  Until then both signals find nothing begun.
-    signal.signal(signal.SIGINT, _before_work)
-    signal.signal(signal.SIGTERM, _before_work)
+    _catch(signal.SIGINT, _before_work)
+    _catch(signal.SIGTERM, _before_work)
     if not sys.warnoptions:
         # A library's warning about a damaged file (Pillow's "Truncated File Read", two lines with
         # its source) is noise: the file's own one-line result says what became of it.
@@ -621,6 +629,8 @@ def main() -> None:
     try:
         app()
     except _BeforeWork as stop:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second one changes nothing now
+            signal.signal(signum, signal.SIG_IGN)
         terminated = stop.signum == signal.SIGTERM
         err.print(
             "terminated (SIGTERM): nothing was written" if terminated else "interrupted: nothing was written"

@@ -80,7 +80,7 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "TrackHeaderVersion TrackCreateDate TrackModifyDate TrackID TrackDuration TrackLayer TrackVolume "
         "MatrixStructure ImageWidth ImageHeight Unknown_edts MediaHeaderVersion MediaCreateDate "
         "MediaModifyDate MediaTimeScale MediaDuration MediaLanguageCode HandlerClass HandlerType HandlerDescription "
-        "VendorID PurchaseFileFormat Unknown_mp4a LayoutFlags "
+        "VendorID PurchaseFileFormat Unknown_mp4a LayoutFlags AudioChannelTypes NumChannelDescriptions "
         "GraphicsMode OpColor CompressorID SourceImageWidth SourceImageHeight XResolution YResolution "
         "BitDepth AVCConfiguration HEVCConfiguration Unknown_hvcC AV1Configuration Unknown_av1C Unknown_vpcC Unknown_esds Unknown_btrt "
         "Unknown_dOps Unknown_dfLa Unknown_alac Unknown_dac3 Unknown_dec3 BufferSize MaxBitrate AverageBitrate VideoFrameRate PixelAspectRatio "
@@ -156,10 +156,13 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     "HandlerType": lambda v: v in ("vide", "soun", "mdir", "url ", "alis"),
     "VendorID": lambda v: v == "FFMP",
     # A MOV's sound entry wraps its setup in a 'wave' atom: the codec's code ('frma'), an empty
-    # 'mp4a' atom and the channel layout ('chan', a number).
-    "PurchaseFileFormat": lambda v: v in ("mp4a", "alac"),
+    # 'mp4a' atom and the channel layout ('chan'): a layout's number, or a bitmap of the channels
+    # present (5.1, AC-3, MP3) with no per-channel descriptions.
+    "PurchaseFileFormat": lambda v: v in ("mp4a", "alac", "ac-3", "ec-3"),
     "Unknown_mp4a": _blank,
     "LayoutFlags": lambda v: isinstance(v, int),
+    "AudioChannelTypes": lambda v: isinstance(v, int),
+    "NumChannelDescriptions": lambda v: v == 0,
     "HandlerVendorID": lambda v: v in ("appl", ""),
     # A Vorbis comment block's vendor and a 3GP AMR entry's encoder vendor: FFmpeg's, or they name
     # the encoder (and so the phone or app) that made the file.

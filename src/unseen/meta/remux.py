@@ -50,6 +50,8 @@ class _Copy:
         # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
         # (27 for H.264) is one the MP4 muxer refuses, so the muxer picks its own again.
         self.dst.codec_context.codec_tag = "\0\0\0\0"
+        if codec == "hevc":  # FFmpeg's own tag is hev1, which Apple's players do not play
+            self.dst.codec_context.codec_tag = "hvc1"
         setup = self.dst.codec_context.extradata
         if codec == "hevc" and setup:
             self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))
@@ -203,10 +205,18 @@ def write_clean(src: Path, dst: Path, muxer: str = video.OUTPUT_FORMAT) -> str:
             raise UnsupportedError(src, f"stream {unreadable[0]} is in a codec FFmpeg cannot read (corrupt?)")
         if not any(isinstance(s, VideoStream) for s in kept):
             raise UnsupportedError(src, "no picture stream that unseen can keep")
-        pictures, encoded, joins = _remux(src, container, kept, dst, muxer, video.copied(muxer))
+        copied = video.copied(muxer)
+        pictures, encoded, joins = _remux(src, container, kept, dst, muxer, copied)
+        # Codecs an MP4 would have carried as they are: the one reason for encoding them is the container.
+        refused = sorted(
+            {video.codec_name(s) for s in kept} & (video.COPY_VIDEO | video.COPY_AUDIO) - set().union(*copied)
+        )
     if not pictures:
         raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
-    return _told(f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed", joins)
+    how = f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed"
+    if refused:
+        how += f" (a {muxer.upper()} cannot carry {' or '.join(refused)} as it is; an MP4 can)"
+    return _told(how, joins)
 
 
 def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None) -> str:
