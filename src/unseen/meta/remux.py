@@ -48,10 +48,9 @@ class _Copy:
         kept = units.kept_only(codec)
         self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
         # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
-        # (27 for H.264) is one the MP4 muxer refuses, so the muxer picks its own again.
-        self.dst.codec_context.codec_tag = "\0\0\0\0"
-        if codec == "hevc":  # FFmpeg's own tag is hev1, which Apple's players do not play
-            self.dst.codec_context.codec_tag = "hvc1"
+        # (27 for H.264) is one the MP4 muxer refuses, so the muxer picks its own again; for HEVC
+        # that is hev1, which Apple's players do not play, so HEVC is tagged hvc1.
+        self.dst.codec_context.codec_tag = "hvc1" if codec == "hevc" else "\0\0\0\0"
         setup = self.dst.codec_context.extradata
         if codec == "hevc" and setup:
             self.dst.codec_context.extradata = hevc.parameter_sets_only(bytes(setup))
