@@ -305,26 +305,6 @@ def test_a_video_stripped_to_a_mov_or_m4v_asked_for_is_written_so(
     assert run_cli("check", target, "--no-faces").code == 0
 
 
-def _with_sound(path: Path, codec: str, layout: str) -> Path:
-    """A 10-frame MP4 with a second of a tone in ``codec``, ``layout`` (stereo, 5.1...)."""
-    with av.open(str(path), "w") as out:
-        picture = out.add_stream("libx264", rate=10)
-        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
-        sound = out.add_stream(codec, rate=48_000)
-        sound.layout = layout
-        for i in range(10):
-            out.mux(picture.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8))))
-        out.mux(picture.encode(None))
-        tone = (0.1 * np.sin(np.arange(48_000) / 8)).astype(np.float32)
-        chunk = av.AudioFrame.from_ndarray(
-            np.tile(tone, (av.AudioLayout(layout).nb_channels, 1)), format="fltp", layout=layout
-        )
-        chunk.sample_rate, chunk.pts = 48_000, 0
-        out.mux(sound.encode(chunk))
-        out.mux(sound.encode(None))
-    return path
-
-
 @pytest.mark.parametrize(
     ("codec", "layout"),
     [("aac", "stereo"), ("aac", "5.1"), ("libmp3lame", "mono"), ("libmp3lame", "stereo"), ("ac3", "stereo"),
@@ -334,7 +314,7 @@ def test_sound_a_mov_carries_is_copied_into_it_and_passes(tmp_path: Path, codec:
     """FFmpeg's MOV muxer describes the sound's channels (a 'chan' atom: a bitmap of the channels
     present) and names AC-3's code in a 'wave' atom; those neutral values were taken for metadata
     left behind, so stripping to .mov failed for AC-3, E-AC-3, MP3 and 5.1 sound."""
-    clip = _with_sound(tmp_path / "in.mp4", codec, layout)
+    clip = _recording_part(tmp_path / "in.mp4", 16, 0.0, muxer="mp4", sound_codec=codec, layout=layout)
     run = run_cli("strip", clip, "-o", tmp_path / "clean.mov", "--json")
     assert run.code == 0, run.stderr
     assert run.records()[0]["note"] == "remuxed"
@@ -841,16 +821,21 @@ def _recording_part(
     sound_s: float | None = 0.6,
     reordered: int = 2,
     muxer: str = "mpegts",
+    sound_codec: str = "aac",
+    layout: str = "stereo",
 ) -> Path:
     """An MPEG-TS part as a camcorder writes it: 15 frames at 25 fps (0.6 s), whose grey levels count up
     from ``first``, and ``sound_s`` of an AAC tone (None: no sound stream), its clock starting at
     ``start_s``; ``reordered`` B-frames at most in a row (0: frames in the order shown, as many
-    phones' and cameras' live streams have them).  Or the same in another ``muxer``'s container."""
+    phones' and cameras' live streams have them).  Or the same in another ``muxer``'s container,
+    the tone in ``sound_codec`` on every channel of ``layout``."""
     with av.open(str(path), "w", format=muxer) as out:
         picture = out.add_stream("libx264", rate=25)
         picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
         picture.codec_context.options = {"bf": str(reordered)}
-        sound = out.add_stream("aac", rate=48_000) if sound_s is not None else None
+        sound = out.add_stream(sound_codec, rate=48_000) if sound_s is not None else None
+        if sound is not None:
+            sound.layout = layout
         for i in range(15):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), first + 8 * i, np.uint8), format="rgb24")
             frame.pts = round(start_s * 25) + i
@@ -858,10 +843,16 @@ def _recording_part(
         out.mux(picture.encode(None))
         if sound is None or sound_s is None:
             return path
-        tone = (0.1 * np.sin(np.arange(round(48_000 * sound_s)) / 8)).astype(np.float32)[None, :]
-        audio = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
+        tone = (0.1 * np.sin(np.arange(round(48_000 * sound_s)) / 8)).astype(np.float32)
+        channels = np.tile(tone, (av.AudioLayout(layout).nb_channels, 1))
+        audio = av.AudioFrame.from_ndarray(channels, format="fltp", layout=layout)
         audio.sample_rate, audio.pts = 48_000, round(start_s * 48_000)
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=48_000, frame_size=1024)
+        resampler = av.AudioResampler(
+            format=sound.codec_context.format.name,
+            layout=layout,
+            rate=48_000,
+            frame_size=sound.codec_context.frame_size or 1024,
+        )
         for chunk in [*resampler.resample(audio), None]:
             out.mux(sound.encode(chunk))
     return path
