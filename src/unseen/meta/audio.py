@@ -14,7 +14,9 @@ cannot carry its codec (WMA, PCM...).
 The scan is a second look that does not go through FFmpeg's demuxers where
 it can avoid them: mutagen reads each container's tags, a chunk walk holds a
 WAV to its allowlist of chunks (`unseen.meta.riff`), and a frame walk
-accounts for every byte of a raw AMR file (`unseen.meta.amr`).
+accounts for every byte of a raw AMR file (`unseen.meta.amr`) and of an MP3
+between its first frame and its end, where files laid end to end hold tags
+(`unseen.meta.mp3`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from mutagen.flac import FLAC
 from mutagen.id3 import ID3
 
 from ..errors import UnsupportedError
-from . import amr, remux, riff, video
+from . import amr, mp3, remux, riff, video
 from .findings import Finding
 
 # The codecs FFmpeg's AMR and 3GP muxers take; any other sound in a video container goes to M4A.
@@ -98,7 +100,7 @@ def scan(path: Path, family: str) -> list[Finding]:
     elif family == "amr":
         found += amr.scan(path)
     elif family == "mp3":
-        found += _trailing_tags(path)
+        found += mp3.scan(path) + _ape_tag(path)
     return found
 
 
@@ -141,23 +143,12 @@ def _tag_keys(tags: object) -> list[str]:
     return sorted({str(key) for key in keys()})
 
 
-def _trailing_tags(path: Path) -> list[Finding]:
-    """Tags MP3 files carry at their end: ID3v1, Lyrics3, APEv2."""
-    found = []
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        fh.seek(max(0, size - 256))
-        tail = fh.read()
-    if tail[-128:-125] == b"TAG":
-        found.append(Finding("unseen", "MP3:ID3v1"))
-    if b"LYRICS200" in tail or b"LYRICSEND" in tail:
-        found.append(Finding("unseen", "MP3:Lyrics3"))
+def _ape_tag(path: Path) -> list[Finding]:
+    """An APEv2 tag as mutagen reads it, a second opinion beside our frame walk (`unseen.meta.mp3`)."""
     try:
         APEv2(path)  # type: ignore[no-untyped-call]
-        found.append(Finding("mutagen", "MP3:APEv2"))
     except APENoHeaderError:
-        pass
+        return []
     except _MUTAGEN_SLIPS as exc:
-        found.append(Finding("mutagen", f"MP3:APEv2 tag could not be read ({exc})"))
-    return found
+        return [Finding("mutagen", f"MP3:APEv2 tag could not be read ({exc})")]
+    return [Finding("mutagen", "MP3:APEv2")]

@@ -26,7 +26,7 @@ from av.packet import Packet as _Packet
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import aac, isobmff, units
+from . import aac, isobmff, mp3, units
 from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
@@ -356,11 +356,21 @@ def kept_streams(container: av.container.InputContainer) -> list[VideoStream | A
 
 
 def open_input(path: Path) -> av.container.InputContainer:
+    """``path`` opened for reading; a raw MP3 with anything between its frames (parts laid end to
+    end, each with its tags) is read as its frames alone (`unseen.meta.mp3`)."""
     try:
         overclaimed = isobmff.overclaimed(path)
         if overclaimed is not None:
             raise InputError(path, f"corrupt or crafted: {overclaimed}; refused before reading it")
-        return av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
+        container = av.open(str(path), "r", metadata_errors=METADATA_ERRORS)
+        if container.format.name != "mp3":
+            return container
+        frames = mp3.frames_view(path)
+        if frames is None:
+            return container
+        container.close()
+        # The container holds the view, which closes the file when the container is let go.
+        return av.open(frames, "r", format="mp3", metadata_errors=METADATA_ERRORS)
     except FileNotFoundError as exc:
         raise InputError(path, "no such file") from exc
     except av.error.FFmpegError as exc:

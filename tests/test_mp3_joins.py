@@ -1,0 +1,162 @@
+"""MP3 recordings laid end to end (`unseen.meta.mp3`): the tags between the parts are found by
+`check`, left out by `strip` and `protect`, and the sound of every part is kept.
+
+Each part is what a phone or recorder writes (`sounds`): LAME's Info frame first, an ID3v2.4
+tag in front (place, GPS, artist, date, cover art, PRIV, GEOB, TXXX) and an ID3v1 tag at the
+end; a third kind of tag, APEv2 (which mutagen writes), sits at the end of one part.  The parts
+are joined byte for byte, as ``cat`` joins them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import av
+import pytest
+from mutagen.apev2 import APEv2
+
+import sounds
+from conftest import needs_voice, run_cli, tree_hashes
+from unseen.meta import mp3
+
+SEGMENTS = 3
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("parts")
+    made = [root / f"part{i}.mp3" for i in range(SEGMENTS)]
+    for i, path in enumerate(made):
+        sounds.WRITERS["interview.mp3"](path, sounds.speech(1.0 + 0.4 * i))
+    ape = APEv2()  # type: ignore[no-untyped-call]
+    ape["Title"] = sounds.PLACE
+    ape.save(made[1])  # mutagen puts it after the part's ID3v1 tag
+    return made
+
+
+@pytest.fixture()
+def joined(parts: list[Path], tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = folder / "recording.mp3"
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return path
+
+
+def test_the_walk_names_every_tag_between_the_parts(joined: Path, parts: list[Path]) -> None:
+    found = mp3.walk(joined.read_bytes())
+    kinds = [what for _offset, what in found.between]
+    # Part 1 ends with ID3v1; part 2 opens with ID3v2 and its Info frame, ends with ID3v1 and APEv2;
+    # part 3 opens the same way.  The first part's ID3v2 and Info frame are where every MP3 has them.
+    assert kinds == [
+        "an ID3v1 tag", "an ID3v2 tag", "an encoder's Info frame",
+        "an ID3v1 tag", "an APEv2 tag", "an ID3v2 tag", "an encoder's Info frame",
+    ], kinds  # fmt: skip
+    assert [what for _offset, what in found.tail] == ["an ID3v1 tag"]
+    assert len(found.frames) == SEGMENTS
+    for i, ((start, end), part) in enumerate(zip(found.frames, parts, strict=True)):
+        alone = mp3.walk(part.read_bytes())
+        assert alone.between == [] and [w for _o, w in alone.tail] == (
+            ["an ID3v1 tag", "an APEv2 tag"] if part == parts[1] else ["an ID3v1 tag"]
+        )
+        # Every frame of the part is in its run, but a later part's Info frame.
+        (first, last), info = alone.frames[0], mp3.frame_length(part.read_bytes(), alone.frames[0][0])
+        assert end - start == last - first - (info if i else 0)
+
+
+def test_check_finds_a_tag_inside_a_file_whose_start_and_end_are_clean(
+    parts: list[Path], tmp_path: Path
+) -> None:
+    """The hole this closes: mutagen and exiftool read a file's start and end, so a clean copy of one
+    part with a tagged part laid after it passed `check` as clean."""
+    clean = tmp_path / "clean.mp3"
+    assert run_cli("strip", parts[0], "-o", clean).code == 0
+    tag_end = mp3.walk(parts[1].read_bytes()).frames[0][0]  # the part's ID3v2 tag, and nothing else
+    data = clean.read_bytes()
+    hidden = tmp_path / "hidden.mp3"
+    hidden.write_bytes(data + parts[1].read_bytes()[:tag_end] + data[mp3.frame_length(data, 0) :])
+    assert mp3.walk(hidden.read_bytes()).between == [(len(data), "an ID3v2 tag")]
+    run = run_cli("check", hidden)
+    assert run.code == 3, run.stderr
+    assert "MP3:an ID3v2 tag at byte" in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("command", [("strip",), ("protect", "--audio", "keep")], ids=["strip", "keep"])
+def test_joined_parts_are_copied_without_the_tags_between_them(
+    joined: Path, parts: list[Path], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    before = tree_hashes(joined.parent)
+    output = tmp_path / "out.mp3"
+    run = run_cli(*command, joined, "-o", output)
+    assert run.code == 0 and "Traceback" not in run.stderr, run.stderr
+    data = output.read_bytes()
+    assert not [s for s in sounds.PLANTED if s in data]
+    assert run_cli("check", output).code == 0
+    # The copy holds every part's sound, packet for packet, as FFmpeg reads each part alone.
+    assert _packets(output) == [p for part in parts for p in _packets(part)]
+    assert tree_hashes(joined.parent) == before
+
+
+@needs_voice
+def test_joined_parts_are_disguised_whole(joined: Path, parts: list[Path], tmp_path: Path) -> None:
+    output = tmp_path / "out.mp3"
+    run = run_cli("protect", joined, "-o", output)
+    assert run.code == 0 and "Traceback" not in run.stderr, run.stderr
+    assert run_cli("check", output).code == 0
+    # Each part as it plays alone, and at each join the later part's encoder delay and padding (two
+    # frames at most), which a player trims only at the start and end of a file.
+    each, joins = sum(_seconds(p) for p in parts), 2 * 1152 / 44_100 * (SEGMENTS - 1)
+    assert -0.1 < _seconds(output) - each < 0.1 + joins, (_seconds(output), each)
+
+
+@pytest.mark.parametrize(
+    ("between", "named"),
+    [
+        (b"\x00" * 300, "300 bytes that are not MPEG audio"),
+        (b"LYRICSBEGIN" + b"x" * 40 + b"LYRICSEND", "a Lyrics3 tag"),
+        (b"TAG" + b"\x00" * 125, "an ID3v1 tag"),
+    ],
+    ids=["junk", "lyrics3", "id3v1"],
+)
+def test_what_lies_between_two_runs_of_frames_is_named_and_left_out(
+    parts: list[Path], tmp_path: Path, between: bytes, named: str
+) -> None:
+    clean = tmp_path / "clean.mp3"
+    assert run_cli("strip", parts[0], "-o", clean).code == 0
+    frames = clean.read_bytes()
+    cut = len(frames) // 2
+    cut += next(i for i in range(2000) if mp3.frame_length(frames, cut + i) and mp3.frame_length(
+        frames, cut + i + mp3.frame_length(frames, cut + i)))  # fmt: skip
+    path = tmp_path / "in.mp3"
+    path.write_bytes(frames[:cut] + between + frames[cut:])
+    found = mp3.walk(path.read_bytes())
+    assert found.between == [(cut, named)] and found.tail == []
+    assert found.frames == [(0, cut), (cut + len(between), len(frames) + len(between))]
+    output = tmp_path / "out.mp3"
+    assert run_cli("strip", path, "-o", output).code == 0
+    assert _packets(output) == _packets(clean)
+
+
+def test_a_last_frame_cut_short_is_still_a_frame(parts: list[Path], tmp_path: Path) -> None:
+    clean = tmp_path / "clean.mp3"
+    assert run_cli("strip", parts[0], "-o", clean).code == 0
+    data = clean.read_bytes()[:-100]
+    found = mp3.walk(data)
+    assert found.plain and found.frames == [(0, len(data))]
+
+
+def test_a_file_that_is_not_mpeg_audio_is_all_named() -> None:
+    found = mp3.walk(b"not an mp3 at all")
+    assert found.frames == [] and found.tail == [(0, "17 bytes that are not MPEG audio")]
+    assert mp3.walk(b"").plain
+
+
+def _packets(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [hashlib.sha256(bytes(p)).hexdigest() for p in container.demux(audio=0) if p.size]
+
+
+def _seconds(path: Path) -> float:
+    with av.open(str(path)) as sound:
+        return sum(f.samples / f.sample_rate for f in sound.decode(audio=0))
