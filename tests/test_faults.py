@@ -15,10 +15,8 @@ anything, with a message saying so.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -47,6 +45,11 @@ from unseen.datatypes import FileResult
 from unseen.jobs import Job
 from unseen.settings import Settings
 from unseen.write import staged
+
+if sys.platform != "win32":  # the tests that need them are skipped there; the rest must still load
+    import fcntl
+    import resource
+needs_rlimits = pytest.mark.skipif(sys.platform == "win32", reason="resource limits are POSIX")
 
 PHOTOS = 8
 CLIP_FRAMES = 160
@@ -141,6 +144,7 @@ def _limited(*args: object, kind: int, limit: int) -> tuple[list[str], str]:
     return [line for line in done.stderr.splitlines() if line.startswith("error:")], done.stderr
 
 
+@needs_rlimits
 @pytest.mark.parametrize("command", ["protect", "strip"])
 def test_a_file_size_limit_fails_each_file_with_a_clear_error(
     tmp_path: Path, small: np.ndarray, clip: Path, command: str
@@ -158,6 +162,7 @@ def test_a_file_size_limit_fails_each_file_with_a_clear_error(
     assert tree_hashes(indir) == before
 
 
+@needs_rlimits
 @pytest.mark.skipif(sys.platform == "darwin", reason="macOS does not enforce RLIMIT_AS")
 def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndarray) -> None:
     """A photo too large for the memory left (108 megapixels under a 2.5 GB address space here:
@@ -173,6 +178,7 @@ def test_memory_running_out_fails_that_file_alone(tmp_path: Path, small: np.ndar
     assert tree_hashes(indir) == before
 
 
+@needs_rlimits
 @pytest.mark.skipif(sys.platform == "darwin", reason="macOS does not enforce RLIMIT_AS")
 def test_memory_running_out_in_check_fails_that_file_alone(tmp_path: Path) -> None:
     """`check` says so in its own words: it writes nothing and has no --jobs to suggest."""
