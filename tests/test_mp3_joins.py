@@ -13,6 +13,7 @@ import hashlib
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from mutagen.apev2 import APEv2
 
@@ -110,10 +111,43 @@ def test_joined_parts_are_disguised_whole(joined: Path, parts: list[Path], tmp_p
     assert -0.1 < _seconds(output) - each < 0.1 + joins, (_seconds(output), each)
 
 
+def test_a_video_whose_mp3_sound_holds_the_tags_of_its_parts_is_copied_without_them(
+    joined: Path, parts: list[Path], tmp_path: Path
+) -> None:
+    """The same sound put into a video as it is (``ffmpeg -i recording.mp3 ... -c copy``): FFmpeg's
+    demuxer hands on each tag inside a packet, the MP4 took it as sound, and `check` called the copy
+    clean."""
+    video = tmp_path / "video.mkv"
+    with av.open(str(joined)) as sound, av.open(str(video), "w") as out:
+        picture = out.add_stream("libx264", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        voice = out.add_stream_from_template(sound.streams.audio[0])
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(picture.encode(frame))
+        out.mux(picture.encode(None))
+        for packet in sound.demux(sound.streams.audio[0]):
+            if packet.size:
+                packet.stream = voice
+                out.mux(packet)
+    assert sounds.PLANTED[2] in video.read_bytes()
+    run = run_cli("check", video)
+    assert run.code == 3 and "mp3 packets holding an ID3v2 tag" in run.stderr, run.stderr
+    # `strip` copies the frames; `protect --audio keep` decodes them (its decoder refused the tag).
+    for command in (("strip",), ("protect", "--audio", "keep")):
+        output = tmp_path / f"{command[0]}.mp4"
+        run = run_cli(*command, video, "-o", output)
+        assert run.code == 0 and "Traceback" not in run.stderr, run.stderr
+        assert not [s for s in sounds.PLANTED if s in output.read_bytes()]
+        assert run_cli("check", output).code == 0
+        assert _seconds(output) > sum(_seconds(p) for p in parts) - 0.1  # every part's sound
+
+
 @pytest.mark.parametrize(
     ("between", "named"),
     [
-        (b"\x00" * 300, "300 bytes that are not MPEG audio"),
+        (b"\x00" * 300, "bytes that are not MPEG audio"),
         (b"LYRICSBEGIN" + b"x" * 40 + b"LYRICSEND", "a Lyrics3 tag"),
         (b"TAG" + b"\x00" * 125, "an ID3v1 tag"),
     ],
@@ -148,7 +182,7 @@ def test_a_last_frame_cut_short_is_still_a_frame(parts: list[Path], tmp_path: Pa
 
 def test_a_file_that_is_not_mpeg_audio_is_all_named() -> None:
     found = mp3.walk(b"not an mp3 at all")
-    assert found.frames == [] and found.tail == [(0, "17 bytes that are not MPEG audio")]
+    assert found.frames == [] and found.tail == [(0, "bytes that are not MPEG audio")]
     assert mp3.walk(b"").plain
 
 

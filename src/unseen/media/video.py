@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from ..errors import InputError, UnsupportedError
+from ..meta import mp3
 from ..meta import video as meta_video
 from .image import refuse_oversized
 
@@ -58,6 +59,12 @@ class VideoReader:
             raise
         self.look: Look | None = None
         self.joins = meta_video.Joins()  # where the times of parts laid end to end were moved on
+        # MP3 sound streams, whose packets may hold the tags of MP3s laid end to end (`meta.mp3`).
+        self.mp3 = {
+            s.index
+            for s in self.container.streams.audio
+            if s.codec_context is not None and meta_video.codec_name(s) == "mp3"
+        }
 
     def __enter__(self) -> VideoReader:
         return self
@@ -127,7 +134,10 @@ class VideoReader:
                         raise self.fail(f"a corrupt packet near frame {suspect}")
                     if packet.is_corrupt and suspect is None and not self.joins.opened:
                         suspect, since = index, 0
-                for frame in packet.decode():
+                whole = packet.stream.index not in self.mp3 or not packet.size  # the flush passes as it is
+                for frame in (
+                    f for p in ((packet,) if whole else mp3.frames_only(packet)) for f in p.decode()
+                ):
                     if isinstance(frame, av.VideoFrame):
                         if frame.is_corrupt:
                             raise self.fail(f"frame {index} is corrupt")

@@ -27,8 +27,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import av
 
 from .findings import Finding
+
+if TYPE_CHECKING:
+    from av.packet import Packet as _Packet
+    from av.stream import Stream
+
+    Packet = _Packet[Stream]
 
 # Kilobits per second by bitrate index, for MPEG-1 and for MPEG-2 and 2.5 (layer III).
 _KBPS = {
@@ -52,6 +61,7 @@ def _length(b1: int, b2: int) -> int:
 
 
 ID3V2 = "an ID3v2 tag"
+NOT_AUDIO = "bytes that are not MPEG audio"
 # A layer III header's first two bytes: 11 sync bits, MPEG-2.5, 2 or 1, layer III, either CRC flag.
 _SYNC = re.compile(rb"\xff[\xe2\xe3\xf2\xf3\xfa\xfb]")
 # Every pair of header bytes after the first: a walk of a long recording looks each frame up here.
@@ -110,22 +120,23 @@ class Walk:
         return not self.between and not self.tail
 
 
-def walk(data: bytes | mmap.mmap) -> Walk:
-    """The runs of frames in ``data`` (a whole raw MP3 file) and what lies between and after them.
+def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
+    """The runs of frames in ``data`` (a whole raw MP3 file, or one ``packet`` of an MP3 stream in
+    another container) and what lies between and after them.
 
     A frame counts where its header is valid and it continues a run of frames, or where another
     frame, a tag or the end of the file follows it; a last frame cut short (a recording stopped
-    by a flat battery) counts too.  The first frame may be an encoder's; any later one is not
-    sound.  A tag is skipped by its stated
+    by a flat battery) counts too.  A file's first frame may be an encoder's (its demuxer reads
+    it); any later one, and any in a packet, is not sound.  A tag is skipped by its stated
     length where a frame, another tag or the end follows it; any other bytes are skipped up to
     the next frame."""
     result = Walk()
     end = len(data)
-    tag = _tag_length(data, 0)
+    tag = None if packet else _tag_length(data, 0)
     pos = min(tag[1], end) if tag is not None and tag[0] == ID3V2 else 0  # judged by mutagen
     pending: list[tuple[int, str]] = []  # what was passed over since the last frame of sound
     run = -1  # where the present run of frames began
-    sound = False  # whether a frame has been seen
+    sound = packet  # whether a frame has been seen (the first of a file may be an encoder's)
     length = frame_length(data, pos)
     while pos < end:
         after = frame_length(data, pos + length) if length else 0
@@ -151,7 +162,7 @@ def walk(data: bytes | mmap.mmap) -> Walk:
                 skip = tag[1]
             else:
                 skip = _next_frame(data, pos + 1) - pos
-                pending.append((pos, f"{skip} bytes that are not MPEG audio"))
+                pending.append((pos, NOT_AUDIO))
         if run >= 0:
             result.frames.append((run, pos))
             run = -1
@@ -243,6 +254,26 @@ class Frames(io.RawIOBase):
     def close(self) -> None:
         self.fh.close()
         super().close()
+
+
+def sound_only(data: bytes) -> bytes | None:
+    """The frames of a packet of an MP3 stream, where anything else is in it (None where nothing
+    is): a tag in a packet is copied into the clean file as sound, where no tag reader looks."""
+    found = walk(data, packet=True)
+    return None if found.plain else b"".join(data[start:end] for start, end in found.frames)
+
+
+def frames_only(packet: Packet) -> Iterator[Packet]:
+    """``packet`` of an MP3 stream without what it holds besides frames (a tag of MP3s laid end to
+    end and then put into a video, which a decoder refuses and a copy would carry), or as it is."""
+    frames = sound_only(bytes(packet))
+    if frames is None:
+        yield packet
+    elif frames:
+        out = av.packet.Packet(frames)
+        out.stream, out.time_base, out.is_keyframe = packet.stream, packet.time_base, packet.is_keyframe
+        out.pts, out.dts, out.duration = packet.pts, packet.dts, packet.duration
+        yield out
 
 
 def frames_view(path: Path) -> Frames | None:

@@ -24,7 +24,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from ..errors import UnsupportedError
-from . import aac, hevc, units, video
+from . import aac, hevc, mp3, units, video
 
 VIDEO_CRF = "18"
 AUDIO_BITRATE = 192_000
@@ -45,6 +45,7 @@ class _Copy:
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
         self.dst = video.copy_stream(out, src)
         codec = video.codec_name(src)
+        self.mp3 = codec == "mp3"
         kept = units.kept_only(codec)
         self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
         # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
@@ -60,6 +61,8 @@ class _Copy:
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         if self.bsf is not None:
             yield from self.bsf.filter(packet)
+        elif packet is not None and self.mp3:
+            yield from mp3.frames_only(packet)
         elif packet is not None:
             yield packet
 

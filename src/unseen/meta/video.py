@@ -415,33 +415,44 @@ def scan(path: Path) -> list[Finding]:
 
 
 def _stray_units(container: av.container.InputContainer) -> list[Finding]:
-    """A finding per picture stream and unit type that `units.CHECKED` does not allow.
+    """A finding per picture stream and unit type that `units.CHECKED` does not allow, and per MP3
+    stream and kind of thing its packets hold besides frames (a tag of MP3s laid end to end, copied
+    into a video as sound; a raw MP3's own walk judges the file's frames, `mp3.scan`).
 
     Reads every packet, without decoding: a fraction of the time a decode takes.
     """
     walked = {
         s.index: (codec_name(s), bytes(s.codec_context.extradata or b""))
-        for s in container.streams.video
-        if s.codec_context is not None and codec_name(s) in units.CHECKED
+        for s in [*container.streams.video, *container.streams.audio]
+        if s.codec_context is not None
+        and (codec_name(s) in units.CHECKED if s.type == "video" else codec_name(s) == "mp3")
     }
+    if container.format.name == "mp3":
+        walked = {}
     if not walked:
         return []
-    seen: dict[int, set[int]] = {index: set() for index in walked}
+    seen: dict[int, set[int | str]] = {index: set() for index in walked}
     try:
         for packet in container.demux([container.streams[i] for i in walked]):
             if packet.size:
                 codec, setup = walked[packet.stream.index]
-                seen[packet.stream.index] |= units.strays(codec, bytes(packet), setup)
+                if codec == "mp3":
+                    found = mp3.walk(bytes(packet), packet=True)
+                    seen[packet.stream.index] |= {what for _offset, what in found.between + found.tail}
+                else:
+                    seen[packet.stream.index] |= units.strays(codec, bytes(packet), setup)
     except av.error.FFmpegError:
         pass  # a damaged file: the decoding checks judge it
     return [
         Finding("unseen", f"{container.format.name}:stream{index}:{_unit_name(walked[index][0], kind)}")
         for index, kinds in seen.items()
-        for kind in sorted(kinds)
+        for kind in sorted(kinds, key=str)
     ]
 
 
-def _unit_name(codec: str, kind: int) -> str:
+def _unit_name(codec: str, kind: int | str) -> str:
+    if isinstance(kind, str):
+        return f"{codec} packets holding {kind}"
     if kind < 0:
         return f"{codec} units that do not add up to their packet"
     return f"{codec} {'OBU' if codec == 'av1' else 'NAL unit'} of type {kind}"
