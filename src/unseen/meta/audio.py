@@ -31,7 +31,7 @@ from mutagen.flac import FLAC
 from mutagen.id3 import ID3
 
 from ..errors import UnsupportedError
-from . import amr, mp3, remux, riff, video
+from . import amr, flac, mp3, remux, riff, video
 from .findings import Finding
 
 # The codecs FFmpeg's AMR and 3GP muxers take; any other sound in a video container goes to M4A.
@@ -45,7 +45,7 @@ class Container:
     muxer: str
     suffixes: tuple[str, ...]  # the first names unseen's outputs; the others are accepted for -o
     copies: frozenset[str] | None  # None: whatever the same container held
-    encoder: str  # for sound that is re-encoded: disguised, or a codec the container cannot carry
+    encoder: str  # for sound that is encoded again: disguised, a codec the container cannot carry, FLAC
     rate: int | None = None  # the encoder's only sample rate, where it has one
 
     def muxer_for(self, codecs: set[str]) -> str:
@@ -58,7 +58,9 @@ class Container:
 CONTAINERS: dict[str, Container] = {
     "wav": Container("wav", (".wav",), None, "pcm_s16le"),
     "mp3": Container("mp3", (".mp3",), None, "libmp3lame"),
-    "flac": Container("flac", (".flac",), None, "flac"),
+    # FLAC is written afresh, losslessly: a frame's end is known only by its checksum, so bytes
+    # after a frame (another file's tags laid after it, anything appended) travel in a copied packet.
+    "flac": Container("flac", (".flac",), frozenset(), "flac"),
     "ogg": Container("ogg", (".ogg", ".opus", ".oga"), None, "libopus"),
     "amr": Container("amr", (".amr",), None, "libopencore_amrnb", rate=8000),
     "m4a": Container("ipod", (".m4a", ".mp4", ".m4b"), video.COPY_AUDIO, "aac"),
@@ -86,8 +88,8 @@ def check_suffix(source: Path, target: Path, container: str) -> None:
 def write_clean(src: Path, dst: Path, container: str, codecs: set[str]) -> str:
     """Copy the sound of ``src`` (holding ``codecs``) into ``dst``; return how ("remuxed" or "re-encoded: ...")."""
     target = CONTAINERS[container]
-    written = {c if target.copies is None or c in target.copies else "aac" for c in codecs}
-    return remux.write_sound(src, dst, target.muxer_for(written), target.copies)
+    written = {c if target.copies is None or c in target.copies else target.encoder for c in codecs}
+    return remux.write_sound(src, dst, target.muxer_for(written), target.copies, target.encoder)
 
 
 def scan(path: Path, family: str) -> list[Finding]:
@@ -101,6 +103,8 @@ def scan(path: Path, family: str) -> list[Finding]:
         found += amr.scan(path)
     elif family == "mp3":
         found += mp3.scan(path) + _ape_tag(path)
+    elif family == "flac":
+        found += flac.scan(path)
     return found
 
 

@@ -24,7 +24,6 @@ import io
 import mmap
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING
 import av
 
 from .findings import Finding
+from .mapped import mapped
 
 if TYPE_CHECKING:
     from av.packet import Packet as _Packet
@@ -190,21 +190,9 @@ def _next_frame(data: bytes | mmap.mmap, pos: int) -> int:
 
 def scan(path: Path) -> list[Finding]:
     """What lies between and after the frames of the raw MP3 at ``path``."""
-    with _mapped(path) as data:
+    with mapped(path) as data:
         found = walk(data)
     return [Finding("unseen", f"MP3:{what} at byte {offset}") for offset, what in found.between + found.tail]
-
-
-@contextmanager
-def _mapped(path: Path) -> Iterator[bytes | mmap.mmap]:
-    """A read-only map of a file (an empty bytes object for an empty file, which cannot be mapped)."""
-    with open(path, "rb") as fh:  # a map outlives the descriptor it was made from
-        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if fh.seek(0, io.SEEK_END) else None
-    try:
-        yield b"" if data is None else data
-    finally:
-        if data is not None:
-            data.close()
 
 
 class Frames(io.RawIOBase):
@@ -278,6 +266,6 @@ def frames_only(packet: Packet) -> Iterator[Packet]:
 
 def frames_view(path: Path) -> Frames | None:
     """A view of the raw MP3 at ``path`` holding only its frames, where anything lies between them."""
-    with _mapped(path) as data:
+    with mapped(path) as data:
         found = walk(data)
     return None if found.plain else Frames(path, found.frames)

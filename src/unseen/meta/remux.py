@@ -107,13 +107,18 @@ class _VideoEncode:
 
 
 class _AudioEncode:
-    """Decoded and re-encoded as AAC, at the nearest rate AAC has."""
+    """Decoded and encoded again: as AAC, at the nearest rate AAC has; or as FLAC, with the input's
+    rate, channels and sample format, which keeps every sample (`unseen.verify.audio` compares them)."""
 
-    def __init__(self, out: av.container.OutputContainer, src: AudioStream) -> None:
-        self.src, self.why = src, f"{video.codec_name(src)} to AAC"
+    def __init__(self, out: av.container.OutputContainer, src: AudioStream, codec: str = "aac") -> None:
+        self.src, self.why = src, f"{video.codec_name(src)} to {codec.upper()}"
         ctx = src.codec_context
+        if codec == "flac":
+            self.dst = video.new_audio_stream(out, codec, ctx.sample_rate)
+            self.dst.codec_context.layout, self.dst.codec_context.format = ctx.layout, ctx.format
+            return
         rate = min((r for r in AAC_RATES if r >= ctx.sample_rate), default=AAC_RATES[-1])
-        self.dst = video.new_audio_stream(out, "aac", rate)
+        self.dst = video.new_audio_stream(out, codec, rate)
         self.dst.codec_context.layout = "mono" if ctx.layout.nb_channels == 1 else "stereo"
         self.dst.codec_context.bit_rate = AUDIO_BITRATE
 
@@ -133,6 +138,7 @@ def _route(
     container: av.container.InputContainer,
     src: VideoStream | AudioStream,
     copy: tuple[frozenset[str], frozenset[str] | None],
+    encoder: str = "aac",
 ) -> Route:
     copy_video, copy_audio = copy
     if isinstance(src, VideoStream):
@@ -145,7 +151,7 @@ def _route(
             return _VideoEncode(out, src, "h264 to H.264, which does not start at an IDR picture")
         return _Copy(out, src)
     as_it_is = copy_audio is None or video.codec_name(src) in copy_audio
-    return _Copy(out, src) if as_it_is and _cleanable(src) else _AudioEncode(out, src)
+    return _Copy(out, src) if as_it_is and _cleanable(src) else _AudioEncode(out, src, encoder)
 
 
 def _opens_at_idr(path: Path, src: VideoStream) -> bool:
@@ -221,20 +227,24 @@ def write_clean(src: Path, dst: Path, muxer: str = video.OUTPUT_FORMAT) -> str:
     return _told(how, joins)
 
 
-def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None) -> str:
+def write_sound(
+    src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None, encoder: str = "aac"
+) -> str:
     """Write ``dst`` holding only the sound streams of ``src``, in FFmpeg's ``muxer``.
 
-    Codecs in ``copy_audio`` (all, when None) are copied packet for packet, the rest
-    re-encoded to AAC.  Returns how: ``remuxed`` or ``re-encoded: <why>``.
+    Codecs in ``copy_audio`` (all, when None) are copied packet for packet, the rest encoded
+    again with ``encoder`` (AAC, or FLAC for FLAC).  Returns how: ``remuxed`` or ``re-encoded: <why>``.
     """
     with video.open_input(src) as container:
         kept = [s for s in video.kept_streams(container) if isinstance(s, AudioStream)]
         if not kept:
             raise UnsupportedError(src, "no sound stream that unseen can keep")
-        _, _, joins = _remux(src, container, kept, dst, muxer, (frozenset(), copy_audio))
+        _, _, joins = _remux(src, container, kept, dst, muxer, (frozenset(), copy_audio), encoder)
     encoded = sorted({video.codec_name(s) for s in kept} - (copy_audio or set()))
     if copy_audio is None or not encoded:
         return _told("remuxed", joins)
+    if encoder == "flac":
+        return _told("re-encoded: FLAC written afresh, losslessly (every sample kept)", joins)
     return _told(f"re-encoded: {', '.join(encoded)} to AAC, which the container carries", joins)
 
 
@@ -251,13 +261,14 @@ def _remux(
     dst: Path,
     muxer: str,
     copy: tuple[frozenset[str], frozenset[str] | None],
+    encoder: str = "aac",
 ) -> tuple[int, list[str], video.Joins]:
     """Copy ``kept`` into ``dst``, re-encoding the picture and sound codecs not in ``copy`` (None: every
     sound codec copied); return how many picture packets were written, what was encoded again, and the
     joins its times were moved past."""
     joins = video.Joins()
     with video.blamed_on(src, "cannot copy the streams"), video.writing(dst, muxer) as out:
-        routes = {s.index: _route(out, src, container, s, copy) for s in kept}
+        routes = {s.index: _route(out, src, container, s, copy, encoder) for s in kept}
         pictures = 0
         for packet in joins.follow(container, container.demux(kept)):
             if packet.size == 0:

@@ -1,7 +1,8 @@
 """The self-check of a written sound-only file: all of the sound is there, and a disguised voice moved.
 
 After a stream copy (``strip``, ``protect --audio keep``) the packets must be
-the input's byte for byte.  Every output must decode to as long a sound as
+the input's byte for byte; a FLAC, written afresh rather than copied
+(`unseen.meta.audio.CONTAINERS`), must decode to the input's very samples.  Every output must decode to as long a sound as
 the input's, within one audio frame: the heard length, in decoded samples
 after the container's trimming of encoder delay and padding.  After the
 disguise, where the recording holds a voice, its pitch contour must no longer
@@ -45,6 +46,7 @@ class Heard:
     digests: tuple[tuple[str, str], ...]  # (codec, SHA-256 of every packet) per sound stream
     seconds: float  # decoded length of the first sound stream
     frame: float  # the longest packet, in seconds: one audio frame
+    samples: str  # SHA-256 of the first sound stream's decoded samples, with their format
 
 
 def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tuple[Heard, list[np.ndarray]]:
@@ -58,7 +60,7 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
             first = streams[0]
             digests = {s.index: hashlib.sha256() for s in streams}
             codecs = {s.index: video.codec_name(s) for s in streams}
-            seconds, frame = 0.0, 0.0
+            seconds, frame, samples, form = 0.0, 0.0, hashlib.sha256(), ""
             cuts = _Cutter(windows or [])
             resampler = Resampler("flt", "mono", RATE) if windows else None
             for packet in container.demux(streams):
@@ -73,13 +75,22 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
                     continue
                 for decoded in first.decode(packet):
                     seconds += decoded.samples / (decoded.sample_rate or RATE)  # the rate may change midway
+                    if decoded.format.name != form:  # where it changes, not per frame: framings differ
+                        form = decoded.format.name
+                        samples.update(form.encode())
+                    samples.update(decoded.to_ndarray().tobytes())
                     if resampler is not None:
                         for mono in resampler.resample(decoded):
                             cuts.push(mono.to_ndarray()[0])
             rate = first.codec_context.sample_rate or 1
     except (InputError, av.error.FFmpegError, ValueError) as exc:
         raise VerificationError(f"the sound does not decode: {exc}") from exc
-    heard = Heard(tuple((codecs[i], d.hexdigest()) for i, d in digests.items()), seconds, frame or 1 / rate)
+    heard = Heard(
+        tuple((codecs[i], d.hexdigest()) for i, d in digests.items()),
+        seconds,
+        frame or 1 / rate,
+        samples.hexdigest(),
+    )
     return heard, cuts.parts
 
 
@@ -115,6 +126,8 @@ def check_copy(source: Path, written: Path, *, remuxed: bool) -> Heard:
     after, _ = listen(written)
     if remuxed and before.digests != after.digests:
         raise VerificationError("the copied sound's packets differ from the original's")
+    if before.digests[0][0] == after.digests[0][0] == "flac" and before.samples != after.samples:
+        raise VerificationError("the FLAC written afresh decodes to other samples than the original's")
     _same_length(before, after)
     _clean(written)
     return after

@@ -1,10 +1,12 @@
-"""MP3 recordings laid end to end (`unseen.meta.mp3`): the tags between the parts are found by
-`check`, left out by `strip` and `protect`, and the sound of every part is kept.
+"""Recordings laid end to end, and bytes appended to one: what tag readers do not see is found by
+`check` and never reaches what `strip` and `protect` write, and every part's sound is kept.
 
-Each part is what a phone or recorder writes (`sounds`): LAME's Info frame first, an ID3v2.4
-tag in front (place, GPS, artist, date, cover art, PRIV, GEOB, TXXX) and an ID3v1 tag at the
-end; a third kind of tag, APEv2 (which mutagen writes), sits at the end of one part.  The parts
-are joined byte for byte, as ``cat`` joins them.
+MP3 (`unseen.meta.mp3`): each part is what a phone or recorder writes (`sounds`): LAME's Info
+frame first, an ID3v2.4 tag in front (place, GPS, artist, date, cover art, PRIV, GEOB, TXXX)
+and an ID3v1 tag at the end; a third kind of tag, APEv2 (which mutagen writes), sits at the end
+of one part.  The parts are joined byte for byte, as ``cat`` joins them.  FLAC
+(`unseen.meta.flac`): two tagged files joined the same way, and tags or bytes appended to one;
+FLAC is written afresh, its samples (and their MD5 in STREAMINFO) the original's.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import pytest
 from mutagen.apev2 import APEv2
 
 import sounds
-from conftest import needs_voice, run_cli, tree_hashes
-from unseen.meta import mp3
+from conftest import exiftool_tags, needs_voice, run_cli, tree_hashes
+from unseen.meta import flac, mp3
 
 SEGMENTS = 3
 
@@ -194,3 +196,87 @@ def _packets(path: Path) -> list[str]:
 def _seconds(path: Path) -> float:
     with av.open(str(path)) as sound:
         return sum(f.samples / f.sample_rate for f in sound.decode(audio=0))
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("flac")
+    made = [root / f"archive{i}.flac" for i in range(2)]
+    for i, path in enumerate(made):
+        sounds.WRITERS["archive.flac"](path, sounds.speech(1.0 + 0.5 * i))
+    return made
+
+
+ID3V1 = (
+    b"TAG" + sounds.PLACE.encode()[:30].ljust(30, b"\0") + sounds.ARTIST.encode().ljust(30, b"\0") + bytes(65)
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("joined", "another stream's header (STREAMINFO, VORBIS_COMMENT, PICTURE"),
+        ("id3v1", "bytes after the last frame"),
+        ("appended", "bytes after the last frame"),
+    ],
+)
+def test_a_flac_with_bytes_no_tag_reader_sees_is_written_afresh_without_them(
+    archives: list[Path], tmp_path: Path, case: str, named: str
+) -> None:
+    """Copied packet for packet, each of these kept the bytes inside a frame's packet (FFmpeg's parser
+    finds a frame's end by its checksum alone), and `check` called the copy clean."""
+    first = archives[0].read_bytes()
+    tail = {"joined": archives[1].read_bytes(), "id3v1": ID3V1, "appended": b"met Jane Roe at noon " * 8}[
+        case
+    ]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = folder / "recording.flac"
+    source.write_bytes(first + tail)
+    before = tree_hashes(folder)
+    run = run_cli("check", source)
+    assert run.code == 3 and f"FLAC:{named}" in run.stderr, run.stderr
+    for command in (("strip",), ("protect", "--audio", "keep")):
+        output = tmp_path / f"{command[0]}.flac"
+        run = run_cli(*command, source, "-o", output)
+        assert run.code == 0 and "written afresh, losslessly" in run.stderr + run.stdout, run.stderr
+        assert not [s for s in sounds.PLANTED if s in output.read_bytes()], case
+        assert run_cli("check", output).code == 0
+        assert _samples(output) == _samples(source)
+    if case == "joined":  # both parts' samples, as the decoder reads the joined file
+        assert abs(_seconds(source) - _seconds(archives[0]) - _seconds(archives[1])) < 0.01
+    assert tree_hashes(folder) == before
+
+
+def test_a_24_bit_flac_keeps_its_depth_and_its_samples(tmp_path: Path) -> None:
+    source = tmp_path / "deep.flac"
+    noise = np.random.default_rng(1).integers(-(2**23), 2**23, (2, 9600)).astype(np.int32) * 256
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("flac", rate=48_000)
+        stream.layout, stream.format = "stereo", "s32"
+        frame = av.AudioFrame.from_ndarray(noise.T.reshape(1, -1).copy(), format="s32", layout="stereo")
+        frame.sample_rate, frame.pts = 48_000, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    output = tmp_path / "clean.flac"
+    assert run_cli("strip", source, "-o", output).code == 0
+    assert _samples(output) == _samples(source)
+    tags, original = exiftool_tags(output), exiftool_tags(source)
+    assert tags["FLAC:BitsPerSample"] == original["FLAC:BitsPerSample"] == 24
+    assert tags["FLAC:MD5Signature"] == original["FLAC:MD5Signature"]
+
+
+def test_the_flac_checksum_is_the_formats_own(archives: list[Path]) -> None:
+    """Every frame FFmpeg's parser cuts from a tagged file sums to 0, its own checksum included."""
+    with av.open(str(archives[0])) as container:
+        frames = [bytes(p) for p in container.demux(audio=0) if p.size]
+    assert len(frames) > 5 and not [f for f in frames if flac.crc16(f)]
+    assert flac.crc16(frames[0] + b"x")
+
+
+def _samples(path: Path) -> str:
+    with av.open(str(path)) as sound:
+        digest = hashlib.sha256()
+        for frame in sound.decode(audio=0):
+            digest.update(frame.to_ndarray().tobytes())
+        return digest.hexdigest()
