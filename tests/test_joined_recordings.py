@@ -53,8 +53,8 @@ def test_the_walk_names_every_tag_between_the_parts(joined: Path, parts: list[Pa
     # Part 1 ends with ID3v1; part 2 opens with ID3v2 and its Info frame, ends with ID3v1 and APEv2;
     # part 3 opens the same way.  The first part's ID3v2 and Info frame are where every MP3 has them.
     assert kinds == [
-        "an ID3v1 tag", "an ID3v2 tag", "an encoder's Info frame",
-        "an ID3v1 tag", "an APEv2 tag", "an ID3v2 tag", "an encoder's Info frame",
+        "an ID3v1 tag", "an ID3v2 tag", "an encoder's header frame (Xing, Info or VBRI)",
+        "an ID3v1 tag", "an APEv2 tag", "an ID3v2 tag", "an encoder's header frame (Xing, Info or VBRI)",
     ], kinds  # fmt: skip
     assert [what for _offset, what in found.tail] == ["an ID3v1 tag"]
     assert len(found.frames) == SEGMENTS
@@ -119,21 +119,7 @@ def test_a_video_whose_mp3_sound_holds_the_tags_of_its_parts_is_copied_without_t
     """The same sound put into a video as it is (``ffmpeg -i recording.mp3 ... -c copy``): FFmpeg's
     demuxer hands on each tag inside a packet, the MP4 took it as sound, and `check` called the copy
     clean."""
-    video = tmp_path / "video.mkv"
-    with av.open(str(joined)) as sound, av.open(str(video), "w") as out:
-        picture = out.add_stream("libx264", rate=25)
-        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
-        voice = out.add_stream_from_template(sound.streams.audio[0])
-        for i in range(50):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
-            frame.pts = i
-            out.mux(picture.encode(frame))
-        out.mux(picture.encode(None))
-        for packet in sound.demux(sound.streams.audio[0]):
-            if packet.size:
-                packet.stream = voice
-                out.mux(packet)
-    assert sounds.PLANTED[2] in video.read_bytes()
+    video = _into_video(joined, tmp_path / "video.mkv")
     run = run_cli("check", video)
     assert run.code == 3 and "mp3 packets holding an ID3v2 tag" in run.stderr, run.stderr
     # `strip` copies the frames; `protect --audio keep` decodes them (its decoder refused the tag).
@@ -146,10 +132,30 @@ def test_a_video_whose_mp3_sound_holds_the_tags_of_its_parts_is_copied_without_t
         assert _seconds(output) > sum(_seconds(p) for p in parts) - 0.1  # every part's sound
 
 
+def _into_video(sound_file: Path, video: Path) -> Path:
+    """A 2 s Matroska video with the sound of ``sound_file`` copied in packet for packet, as FFmpeg's
+    demuxer cuts them (``ffmpeg -i sound ... -c copy``)."""
+    with av.open(str(sound_file)) as sound, av.open(str(video), "w") as out:
+        picture = out.add_stream("libx264", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        voice = out.add_stream_from_template(sound.streams.audio[0])
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(picture.encode(frame))
+        out.mux(picture.encode(None))
+        for packet in sound.demux(sound.streams.audio[0]):
+            if packet.size:
+                packet.stream = voice
+                out.mux(packet)
+    assert sounds.PLANTED[2] in video.read_bytes()  # the artist
+    return video
+
+
 @pytest.mark.parametrize(
     ("between", "named"),
     [
-        (b"\x00" * 300, "bytes that are not MPEG audio"),
+        (b"\x55" * 300, "bytes that are not MPEG audio"),
         (b"LYRICSBEGIN" + b"x" * 40 + b"LYRICSEND", "a Lyrics3 tag"),
         (b"TAG" + b"\x00" * 125, "an ID3v1 tag"),
     ],
@@ -280,3 +286,89 @@ def _samples(path: Path) -> str:
         for frame in sound.decode(audio=0):
             digest.update(frame.to_ndarray().tobytes())
         return digest.hexdigest()
+
+
+def test_a_video_whose_flac_sound_holds_appended_bytes_is_written_without_them(
+    archives: list[Path], tmp_path: Path
+) -> None:
+    """FLAC in a video was copied packet for packet like any sound an MP4 carries, and so were the
+    bytes appended after its last frame; it is written afresh there too."""
+    appended = tmp_path / "appended.flac"
+    appended.write_bytes(archives[0].read_bytes() + ID3V1)
+    video = _into_video(appended, tmp_path / "video.mkv")
+    run = run_cli("check", video)
+    assert run.code == 3 and "flac packets holding bytes after the last frame" in run.stderr, run.stderr
+    output = tmp_path / "clean.mp4"
+    run = run_cli("strip", video, "-o", output, "--json")
+    assert run.code == 0 and "FLAC written afresh" in run.records()[0]["note"], run.stdout + run.stderr
+    assert not [s for s in sounds.PLANTED if s in output.read_bytes()]
+    assert run_cli("check", output).code == 0
+    assert _samples(output) == _samples(appended)
+
+
+def _frame_starts(data: bytes, start: int) -> list[int]:
+    """Where each frame of the run beginning at ``start`` begins."""
+    starts, pos = [], start
+    while pos < len(data) and mp3.frame_length(data, pos):
+        starts.append(pos)
+        pos += mp3.frame_length(data, pos)
+    return starts
+
+
+def test_a_part_cut_short_does_not_hide_the_next_parts_tag(parts: list[Path], tmp_path: Path) -> None:
+    """A part whose last frame was cut short (a flat battery), the next part laid after it: the cut
+    frame's stated length held the start of the next part's ID3v2 tag, so the tag went into the copy
+    as sound, and `check` called the copy clean (found in review)."""
+    first = parts[0].read_bytes()
+    first = first[: len(first) - 128]  # its ID3v1 tag left off: the recording stopped mid-frame
+    last = _frame_starts(first, mp3.walk(first).frames[0][0])[-1]
+    source = tmp_path / "in.mp3"
+    source.write_bytes(first[: last + 40] + parts[1].read_bytes())
+    found = mp3.walk(source.read_bytes())
+    assert found.between[:2] == [(last, mp3.CUT), (last + 40, mp3.ID3V2)], found.between
+    run = run_cli("check", source)
+    assert run.code == 3 and "MP3:a frame cut short" in run.stderr, run.stderr
+    output = tmp_path / "out.mp3"
+    assert run_cli("strip", source, "-o", output).code == 0
+    assert not [s for s in sounds.PLANTED if s in output.read_bytes()]
+    assert run_cli("check", output).code == 0
+
+
+def test_a_tag_that_exactly_fills_a_cut_frame_is_still_found(parts: list[Path], tmp_path: Path) -> None:
+    """The cut frame's stated length ends exactly where the tag does, and a frame follows: by lengths
+    alone the file is frames end to end, and the tag would pass as sound."""
+    clean = tmp_path / "clean.mp3"
+    assert run_cli("strip", parts[0], "-o", clean).code == 0
+    data = clean.read_bytes()
+    starts = _frame_starts(data, 0)
+    tag = b"ID3\x04\x00\x00\x00\x00\x00\x20" + sounds.ARTIST.encode().ljust(32, b"\0")
+    frame = starts[10]
+    cut = frame + mp3.frame_length(data, frame) - len(tag)
+    hidden = data[:cut] + tag + data[starts[11] :]
+    assert mp3.frame_length(hidden, frame) and mp3.frame_length(hidden, cut + len(tag))  # lengths add up
+    assert mp3.walk(hidden).found == [(frame, mp3.CUT), (cut, mp3.ID3V2)]
+
+
+def test_a_tag_whose_size_is_damaged_does_not_swallow_the_rest(parts: list[Path], tmp_path: Path) -> None:
+    clean = tmp_path / "clean.mp3"
+    assert run_cli("strip", parts[0], "-o", clean).code == 0
+    data = clean.read_bytes()
+    middle = _frame_starts(data, 0)[len(_frame_starts(data, 0)) // 2]
+    source = tmp_path / "in.mp3"
+    source.write_bytes(data[:middle] + b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f" + data[middle:])  # 256 MB stated
+    found = mp3.walk(source.read_bytes())
+    assert found.found == [(middle, mp3.NOT_AUDIO)] and found.frames[-1][1] == len(data) + 10
+    output = tmp_path / "out.mp3"
+    assert run_cli("strip", source, "-o", output).code == 0
+    assert abs(_seconds(output) - _seconds(clean)) < 0.05  # the sound after the tag is kept
+
+
+def test_thousands_of_things_between_frames_are_counted_not_listed(tmp_path: Path) -> None:
+    source = tmp_path / "crafted.mp3"
+    source.write_bytes(MP3_HEADER_RUN + (b"LYRICSBEGIN" + b"x" * 35) * 20_000)
+    run = run_cli("check", source)
+    assert run.code == 3 and "more things between the frames" in run.stderr, run.stderr[-500:]
+    assert run.stderr.count("Lyrics3") <= mp3.SHOWN
+
+
+MP3_HEADER_RUN = b"".join(b"\xff\xfb\x90\x64" + bytes(413) for _ in range(4))  # 128 kbit/s, 44.1 kHz

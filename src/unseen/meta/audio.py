@@ -45,7 +45,7 @@ class Container:
     muxer: str
     suffixes: tuple[str, ...]  # the first names unseen's outputs; the others are accepted for -o
     copies: frozenset[str] | None  # None: whatever the same container held
-    encoder: str  # for sound that is encoded again: disguised, a codec the container cannot carry, FLAC
+    encoder: str  # for sound that is re-encoded: disguised, or a codec the container cannot carry
     rate: int | None = None  # the encoder's only sample rate, where it has one
 
     def muxer_for(self, codecs: set[str]) -> str:
@@ -58,9 +58,7 @@ class Container:
 CONTAINERS: dict[str, Container] = {
     "wav": Container("wav", (".wav",), None, "pcm_s16le"),
     "mp3": Container("mp3", (".mp3",), None, "libmp3lame"),
-    # FLAC is written afresh, losslessly: a frame's end is known only by its checksum, so bytes
-    # after a frame (another file's tags laid after it, anything appended) travel in a copied packet.
-    "flac": Container("flac", (".flac",), frozenset(), "flac"),
+    "flac": Container("flac", (".flac",), None, "flac"),  # written afresh all the same (`remux`)
     "ogg": Container("ogg", (".ogg", ".opus", ".oga"), None, "libopus"),
     "amr": Container("amr", (".amr",), None, "libopencore_amrnb", rate=8000),
     "m4a": Container("ipod", (".m4a", ".mp4", ".m4b"), video.COPY_AUDIO, "aac"),
@@ -88,8 +86,8 @@ def check_suffix(source: Path, target: Path, container: str) -> None:
 def write_clean(src: Path, dst: Path, container: str, codecs: set[str]) -> str:
     """Copy the sound of ``src`` (holding ``codecs``) into ``dst``; return how ("remuxed" or "re-encoded: ...")."""
     target = CONTAINERS[container]
-    written = {c if target.copies is None or c in target.copies else target.encoder for c in codecs}
-    return remux.write_sound(src, dst, target.muxer_for(written), target.copies, target.encoder)
+    written = {c if target.copies is None or c in target.copies else "aac" for c in codecs}
+    return remux.write_sound(src, dst, target.muxer_for(written), target.copies)
 
 
 def scan(path: Path, family: str) -> list[Finding]:

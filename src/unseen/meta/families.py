@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UnsupportedError, unreadable
+from . import mp3
 
 # Families cleaned by a lossless rewrite of their own container.
 LOSSLESS = ("jpeg", "png", "webp", "gif")
@@ -106,7 +107,7 @@ def _audio_magic(head: bytes) -> str | None:
         return "ogg"
     if head.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
         return "amr"
-    if _mpeg_layer3(head):
+    if mp3.frame_length(head, 0):  # an MPEG audio layer III frame header
         return "mp3"
     if is_adts(head):
         return VIDEO  # raw AAC (`unseen.meta.adts`): FFmpeg reads it, and a clean copy is an M4A
@@ -116,15 +117,6 @@ def _audio_magic(head: bytes) -> str | None:
 def is_adts(head: bytes) -> bool:
     """An ADTS frame header: 12 sync bits and layer 0 (MPEG audio's layers are 1 to 3)."""
     return len(head) >= 7 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
-
-
-def _mpeg_layer3(head: bytes) -> bool:
-    """An MPEG audio layer III frame header: 11 sync bits, a known version, a valid rate."""
-    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
-        return False
-    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
-    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
-    return version != 1 and layer == 1 and bitrate not in (0, 15) and rate != 3
 
 
 def id3_size(head: bytes) -> int:

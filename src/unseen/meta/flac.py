@@ -25,6 +25,8 @@ import av
 from .findings import Finding
 from .mapped import mapped
 
+HEADER = "another stream's header"  # in a packet of FLAC in another container
+AFTER = "bytes after the last frame (or a last frame that is damaged)"
 BLOCK_NAMES = ("STREAMINFO", "PADDING", "APPLICATION", "SEEKTABLE", "VORBIS_COMMENT", "CUESHEET", "PICTURE")
 
 
@@ -75,7 +77,7 @@ def scan(path: Path) -> list[Finding]:
     """A stream header after the first, and bytes after the last frame, in the FLAC at ``path``."""
     with mapped(path) as data:
         found = [
-            Finding("unseen", f"FLAC:another stream's header ({', '.join(names)}) at byte {pos}")
+            Finding("unseen", f"FLAC:{HEADER} ({', '.join(names)}) at byte {pos}")
             for pos, names in headers(data)
         ]
     last = b""
@@ -87,5 +89,5 @@ def scan(path: Path) -> list[Finding]:
     except (av.error.FFmpegError, IndexError):
         return found  # a file FFmpeg cannot read: the decoding checks judge it
     if last and crc16(last):
-        found.append(Finding("unseen", "FLAC:bytes after the last frame (or a last frame that is damaged)"))
+        found.append(Finding("unseen", f"FLAC:{AFTER}"))
     return found

@@ -8,13 +8,15 @@ Info frame an encoder opens a file with.  The decoder refused such a file, and a
 would have carried the tag into the clean file, where neither mutagen nor exiftool looks: both
 read a file's start and end only, so ``check`` called such a file clean.
 
-`walk` accounts for every byte after the ID3v2 tag a file may open with (mutagen judges its
-frames): each frame runs from a valid layer III header to the length the header states, and
-whatever lies between or after the frames is named (an ID3v2, ID3v1, APEv2 or Lyrics3 tag, an
-encoder's Xing, Info or VBRI frame after the first frame, or bytes that are not MPEG audio at
-all).  `scan` reports those for ``check``; `frames_view` hands FFmpeg a view of the file
-without them, so ``strip`` and ``protect`` read the sound alone.  A plain file (one run of
-frames) is opened as it is, so what FFmpeg reads of it is unchanged.
+`walk` accounts for every byte outside the frames, after the ID3v2 tag a file may open with
+(mutagen judges its frames): each frame runs from a valid layer III header to the length the
+header states, and whatever lies between or after the frames is named (an ID3v2, ID3v1, APEv2
+or Lyrics3 tag, an encoder's Xing, Info or VBRI frame after the first frame, a frame cut short
+where a tag begins, or bytes that are not MPEG audio at all).  `scan` reports those for
+``check``; `frames_view` hands FFmpeg a view of the file without them, so ``strip`` and
+``protect`` read the sound alone.  A plain file (one run of frames) is opened as it is, so what
+FFmpeg reads of it is unchanged.  Not looked at: bytes inside a frame past its sound (the
+"ancillary data" a frame may end with), which only the frame's side information bounds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import mmap
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +65,12 @@ def _length(b1: int, b2: int) -> int:
 
 ID3V2 = "an ID3v2 tag"
 NOT_AUDIO = "bytes that are not MPEG audio"
+CUT = "a frame cut short"
+SHOWN = 20  # findings named one by one; a crafted file may hold thousands
+PADDING = "zero bytes"
+# Where a tag surely begins: an ID3v2 header (version 2 to 4, revision 0, a size of 7-bit bytes), an
+# APE header or footer, a Lyrics3 tag; by chance in sound about once in 10^10 bytes.
+_STRONG = re.compile(rb"ID3[\x02-\x04]\x00[\x00-\xff][\x00-\x7f]{4}|APETAGEX|LYRICSBEGIN")
 # A layer III header's first two bytes: 11 sync bits, MPEG-2.5, 2 or 1, layer III, either CRC flag.
 _SYNC = re.compile(rb"\xff[\xe2\xe3\xf2\xf3\xfa\xfb]")
 # Every pair of header bytes after the first: a walk of a long recording looks each frame up here.
@@ -84,9 +93,9 @@ def _encoder_frame(data: bytes | mmap.mmap, pos: int) -> bool:
 
 
 def _tag_length(data: bytes | mmap.mmap, pos: int) -> tuple[str, int] | None:
-    """The kind and length of a tag that starts at ``pos``, if one does."""
+    """The kind and stated length of an ID3v2, APEv2 or ID3v1 tag that starts at ``pos``, if one does."""
     head = data[pos : pos + 32]
-    if head[:3] == b"ID3" and len(head) >= 10 and head[3] < 0xFF and not any(b & 0x80 for b in head[6:10]):
+    if _STRONG.match(head) and head[:3] == b"ID3":
         size = 0
         for byte in head[6:10]:
             size = size << 7 | byte
@@ -96,13 +105,6 @@ def _tag_length(data: bytes | mmap.mmap, pos: int) -> tuple[str, int] | None:
         return "an APEv2 tag", 32 + size if head[23] & 0x20 else 32  # a footer alone is 32 bytes
     if head[:3] == b"TAG":
         return "an ID3v1 tag", 128
-    if head[:11] == b"LYRICSBEGIN":
-        ends = [
-            data.find(b"LYRICS200", pos, pos + 1_000_000) + 9,
-            data.find(b"LYRICSEND", pos, pos + 5_100 + 20) + 9,
-        ]
-        found = [end for end in ends if end > 8]
-        return "a Lyrics3 tag", (min(found) - pos if found else len(data) - pos)
     return None
 
 
@@ -115,45 +117,59 @@ class Walk:
     tail: list[tuple[int, str]] = field(default_factory=list)  # offset, what: after the last frame
 
     @property
+    def found(self) -> list[tuple[int, str]]:
+        """What the file holds besides its frames, but zero bytes and a file that ends inside a
+        frame's header, which carry nothing."""
+        tail = [(at, what) for at, what in self.tail if what != CUT]
+        return [(at, what) for at, what in self.between + tail if what != PADDING]
+
+    @property
     def plain(self) -> bool:
-        """Whether the file is one run of frames, with at most an ID3v2 tag before it."""
-        return not self.between and not self.tail
+        """Whether the file is its frames, with at most an ID3v2 tag before them (and what carries nothing)."""
+        return not self.found
 
 
 def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
     """The runs of frames in ``data`` (a whole raw MP3 file, or one ``packet`` of an MP3 stream in
     another container) and what lies between and after them.
 
-    A frame counts where its header is valid and it continues a run of frames, or where another
-    frame, a tag or the end of the file follows it; a last frame cut short (a recording stopped
-    by a flat battery) counts too.  A file's first frame may be an encoder's (its demuxer reads
-    it); any later one, and any in a packet, is not sound.  A tag is skipped by its stated
-    length where a frame, another tag or the end follows it; any other bytes are skipped up to
-    the next frame."""
+    A frame counts where its header is valid and a frame, a tag or the end of the file follows
+    it, or where it goes on a run of frames (bytes that are not MPEG audio may follow); a last
+    frame cut short (a recording stopped by a flat battery) counts too.  But a frame whose stated
+    length holds the start of a tag was cut short where the tag begins (a part laid after a part
+    cut short): its bytes are left out, and the tag is read from there.  A file's first frame may
+    be an encoder's (its demuxer reads it); any later one, and any in a packet, is not sound.  A
+    tag counts where a frame, another tag or the end of the file follows its stated length; any
+    other bytes are skipped up to the next frame or tag."""
     result = Walk()
     end = len(data)
+    marks = [m.start() for m in _STRONG.finditer(data)]  # where tags surely begin
     tag = None if packet else _tag_length(data, 0)
     pos = min(tag[1], end) if tag is not None and tag[0] == ID3V2 else 0  # judged by mutagen
     pending: list[tuple[int, str]] = []  # what was passed over since the last frame of sound
     run = -1  # where the present run of frames began
     sound = packet  # whether a frame has been seen (the first of a file may be an encoder's)
-    length = frame_length(data, pos)
+    mark = bisect.bisect_right(marks, pos)  # the next tag start after ``pos``
     while pos < end:
-        after = frame_length(data, pos + length) if length else 0
-        # A header is taken for a frame where it continues a run of frames, or where what follows
-        # it is a frame, a tag or the end: a lone 0xFF in other bytes starts no frame.
-        if length and (
-            run >= 0 or after or pos + length >= end or _tag_length(data, pos + length) is not None
-        ):
-            if sound and _encoder_frame(data, pos):
-                pending.append((pos, "an encoder's Info frame"))
-            else:
+        while mark < len(marks) and marks[mark] <= pos:
+            mark += 1
+        length = frame_length(data, pos)
+        follows = bool(length) and _followed(data, pos + length)
+        inside = marks[mark] if mark < len(marks) and marks[mark] < pos + length else None
+        if length and inside is None and not follows and run >= 0:
+            inside = _weak_tag_inside(data, pos, length)
+        if length and inside is not None:
+            pending.append((pos, CUT))
+            skip = inside - pos
+        elif length and (run >= 0 or follows):
+            if not (sound and _encoder_frame(data, pos)):
                 result.between += pending
                 pending = []
                 run = pos if run < 0 else run
                 sound = True
-                pos, length = pos + length, after
+                pos += length
                 continue
+            pending.append((pos, "an encoder's header frame (Xing, Info or VBRI)"))
             skip = length
         else:
             tag = _tag_length(data, pos)
@@ -161,13 +177,12 @@ def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
                 pending.append((pos, tag[0]))
                 skip = tag[1]
             else:
-                skip = _next_frame(data, pos + 1) - pos
-                pending.append((pos, NOT_AUDIO))
+                skip = _next_frame(data, pos + 1, marks[mark] if mark < len(marks) else end) - pos
+                pending.append((pos, _junk(data, pos, skip, end)))
         if run >= 0:
             result.frames.append((run, pos))
             run = -1
         pos += skip
-        length = frame_length(data, pos)
     if run >= 0:
         result.frames.append((run, end))
     result.tail = pending
@@ -175,24 +190,47 @@ def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
 
 
 def _followed(data: bytes | mmap.mmap, pos: int) -> bool:
-    """Whether a frame or a tag starts at ``pos``, or the file ends there (or before)."""
-    return pos >= len(data) or bool(frame_length(data, pos)) or _tag_length(data, pos) is not None
+    """Whether a frame or a tag starts at ``pos``, or the file ends there."""
+    return pos == len(data) or bool(frame_length(data, pos)) or _tag_length(data, pos) is not None
 
 
-def _next_frame(data: bytes | mmap.mmap, pos: int) -> int:
-    """Where the next frame starts that another frame, or the end of the file, follows."""
-    for found in _SYNC.finditer(data, pos):
+def _weak_tag_inside(data: bytes | mmap.mmap, pos: int, length: int) -> int | None:
+    """Where an ID3v1 tag that something follows begins inside the frame at ``pos``, if one does: the
+    frame was cut short there ("TAG" alone is too short a mark to look for in every frame)."""
+    at = data.find(b"TAG", pos + 4, pos + length)
+    while at >= 0:
+        if _followed(data, at + 128):
+            return at
+        at = data.find(b"TAG", at + 1, pos + length)
+    return None
+
+
+def _junk(data: bytes | mmap.mmap, pos: int, size: int, end: int) -> str:
+    """What ``size`` bytes at ``pos`` that are neither frames nor a tag are."""
+    if pos + size == end and size < 4 and data[pos] == 0xFF:
+        return CUT  # the file ends inside a frame's header
+    if not data[pos : pos + size].strip(b"\0"):
+        return PADDING
+    return "a Lyrics3 tag" if data[pos : pos + 11] == b"LYRICSBEGIN" else NOT_AUDIO
+
+
+def _next_frame(data: bytes | mmap.mmap, pos: int, limit: int) -> int:
+    """Where the next frame starts that a frame, a tag or the end of the file follows, or ``limit``
+    (the next tag) where that comes first."""
+    for found in _SYNC.finditer(data, pos, limit):
         length = frame_length(data, found.start())
         if length and _followed(data, found.start() + length):
             return found.start()
-    return len(data)
+    return limit
 
 
 def scan(path: Path) -> list[Finding]:
     """What lies between and after the frames of the raw MP3 at ``path``."""
-    with mapped(path) as data:
-        found = walk(data)
-    return [Finding("unseen", f"MP3:{what} at byte {offset}") for offset, what in found.between + found.tail]
+    found = _walk_file(path).found
+    named = [Finding("unseen", f"MP3:{what} at byte {offset}") for offset, what in found[:SHOWN]]
+    if len(found) > SHOWN:
+        named.append(Finding("unseen", f"MP3:{len(found) - SHOWN} more things between the frames"))
+    return named
 
 
 class Frames(io.RawIOBase):
@@ -266,6 +304,18 @@ def frames_only(packet: Packet) -> Iterator[Packet]:
 
 def frames_view(path: Path) -> Frames | None:
     """A view of the raw MP3 at ``path`` holding only its frames, where anything lies between them."""
-    with mapped(path) as data:
-        found = walk(data)
+    found = _walk_file(path)
     return None if found.plain else Frames(path, found.frames)
+
+
+@lru_cache(maxsize=4)
+def _walk_cached(path: Path, _stat: tuple[int, int, int, int]) -> Walk:
+    with mapped(path) as data:
+        return walk(data)
+
+
+def _walk_file(path: Path) -> Walk:
+    """`walk` of the file at ``path``, once for as long as the file stays the same (`strip` opens a
+    recording some five times)."""
+    stat = path.stat()
+    return _walk_cached(path, (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns))

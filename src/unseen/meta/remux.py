@@ -111,9 +111,10 @@ class _AudioEncode:
     rate, channels and sample format, which keeps every sample (`unseen.verify.audio` compares them)."""
 
     def __init__(self, out: av.container.OutputContainer, src: AudioStream, codec: str = "aac") -> None:
-        self.src, self.why = src, f"{video.codec_name(src)} to {codec.upper()}"
+        self.src, self.why = src, f"{video.codec_name(src)} to AAC"
         ctx = src.codec_context
         if codec == "flac":
+            self.why = "FLAC written afresh, losslessly (every sample kept)"
             self.dst = video.new_audio_stream(out, codec, ctx.sample_rate)
             self.dst.codec_context.layout, self.dst.codec_context.format = ctx.layout, ctx.format
             return
@@ -138,7 +139,6 @@ def _route(
     container: av.container.InputContainer,
     src: VideoStream | AudioStream,
     copy: tuple[frozenset[str], frozenset[str] | None],
-    encoder: str = "aac",
 ) -> Route:
     copy_video, copy_audio = copy
     if isinstance(src, VideoStream):
@@ -150,8 +150,11 @@ def _route(
         if codec == "h264" and not _opens_at_idr(path, src):
             return _VideoEncode(out, src, "h264 to H.264, which does not start at an IDR picture")
         return _Copy(out, src)
-    as_it_is = copy_audio is None or video.codec_name(src) in copy_audio
-    return _Copy(out, src) if as_it_is and _cleanable(src) else _AudioEncode(out, src, encoder)
+    codec = video.codec_name(src)
+    as_it_is = copy_audio is None or codec in copy_audio
+    if as_it_is and codec == "flac":  # never copied: bytes after a frame travel in its packet (`flac`)
+        return _AudioEncode(out, src, "flac")
+    return _Copy(out, src) if as_it_is and _cleanable(src) else _AudioEncode(out, src)
 
 
 def _opens_at_idr(path: Path, src: VideoStream) -> bool:
@@ -227,25 +230,21 @@ def write_clean(src: Path, dst: Path, muxer: str = video.OUTPUT_FORMAT) -> str:
     return _told(how, joins)
 
 
-def write_sound(
-    src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None, encoder: str = "aac"
-) -> str:
+def write_sound(src: Path, dst: Path, muxer: str, copy_audio: frozenset[str] | None) -> str:
     """Write ``dst`` holding only the sound streams of ``src``, in FFmpeg's ``muxer``.
 
-    Codecs in ``copy_audio`` (all, when None) are copied packet for packet, the rest encoded
-    again with ``encoder`` (AAC, or FLAC for FLAC).  Returns how: ``remuxed`` or ``re-encoded: <why>``.
+    Codecs in ``copy_audio`` (all, when None) are copied packet for packet, but FLAC, which is
+    written afresh; the rest are re-encoded to AAC.  Returns how: ``remuxed`` or ``re-encoded: <why>``.
     """
     with video.open_input(src) as container:
         kept = [s for s in video.kept_streams(container) if isinstance(s, AudioStream)]
         if not kept:
             raise UnsupportedError(src, "no sound stream that unseen can keep")
-        _, _, joins = _remux(src, container, kept, dst, muxer, (frozenset(), copy_audio), encoder)
-    encoded = sorted({video.codec_name(s) for s in kept} - (copy_audio or set()))
-    if copy_audio is None or not encoded:
-        return _told("remuxed", joins)
-    if encoder == "flac":
-        return _told("re-encoded: FLAC written afresh, losslessly (every sample kept)", joins)
-    return _told(f"re-encoded: {', '.join(encoded)} to AAC, which the container carries", joins)
+        _, written, joins = _remux(src, container, kept, dst, muxer, (frozenset(), copy_audio))
+    encoded = sorted({video.codec_name(s) for s in kept} - copy_audio) if copy_audio is not None else []
+    if encoded:  # codecs the container cannot carry
+        return _told(f"re-encoded: {', '.join(encoded)} to AAC, which the container carries", joins)
+    return _told(f"re-encoded: {', '.join(written)}" if written else "remuxed", joins)
 
 
 def _told(how: str, joins: video.Joins) -> str:
@@ -261,14 +260,13 @@ def _remux(
     dst: Path,
     muxer: str,
     copy: tuple[frozenset[str], frozenset[str] | None],
-    encoder: str = "aac",
 ) -> tuple[int, list[str], video.Joins]:
     """Copy ``kept`` into ``dst``, re-encoding the picture and sound codecs not in ``copy`` (None: every
     sound codec copied); return how many picture packets were written, what was encoded again, and the
     joins its times were moved past."""
     joins = video.Joins()
     with video.blamed_on(src, "cannot copy the streams"), video.writing(dst, muxer) as out:
-        routes = {s.index: _route(out, src, container, s, copy, encoder) for s in kept}
+        routes = {s.index: _route(out, src, container, s, copy) for s in kept}
         pictures = 0
         for packet in joins.follow(container, container.demux(kept)):
             if packet.size == 0:

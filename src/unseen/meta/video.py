@@ -26,7 +26,7 @@ from av.packet import Packet as _Packet
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import aac, isobmff, mp3, units
+from . import aac, flac, isobmff, mp3, units
 from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
@@ -52,6 +52,8 @@ def video_suffixes() -> str:
 # where neither exiftool nor FFmpeg's tags see it.
 COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
+# Sound codecs whose packets are walked for what they hold besides frames (`_stray_units`).
+SOUND_WALKED = frozenset({"mp3", "flac"})
 # What FFmpeg's MOV muxer refuses to carry as it is (MP4 takes them): encoded again into a MOV.
 NOT_IN_MOV = frozenset({"vp9", "av1", "opus", "flac"})
 
@@ -416,33 +418,42 @@ def scan(path: Path) -> list[Finding]:
 
 def _stray_units(container: av.container.InputContainer) -> list[Finding]:
     """A finding per picture stream and unit type that `units.CHECKED` does not allow, and per MP3
-    stream and kind of thing its packets hold besides frames (a tag of MP3s laid end to end, copied
-    into a video as sound; a raw MP3's own walk judges the file's frames, `mp3.scan`).
+    or FLAC stream and kind of thing its packets hold besides frames: the tags of MP3s or FLACs
+    laid end to end, or bytes appended to one, copied into a video as sound (in a raw MP3 or
+    FLAC file, `mp3.scan` and `flac.scan` judge the whole file).
 
     Reads every packet, without decoding: a fraction of the time a decode takes.
     """
+    raw = container.format.name in ("mp3", "flac")
     walked = {
         s.index: (codec_name(s), bytes(s.codec_context.extradata or b""))
         for s in [*container.streams.video, *container.streams.audio]
         if s.codec_context is not None
-        and (codec_name(s) in units.CHECKED if s.type == "video" else codec_name(s) == "mp3")
+        and (
+            codec_name(s) in units.CHECKED if s.type == "video" else codec_name(s) in SOUND_WALKED and not raw
+        )
     }
-    if container.format.name == "mp3":
-        walked = {}
     if not walked:
         return []
     seen: dict[int, set[int | str]] = {index: set() for index in walked}
+    last: dict[int, bytes] = {}
     try:
         for packet in container.demux([container.streams[i] for i in walked]):
             if packet.size:
-                codec, setup = walked[packet.stream.index]
+                index, data = packet.stream.index, bytes(packet)
+                codec, setup = walked[index]
                 if codec == "mp3":
-                    found = mp3.walk(bytes(packet), packet=True)
-                    seen[packet.stream.index] |= {what for _offset, what in found.between + found.tail}
+                    found = mp3.walk(data, packet=True)
+                    seen[index] |= {what for _offset, what in found.between + found.tail}
+                elif codec == "flac":
+                    seen[index] |= {flac.HEADER} if b"fLaC" in data else set()
+                    last[index] = data
                 else:
-                    seen[packet.stream.index] |= units.strays(codec, bytes(packet), setup)
+                    seen[index] |= units.strays(codec, data, setup)
     except av.error.FFmpegError:
         pass  # a damaged file: the decoding checks judge it
+    for index, data in last.items():
+        seen[index] |= {flac.AFTER} if flac.crc16(data) else set()
     return [
         Finding("unseen", f"{container.format.name}:stream{index}:{_unit_name(walked[index][0], kind)}")
         for index, kinds in seen.items()
