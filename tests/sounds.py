@@ -13,6 +13,7 @@ by unseen's own code.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import struct
@@ -279,3 +280,18 @@ def write_all(
         writer(folder / name, sound)
         paths.append(folder / name)
     return paths
+
+
+def seconds(path: Path) -> float:
+    """Seconds of sound the first sound stream of ``path`` decodes to."""
+    with av.open(str(path)) as sound:
+        return sum(f.samples / f.sample_rate for f in sound.decode(audio=0))
+
+
+def samples(path: Path) -> str:
+    """The SHA-256 of the first sound stream's decoded samples."""
+    with av.open(str(path)) as sound:
+        digest = hashlib.sha256()
+        for frame in sound.decode(audio=0):
+            digest.update(frame.to_ndarray().tobytes())
+        return digest.hexdigest()

@@ -109,8 +109,8 @@ def test_joined_parts_are_disguised_whole(joined: Path, parts: list[Path], tmp_p
     assert run_cli("check", output).code == 0
     # Each part as it plays alone, and at each join the later part's encoder delay and padding (two
     # frames at most), which a player trims only at the start and end of a file.
-    each, joins = sum(_seconds(p) for p in parts), 2 * 1152 / 44_100 * (SEGMENTS - 1)
-    assert -0.1 < _seconds(output) - each < 0.1 + joins, (_seconds(output), each)
+    each, joins = sum(sounds.seconds(p) for p in parts), 2 * 1152 / 44_100 * (SEGMENTS - 1)
+    assert -0.1 < sounds.seconds(output) - each < 0.1 + joins, (sounds.seconds(output), each)
 
 
 def test_a_video_whose_mp3_sound_holds_the_tags_of_its_parts_is_copied_without_them(
@@ -129,7 +129,7 @@ def test_a_video_whose_mp3_sound_holds_the_tags_of_its_parts_is_copied_without_t
         assert run.code == 0 and "Traceback" not in run.stderr, run.stderr
         assert not [s for s in sounds.PLANTED if s in output.read_bytes()]
         assert run_cli("check", output).code == 0
-        assert _seconds(output) > sum(_seconds(p) for p in parts) - 0.1  # every part's sound
+        assert sounds.seconds(output) > sum(sounds.seconds(p) for p in parts) - 0.1  # every part's sound
 
 
 def _into_video(sound_file: Path, video: Path) -> Path:
@@ -199,11 +199,6 @@ def _packets(path: Path) -> list[str]:
         return [hashlib.sha256(bytes(p)).hexdigest() for p in container.demux(audio=0) if p.size]
 
 
-def _seconds(path: Path) -> float:
-    with av.open(str(path)) as sound:
-        return sum(f.samples / f.sample_rate for f in sound.decode(audio=0))
-
-
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("flac")
@@ -248,9 +243,9 @@ def test_a_flac_with_bytes_no_tag_reader_sees_is_written_afresh_without_them(
         assert run.code == 0 and "written afresh, losslessly" in run.stderr + run.stdout, run.stderr
         assert not [s for s in sounds.PLANTED if s in output.read_bytes()], case
         assert run_cli("check", output).code == 0
-        assert _samples(output) == _samples(source)
+        assert sounds.samples(output) == sounds.samples(source)
     if case == "joined":  # both parts' samples, as the decoder reads the joined file
-        assert abs(_seconds(source) - _seconds(archives[0]) - _seconds(archives[1])) < 0.01
+        assert abs(sounds.seconds(source) - sounds.seconds(archives[0]) - sounds.seconds(archives[1])) < 0.01
     assert tree_hashes(folder) == before
 
 
@@ -266,7 +261,7 @@ def test_a_24_bit_flac_keeps_its_depth_and_its_samples(tmp_path: Path) -> None:
             out.mux(packet)
     output = tmp_path / "clean.flac"
     assert run_cli("strip", source, "-o", output).code == 0
-    assert _samples(output) == _samples(source)
+    assert sounds.samples(output) == sounds.samples(source)
     tags, original = exiftool_tags(output), exiftool_tags(source)
     assert tags["FLAC:BitsPerSample"] == original["FLAC:BitsPerSample"] == 24
     assert tags["FLAC:MD5Signature"] == original["FLAC:MD5Signature"]
@@ -278,14 +273,6 @@ def test_the_flac_checksum_is_the_formats_own(archives: list[Path]) -> None:
         frames = [bytes(p) for p in container.demux(audio=0) if p.size]
     assert len(frames) > 5 and not [f for f in frames if flac.crc16(f)]
     assert flac.crc16(frames[0] + b"x")
-
-
-def _samples(path: Path) -> str:
-    with av.open(str(path)) as sound:
-        digest = hashlib.sha256()
-        for frame in sound.decode(audio=0):
-            digest.update(frame.to_ndarray().tobytes())
-        return digest.hexdigest()
 
 
 def test_a_video_whose_flac_sound_holds_appended_bytes_is_written_without_them(
@@ -303,7 +290,7 @@ def test_a_video_whose_flac_sound_holds_appended_bytes_is_written_without_them(
     assert run.code == 0 and "FLAC written afresh" in run.records()[0]["note"], run.stdout + run.stderr
     assert not [s for s in sounds.PLANTED if s in output.read_bytes()]
     assert run_cli("check", output).code == 0
-    assert _samples(output) == _samples(appended)
+    assert sounds.samples(output) == sounds.samples(appended)
 
 
 def _frame_starts(data: bytes, start: int) -> list[int]:
@@ -360,7 +347,7 @@ def test_a_tag_whose_size_is_damaged_does_not_swallow_the_rest(parts: list[Path]
     assert found.found == [(middle, mp3.NOT_AUDIO)] and found.frames[-1][1] == len(data) + 10
     output = tmp_path / "out.mp3"
     assert run_cli("strip", source, "-o", output).code == 0
-    assert abs(_seconds(output) - _seconds(clean)) < 0.05  # the sound after the tag is kept
+    assert abs(sounds.seconds(output) - sounds.seconds(clean)) < 0.05  # the sound after the tag is kept
 
 
 def test_thousands_of_things_between_frames_are_counted_not_listed(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ def test_the_copied_sound_is_the_originals_packet_for_packet(made: Made, command
     and so is the MD5 of them that its STREAMINFO block carries."""
     for source, output in made.pairs(command):
         if source.suffix == ".flac":
-            assert samples(output) == samples(source), source.name
+            assert sounds.samples(output) == sounds.samples(source), source.name
             assert exiftool_tags(output)["FLAC:MD5Signature"] == exiftool_tags(source)["FLAC:MD5Signature"]
         else:
             assert packets(output) == packets(source), source.name
@@ -367,20 +367,14 @@ def test_an_mp3_whose_sound_changes_midway_is_disguised_and_kept(tmp_path: Path)
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     copy = tmp_path / "copy.mp3"
     assert run_cli("strip", joined, "-o", copy).code == 0
-    parts = _heard(copy)
-    assert parts > _heard(first) + _heard(second) - 0.1
+    parts = sounds.seconds(copy)
+    assert parts > sounds.seconds(first) + sounds.seconds(second) - 0.1
     for mode in ("disguise", "keep"):
         output = tmp_path / f"{mode}.mp3"
         run = run_cli("protect", joined, "-o", output, "--audio", mode)
         assert run.code == 0 and "Traceback" not in run.stderr, run.stderr
-        assert abs(_heard(output) - parts) < 0.1, (mode, _heard(output), parts)
+        assert abs(sounds.seconds(output) - parts) < 0.1, (mode, sounds.seconds(output), parts)
         assert run_cli("check", output).code == 0
-
-
-def _heard(path: Path) -> float:
-    """Seconds of sound ``path`` decodes to."""
-    with av.open(str(path)) as sound:
-        return sum(f.samples / f.sample_rate for f in sound.decode(audio=0))
 
 
 ID3_TAG = b"ID3\x04\x00\x00\x00\x00\x00\x14" + bytes(20)  # an empty ID3v2.4 tag, 20 bytes of padding
@@ -458,15 +452,6 @@ def packets(path: Path) -> list[tuple[str, str]]:
         for packet in container.demux(*streams):
             digests[packet.stream.index].update(bytes(packet)[header:])
         return [(s.codec_context.name, digests[s.index].hexdigest()) for s in streams]
-
-
-def samples(path: Path) -> str:
-    """The SHA-256 of the first sound stream's decoded samples."""
-    with av.open(str(path)) as container:
-        digest = hashlib.sha256()
-        for frame in container.decode(audio=0):
-            digest.update(frame.to_ndarray().tobytes())
-        return digest.hexdigest()
 
 
 def heard(path: Path) -> tuple[float, float]:
