@@ -359,3 +359,14 @@ def test_thousands_of_things_between_frames_are_counted_not_listed(tmp_path: Pat
 
 
 MP3_HEADER_RUN = b"".join(b"\xff\xfb\x90\x64" + bytes(413) for _ in range(4))  # 128 kbit/s, 44.1 kHz
+
+
+def test_a_flac_whose_comment_is_not_utf8_is_judged(archives: list[Path], tmp_path: Path) -> None:
+    """The packet walk opened the file with FFmpeg's tags read strictly: a damaged comment was an
+    internal error in `check` (robustness suite, seed 42)."""
+    data = bytearray(archives[0].read_bytes())
+    data[data.find(sounds.PLACE.encode()) + 1] = 0xA0
+    source = tmp_path / "damaged.flac"
+    source.write_bytes(bytes(data))
+    run = run_cli("check", source)
+    assert run.code == 3 and "internal error" not in run.stderr and "FLAC:title" in run.stderr, run.stderr

@@ -82,7 +82,9 @@ def scan(path: Path) -> list[Finding]:
         ]
     last = b""
     try:
-        with av.open(str(path)) as container:
+        # Tags that are not UTF-8 (a damaged comment) are read with replacement characters, as every
+        # reader here reads them: strict, FFmpeg's tags raised UnicodeDecodeError (robustness suite).
+        with av.open(str(path), metadata_errors="replace") as container:
             for packet in container.demux(audio=0):
                 if packet.size:
                     last = bytes(packet)
