@@ -66,10 +66,12 @@ def _length(b1: int, b2: int) -> int:
 ID3V2 = "an ID3v2 tag"
 NOT_AUDIO = "bytes that are not MPEG audio"
 CUT = "a frame cut short"
+PARTIAL = "a frame header cut short"  # at the end of a file: 1 to 3 bytes, room for nothing
 SHOWN = 20  # findings named one by one; a crafted file may hold thousands
 PADDING = "zero bytes"
 # Where a tag surely begins: an ID3v2 header (version 2 to 4, revision 0, a size of 7-bit bytes), an
 # APE header or footer, a Lyrics3 tag; by chance in sound about once in 10^10 bytes.
+_NOT_ZERO = re.compile(rb"[^\x00]")
 _STRONG = re.compile(rb"ID3[\x02-\x04]\x00[\x00-\xff][\x00-\x7f]{4}|APETAGEX|LYRICSBEGIN")
 # A layer III header's first two bytes: 11 sync bits, MPEG-2.5, 2 or 1, layer III, either CRC flag.
 _SYNC = re.compile(rb"\xff[\xe2\xe3\xf2\xf3\xfa\xfb]")
@@ -120,27 +122,29 @@ class Walk:
     def found(self) -> list[tuple[int, str]]:
         """What the file holds besides its frames, but zero bytes and a file that ends inside a
         frame's header, which carry nothing."""
-        tail = [(at, what) for at, what in self.tail if what != CUT]
-        return [(at, what) for at, what in self.between + tail if what != PADDING]
+        return [(at, what) for at, what in self.between + self.tail if what not in (PADDING, PARTIAL)]
 
     @property
     def plain(self) -> bool:
-        """Whether the file is its frames, with at most an ID3v2 tag before them (and what carries nothing)."""
-        return not self.found
+        """Whether the file is its frames alone, after at most an ID3v2 tag: FFmpeg may read it as
+        it is."""
+        return not self.between and not self.tail
 
 
 def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
     """The runs of frames in ``data`` (a whole raw MP3 file, or one ``packet`` of an MP3 stream in
     another container) and what lies between and after them.
 
-    A frame counts where its header is valid and a frame, a tag or the end of the file follows
-    it, or where it goes on a run of frames (bytes that are not MPEG audio may follow); a last
-    frame cut short (a recording stopped by a flat battery) counts too.  But a frame whose stated
-    length holds the start of a tag was cut short where the tag begins (a part laid after a part
-    cut short): its bytes are left out, and the tag is read from there.  A file's first frame may
-    be an encoder's (its demuxer reads it); any later one, and any in a packet, is not sound.  A
-    tag counts where a frame, another tag or the end of the file follows its stated length; any
-    other bytes are skipped up to the next frame or tag."""
+    A frame counts where its header is valid, holds no tag (a strong mark, or an ID3v1 tag that
+    something follows) and a frame, a tag, the end, or zero bytes to the end follow its stated
+    length.
+    A frame that holds a tag, or after which something else follows, was cut short (a part cut
+    short with the next part laid after it, or a recording that stops mid-frame): its stated
+    length may hold anything, so it is left out, and the walk goes on at the tag or at the next
+    frame.  A file's first frame may be an encoder's (its demuxer reads it); any later one, and
+    any in a packet, is not sound.  A tag counts where a frame, another tag or the end of the file
+    follows its stated length; any other bytes are skipped up to the next frame or tag.  Not
+    looked at: bytes inside a frame that holds no tag and whose length adds up."""
     result = Walk()
     end = len(data)
     marks = [m.start() for m in _STRONG.finditer(data)]  # where tags surely begin
@@ -153,15 +157,13 @@ def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
     while pos < end:
         while mark < len(marks) and marks[mark] <= pos:
             mark += 1
+        upcoming = marks[mark] if mark < len(marks) else end
         length = frame_length(data, pos)
-        follows = bool(length) and _followed(data, pos + length)
-        inside = marks[mark] if mark < len(marks) and marks[mark] < pos + length else None
-        if length and inside is None and not follows and run >= 0:
-            inside = _weak_tag_inside(data, pos, length)
-        if length and inside is not None:
-            pending.append((pos, CUT))
-            skip = inside - pos
-        elif length and (run >= 0 or follows):
+        inside = upcoming if length and upcoming < pos + length else None
+        if length and inside is None:
+            inside = _weak_tag_inside(data, pos, min(pos + length, end))
+        whole = bool(length) and inside is None and _ends(data, pos + length)
+        if whole:
             if not (sound and _encoder_frame(data, pos)):
                 result.between += pending
                 pending = []
@@ -171,13 +173,16 @@ def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
                 continue
             pending.append((pos, "an encoder's header frame (Xing, Info or VBRI)"))
             skip = length
+        elif length and (run >= 0 or inside is not None):
+            pending.append((pos, CUT))
+            skip = (inside if inside is not None else _next_frame(data, pos + 1, upcoming)) - pos
         else:
             tag = _tag_length(data, pos)
             if tag is not None and _followed(data, pos + tag[1]):
                 pending.append((pos, tag[0]))
                 skip = tag[1]
             else:
-                skip = _next_frame(data, pos + 1, marks[mark] if mark < len(marks) else end) - pos
+                skip = _next_frame(data, pos + 1, upcoming) - pos
                 pending.append((pos, _junk(data, pos, skip, end)))
         if run >= 0:
             result.frames.append((run, pos))
@@ -189,26 +194,41 @@ def walk(data: bytes | mmap.mmap, packet: bool = False) -> Walk:
     return result
 
 
+def _ends(data: bytes | mmap.mmap, pos: int) -> bool:
+    """Whether a frame may end at ``pos``: a frame or a tag starts there, or the file ends there or
+    goes on with zero bytes alone."""
+    if _followed(data, pos) or (len(data) - pos < 4 and data[pos : pos + 1] == b"\xff"):  # or 1-3 bytes
+        return True  # of a header, where the file ends
+    # Zero bytes to the end: padding.  Not zero bytes up to a frame: an encoder's Info frame is
+    # mostly zero bytes, where a frame cut short before it (and text laid after the cut) may end.
+    return data[pos : pos + 1] == b"\0" and _NOT_ZERO.search(data, pos) is None
+
+
 def _followed(data: bytes | mmap.mmap, pos: int) -> bool:
     """Whether a frame or a tag starts at ``pos``, or the file ends there."""
-    return pos == len(data) or bool(frame_length(data, pos)) or _tag_length(data, pos) is not None
+    return (
+        pos == len(data)
+        or bool(frame_length(data, pos))
+        or _tag_length(data, pos) is not None
+        or _STRONG.match(data, pos) is not None
+    )
 
 
-def _weak_tag_inside(data: bytes | mmap.mmap, pos: int, length: int) -> int | None:
-    """Where an ID3v1 tag that something follows begins inside the frame at ``pos``, if one does: the
-    frame was cut short there ("TAG" alone is too short a mark to look for in every frame)."""
-    at = data.find(b"TAG", pos + 4, pos + length)
+def _weak_tag_inside(data: bytes | mmap.mmap, pos: int, stop: int) -> int | None:
+    """Where an ID3v1 tag that something follows begins between ``pos`` and ``stop`` (inside a frame),
+    if one does: the frame was cut short there ("TAG" alone is a mark too short to trust)."""
+    at = data.find(b"TAG", pos + 4, stop)
     while at >= 0:
         if _followed(data, at + 128):
             return at
-        at = data.find(b"TAG", at + 1, pos + length)
+        at = data.find(b"TAG", at + 1, stop)
     return None
 
 
 def _junk(data: bytes | mmap.mmap, pos: int, size: int, end: int) -> str:
     """What ``size`` bytes at ``pos`` that are neither frames nor a tag are."""
     if pos + size == end and size < 4 and data[pos] == 0xFF:
-        return CUT  # the file ends inside a frame's header
+        return PARTIAL  # the file ends inside a frame's header
     if not data[pos : pos + size].strip(b"\0"):
         return PADDING
     return "a Lyrics3 tag" if data[pos : pos + 11] == b"LYRICSBEGIN" else NOT_AUDIO

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from av.stream import Stream
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from ..errors import UnsupportedError
+from ..errors import InputError, UnsupportedError
 from . import aac, hevc, mp3, units, video
 
 VIDEO_CRF = "18"
@@ -45,7 +46,9 @@ class _Copy:
     def __init__(self, out: av.container.OutputContainer, src: VideoStream | AudioStream) -> None:
         self.dst = video.copy_stream(out, src)
         codec = video.codec_name(src)
-        self.mp3 = codec == "mp3"
+        # MP3 in another container: its packets may hold what lies between frames.  A raw MP3's
+        # come from `mp3.frames_view` already, frames alone.
+        self.mp3 = codec == "mp3" and src.container.format.name != "mp3"
         kept = units.kept_only(codec)
         self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
         # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
@@ -108,15 +111,30 @@ class _VideoEncode:
 
 class _AudioEncode:
     """Decoded and encoded again: as AAC, at the nearest rate AAC has; or as FLAC, with the input's
-    rate, channels and sample format, which keeps every sample (`unseen.verify.audio` compares them)."""
+    rate, channels, sample format and bits per sample (16, 24 or 32; FFmpeg writes 8, 12 and 20 as
+    16 or 24, the same values), which keeps every sample (`unseen.verify.audio` compares them in a
+    sound file).  FLAC's frames are timed by their samples, from the first one's time: where FLACs
+    laid end to end were put in a video, the decoder gives the frames of the second header's
+    packet no time."""
 
     def __init__(self, out: av.container.OutputContainer, src: AudioStream, codec: str = "aac") -> None:
         self.src, self.why = src, f"{video.codec_name(src)} to AAC"
         ctx = src.codec_context
-        if codec == "flac":
+        if ctx.format is None or not ctx.sample_rate:
+            raise InputError(Path(src.container.name), "its sound's setup cannot be read")
+        self.flac = codec == "flac"
+        self.at: int | None = None  # FLAC: the next frame's time, in samples
+        if self.flac:
             self.why = "FLAC written afresh, losslessly (every sample kept)"
             self.dst = video.new_audio_stream(out, codec, ctx.sample_rate)
             self.dst.codec_context.layout, self.dst.codec_context.format = ctx.layout, ctx.format
+            bits = _flac_bits(bytes(ctx.extradata or b""))
+            if bits:  # FFmpeg's encoder writes 32 bits only when told it is experimental
+                self.dst.codec_context.options = {
+                    **video.ENCODER_OPTIONS,
+                    "bits_per_raw_sample": str(bits),
+                    **({"strict": "experimental"} if bits > 24 else {}),
+                }
             return
         rate = min((r for r in AAC_RATES if r >= ctx.sample_rate), default=AAC_RATES[-1])
         self.dst = video.new_audio_stream(out, codec, rate)
@@ -125,9 +143,27 @@ class _AudioEncode:
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         for frame in self.src.decode(packet):
-            yield from self.dst.encode(frame)
+            if self.flac:
+                if self.at is None:
+                    first = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else 0
+                    self.at = round(first * frame.sample_rate)
+                frame.pts, frame.time_base = self.at, Fraction(1, frame.sample_rate)
+                self.at += frame.samples
+            try:
+                yield from self.dst.encode(frame)
+            except ValueError as exc:  # PyAV's resampler, set up by the first frame
+                raise InputError(
+                    Path(self.src.container.name), "its sound changes rate or channels midway"
+                ) from exc
         if packet is None:
             yield from self.dst.encode(None)
+
+
+def _flac_bits(setup: bytes) -> int:
+    """Bits per sample in a FLAC decoder setup (STREAMINFO, after ``fLaC`` and a block header in
+    Matroska), or 0 where it cannot be read."""
+    info = setup[8:] if setup[:4] == b"fLaC" else setup
+    return ((info[12] & 1) << 4 | info[13] >> 4) + 1 if len(info) >= 34 else 0
 
 
 Route = _Copy | _VideoEncode | _AudioEncode

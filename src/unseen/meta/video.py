@@ -446,7 +446,7 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
                     found = mp3.walk(data, packet=True)
                     seen[index] |= {what for _offset, what in found.between + found.tail}
                 elif codec == "flac":
-                    seen[index] |= {flac.HEADER} if b"fLaC" in data else set()
+                    seen[index] |= {flac.HEADER} if flac.headers(data) else set()
                     last[index] = data
                 else:
                     seen[index] |= units.strays(codec, data, setup)
