@@ -144,8 +144,11 @@ def _into_video(sound_file: Path, video: Path) -> Path:
             frame.pts = i
             out.mux(picture.encode(frame))
         out.mux(picture.encode(None))
+        at = 0  # each packet timed after the one before, as a muxer needs (a second part starts at 0)
         for packet in sound.demux(sound.streams.audio[0]):
             if packet.size:
+                packet.pts = packet.dts = at
+                at += packet.duration or 0
                 packet.stream = voice
                 out.mux(packet)
     assert sounds.PLANTED[2] in video.read_bytes()  # the artist
@@ -288,22 +291,58 @@ def test_a_flac_with_bytes_no_tag_reader_sees_is_written_afresh_without_them(
     assert tree_hashes(folder) == before
 
 
-def test_a_24_bit_flac_keeps_its_depth_and_its_samples(tmp_path: Path) -> None:
-    source = tmp_path / "deep.flac"
-    noise = np.random.default_rng(1).integers(-(2**23), 2**23, (2, 9600)).astype(np.int32) * 256
-    with av.open(str(source), "w") as out:
-        stream = out.add_stream("flac", rate=48_000)
-        stream.layout, stream.format = "stereo", "s32"
-        frame = av.AudioFrame.from_ndarray(noise.T.reshape(1, -1).copy(), format="s32", layout="stereo")
-        frame.sample_rate, frame.pts = 48_000, 0
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
+@pytest.mark.parametrize("bits", [24, 32])
+def test_a_deep_flac_keeps_its_depth_and_its_samples(tmp_path: Path, bits: int) -> None:
+    """FFmpeg's encoder wrote 24 bits of a 32-bit FLAC unless told (found in review)."""
+    source = _flac(tmp_path / "deep.flac", bits, 48_000, "stereo")
     output = tmp_path / "clean.flac"
-    assert run_cli("strip", source, "-o", output).code == 0
+    run = run_cli("strip", source, "-o", output)
+    assert run.code == 0, run.stderr
     assert sounds.samples(output) == sounds.samples(source)
     tags, original = exiftool_tags(output), exiftool_tags(source)
-    assert tags["FLAC:BitsPerSample"] == original["FLAC:BitsPerSample"] == 24
+    assert tags["FLAC:BitsPerSample"] == original["FLAC:BitsPerSample"] == bits
     assert tags["FLAC:MD5Signature"] == original["FLAC:MD5Signature"]
+
+
+def test_flacs_of_other_rates_laid_end_to_end_are_refused_in_words(tmp_path: Path) -> None:
+    first = _flac(tmp_path / "a.flac", 16, 44_100, "stereo").read_bytes()
+    source = tmp_path / "joined.flac"
+    source.write_bytes(first + _flac(tmp_path / "b.flac", 16, 8_000, "mono").read_bytes())
+    run = run_cli("strip", source, "-o", tmp_path / "out.flac")
+    assert run.code == 1 and "its sound changes rate or channels midway" in run.stderr, run.stderr
+    assert "internal error" not in run.stderr and not (tmp_path / "out.flac").exists()
+
+
+def test_flacs_laid_end_to_end_in_a_video_keep_every_sample(archives: list[Path], tmp_path: Path) -> None:
+    """The decoder gives the frames of the packet that holds the second header no time: the MP4
+    muxer refused the times the encoder made up (found in review)."""
+    joined = tmp_path / "joined.flac"
+    joined.write_bytes(archives[0].read_bytes() + archives[1].read_bytes())
+    video = _into_video(joined, tmp_path / "video.mkv")
+    output = tmp_path / "clean.mp4"
+    run = run_cli("strip", video, "-o", output)
+    assert run.code == 0, run.stderr
+    assert run_cli("check", output).code == 0
+    assert sounds.samples(output) == sounds.samples(video)
+
+
+def _flac(path: Path, bits: int, rate: int, layout: str) -> Path:
+    """Half a second of noise as a FLAC of ``bits`` bits per sample (16: s16; 24 or 32: s32)."""
+    channels = av.AudioLayout(layout).nb_channels
+    wide = bits > 16
+    noise = np.random.default_rng(bits).integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (channels, rate // 2))
+    noise = (noise * (2 ** (32 - bits)) if wide else noise).astype(np.int32 if wide else np.int16)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("flac", rate=rate)
+        stream.layout, stream.format = layout, "s32" if wide else "s16"
+        stream.codec_context.options = {"bits_per_raw_sample": str(bits), "strict": "experimental"}
+        frame = av.AudioFrame.from_ndarray(
+            noise.T.reshape(1, -1).copy(), format=stream.format.name, layout=layout
+        )
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path
 
 
 def test_the_flac_checksum_is_the_formats_own(archives: list[Path]) -> None:
