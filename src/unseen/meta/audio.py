@@ -27,11 +27,11 @@ from pathlib import Path
 
 import mutagen
 from mutagen.apev2 import APENoHeaderError, APEv2
-from mutagen.flac import FLAC
+from mutagen.flac import FLAC, VCFLACDict
 from mutagen.id3 import ID3
 
 from ..errors import UnsupportedError
-from . import amr, flac, mp3, remux, riff, video
+from . import amr, flac, mp3, policy, remux, riff, video
 from .findings import Finding
 
 # The codecs FFmpeg's AMR and 3GP muxers take; any other sound in a video container goes to M4A.
@@ -142,7 +142,15 @@ def _tag_keys(tags: object) -> list[str]:
     keys = getattr(tags, "keys", None)
     if keys is None:
         return ["tags"]
-    return sorted({str(key) for key in keys()})
+    return sorted({str(key) for key in keys() if not _speakers(tags, str(key))})
+
+
+def _speakers(tags: object, key: str) -> bool:
+    """Whether ``key`` is the speaker mask FFmpeg writes in a FLAC's comments for 5.1 or 2.1 sound."""
+    if key.lower() != "waveformatextensible_channel_mask" or not isinstance(tags, VCFLACDict):
+        return False
+    values = tags[key]
+    return len(values) == 1 and policy.is_channel_mask(values[0])
 
 
 def _ape_tag(path: Path) -> list[Finding]:

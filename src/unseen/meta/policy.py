@@ -58,7 +58,8 @@ ALLOWED_EXIFTOOL: dict[str, frozenset[str]] = {
         "MD5Signature Padding"
     ),
     "Vorbis": _tags(
-        "VorbisVersion AudioChannels SampleRate MaximumBitrate NominalBitrate MinimumBitrate Vendor"
+        "VorbisVersion AudioChannels SampleRate MaximumBitrate NominalBitrate MinimumBitrate Vendor "
+        "WaveformatextensibleChannelMask"
     ),
     "Opus": _tags("OpusVersion AudioChannels SampleRate OutputGain"),
     "IFD0": _tags(
@@ -167,9 +168,16 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     # A Vorbis comment block's vendor and a 3GP AMR entry's encoder vendor: FFmpeg's, or they name
     # the encoder (and so the phone or app) that made the file.
     "Vendor": lambda v: v == "ffmpeg",
+    # Which speakers the channels of a FLAC go to (5.1, 2.1...): FFmpeg writes it, a hex mask.
+    "WaveformatextensibleChannelMask": lambda v: is_channel_mask(v),
     "EncoderVendor": lambda v: v == "FFMP",
     "EncoderVersion": lambda v: v in (0, "0"),
 }
+
+
+def is_channel_mask(value: object) -> bool:
+    """A speaker mask as FFmpeg writes it in a Vorbis comment ("0x3f"), and nothing else."""
+    return isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]{1,8}", value) is not None
 
 
 def group_of(group: str) -> str:
