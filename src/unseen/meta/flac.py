@@ -51,6 +51,13 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+def bits(setup: bytes) -> int:
+    """Bits per sample in a FLAC decoder setup (STREAMINFO, after ``fLaC`` and a block header in
+    Matroska), or 0 where it cannot be read."""
+    info = setup[8:] if setup[:4] == b"fLaC" else setup
+    return ((info[12] & 1) << 4 | info[13] >> 4) + 1 if len(info) >= 34 else 0
+
+
 def headers(data: bytes | mmap.mmap, start: int = 0) -> list[tuple[int, list[str]]]:
     """Each stream header in ``data`` from ``start`` on: where, and its blocks' names.
 

@@ -25,7 +25,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import aac, hevc, mp3, units, video
+from . import aac, flac, hevc, mp3, units, video
 
 VIDEO_CRF = "18"
 AUDIO_BITRATE = 192_000
@@ -128,7 +128,7 @@ class _AudioEncode:
             self.why = "FLAC written afresh, losslessly (every sample kept)"
             self.dst = video.new_audio_stream(out, codec, ctx.sample_rate)
             self.dst.codec_context.layout, self.dst.codec_context.format = ctx.layout, ctx.format
-            bits = _flac_bits(bytes(ctx.extradata or b""))
+            bits = flac.bits(bytes(ctx.extradata or b""))
             if bits:  # FFmpeg's encoder writes 32 bits only when told it is experimental
                 self.dst.codec_context.options = {
                     **video.ENCODER_OPTIONS,
@@ -157,13 +157,6 @@ class _AudioEncode:
                 ) from exc
         if packet is None:
             yield from self.dst.encode(None)
-
-
-def _flac_bits(setup: bytes) -> int:
-    """Bits per sample in a FLAC decoder setup (STREAMINFO, after ``fLaC`` and a block header in
-    Matroska), or 0 where it cannot be read."""
-    info = setup[8:] if setup[:4] == b"fLaC" else setup
-    return ((info[12] & 1) << 4 | info[13] >> 4) + 1 if len(info) >= 34 else 0
 
 
 Route = _Copy | _VideoEncode | _AudioEncode

@@ -2,8 +2,8 @@
 
 After a stream copy (``strip``, ``protect --audio keep``) the packets must be
 the input's byte for byte; a FLAC, written afresh rather than copied
-(`unseen.meta.audio.CONTAINERS`), must decode to the input's very samples.  Every output must decode to as long a sound as
-the input's, within one audio frame: the heard length, in decoded samples
+(`unseen.meta.remux`), must decode to the input's very samples.  Every output
+must decode to as long a sound as the input's, within one audio frame: the heard length, in decoded samples
 after the container's trimming of encoder delay and padding.  After the
 disguise, where the recording holds a voice, its pitch contour must no longer
 be the original's: on windows spread over the file, where both are voiced,
@@ -46,7 +46,7 @@ class Heard:
     digests: tuple[tuple[str, str], ...]  # (codec, SHA-256 of every packet) per sound stream
     seconds: float  # decoded length of the first sound stream
     frame: float  # the longest packet, in seconds: one audio frame
-    samples: str  # SHA-256 of the first sound stream's decoded samples, with their format
+    samples: str  # FLAC: SHA-256 of the first sound stream's decoded samples, with their format
 
 
 def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tuple[Heard, list[np.ndarray]]:
@@ -61,6 +61,7 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
             digests = {s.index: hashlib.sha256() for s in streams}
             codecs = {s.index: video.codec_name(s) for s in streams}
             seconds, frame, samples, form = 0.0, 0.0, hashlib.sha256(), ""
+            hashing = codecs[first.index] == "flac"  # only a FLAC's samples are compared (`check_copy`)
             cuts = _Cutter(windows or [])
             resampler = Resampler("flt", "mono", RATE) if windows else None
             for packet in container.demux(streams):
@@ -75,10 +76,11 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
                     continue
                 for decoded in first.decode(packet):
                     seconds += decoded.samples / (decoded.sample_rate or RATE)  # the rate may change midway
-                    if decoded.format.name != form:  # where it changes, not per frame: framings differ
+                    if hashing and decoded.format.name != form:  # where it changes: framings differ
                         form = decoded.format.name
                         samples.update(form.encode())
-                    samples.update(decoded.to_ndarray().tobytes())
+                    if hashing:
+                        samples.update(decoded.to_ndarray().tobytes())
                     if resampler is not None:
                         for mono in resampler.resample(decoded):
                             cuts.push(mono.to_ndarray()[0])
