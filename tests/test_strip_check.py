@@ -609,6 +609,119 @@ def test_mpeg4_part2_video_is_encoded_again_not_copied(tmp_path: Path) -> None:
     assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
 
 
+def _faces_behind_a_plain_track(path: Path, astronaut: np.ndarray) -> Path:
+    """An MP4 whose first picture track is flat grey and whose second shows a face (a phone's
+    preview track, a second camera)."""
+    face = np.ascontiguousarray(astronaut[:256:2, 64:320:2])  # 128x128, her face
+    tracks = []
+    for n, picture in enumerate((np.full_like(face, 90), face)):
+        tracks.append(path.with_suffix(f".{n}.mp4"))
+        with av.open(str(tracks[-1]), "w") as out:
+            stream = out.add_stream("libx264", rate=10)
+            stream.width = stream.height = 128
+            stream.pix_fmt = "yuv420p"
+            for i in range(5):
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                frame.pts = i
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+    sources = [av.open(str(track)) for track in tracks]
+    with av.open(str(path), "w") as out:
+        # Every stream is added before the first packet is written.
+        streams = [out.add_stream_from_template(src.streams.video[0], opaque=True) for src in sources]
+        for src, dst in zip(sources, streams, strict=True):
+            with src:
+                for packet in src.demux(video=0):
+                    if packet.size:
+                        packet.stream = dst
+                        out.mux(packet)
+    return path
+
+
+def test_a_second_picture_stream_is_named_by_check_and_left_out_by_strip(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Only the first picture stream is covered and audited: a face in a second one went through
+    `strip` as it was, and `check` called the file clean, before and after."""
+    source = _faces_behind_a_plain_track(tmp_path / "two.mp4", astronaut)
+    found = run_cli("check", source)
+    assert found.code == 3 and "stream1:a second picture stream" in found.stderr, found.stderr
+    stripped = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert stripped.code == 0, stripped.stderr
+    assert "1 other picture stream left out" in stripped.stdout + stripped.stderr
+    protected = run_cli("protect", source, "-o", tmp_path / "covered.mp4")
+    assert protected.code == 0, protected.stderr
+    for name in ("clean.mp4", "covered.mp4"):
+        with av.open(str(tmp_path / name)) as out:
+            assert [s.type for s in out.streams] == ["video"], name
+            assert sum(1 for _ in out.decode(video=0)) == 5
+        assert run_cli("check", tmp_path / name).code == 0, name
+
+
+def _sound_remuxed(source: Path, path: Path, setup: bytes = b"", packet_end: bytes = b"") -> Path:
+    """``source``'s sound in the same container with ``setup`` after its decoder setup (in the
+    same box: its size grown) and ``packet_end`` after every packet; or, for Opus, every packet of
+    one frame made a packet of frames whose padding is ``packet_end``."""
+    muxer = {".m4a": "ipod", ".ogg": "ogg"}[path.suffix]
+    with av.open(str(source)) as src, av.open(str(path), "w", format=muxer) as out:
+        sound = src.streams.audio[0]
+        dst = out.add_stream_from_template(sound, opaque=True)
+        if setup:
+            grown = bytes(sound.codec_context.extradata or b"") + setup
+            dst.codec_context.extradata = len(grown).to_bytes(4, "big") + grown[4:]
+        for packet in src.demux(sound):
+            if not packet.size:
+                continue
+            data = bytes(packet)
+            if packet_end and sound.codec_context.name == "opus" and data[0] & 3 == 0:
+                data = bytes([data[0] | 3, 0x41, len(packet_end)]) + data[1:] + packet_end
+            elif packet_end:
+                data += packet_end
+            marked = av.Packet(data)
+            marked.pts, marked.dts, marked.duration = packet.pts, packet.dts, packet.duration
+            marked.time_base, marked.is_keyframe, marked.stream = packet.time_base, packet.is_keyframe, dst
+            out.mux(marked)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "finding"),
+    [
+        ("alac setup", "Unknown_alac"),
+        ("alac packets", None),  # bytes after a frame's end: no reader shows them, strip drops them
+        ("opus padding", "opus packets holding padding that is not zeros"),
+    ],
+)
+def test_text_where_sound_decoders_skip_it_is_found_and_stripped(
+    tmp_path: Path, kind: str, finding: str | None
+) -> None:
+    """Room a decoder skips whatever it holds: bytes after ALAC's 24 bytes of settings, after an
+    ALAC frame's end, or in an Opus packet's padding. `strip` copied them into its output and
+    `check` called it clean."""
+    name = HIDDEN.decode()
+    if kind.startswith("alac"):
+        plain = sounds.encode(tmp_path / "plain.m4a", "ipod", "alac", 44_100, sounds.speech(2.0))
+        marked = tmp_path / "marked.m4a"
+    else:
+        plain = sounds.encode(tmp_path / "plain.ogg", "ogg", "libopus", 48_000, sounds.speech(2.0))
+        marked = tmp_path / "marked.ogg"
+    if kind == "alac setup":
+        _sound_remuxed(plain, marked, setup=HIDDEN)
+    else:
+        _sound_remuxed(plain, marked, packet_end=HIDDEN)
+    assert HIDDEN in marked.read_bytes()
+    assert sounds.samples(marked) == sounds.samples(plain), "the decoder does not skip it"
+    if finding is not None:
+        found = run_cli("check", marked)
+        assert found.code == 3 and finding in found.stderr, found.stderr
+    clean = tmp_path / f"clean{marked.suffix}"
+    run = run_cli("strip", marked, "-o", clean)
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in clean.read_bytes(), f"{name} copied"
+    assert sounds.samples(clean) == sounds.samples(plain)
+    assert run_cli("check", clean).code == 0
+
+
 def _encoder(name: str) -> str:
     try:
         av.codec.Codec(name, "w")

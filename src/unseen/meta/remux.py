@@ -25,13 +25,17 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import aac, flac, hevc, mp3, units, video
+from . import aac, flac, hevc, mp3, opus, units, video
 
 VIDEO_CRF = "18"
 AUDIO_BITRATE = 192_000
 if TYPE_CHECKING:
     Packet = _Packet[Stream]
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+# Lossless sound is never copied but written afresh: its packets carry whatever follows a frame
+# (FLAC states no frame length; an ALAC frame's end element may be followed by anything), and the
+# decoders skip it.
+AFRESH = frozenset({"flac", "alac"})
 
 
 class _Copy:
@@ -49,6 +53,8 @@ class _Copy:
         # MP3 in another container: its packets may hold what lies between frames.  A raw MP3's
         # come from `mp3.frames_view` already, frames alone.
         self.mp3 = codec == "mp3" and src.container.format.name != "mp3"
+        # Opus: its padding, which may hold anything (`opus`).
+        self.opus = codec == "opus" and opus.single(bytes(src.codec_context.extradata or b""))
         kept = units.kept_only(codec)
         self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
         # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
@@ -66,6 +72,8 @@ class _Copy:
             yield from self.bsf.filter(packet)
         elif packet is not None and self.mp3:
             yield from mp3.frames_only(packet)
+        elif packet is not None and self.opus:
+            yield from opus.without_padding(packet)
         elif packet is not None:
             yield packet
 
@@ -110,25 +118,26 @@ class _VideoEncode:
 
 
 class _AudioEncode:
-    """Decoded and encoded again: as AAC, at the nearest rate AAC has; or as FLAC, with the input's
-    rate, channels, sample format and bits per sample (16, 24 or 32; FFmpeg writes 8, 12 and 20 as
-    16 or 24, the same values), which keeps every sample (`unseen.verify.audio` compares them in a
-    sound file).  FLAC's frames are timed by their samples, from the first one's time: where FLACs
-    laid end to end were put in a video, the decoder gives the frames of the second header's
-    packet no time."""
+    """Decoded and encoded again: as AAC, at the nearest rate AAC has; or losslessly (`AFRESH`: FLAC
+    and ALAC), with the input's rate, channels and sample format, and for FLAC its bits per sample
+    (16, 24 or 32; FFmpeg writes 8, 12 and 20 as 16 or 24, the same values), which keeps every
+    sample (`unseen.verify.audio` compares them in a sound file; FFmpeg writes a 32-bit ALAC as 24
+    bits, which that comparison refuses).  Lossless frames are timed by their samples, from the
+    first one's time: where FLACs laid end to end were put in a video, the decoder gives the
+    frames of the second header's packet no time."""
 
     def __init__(self, out: av.container.OutputContainer, src: AudioStream, codec: str = "aac") -> None:
         self.src, self.why = src, f"{video.codec_name(src)} to AAC"
         ctx = src.codec_context
         if ctx.format is None or not ctx.sample_rate:
             raise InputError(Path(src.container.name), "its sound's setup cannot be read")
-        self.flac = codec == "flac"
-        self.at: int | None = None  # FLAC: the next frame's time, in samples
-        if self.flac:
-            self.why = "FLAC written afresh, losslessly (every sample kept)"
+        self.lossless = codec in AFRESH
+        self.at: int | None = None  # lossless: the next frame's time, in samples
+        if self.lossless:
+            self.why = f"{codec.upper()} written afresh, losslessly (every sample kept)"
             self.dst = video.new_audio_stream(out, codec, ctx.sample_rate)
             self.dst.codec_context.layout, self.dst.codec_context.format = ctx.layout, ctx.format
-            bits = flac.bits(bytes(ctx.extradata or b""))
+            bits = flac.bits(bytes(ctx.extradata or b"")) if codec == "flac" else 0
             if bits:  # FFmpeg's encoder writes 32 bits only when told it is experimental
                 self.dst.codec_context.options = {
                     **video.ENCODER_OPTIONS,
@@ -143,7 +152,7 @@ class _AudioEncode:
 
     def packets(self, packet: Packet | None) -> Iterator[Packet]:
         for frame in self.src.decode(packet):
-            if self.flac:
+            if self.lossless:
                 if self.at is None:
                     first = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else 0
                     self.at = round(first * frame.sample_rate)
@@ -181,8 +190,8 @@ def _route(
         return _Copy(out, src)
     codec = video.codec_name(src)
     as_it_is = copy_audio is None or codec in copy_audio
-    if as_it_is and codec == "flac":  # never copied: bytes after a frame travel in its packet (`flac`)
-        return _AudioEncode(out, src, "flac")
+    if as_it_is and codec in AFRESH:
+        return _AudioEncode(out, src, codec)
     return _Copy(out, src) if as_it_is and _cleanable(src) else _AudioEncode(out, src)
 
 
@@ -251,9 +260,12 @@ def write_clean(src: Path, dst: Path, muxer: str = video.OUTPUT_FORMAT) -> str:
         refused = sorted(
             {video.codec_name(s) for s in kept} & (video.COPY_VIDEO | video.COPY_AUDIO) - set().union(*copied)
         )
+        others = len(video.pictures(container)) - 1
     if not pictures:
         raise UnsupportedError(src, "its picture stream holds no frame that can be decoded")
     how = f"re-encoded: {', '.join(encoded)}" if encoded else "remuxed"
+    if others > 0:
+        how += f"; {others} other picture stream{'s' if others > 1 else ''} left out"
     if refused:
         how += f" (a {muxer.upper()} cannot carry {' or '.join(refused)} as it is; an MP4 can)"
     return _told(how, joins)

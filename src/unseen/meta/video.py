@@ -26,7 +26,7 @@ from av.packet import Packet as _Packet
 from av.video.stream import VideoStream
 
 from ..errors import InputError, UnsupportedError
-from . import aac, flac, isobmff, mp3, units
+from . import aac, flac, isobmff, mp3, opus, units
 from .findings import Finding
 
 StreamT = TypeVar("StreamT", bound=av.stream.Stream)
@@ -53,7 +53,7 @@ def video_suffixes() -> str:
 COPY_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "ac3", "eac3", "alac"})
 # Sound codecs whose packets are walked for what they hold besides frames (`_stray_units`).
-SOUND_WALKED = frozenset({"mp3", "flac"})
+SOUND_WALKED = frozenset({"mp3", "flac", "opus"})
 # What FFmpeg's MOV muxer refuses to carry as it is (MP4 takes them): encoded again into a MOV.
 NOT_IN_MOV = frozenset({"vp9", "av1", "opus", "flac"})
 
@@ -342,19 +342,32 @@ def codec_name(stream: av.stream.Stream) -> str:
 
 
 def kept_streams(container: av.container.InputContainer) -> list[VideoStream | AudioStream]:
-    """The streams a viewer needs: picture (not cover art) and sound, in a codec FFmpeg knows.
+    """The streams a viewer needs: the first picture stream (not cover art) and every sound stream,
+    in a codec FFmpeg knows.
 
-    A stream whose codec FFmpeg cannot name (a truncated or corrupt sample
-    description) has no codec context: it can be neither copied nor decoded.
+    One picture stream: a second one (a preview, another camera, a page held up
+    to the lens) is never covered nor audited, so it would carry faces as they
+    were (`pictures`).  A stream whose codec FFmpeg cannot name (a truncated or
+    corrupt sample description) has no codec context: it can be neither copied
+    nor decoded.
     """
-    kept: list[VideoStream | AudioStream] = []
-    for s in container.streams:
-        if s.codec_context is None:
-            continue
-        cover_art = s.disposition & av.stream.Disposition.attached_pic
-        if isinstance(s, AudioStream) or (isinstance(s, VideoStream) and not cover_art):
-            kept.append(s)
+    first = {s.index for s in pictures(container)[:1]}
+    kept: list[VideoStream | AudioStream] = [
+        s
+        for s in container.streams
+        if isinstance(s, VideoStream | AudioStream)
+        and (s.index in first or (isinstance(s, AudioStream) and s.codec_context is not None))
+    ]
     return kept
+
+
+def pictures(container: av.container.InputContainer) -> list[VideoStream]:
+    """The picture streams that are not cover art, in a codec FFmpeg knows, in the file's order."""
+    return [
+        s
+        for s in container.streams.video
+        if s.codec_context is not None and not s.disposition & av.stream.Disposition.attached_pic
+    ]
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -410,6 +423,11 @@ def scan(path: Path) -> list[Finding]:
         ]
         if container.chapters():
             found.append(Finding("unseen", f"{container.format.name}:chapters"))
+        # The audit looks at the first picture stream alone (`kept_streams`).
+        found += [
+            Finding("unseen", f"{container.format.name}:stream{s.index}:a second picture stream")
+            for s in pictures(container)[1:]
+        ]
         for s in container.streams:
             found += _scan_stream(container.format.name, s)
         found += _stray_units(container)
@@ -420,7 +438,8 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
     """A finding per picture stream and unit type that `units.CHECKED` does not allow, and per MP3
     or FLAC stream and kind of thing its packets hold besides frames: the tags of MP3s or FLACs
     laid end to end, or bytes appended to one, copied into a video as sound (in a raw MP3 or
-    FLAC file, `mp3.scan` and `flac.scan` judge the whole file).
+    FLAC file, `mp3.scan` and `flac.scan` judge the whole file); and per Opus stream whose
+    padding holds more than zeros (`opus`).
 
     Reads every packet, without decoding: a fraction of the time a decode takes.
     """
@@ -448,6 +467,10 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
                 elif codec == "flac":
                     seen[index] |= {flac.HEADER} if flac.headers(data) else set()
                     last[index] = data
+                elif codec == "opus":
+                    seen[index] |= (
+                        {opus.PADDED} if opus.single(setup) and opus.padded_with_data(data) else set()
+                    )
                 else:
                     seen[index] |= units.strays(codec, data, setup)
     except av.error.FFmpegError:
