@@ -31,10 +31,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import av
-
 from .findings import Finding
 from .mapped import mapped
+from .packets import replaced
 
 if TYPE_CHECKING:
     from av.packet import Packet as _Packet
@@ -316,10 +315,7 @@ def frames_only(packet: Packet) -> Iterator[Packet]:
     if frames is None:
         yield packet
     elif frames:
-        out = av.packet.Packet(frames)
-        out.stream, out.time_base, out.is_keyframe = packet.stream, packet.time_base, packet.is_keyframe
-        out.pts, out.dts, out.duration = packet.pts, packet.dts, packet.duration
-        yield out
+        yield replaced(packet, frames)
 
 
 def frames_view(path: Path) -> Frames | None:

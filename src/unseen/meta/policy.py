@@ -142,6 +142,8 @@ VALUE_RULES: dict[str, Callable[[object], bool]] = {
     "Unknown_vpcC": _setup(setups.vp9),
     "Unknown_dac3": _setup(setups.ac3),
     "Unknown_dec3": _setup(setups.eac3),
+    "Unknown_alac": _setup(setups.alac),
+    "Unknown_dOps": _setup(setups.opus),
     "CreateDate": _zero_date,
     "ModifyDate": _zero_date,
     "TrackCreateDate": _zero_date,

@@ -8,7 +8,8 @@ Main and Extended profiles, four fixed bytes and sequence parameter set extensio
 ``dfLa`` its stream information (and zero padding; a comment or picture block
 is metadata), VP9's ``vpcC`` its fixed fields with no initialisation data,
 AC-3's ``dac3`` and E-AC-3's ``dec3`` (camcorders' and broadcasts' sound) their
-fields with the reserved bits zero and nothing after them.
+fields with the reserved bits zero and nothing after them, ALAC's ``alac`` and
+Opus's ``dOps`` their fixed fields (and Opus's channel mapping) and nothing after.
 HEVC's and AV1's are judged in `hevc` and `units`.
 """
 
@@ -83,3 +84,16 @@ def eac3(setup: bytes) -> bool:
         at += 4 if dependent else 3
     rest = setup[at:]
     return rest in (b"", b"\0") or (len(rest) == 2 and rest[0] == 1)
+
+
+def alac(setup: bytes) -> bool:
+    """``alac``: version and flags (zero), then the 24 bytes of ALAC's settings."""
+    return len(setup) == 28 and setup[:4] == bytes(4)
+
+
+def opus(setup: bytes) -> bool:
+    """``dOps`` version 0: 11 bytes of fields, then for a mapping family other than 0 the stream
+    counts and a byte per channel."""
+    if len(setup) < 11 or setup[0] != 0:
+        return False
+    return len(setup) == (11 if setup[10] == 0 else 13 + setup[1])

@@ -29,8 +29,9 @@ import numpy.typing as npt
 from .. import meta
 from ..errors import InputError, VerificationError
 from ..media.audio import Resampler
-from ..meta import video
+from ..meta import opus, video
 from ..meta.families import is_adts
+from ..meta.remux import AFRESH
 
 RATE = 16_000  # pitch is measured here, the disguise's own rate
 WINDOWS, WINDOW_S = 8, 8.0
@@ -46,7 +47,7 @@ class Heard:
     digests: tuple[tuple[str, str], ...]  # (codec, SHA-256 of every packet) per sound stream
     seconds: float  # decoded length of the first sound stream
     frame: float  # the longest packet, in seconds: one audio frame
-    samples: str  # FLAC: SHA-256 of the first sound stream's decoded samples, with their format
+    samples: str  # FLAC or ALAC: SHA-256 of the first sound stream's decoded samples, with their format
 
 
 def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tuple[Heard, list[np.ndarray]]:
@@ -60,16 +61,23 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
             first = streams[0]
             digests = {s.index: hashlib.sha256() for s in streams}
             codecs = {s.index: video.codec_name(s) for s in streams}
+            # What a copy keeps of a packet (`remux._Copy`): AAC without ADTS headers, Opus unpadded.
+            lean = {
+                s.index: coded
+                if codecs[s.index] == "aac"
+                else opus.unpadded
+                if codecs[s.index] == "opus" and opus.single(bytes(s.codec_context.extradata or b""))
+                else bytes
+                for s in streams
+            }
             seconds, frame, samples, form = 0.0, 0.0, hashlib.sha256(), ""
-            hashing = codecs[first.index] == "flac"  # only a FLAC's samples are compared (`check_copy`)
+            hashing = codecs[first.index] in AFRESH  # only lossless samples are compared (`check_copy`)
             cuts = _Cutter(windows or [])
             resampler = Resampler("flt", "mono", RATE) if windows else None
             for packet in container.demux(streams):
                 if packet.size:  # not the end-of-stream marker, which flushes the decoder
                     data = bytes(packet)
-                    digests[packet.stream.index].update(
-                        coded(data) if codecs[packet.stream.index] == "aac" else data
-                    )
+                    digests[packet.stream.index].update(lean[packet.stream.index](data))
                     if packet.duration and packet.time_base is not None:
                         frame = max(frame, float(packet.duration * packet.time_base))
                 if packet.stream.index != first.index:
@@ -128,8 +136,11 @@ def check_copy(source: Path, written: Path, *, remuxed: bool) -> Heard:
     after, _ = listen(written)
     if remuxed and before.digests != after.digests:
         raise VerificationError("the copied sound's packets differ from the original's")
-    if before.digests[0][0] == after.digests[0][0] == "flac" and before.samples != after.samples:
-        raise VerificationError("the FLAC written afresh decodes to other samples than the original's")
+    codec = before.digests[0][0]
+    if codec == after.digests[0][0] and codec in AFRESH and before.samples != after.samples:
+        raise VerificationError(
+            f"the {codec.upper()} written afresh decodes to other samples than the original's"
+        )
     _same_length(before, after)
     _clean(written)
     return after
