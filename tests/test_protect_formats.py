@@ -190,3 +190,29 @@ def test_a_tiff_of_several_pages_is_refused_not_cut(tmp_path: Path, astronaut: n
     smaller = tmp_path / "smaller.tiff"
     face.save(smaller, save_all=True, append_images=[face.reduce(2)])
     assert run_cli("protect", smaller, "-o", tmp_path / "smaller_out.tiff").code == 1
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tiff"])
+def test_a_16_bit_grey_scan_is_read_in_all_its_levels(
+    tmp_path: Path, astronaut: np.ndarray, suffix: str
+) -> None:
+    """Pillow reads a 16-bit greyscale PNG or TIFF (a scanner's) as I;16, and its conversion to
+    RGB clipped every level above 255: the detectors saw a two-level picture, `check` called the
+    face clean and `protect` covered nothing and wrote the two levels."""
+    grey = np.asarray(Image.fromarray(astronaut).convert("L")).astype(np.uint16) * 257
+    scan = tmp_path / f"scan{suffix}"
+    Image.fromarray(grey).save(scan)
+    with Image.open(scan) as img:
+        assert img.mode.startswith("I"), img.mode
+    found = run_cli("check", scan)
+    assert found.code == 3 and "face at" in found.stderr, found.stderr
+    out = tmp_path / f"out{suffix}"
+    run = run_cli("protect", scan, "-o", out)
+    assert run.code == 0 and "1 face(s)" in run.stdout + run.stderr, run.stderr
+    written = pixels(out)
+    shown = np.asarray(Image.fromarray((grey // 257).astype(np.uint8)).convert("RGB"))
+    assert changed_share(shown, written, FACE, 0) >= 0.9
+    # Beside the cover, the picture is the scan's, in its levels: not two of them.
+    kept = np.abs(written[..., 0].astype(int) - shown[..., 0]) <= 1
+    assert kept.mean() > 0.8 and len(np.unique(written[kept])) > 200
+    assert run_cli("check", out).code == 0

@@ -227,13 +227,25 @@ def read(path: Path) -> Picture:
 
 
 def _to_array(frame: Image.Image) -> np.ndarray:
-    frame = ImageOps.exif_transpose(frame)
+    frame = _eight_bits(ImageOps.exif_transpose(frame))
     icc = frame.info.get("icc_profile")
     has_alpha = frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info
     frame = frame.convert("RGBA" if has_alpha else "RGB")
     if icc:
         frame = _to_srgb(frame, icc)
     return np.asarray(frame).copy()
+
+
+def _eight_bits(frame: Image.Image) -> Image.Image:
+    """A 16-bit greyscale picture (a scanner's PNG or TIFF: Pillow's ``I;16`` or ``I``) scaled to 8
+    bits; any other as it is.  Pillow's own conversion to RGB clips every level above 255, so a
+    scanned face came out as a two-level picture that no detector saw, and was written so."""
+    if frame.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return frame
+    levels = np.clip(np.asarray(frame), 0, 65535).astype(np.uint32)
+    grey = Image.fromarray(((levels * 255 + 32767) // 65535).astype(np.uint8), "L")
+    grey.info = dict(frame.info)
+    return grey
 
 
 def _to_srgb(frame: Image.Image, icc: bytes) -> Image.Image:
