@@ -11,6 +11,7 @@ data/metadata/ are stripped and checked too.  exiftool is the judge throughout.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -720,6 +721,88 @@ def test_text_where_sound_decoders_skip_it_is_found_and_stripped(
     assert HIDDEN not in clean.read_bytes(), f"{name} copied"
     assert sounds.samples(clean) == sounds.samples(plain)
     assert run_cli("check", clean).code == 0
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def _png_of(parts: list[tuple[bytes, bytes]]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(_png_chunk(k, b) for k, b in parts)
+
+
+def _png_parts(image: Image.Image) -> list[tuple[bytes, bytes]]:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    data, at, parts = buf.getvalue(), 8, []
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        parts.append((data[at + 4 : at + 8], data[at + 8 : at + 8 + size]))
+        at += 12 + size
+    return parts
+
+
+def _webp(parts: list[tuple[bytes, bytes]]) -> bytes:
+    body = b"WEBP" + b"".join(k + len(p).to_bytes(4, "little") + p + b"\0" * (len(p) & 1) for k, p in parts)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _webp_parts(image: Image.Image, **options: Any) -> list[tuple[bytes, bytes]]:
+    buf = io.BytesIO()
+    image.save(buf, "WEBP", lossless=True, **options)
+    data, at, parts = buf.getvalue(), 12, []
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at + 4 : at + 8], "little")
+        parts.append((data[at : at + 4], data[at + 8 : at + 8 + size]))
+        at += 8 + size + (size & 1)
+    return parts
+
+
+def _hiding_picture(kind: str, astronaut: np.ndarray) -> tuple[bytes, str]:
+    """A PNG or WebP that a viewer shows as plain grey, holding text or a face where no viewer
+    looks; and what `check` names."""
+    grey = Image.new("RGB", (128, 128), (90, 90, 90))
+    face = Image.fromarray(astronaut).resize((128, 128))
+    if kind == "webp second picture":
+        return _webp(_webp_parts(grey) + _webp_parts(face)), "more than one VP8 or VP8L chunk"
+    if kind == "webp animation fields":
+        frames = _webp_parts(grey, save_all=True, append_images=[Image.new("RGB", (128, 128), (60, 60, 60))])
+        marked = [(k, p + HIDDEN if k == b"ANIM" else p) for k, p in frames]
+        return _webp(marked), "ANIM chunk longer than its fields"
+    parts = _png_parts(grey)
+    if kind == "png gamma":
+        parts.insert(1, (b"gAMA", (45455).to_bytes(4, "big") + HIDDEN))
+        return _png_of(parts), "gAMA chunk of"
+    # An APNG that states one frame and holds two: a viewer shows the first alone.
+    still = [p for p in parts if p[0] not in (b"IHDR", b"IEND")]
+    hidden = [body for k, body in _png_parts(face) if k == b"IDAT"]
+    control = (128).to_bytes(4, "big") * 2 + bytes(8) + (1).to_bytes(2, "big") * 2 + b"\0\0"
+    animation = [(b"acTL", (1).to_bytes(4, "big") + bytes(4)), (b"fcTL", bytes(4) + control), *still]
+    animation.append((b"fcTL", (1).to_bytes(4, "big") + control))
+    animation += [(b"fdAT", (2 + n).to_bytes(4, "big") + body) for n, body in enumerate(hidden)]
+    return _png_of([parts[0], *animation, parts[-1]]), "2 animation frames where 1 are stated"
+
+
+@pytest.mark.parametrize("kind", ["webp second picture", "webp animation fields", "png gamma", "png frames"])
+def test_what_a_picture_holds_beyond_what_a_viewer_shows_is_found_and_left_behind(
+    tmp_path: Path, astronaut: np.ndarray, kind: str
+) -> None:
+    """Kept chunks were copied whole: text after the fields of ``gAMA`` or ``ANIM``, a second
+    bitstream in a WebP (a viewer shows the first) or APNG frames beyond the stated count went
+    through `strip`, and `check` called the output clean, the hidden face included."""
+    data, finding = _hiding_picture(kind, astronaut)
+    source = tmp_path / f"hiding.{kind.split()[0]}"
+    source.write_bytes(data)
+    with Image.open(source) as shown:
+        assert np.asarray(shown.convert("RGB")).std() < 1, "a viewer should see plain grey"
+    found = run_cli("check", source)
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    clean = tmp_path / f"clean{source.suffix}"
+    run = run_cli("strip", source, "-o", clean)
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in clean.read_bytes()
+    assert run_cli("check", clean).code == 0  # the face audit included
+    assert source.read_bytes() == data
 
 
 def _encoder(name: str) -> str:

@@ -7,7 +7,9 @@ tIME, iCCP (an embedded profile names the device or software; a non-sRGB one
 is baked into the pixels by re-encoding before it goes), pHYs, C2PA and every
 chunk we do not know.  The image data itself is copied byte for byte unless it
 holds bytes no viewer reads (past its zlib stream's end, or inflating past the
-last row): such a file is written anew from its pixels, and is a finding.
+last row), or where a kept chunk holds more than its fields or the animation
+more frames than it states (a viewer shows the stated ones): such a file is
+written anew from its pixels, and is a finding.
 """
 
 from __future__ import annotations
@@ -99,8 +101,41 @@ def _unread(found: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+# Kept chunks of fields alone, and their length; a palette (3 bytes an entry) and transparency
+# are held to the picture's colour type in `_odd`.
+FIELDS = {b"IHDR": 13, b"gAMA": 4, b"sRGB": 1, b"acTL": 8, b"fcTL": 26}
+_TRANSPARENCY = {0: 2, 2: 6}  # grey and RGB: one colour; a palette's: up to one byte an entry
+
+
+def _odd(found: list[tuple[bytes, bytes]]) -> str | None:
+    """Why kept chunks hold more than a viewer reads, or None: a chunk longer than its fields,
+    transparency or a palette longer than the picture uses, or animation frames beyond those
+    ``acTL`` states (a viewer shows the stated ones; without ``acTL``, none)."""
+    bodies = [(kind, raw[8:-4]) for kind, raw in found]
+    for kind, body in bodies:
+        if kind in FIELDS and len(body) != FIELDS[kind]:
+            return f"{kind.decode()} chunk of {len(body)} bytes, not {FIELDS[kind]}"
+    header = next(body for kind, body in bodies if kind == b"IHDR")
+    palette = b"".join(body for kind, body in bodies if kind == b"PLTE")
+    if len(palette) % 3 or len(palette) > 3 << header[8]:
+        return "palette longer than the picture's depth allows"
+    colours = header[9]
+    for kind, body in bodies:
+        limit = _TRANSPARENCY.get(colours, len(palette) // 3 if colours == 3 else 0)
+        if kind == b"tRNS" and len(body) > limit:
+            return "tRNS chunk longer than the picture uses"
+    stated = next((int.from_bytes(body[:4], "big") for kind, body in bodies if kind == b"acTL"), 0)
+    frames = sum(kind == b"fcTL" for kind, _ in bodies)
+    if frames > stated:
+        return f"{frames} animation frames where {stated} are stated"
+    return None
+
+
 def clean_bytes(data: bytes) -> bytes:
     found, _trailer = chunks(data)
+    odd = _odd(found)
+    if odd is not None:  # written anew from the pixels a viewer shows
+        raise NotClean(odd)
     unread = _unread(found)
     if unread is not None:  # written anew from the pixels, which are the same
         raise NotClean(unread)
@@ -126,9 +161,9 @@ def scan(path: Path) -> list[Finding]:
     if trailer:
         out.append(Finding("unseen", f"PNG:{trailer} bytes after IEND"))
     try:
-        unread = _unread(found)
-    except NotClean as exc:
-        unread = str(exc)
+        unread = _odd(found) or _unread(found)
+    except (NotClean, StopIteration, IndexError) as exc:
+        unread = str(exc) or "no image header"
     if unread is not None:
         out.append(Finding("unseen", f"PNG:{unread}"))
     return out

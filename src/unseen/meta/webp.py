@@ -3,6 +3,10 @@
 Kept: VP8/VP8L bitstreams, ALPH, and the extended-format chunks VP8X, ANIM,
 ANMF (each frame rebuilt the same way).  Dropped: EXIF, XMP, ICCP and any
 unknown chunk; the VP8X flags that announce them are cleared to match.
+VP8X and ANIM keep their fields alone (10 and 6 bytes): a decoder reads no
+further, so anything after them would travel unseen.  A file or frame with
+more than one picture chunk is refused: a decoder shows the first, and a
+second one (a face, say) would go through unseen and unaudited.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ KEEP = PICTURE | {b"VP8X", b"ANIM", b"ANMF"}
 # VP8X flag bits that announce chunks we drop: ICC profile, EXIF, XMP.
 _DROPPED_FLAGS = 0x20 | 0x08 | 0x04
 _ANMF_HEADER = 16
+FIELDS = {b"VP8X": 10, b"ANIM": 6}  # chunks of fields alone, and their length
 
 
 def chunks(data: bytes, start: int = 12, end: int | None = None) -> list[tuple[bytes, bytes]]:
@@ -47,21 +52,32 @@ def clean_bytes(data: bytes) -> bytes:
     found = riff(data)
     if not any(kind in (b"VP8 ", b"VP8L", b"ANMF") for kind, _ in found):
         raise NotClean("no picture chunk")
+    _one_picture(found)
     for kind, payload in found:
+        if kind in FIELDS:
+            if len(payload) < FIELDS[kind]:
+                raise NotClean(f"truncated {kind.decode('latin-1')} chunk")
+            payload = payload[: FIELDS[kind]]
         if kind == b"VP8X":
-            if not payload:
-                raise NotClean("empty VP8X chunk")
             payload = bytes([payload[0] & ~_DROPPED_FLAGS & 0xFF]) + payload[1:]
         elif kind == b"ANMF":
             if len(payload) < _ANMF_HEADER:
                 raise NotClean("truncated ANMF header")
-            frame = [_chunk(k, p) for k, p in chunks(payload, _ANMF_HEADER) if k in PICTURE]
-            payload = payload[:_ANMF_HEADER] + b"".join(frame)
+            frame = [(k, p) for k, p in chunks(payload, _ANMF_HEADER) if k in PICTURE]
+            _one_picture(frame)
+            payload = payload[:_ANMF_HEADER] + b"".join(_chunk(k, p) for k, p in frame)
         elif kind not in KEEP:
             continue
         parts.append(_chunk(kind, payload))
     body = b"WEBP" + b"".join(parts)
     return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _one_picture(found: list[tuple[bytes, bytes]]) -> None:
+    """Refuse a file or frame holding more than one bitstream or alpha chunk."""
+    for kinds in ((b"VP8 ", b"VP8L"), (b"ALPH",)):
+        if sum(kind in kinds for kind, _ in found) > 1:
+            raise NotClean(f"more than one {' or '.join(k.decode().strip() for k in kinds)} chunk")
 
 
 def write_clean(src: Path, dst: Path) -> None:
@@ -75,15 +91,23 @@ def scan(path: Path) -> list[Finding]:
     except NotClean as exc:
         return [Finding("unseen", f"WebP:unparsed ({exc})")]
     out = []
+    try:
+        _one_picture(found)
+    except NotClean as exc:
+        out.append(Finding("unseen", f"WebP:{exc} (a decoder shows the first)"))
     for kind, payload in found:
         name = kind.decode("latin-1").strip()
+        if kind in FIELDS and len(payload) > FIELDS[kind]:
+            out.append(Finding("unseen", f"WebP:{name} chunk longer than its fields"))
         if kind not in KEEP:
             out.append(Finding("unseen", f"WebP:{name} chunk"))
         elif kind == b"VP8X" and payload[:1] and payload[0] & _DROPPED_FLAGS:
             out.append(Finding("unseen", "WebP:VP8X announces ICC/EXIF/XMP"))
         elif kind == b"ANMF":
             try:
-                extra = {k for k, _ in chunks(payload, _ANMF_HEADER)} - PICTURE
+                frame = chunks(payload, _ANMF_HEADER)
+                extra = {k for k, _ in frame} - PICTURE
+                _one_picture(frame)
             except NotClean as exc:
                 out.append(Finding("unseen", f"WebP:ANMF unparsed ({exc})"))
                 continue
