@@ -1354,6 +1354,17 @@ def test_bytes_no_tiff_directory_points_at_are_found(tmp_path: Path) -> None:
         chained[at : at + 4] = (8 + 12 * (k + 1)).to_bytes(4, "little")
     (tmp_path / "chained.tiff").write_bytes(bytes(chained))
     assert tiff.scan(tmp_path / "chained.tiff")[0].item.endswith("(too many directory entries)")
+    # One directory repeating a strip offsets tag of 12,000 values 12,000 times (a file of 190 KB):
+    # every value was read, one at a time, for minutes; the values read in all are now capped.
+    entries = values = 12_000
+    table = 8 + 2 + 12 * entries + 4
+    repeated = b"".join((273).to_bytes(2, "little") + (4).to_bytes(2, "little") + values.to_bytes(4, "little")
+                        + table.to_bytes(4, "little") for _ in range(entries))  # fmt: skip
+    header = b"II*\x00" + (8).to_bytes(4, "little") + entries.to_bytes(2, "little")
+    (tmp_path / "repeated.tiff").write_bytes(header + repeated + bytes(4 + 4 * values))
+    assert tiff.scan(tmp_path / "repeated.tiff")[0].item.endswith(
+        "(too many strips, tiles or directories pointed at)"
+    )
 
 
 def _png(path: Path, size: tuple[int, int], image_data: bytes, *, interlaced: bool = False) -> Path:
