@@ -396,6 +396,23 @@ def test_a_later_gif_frame_is_held_to_the_pixel_cap(tmp_path: Path) -> None:
     assert capped.code == 1 and "2008x2008" in capped.stderr, capped.stderr
 
 
+def test_an_animation_is_held_to_the_pixel_cap_in_all(tmp_path: Path) -> None:
+    """Every frame is held whole at the canvas's size: a thousand one-pixel frames on a 640x640
+    canvas, a 23 KB GIF, took 2.5 GB, each frame under the cap."""
+    canvas = Image.new("L", (100, 100))
+    changes = [Image.new("L", (100, 100), 255 * (n % 2 == 0)) for n in range(30)]
+    canvas.save(tmp_path / "long.gif", save_all=True, append_images=changes, duration=40)
+    for command in ("protect", "strip"):
+        run = run_cli(command, tmp_path / "long.gif", "-o", tmp_path / command, "--max-pixels", "200000")
+        assert run.code == 1, (command, run.stderr)
+        assert "first 21 frames hold 210,000 pixels in all, over the limit of 200,000" in run.stderr, (
+            run.stderr
+        )
+    assert (
+        run_cli("protect", tmp_path / "long.gif", "-o", tmp_path / "fits", "--max-pixels", "310000").code == 0
+    )
+
+
 def test_pillows_own_guard_comes_back_when_two_readers_overlap(tmp_path: Path) -> None:
     """`unseen check` reads two files at once; Pillow's bomb guard is one setting for the process,
     off while any reader is inside `open_image` and back as it was once the last one leaves."""

@@ -127,14 +127,24 @@ def _own_guard() -> Iterator[None]:
 
 
 def sized_frames(path: Path, img: Image.Image) -> Iterator[Image.Image]:
-    """Every frame of an opened picture, each held to the pixel cap before it is decoded.
+    """Every frame of an opened picture, each held to the pixel cap before it is decoded, and all
+    of them together too: every frame is held whole, at the canvas's size.
 
     A GIF frame may reach past the canvas the header declares, and Pillow then
     grows the canvas when it seeks to it: a 1 KB file grew to 65008x65008 at its
     second frame, with Pillow's own guard handed over to `refuse_oversized`.
+    And a thousand one-pixel frames on a 640x640 canvas, a 23 KB GIF, took 2.5 GB.
     """
-    for frame in ImageSequence.Iterator(img):
+    total, limit = 0, pixel_limit.get()
+    for n, frame in enumerate(ImageSequence.Iterator(img), 1):
         refuse_oversized(path, frame.width, frame.height)
+        total += frame.width * frame.height
+        if total > limit:
+            raise InputError(
+                path,
+                f"its first {n} frames hold {total:,} pixels in all, over the limit of {limit:,}; "
+                "refused before decoding the rest (raise it with --max-pixels)",
+            )
         yield frame
 
 
