@@ -318,7 +318,8 @@ def test_sound_a_mov_carries_is_copied_into_it_and_passes(tmp_path: Path, codec:
     clip = _recording_part(tmp_path / "in.mp4", 16, 0.0, muxer="mp4", sound_codec=codec, layout=layout)
     run = run_cli("strip", clip, "-o", tmp_path / "clean.mov", "--json")
     assert run.code == 0, run.stderr
-    assert run.records()[0]["note"] == "remuxed"
+    afresh = "re-encoded: ALAC written afresh, losslessly (every sample kept)"  # like FLAC, never copied
+    assert run.records()[0]["note"] == (afresh if codec == "alac" else "remuxed")
     with av.open(str(tmp_path / "clean.mov")) as out:
         assert out.streams.audio[0].codec_context.channels == av.AudioLayout(layout).nb_channels
     assert run_cli("check", tmp_path / "clean.mov", "--no-faces").code == 0
@@ -844,6 +845,53 @@ def test_a_unit_no_player_needs_is_found_and_stripped(tmp_path: Path, name: str)
         assert clean.streams.video[0].codec_context.name in ("h264", "hevc", "libdav1d", "av1"), "copied"
         assert sum(1 for _ in clean.decode(video=0)) == 5
     assert run_cli("check", tmp_path / "clean.mp4").code == 0
+
+
+def _rgb_frames(path: Path) -> list[bytes]:
+    with av.open(str(path)) as clip:
+        return [frame.to_ndarray(format="rgb24").tobytes() for frame in clip.decode(video=0)]
+
+
+@pytest.mark.parametrize(
+    ("encoder", "sps"), [("libx264", b"\x00\x00\x01\x67"), ("libx265", b"\x00\x00\x01\x42")]
+)
+def test_text_after_a_parameter_sets_fields_is_not_copied(tmp_path: Path, encoder: str, sps: bytes) -> None:
+    """A decoder reads a sequence parameter set's fields and no further: text after them (here in
+    a transport stream's in-band sets) went into `strip`'s copy, where no reader shows it."""
+    plain = tmp_path / "plain.ts"
+    with av.open(str(plain), "w", format="mpegts") as out:
+        stream = out.add_stream(_encoder(encoder), rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    marked = tmp_path / "marked.ts"
+    with av.open(str(plain)) as src, av.open(str(marked), "w", format="mpegts") as out:
+        dst = out.add_stream_from_template(src.streams.video[0], opaque=True)
+        for packet in src.demux(video=0):
+            if packet.size:
+                data = bytes(packet)
+                at = data.find(sps)
+                if at >= 0:  # the text ends the set: just before the next start code
+                    end = data.find(b"\x00\x00\x01", at + len(sps))
+                    end = end - (data[end - 1] == 0) if end >= 0 else len(data)
+                    data = data[:end] + HIDDEN + data[end:]
+                out.mux(_packet_like(packet, data, dst))
+    assert HIDDEN in marked.read_bytes() and _rgb_frames(marked) == _rgb_frames(plain)
+    run = run_cli("strip", marked, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
+    assert _rgb_frames(tmp_path / "clean.mp4") == _rgb_frames(plain)
+
+
+def _packet_like(packet: av.Packet, data: bytes, stream: Any) -> av.Packet:
+    out = av.Packet(data)
+    out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+    out.is_keyframe, out.stream = packet.is_keyframe, stream
+    return out
 
 
 def _levels_clip(path: Path, codec: str, pix_fmt: str = "yuv420p") -> Path:

@@ -39,10 +39,18 @@ CHECKED = {"h264": _H264 | {6}, "hevc": _HEVC | {39, 40}, "av1": _AV1}
 SIZED = {"h264": {9: 2, 10: 1, 11: 1}, "hevc": {35: 3, 36: 2, 37: 2}, "av1": {}}
 
 
+# FFmpeg's filters that read each parameter set field by field and write it again: what follows
+# the fields (text, say: a decoder reads no further) is not written, in the decoder setup either.
+REWRITTEN = {"h264": "h264_metadata", "hevc": "hevc_metadata", "av1": "av1_metadata"}
+
+
 def kept_only(codec: str) -> str | None:
-    """The bitstream filter that keeps only `KEPT`'s units of ``codec``; None for other codecs."""
+    """The bitstream filters that keep only `KEPT`'s units of ``codec``, their parameter sets
+    written afresh (`REWRITTEN`); None for other codecs."""
     kept = KEPT.get(codec)
-    return None if kept is None else "filter_units=pass_types=" + "|".join(map(str, sorted(kept)))
+    if kept is None:
+        return None
+    return "filter_units=pass_types=" + "|".join(map(str, sorted(kept))) + "," + REWRITTEN[codec]
 
 
 def strays(codec: str, packet: bytes, setup: bytes) -> set[int]:
