@@ -602,6 +602,49 @@ def test_text_in_padding_or_a_frame_control_is_found_and_stripped(tmp_path: Path
     assert run_cli("check", tmp_path / "clean.gif").code == 0
 
 
+def _mp4_with_text(base: bytes, where: str) -> bytes:
+    """``base`` (an MP4 FFmpeg wrote) with ``HIDDEN``'s first bytes where readers skip them."""
+    data = bytearray(base)
+    if where == "free box to the end":  # size 0: exiftool reads it as empty
+        return bytes(data) + bytes(4) + b"free" + HIDDEN
+    if where == "after the last box":
+        return bytes(data) + HIDDEN[:7]
+    if where == "tag list's handler":  # its reserved fields, where FFmpeg and Apple write 'appl'
+        at = data.index(b"mdirappl", data.index(b"udta")) + 4
+        data[at : at + 12] = HIDDEN[:12]
+        return bytes(data)
+    if where == "movie header's reserved fields":
+        at = data.index(b"mvhd") + 4 + 26  # version 0: after its times, rate and volume
+        data[at : at + 10] = HIDDEN[:10]
+    else:  # a sample entry's six reserved bytes
+        at = data.index(b"stsd") + 4 + 8 + 8
+        data[at : at + 6] = HIDDEN[:6]
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("where", "finding"),
+    [
+        ("free box to the end", "MP4:free box holds data"),
+        ("after the last box", "MP4:7 bytes after the last box"),
+        ("movie header's reserved fields", "MP4:moov/mvhd reserved fields hold data"),
+        ("a sample entry's reserved bytes", "stsd sample entry's reserved bytes hold data"),
+        ("tag list's handler", "MP4:moov/udta/meta/hdlr other than a tag list's handler"),
+    ],
+)
+def test_text_where_mp4_readers_skip_it_is_found(tmp_path: Path, where: str, finding: str) -> None:
+    """Room every reader skips: `check` called such files clean (`strip` writes its own boxes)."""
+    make_clip(tmp_path / "base.mp4", tags={"title": "x"} if "tag list" in where else None)
+    source = tmp_path / "marked.mp4"
+    source.write_bytes(_mp4_with_text((tmp_path / "base.mp4").read_bytes(), where))
+    assert plays(source)
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+
+
 def test_mpeg4_part2_video_is_encoded_again_not_copied(tmp_path: Path) -> None:
     """Its user data holds any text, where neither exiftool nor FFmpeg's tags look."""
     source = _mpeg4_part2_with_user_data(tmp_path / "part2.mp4")

@@ -100,6 +100,9 @@ def scan(path: Path) -> list[Finding]:
             found.append(_finding(kind.decode("latin-1")))
         elif kind == b"mdat":
             media.append((start, end))
+        elif kind in (b"free", b"skip") and _holds_data(path, start, end):
+            # exiftool reads a box that runs to the end of the file (size 0) as empty.
+            found.append(_finding(f"{kind.decode()} box holds data"))
         elif kind == b"moov":
             if end - start > _MAX_MOOV:
                 return [*found, _finding("moov too large to check")]
@@ -112,7 +115,23 @@ def scan(path: Path) -> list[Finding]:
         rest = fh.read(8)
     if len(rest) == 8:  # a box too small or running past the end of the file: the rest went unchecked
         found.append(_finding(f"{rest[4:8].decode('latin-1')} box has a bad size; the rest is unchecked"))
+    elif rest.strip(b"\0"):
+        found.append(_finding(f"{len(rest)} bytes after the last box"))
     return found
+
+
+def _holds_data(path: Path, start: int, end: int) -> bool:
+    """Whether ``path[start:end]`` holds anything but zeros, read a piece at a time."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while start < end:
+            piece = fh.read(min(1 << 20, end - start))
+            if not piece:
+                return False
+            if piece.strip(b"\0"):
+                return True
+            start += len(piece)
+    return False
 
 
 def _data_handler(payload: bytes) -> bool:
@@ -122,6 +141,23 @@ def _data_handler(payload: bytes) -> bool:
     if name and name[0] == len(name) - 1:  # QuickTime's counted string
         name = name[1:]
     return payload[8:12] in DATA_HANDLERS and not any(payload[12:24]) and name in (b"", b"DataHandler")
+
+
+def _mvhd_reserved(payload: bytes) -> bytes:
+    """The reserved and pre-defined fields of a movie header (ten bytes after the volume, 24
+    after the matrix), which every reader skips."""
+    at = 4 + (28 if payload[:1] == b"\x01" else 16) + 6  # after the version, times, rate and volume
+    return payload[at : at + 10] + payload[at + 46 : at + 70]
+
+
+def _tags_handler(payload: bytes) -> bool:
+    """A tag list's handler as FFmpeg and Apple write it: type 'mdir', Apple's code or nothing in
+    the reserved fields, no name."""
+    return (
+        payload[8:12] == b"mdir"
+        and payload[12:24] in (b"appl" + bytes(8), bytes(12))
+        and not payload[24:].strip(b"\0")
+    )
 
 
 def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[Finding]:
@@ -142,12 +178,18 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
             found.append(_finding(f"{where} is a {data[a + 8 : a + 12].decode('latin-1')!r} track"))
         elif kind == b"hdlr" and parent == b"minf" and not _data_handler(data[a:b]):
             found.append(_finding(f"{here} other than FFmpeg's data handler"))
+        elif kind == b"hdlr" and parent == b"meta" and not _tags_handler(data[a:b]):
+            found.append(_finding(f"{here} other than a tag list's handler"))
         elif kind == b"stsd":
             entry = data[a + 12 : a + 16]
             if entry not in SAMPLE_ENTRIES:
                 found.append(_finding(f"{here} sample entry {entry.decode('latin-1')!r}"))
+            elif any(data[a + 16 : a + 22]):
+                found.append(_finding(f"{here} sample entry's reserved bytes hold data"))
         elif kind in _TIMED and any(data[a + 4 : a + (20 if data[a : a + 1] == b"\x01" else 12)]):
             found.append(_finding(f"{here} creation/modification time"))
+        if kind == b"mvhd" and any(_mvhd_reserved(data[a:b])):
+            found.append(_finding(f"{here} reserved fields hold data"))
     if end - pos >= 8:  # a box too small or running past its parent's end: the rest went unchecked
         found.append(_finding(f"{where}/{data[pos + 4 : pos + 8].decode('latin-1')} has a bad size"))
     return found
