@@ -56,7 +56,7 @@ from conftest import (
 from unseen.check import Checker
 from unseen.jobs import Job
 from unseen.media.video import VideoReader
-from unseen.meta import aac, gif, hevc, isobmff, png, policy, setups, tiff, units
+from unseen.meta import aac, exiftool, gif, hevc, isobmff, png, policy, setups, tiff, units
 from unseen.meta import video as meta_video
 from unseen.settings import Settings
 from unseen.strip import strip_file
@@ -600,6 +600,21 @@ def test_text_in_padding_or_a_frame_control_is_found_and_stripped(tmp_path: Path
     assert stripped.code == 0, stripped.stderr
     assert HIDDEN not in (tmp_path / "clean.gif").read_bytes()
     assert run_cli("check", tmp_path / "clean.gif").code == 0
+
+
+def test_a_name_in_another_encoding_than_utf8_is_judged(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A name from an old camera or a Windows share reaches Python as surrogates, and was sent to
+    exiftool as UTF-8 would have it: it failed on every such file, which `check` then called
+    not clean (``ExifTool:Error``)."""
+    name = tmp_path / os.fsdecode(b"caf\xe9.png")
+    try:
+        save(astronaut, name)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes UTF-8 names only")
+    found = run_cli("check", name, "--no-faces")
+    assert found.code == 0, found.stderr
+    tags = exiftool.tags(name) or {}
+    assert "ExifTool:Error" not in tags and tags.get("File:FileType") == "PNG", tags
 
 
 def _mp4_with_text(base: bytes, where: str) -> bytes:

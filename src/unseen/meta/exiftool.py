@@ -47,10 +47,12 @@ class _Session:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         # One argument per line, so a name may hold spaces but no newline.  No "--" (it would
         # swallow -execute too): an absolute path never starts with "-", so it cannot pass as an option.
-        name = str(path.absolute())
-        if "\n" in name:
+        # The name as the file system holds it: a name in another encoding than UTF-8 (an old
+        # camera's, a Windows share's) reaches Python as surrogates, which UTF-8 cannot encode.
+        name = os.fsencode(path.absolute())
+        if b"\n" in name:
             raise ValueError("file names with newlines cannot be passed to exiftool")
-        self.proc.stdin.write(("\n".join((*ARGS, name, "-execute")) + "\n").encode())
+        self.proc.stdin.write(b"\n".join((*(a.encode() for a in ARGS), name, b"-execute")) + b"\n")
         self.proc.stdin.flush()
         # With -b a video's answer runs to megabytes: grow one buffer and look only at its tail.
         out = bytearray()
