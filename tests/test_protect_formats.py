@@ -216,3 +216,25 @@ def test_a_16_bit_grey_scan_is_read_in_all_its_levels(
     kept = np.abs(written[..., 0].astype(int) - shown[..., 0]) <= 1
     assert kept.mean() > 0.8 and len(np.unique(written[kept])) > 200
     assert run_cli("check", out).code == 0
+
+
+def test_an_animated_png_is_written_as_one(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A PNG holds one picture, an APNG several: the first frame alone was written, which the
+    self-check refused ("output has 1 frames, expected 2"), so no APNG could be protected."""
+    face = Image.fromarray(astronaut)
+    source = tmp_path / "moving.png"
+    face.save(source, save_all=True, append_images=[face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)],
+              duration=[100, 250], loop=0)  # fmt: skip
+    out = tmp_path / "out.png"
+    run = run_cli("protect", source, "-o", out)
+    assert run.code == 0, run.stderr
+    frames = frames_of(out)
+    assert len(frames) == 2
+    with Image.open(out) as written:
+        written.seek(1)
+        assert written.info["duration"] == 250
+    x0, y0, x1, y1 = FACE
+    flipped = (astronaut.shape[1] - x1, y0, astronaut.shape[1] - x0, y1)
+    assert changed_share(astronaut, frames[0], FACE, 0) >= 0.9
+    assert changed_share(astronaut[:, ::-1], frames[1], flipped, 0) >= 0.9
+    assert run_cli("check", out).code == 0

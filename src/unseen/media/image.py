@@ -279,7 +279,8 @@ def encode(picture: Picture, frames: list[np.ndarray], fmt: str, jpeg_quality: i
         first.save(buf, "JPEG", quality=jpeg_quality, subsampling=0 if jpeg_quality >= 95 else 2)
     elif fmt == "png":
         # Lossless at any level; 6 and above cost twice the time for a few per cent of size.
-        first.save(buf, "PNG", optimize=False, compress_level=3)
+        # Several frames make an APNG, as they came.
+        _save_animation(first, rest, picture, buf, "PNG", optimize=False, compress_level=3)
     elif fmt == "webp":
         _save_animation(first, rest, picture, buf, "WEBP", quality=95, method=4)
     elif fmt == "tiff":

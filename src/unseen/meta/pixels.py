@@ -50,7 +50,7 @@ def is_srgb(icc: bytes) -> bool:
 def write_clean(src: Path, dst: Path, fmt: str, jpeg_quality: int, *, family: str) -> int:
     """Write ``src``'s pixels as ``fmt`` to ``dst``; return the number of frames written."""
     picture = _read_primary(src, dst) if family == "jpeg" else _read(src)
-    frames = picture.frames if fmt in ("gif", "webp") else picture.frames[:1]
+    frames = picture.frames if fmt in ("gif", "webp", "png") else picture.frames[:1]
     # An MPO's second picture is a preview or depth map that should go; other pages are content.
     if len(frames) < len(picture.frames) and picture.format != "jpeg":
         raise UnsupportedError(src, f"has {len(picture.frames)} pages; a {fmt} file holds only one")
