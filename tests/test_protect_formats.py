@@ -238,3 +238,26 @@ def test_an_animated_png_is_written_as_one(tmp_path: Path, astronaut: np.ndarray
     assert changed_share(astronaut, frames[0], FACE, 0) >= 0.9
     assert changed_share(astronaut[:, ::-1], frames[1], flipped, 0) >= 0.9
     assert run_cli("check", out).code == 0
+
+
+def test_a_face_drawn_by_transparency_alone_is_found_and_covered(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Black pixels whose transparency follows a face's shades show that face over a white page,
+    yet the detectors read the colours alone: `check` called it clean and `protect` left it."""
+    shade = np.asarray(Image.fromarray(astronaut).convert("L"))
+    drawn = np.zeros((*shade.shape, 4), np.uint8)
+    drawn[..., 3] = 255 - shade
+    source = save(drawn, tmp_path / "drawn.png")
+    found = run_cli("check", source)
+    assert found.code == 3 and "face at" in found.stderr, found.stderr
+    out = tmp_path / "out.png"
+    run = run_cli("protect", source, "-o", out)
+    assert run.code == 0 and "1 face(s)" in run.stdout + run.stderr, run.stderr
+    with Image.open(out) as img:
+        written = np.asarray(img.convert("RGBA"))
+    on_white = (
+        written[..., :3].astype(int) * written[..., 3:] + 255 * (255 - written[..., 3:].astype(int))
+    ) // 255
+    assert changed_share(np.repeat(shade[..., None], 3, 2), on_white.astype(np.uint8), FACE, 0) >= 0.9
+    assert run_cli("check", out).code == 0

@@ -219,7 +219,16 @@ class FaceFinder:
         )
 
     def find(self, rgb: np.ndarray) -> Detections:
-        rgb = rgb[..., :3]
+        """Every face in ``rgb`` (H, W, 3), or in an (H, W, 4) picture with transparency as a
+        viewer may show it: the colours under it, and the picture over a white and over a black
+        page.  The alpha channel alone may draw a face (its shades as transparency over black
+        pixels), which only the picture over a page shows."""
+        if rgb.shape[-1] == 4 and not (rgb[..., 3] == 255).all():
+            shown = [rgb[..., :3], _over(rgb, 255), _over(rgb, 0)]
+            return fuse(Detections.concat([self._find(view) for view in shown]))
+        return self._find(rgb[..., :3])
+
+    def _find(self, rgb: np.ndarray) -> Detections:
         views: dict[float, np.ndarray] = {}  # passes at one scale share its view (a mirror pass, an audit's)
         found = [p.keep(self._run(p, rgb, views)) for p in self.plan.passes]
         seeds = Detections.concat(found)
@@ -330,3 +339,10 @@ def resized(rgb: np.ndarray, scale: float) -> np.ndarray:
     h, w = rgb.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+
+
+def _over(rgba: np.ndarray, page: int) -> np.ndarray:
+    """An (H, W, 4) picture as it shows over a page of grey level ``page``."""
+    alpha = rgba[..., 3:].astype(np.uint16)
+    shown = (rgba[..., :3] * alpha + page * (255 - alpha) + 127) // 255
+    return shown.astype(np.uint8)
