@@ -44,6 +44,7 @@ from conftest import (
     make_clip,
     needs_exiftool,
     needs_shared,
+    pixels,
     plays,
     produced,
     run_cli,
@@ -600,6 +601,35 @@ def test_text_in_padding_or_a_frame_control_is_found_and_stripped(tmp_path: Path
     assert stripped.code == 0, stripped.stderr
     assert HIDDEN not in (tmp_path / "clean.gif").read_bytes()
     assert run_cli("check", tmp_path / "clean.gif").code == 0
+
+
+@pytest.mark.parametrize("table", ["quantisation", "Huffman"])
+def test_a_jpeg_table_no_scan_uses_is_found_and_left_out(
+    tmp_path: Path, astronaut: np.ndarray, table: str
+) -> None:
+    """A table defined for an id no component or scan reads can hold anything (text as its values)
+    and a decoder never looks at it: `strip` kept it and `check` called the copy clean.  (Some
+    cameras write one: Nikon's Coolpix a third quantisation table.)"""
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    if table == "quantisation":  # table 3, eight-bit values: the text, padded to 64
+        body = b"\x03" + HIDDEN.ljust(64, b" ")[:64]
+        segment = b"\xff\xdb" + (len(body) + 2).to_bytes(2, "big") + body
+    else:  # AC table 3 whose symbols are the text
+        counts = bytes([0] * 7 + [len(HIDDEN)] + [0] * 8)
+        body = b"\x13" + counts + HIDDEN
+        segment = b"\xff\xc4" + (len(body) + 2).to_bytes(2, "big") + body
+    source = tmp_path / "tables.jpg"
+    source.write_bytes(data[:2] + segment + data[2:])
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and f"JPEG:a {table} table no scan uses" in found.stderr, found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.jpg")
+    assert run.code == 0 and "rewritten" in run.stdout + run.stderr, run.stderr
+    assert HIDDEN not in (tmp_path / "clean.jpg").read_bytes()
+    with Image.open(io.BytesIO(data)) as plain:
+        assert np.array_equal(pixels(tmp_path / "clean.jpg"), np.asarray(plain))
+    assert run_cli("check", tmp_path / "clean.jpg", "--no-faces").code == 0
 
 
 def test_a_name_in_another_encoding_than_utf8_is_judged(tmp_path: Path, astronaut: np.ndarray) -> None:

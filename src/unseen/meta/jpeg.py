@@ -6,7 +6,9 @@ thumbnail, XMP and extended XMP, ICC, IPTC/Photoshop IRB, MPF, maker
 segments) and every comment, plus anything after the end-of-image marker
 (MPO secondary images, depth maps, vendor trailers).  A JFIF or Adobe marker
 is rewritten from constants when the original had one, because it tells the
-decoder how to turn the components into colour.
+decoder how to turn the components into colour.  Quantisation and Huffman
+tables keep those a scan uses (`_lean_tables`): a table no scan reads can hold
+anything (text as its values), and a decoder never looks at it.
 """
 
 from __future__ import annotations
@@ -86,12 +88,63 @@ def clean_bytes(data: bytes) -> bytes:
         parts.append(_JFIF)
     if adobe and len(adobe[0]) >= 12:
         parts.append(_ADOBE + adobe[0][11:12])  # keep only the colour-transform byte
-    for s in segs:
+    lean, _unused = _lean_tables(segs)
+    for s, kept in zip(segs, lean, strict=True):
         if s.marker in _SOF or s.marker in _TABLES or s.marker in (_SOS, _EOI):
-            parts.append(s.data)
+            parts.append(kept)
         elif not (0xE0 <= s.marker <= 0xEF or s.marker == 0xFE):
             raise NotClean(f"unknown marker 0x{s.marker:02X}")
     return b"".join(parts)
+
+
+_DQT, _DHT = 0xDB, 0xC4
+_KINDS = {"q": "quantisation", "dc": "Huffman", "ac": "Huffman"}
+
+
+def _tables(s: Segment) -> list[tuple[tuple[str, int], bytes]]:
+    """((kind, id), bytes) of each table a DQT or DHT segment defines."""
+    p, at, out = s.payload, 0, []
+    while at < len(p):
+        if s.marker == _DQT:
+            key, size = ("q", p[at] & 15), 1 + 64 * (2 if p[at] >> 4 else 1)
+        else:
+            key, size = ("ac" if p[at] >> 4 else "dc", p[at] & 15), 17 + sum(p[at + 1 : at + 17])
+        if at + size > len(p) or (s.marker == _DHT and at + 17 > len(p)):
+            raise NotClean(f"a {'DQT' if s.marker == _DQT else 'DHT'} segment whose tables do not add up")
+        out.append((key, p[at : at + size]))
+        at += size
+    return out
+
+
+def _lean_tables(segs: list[Segment]) -> tuple[list[bytes], list[str]]:
+    """Each segment's bytes, a DQT or DHT holding only the tables a scan uses (empty if none);
+    and the kinds of the tables left out.  A table is used when it is the one defined for its id
+    at a scan that reads it (a scan's components name their Huffman tables, and their
+    quantisation tables through the frame header)."""
+    current: dict[tuple[str, int], tuple[int, int]] = {}
+    used: set[tuple[int, int]] = set()
+    quant: dict[int, int] = {}  # component -> its quantisation table
+    defined: dict[int, list[tuple[tuple[str, int], bytes]]] = {}
+    for i, s in enumerate(segs):
+        p = s.payload
+        if s.marker in (_DQT, _DHT):
+            defined[i] = _tables(s)
+            current.update({key: (i, t) for t, (key, _) in enumerate(defined[i])})
+        elif s.marker in _SOF and len(p) >= 6:
+            quant.update({p[6 + 3 * k]: p[8 + 3 * k] for k in range(p[5]) if 8 + 3 * k < len(p)})
+        elif s.marker == _SOS and p:
+            for k in range(p[0]):
+                component, coding = p[1 + 2 * k : 3 + 2 * k] if 3 + 2 * k <= len(p) else (-1, 0)
+                wanted = [("q", quant.get(component, -1)), ("dc", coding >> 4), ("ac", coding & 15)]
+                used |= {current[key] for key in wanted if key in current}
+    lean, unused = [s.data for s in segs], []
+    for i, tables in defined.items():
+        kept = [table for t, (_, table) in enumerate(tables) if (i, t) in used]
+        unused += [_KINDS[key[0]] for t, (key, _) in enumerate(tables) if (i, t) not in used]
+        if len(kept) < len(tables):
+            body = b"".join(kept)
+            lean[i] = bytes([0xFF, segs[i].marker]) + (len(body) + 2).to_bytes(2, "big") + body if kept else b""
+    return lean, unused
 
 
 def primary_bytes(data: bytes) -> bytes:
@@ -120,6 +173,11 @@ def scan(path: Path) -> list[Finding]:
             found.append(Finding("unseen", "JPEG:COM comment"))
     if trailer:
         found.append(Finding("unseen", f"JPEG:{trailer} bytes after end of image"))
+    try:
+        unused = _lean_tables(segs)[1]
+    except NotClean as exc:
+        unused = [str(exc)]
+    found += [Finding("unseen", f"JPEG:a {kind} table no scan uses") for kind in sorted(set(unused))]
     return found
 
 
