@@ -946,16 +946,7 @@ def _rgb_frames(path: Path) -> list[bytes]:
 def test_text_after_a_parameter_sets_fields_is_not_copied(tmp_path: Path, encoder: str, sps: bytes) -> None:
     """A decoder reads a sequence parameter set's fields and no further: text after them (here in
     a transport stream's in-band sets) went into `strip`'s copy, where no reader shows it."""
-    plain = tmp_path / "plain.ts"
-    with av.open(str(plain), "w", format="mpegts") as out:
-        stream = out.add_stream(_encoder(encoder), rate=10)
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    plain = _five_frames(tmp_path / "plain.ts", _encoder(encoder))
     marked = tmp_path / "marked.ts"
     with av.open(str(plain)) as src, av.open(str(marked), "w", format="mpegts") as out:
         dst = out.add_stream_from_template(src.streams.video[0], opaque=True)
