@@ -6,7 +6,7 @@ whole pixels once they are regions to cover).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -137,6 +137,11 @@ class HeadGeometry:
     top: float = 0.40
     bottom: float = 0.20
     margin: float = 2.0
+
+    def seen_at(self, scale: float) -> HeadGeometry:
+        """The same growth for boxes a detector found in a picture shrunk by ``scale``: the margin
+        is in the detector's pixels, one of which is ``1 / scale`` of the picture's."""
+        return replace(self, margin=self.margin / min(1.0, scale))
 
 
 def grow_heads(

@@ -143,7 +143,9 @@ def _lean_tables(segs: list[Segment]) -> tuple[list[bytes], list[str]]:
         unused += [_KINDS[key[0]] for t, (key, _) in enumerate(tables) if (i, t) not in used]
         if len(kept) < len(tables):
             body = b"".join(kept)
-            lean[i] = bytes([0xFF, segs[i].marker]) + (len(body) + 2).to_bytes(2, "big") + body if kept else b""
+            lean[i] = (
+                bytes([0xFF, segs[i].marker]) + (len(body) + 2).to_bytes(2, "big") + body if kept else b""
+            )
     return lean, unused
 
 
