@@ -1455,6 +1455,40 @@ def test_bytes_in_mdat_that_no_track_reads_are_found_and_stripped(tmp_path: Path
     assert "sample tables do not add up" in run_cli("check", broken).stderr
 
 
+@pytest.mark.parametrize(
+    ("where", "finding"),
+    [
+        ("after", f"{len(HIDDEN)} bytes after its pixels"),
+        ("between", "bytes between its colour table and its pixels"),
+        ("reserved", "its header's reserved fields hold data"),
+    ],
+)
+def test_bytes_no_bmp_reader_shows_are_found(tmp_path: Path, where: str, finding: str) -> None:
+    """A viewer reads the rows from where the header says they start, and no further: `check`
+    called a BMP with a name after its pixels, before them, or in its header clean."""
+    rng = np.random.default_rng(6)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "plain.bmp")
+    data = bytearray((tmp_path / "plain.bmp").read_bytes())
+    if where == "after":
+        data += HIDDEN
+    elif where == "between":  # the pixels moved on, the name before them
+        start = int.from_bytes(data[10:14], "little")
+        data[start:start] = HIDDEN
+        data[10:14] = (start + len(HIDDEN)).to_bytes(4, "little")
+    else:
+        data[6:10] = HIDDEN[:4]
+    source = tmp_path / "hidden.bmp"
+    source.write_bytes(bytes(data))
+    assert np.array_equal(pixels(source), pixels(tmp_path / "plain.bmp"))
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and f"BMP: {finding}" in found.stderr, found.stderr
+    assert run_cli("check", tmp_path / "plain.bmp", "--no-faces").code == 0
+    run = run_cli("strip", source, "-o", tmp_path / "clean.bmp")
+    assert run.code == 0, run.stderr
+    assert HIDDEN[:4] not in (tmp_path / "clean.bmp").read_bytes()
+    assert run_cli("check", tmp_path / "clean.bmp", "--no-faces").code == 0
+
+
 def test_bytes_no_tiff_directory_points_at_are_found(tmp_path: Path) -> None:
     """A reader follows the offsets, so bytes none reaches are never shown: `check` called a TIFF
     with a name after its picture clean."""

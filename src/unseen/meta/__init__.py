@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, UnseenError, UnsupportedError
-from . import adts, audio, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, tiff, video, webp
+from . import adts, audio, bmp, exiftool, families, gif, isobmff, jpeg, pixels, png, remux, tiff, video, webp
 from .findings import Finding, NotClean
 from .scan import scan_own
 
@@ -35,6 +35,7 @@ _SCANNERS: dict[str, Callable[[Path], list[Finding]]] = {
     "webp": webp.scan,
     "gif": gif.scan,
     "tiff": tiff.scan,
+    "bmp": bmp.scan,
 }
 
 
