@@ -261,3 +261,17 @@ def test_a_face_drawn_by_transparency_alone_is_found_and_covered(
     ) // 255
     assert changed_share(np.repeat(shade[..., None], 3, 2), on_white.astype(np.uint8), FACE, 0) >= 0.9
     assert run_cli("check", out).code == 0
+
+
+def test_a_16_bit_grey_pngs_transparent_level_stays_its_own(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A 16-bit grey PNG names one level as transparent (tRNS); read at 8 bits, Pillow took that
+    level's low byte for an 8-bit one, and `protect` wrote holes where no pixel was transparent."""
+    grey = np.asarray(Image.fromarray(astronaut).convert("L")).astype(np.uint16) * 257
+    grey[:8, :8] = 1000  # the transparent corner; 1000's low byte (232) is a level the face holds
+    source = tmp_path / "scan.png"
+    Image.fromarray(grey).save(source, transparency=1000)
+    run = run_cli("protect", source, "-o", tmp_path / "out.png")
+    assert run.code == 0, run.stderr
+    with Image.open(tmp_path / "out.png") as img:
+        alpha = np.asarray(img.convert("RGBA"))[..., 3]
+    assert (alpha[:8, :8] == 0).all() and (alpha == 0).sum() == 64

@@ -604,7 +604,7 @@ def test_text_in_padding_or_a_frame_control_is_found_and_stripped(tmp_path: Path
 
 
 @pytest.mark.parametrize("table", ["quantisation", "Huffman"])
-def test_a_jpeg_table_no_scan_uses_is_found_and_left_out(
+def test_a_jpeg_table_no_decoder_reads_is_found_and_left_out(
     tmp_path: Path, astronaut: np.ndarray, table: str
 ) -> None:
     """A table defined for an id no component or scan reads can hold anything (text as its values)
@@ -623,13 +623,46 @@ def test_a_jpeg_table_no_scan_uses_is_found_and_left_out(
     source = tmp_path / "tables.jpg"
     source.write_bytes(data[:2] + segment + data[2:])
     found = run_cli("check", source, "--no-faces")
-    assert found.code == 3 and f"JPEG:a {table} table no scan uses" in found.stderr, found.stderr
+    assert found.code == 3 and f"JPEG:a {table} table no decoder reads" in found.stderr, found.stderr
     run = run_cli("strip", source, "-o", tmp_path / "clean.jpg")
     assert run.code == 0 and "rewritten" in run.stdout + run.stderr, run.stderr
     assert HIDDEN not in (tmp_path / "clean.jpg").read_bytes()
     with Image.open(io.BytesIO(data)) as plain:
         assert np.array_equal(pixels(tmp_path / "clean.jpg"), np.asarray(plain))
     assert run_cli("check", tmp_path / "clean.jpg", "--no-faces").code == 0
+
+
+@pytest.mark.parametrize("table", ["quantisation", "Huffman"])
+def test_a_progressive_jpegs_table_no_decoder_reads_is_found_and_left_out(
+    tmp_path: Path, astronaut: np.ndarray, table: str
+) -> None:
+    """Tables counted as read that no decoder reads: a quantisation table redefined after a
+    component's first scan (decoders fix it there), an AC table defined for a DC scan and
+    redefined before the AC scans that name its id.  (Found in review.)"""
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, "JPEG", quality=90, progressive=True)
+    data = buf.getvalue()
+    first_scan = data.index(b"\xff\xda")
+    if table == "quantisation":  # table 0 again, after the first scan: a second scan follows
+        body = b"\x00" + HIDDEN.ljust(64, b" ")[:64]
+        segment, at = (
+            b"\xff\xdb" + (len(body) + 2).to_bytes(2, "big") + body,
+            data.index(b"\xff\xc4", first_scan),
+        )
+    else:  # AC table 0 before the first scan, a DC scan; each AC scan brings its own
+        counts = bytes([0] * 7 + [len(HIDDEN)] + [0] * 8)
+        body = b"\x10" + counts + HIDDEN
+        segment, at = b"\xff\xc4" + (len(body) + 2).to_bytes(2, "big") + body, first_scan
+    source = tmp_path / "tables.jpg"
+    source.write_bytes(data[:at] + segment + data[at:])
+    with Image.open(io.BytesIO(data)) as plain:
+        assert np.array_equal(pixels(source), np.asarray(plain)), "a decoder reads the table"
+        found = run_cli("check", source, "--no-faces")
+        assert found.code == 3 and f"JPEG:a {table} table no decoder reads" in found.stderr, found.stderr
+        run = run_cli("strip", source, "-o", tmp_path / "clean.jpg")
+        assert run.code == 0 and "rewritten" in run.stdout + run.stderr, run.stderr
+        assert HIDDEN not in (tmp_path / "clean.jpg").read_bytes()
+        assert np.array_equal(pixels(tmp_path / "clean.jpg"), np.asarray(plain))
 
 
 def test_a_name_in_another_encoding_than_utf8_is_judged(tmp_path: Path, astronaut: np.ndarray) -> None:

@@ -73,6 +73,10 @@ def _quiet_libtiff() -> None:
             handler(None)
 
 
+# An animation's frames may hold this many times the pixel cap in all (`sized_frames`): each is held
+# whole, so at the default cap that is 3 GB of frames, within what a worker is given
+# (`settings.WORKER_BYTES`).
+ANIMATION_CAPS = 4
 # The pixel cap of the file being handled (``--max-pixels``), set per file by `unseen.jobs.handled`.
 pixel_limit: ContextVar[int] = ContextVar("pixel_limit", default=MAX_PIXELS)
 
@@ -133,17 +137,20 @@ def sized_frames(path: Path, img: Image.Image) -> Iterator[Image.Image]:
     A GIF frame may reach past the canvas the header declares, and Pillow then
     grows the canvas when it seeks to it: a 1 KB file grew to 65008x65008 at its
     second frame, with Pillow's own guard handed over to `refuse_oversized`.
-    And a thousand one-pixel frames on a 640x640 canvas, a 23 KB GIF, took 2.5 GB.
+    And a thousand one-pixel frames on a 640x640 canvas, a 23 KB GIF, took 2.5 GB; ten thousand
+    would take 25.  An animation may hold `ANIMATION_CAPS` times the cap in all: at the default,
+    480 frames of 1080p, 1,080 of 720p.
     """
-    total, limit = 0, pixel_limit.get()
+    total, limit = 0, ANIMATION_CAPS * pixel_limit.get()
     for n, frame in enumerate(ImageSequence.Iterator(img), 1):
         refuse_oversized(path, frame.width, frame.height)
         total += frame.width * frame.height
         if total > limit:
             raise InputError(
                 path,
-                f"its first {n} frames hold {total:,} pixels in all, over the limit of {limit:,}; "
-                "refused before decoding the rest (raise it with --max-pixels)",
+                f"its first {n} frames hold {total:,} pixels in all, over the limit of {limit:,} "
+                f"({ANIMATION_CAPS} times the limit for one picture); refused before decoding the rest "
+                "(raise it with --max-pixels)",
             )
         yield frame
 
@@ -254,7 +261,13 @@ def _eight_bits(frame: Image.Image) -> Image.Image:
         return frame
     levels = np.clip(np.asarray(frame), 0, 65535).astype(np.uint32)
     grey = Image.fromarray(((levels * 255 + 32767) // 65535).astype(np.uint8), "L")
-    grey.info = dict(frame.info)
+    info = dict(frame.info)
+    clear = info.pop("transparency", None)  # a 16-bit level: transparent where a pixel is exactly it
+    if isinstance(clear, int):
+        grey = Image.merge(
+            "LA", (grey, Image.fromarray(np.where(levels == clear, 0, 255).astype(np.uint8), "L"))
+        )
+    grey.info = info
     return grey
 
 

@@ -98,6 +98,7 @@ def clean_bytes(data: bytes) -> bytes:
 
 
 _DQT, _DHT = 0xDB, 0xC4
+_LOSSLESS = {0xC3, 0xC7, 0xCB, 0xCF}  # lossless frames: DC tables, no AC
 _KINDS = {"q": "quantisation", "dc": "Huffman", "ac": "Huffman"}
 
 
@@ -117,25 +118,45 @@ def _tables(s: Segment) -> list[tuple[tuple[str, int], bytes]]:
 
 
 def _lean_tables(segs: list[Segment]) -> tuple[list[bytes], list[str]]:
-    """Each segment's bytes, a DQT or DHT holding only the tables a scan uses (empty if none);
-    and the kinds of the tables left out.  A table is used when it is the one defined for its id
-    at a scan that reads it (a scan's components name their Huffman tables, and their
-    quantisation tables through the frame header)."""
+    """Each segment's bytes, a DQT or DHT holding only the tables a decoder reads (empty if none);
+    and the kinds of the tables left out.
+
+    A Huffman table is read when it is the one defined for its id at a scan that codes with it:
+    a sequential scan reads its components' DC and AC tables, a progressive one its DC tables
+    (a first DC scan) or its AC tables (an AC scan) alone, a DC refinement neither, a lossless
+    one its DC tables.  A quantisation table is read when it is the one defined for its id at
+    the first scan of a component that names it (decoders fix it there, as libjpeg does).
+    """
     current: dict[tuple[str, int], tuple[int, int]] = {}
     used: set[tuple[int, int]] = set()
     quant: dict[int, int] = {}  # component -> its quantisation table
+    latched: set[int] = set()  # components whose quantisation table is fixed
     defined: dict[int, list[tuple[tuple[str, int], bytes]]] = {}
+    lossless = False
     for i, s in enumerate(segs):
         p = s.payload
         if s.marker in (_DQT, _DHT):
             defined[i] = _tables(s)
             current.update({key: (i, t) for t, (key, _) in enumerate(defined[i])})
         elif s.marker in _SOF and len(p) >= 6:
+            lossless = s.marker in _LOSSLESS
             quant.update({p[6 + 3 * k]: p[8 + 3 * k] for k in range(p[5]) if 8 + 3 * k < len(p)})
         elif s.marker == _SOS and p:
-            for k in range(p[0]):
+            count = p[0]
+            spectrum = p[1 + 2 * count : 4 + 2 * count]
+            first, last, refining = (
+                (spectrum[0], spectrum[1], spectrum[2] >> 4) if len(spectrum) == 3 else (0, 63, 0)
+            )
+            for k in range(count):
                 component, coding = p[1 + 2 * k : 3 + 2 * k] if 3 + 2 * k <= len(p) else (-1, 0)
-                wanted = [("q", quant.get(component, -1)), ("dc", coding >> 4), ("ac", coding & 15)]
+                wanted = []
+                if component not in latched:
+                    latched.add(component)
+                    wanted.append(("q", quant.get(component, -1)))
+                if lossless or (first == 0 and not refining):
+                    wanted.append(("dc", coding >> 4))
+                if last > 0 and not lossless:
+                    wanted.append(("ac", coding & 15))
                 used |= {current[key] for key in wanted if key in current}
     lean, unused = [s.data for s in segs], []
     for i, tables in defined.items():
@@ -178,8 +199,8 @@ def scan(path: Path) -> list[Finding]:
     try:
         unused = _lean_tables(segs)[1]
     except NotClean as exc:
-        unused = [str(exc)]
-    found += [Finding("unseen", f"JPEG:a {kind} table no scan uses") for kind in sorted(set(unused))]
+        return [*found, Finding("unseen", f"JPEG:{exc}")]
+    found += [Finding("unseen", f"JPEG:a {kind} table no decoder reads") for kind in sorted(set(unused))]
     return found
 
 
