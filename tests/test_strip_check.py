@@ -796,8 +796,12 @@ def _sound_remuxed(source: Path, path: Path, setup: bytes = b"", packet_end: byt
             if not packet.size:
                 continue
             data = bytes(packet)
-            if packet_end and sound.codec_context.name == "opus" and data[0] & 3 == 0:
-                data = bytes([data[0] | 3, 0x41, len(packet_end)]) + data[1:] + packet_end
+            # Surround: the streams before the last state their length (one-frame packets here).
+            head = bytes(sound.codec_context.extradata or b"")
+            streams = head[19] if head.startswith(b"OpusHead") and head[18] else 1
+            at = _self_delimited(data, streams - 1)
+            if packet_end and sound.codec_context.name == "opus" and data[at] & 3 == 0:
+                data = data[:at] + bytes([data[at] | 3, 0x41, len(packet_end)]) + data[at + 1 :] + packet_end
             elif packet_end:
                 data += packet_end
             marked = av.Packet(data)
@@ -807,12 +811,22 @@ def _sound_remuxed(source: Path, path: Path, setup: bytes = b"", packet_end: byt
     return path
 
 
+def _self_delimited(data: bytes, count: int) -> int:
+    """Where the last stream of an Opus packet begins, past ``count`` self-delimited one-frame ones."""
+    at = 0
+    for _ in range(count):
+        size, skip = (data[at + 1], 2) if data[at + 1] < 252 else (data[at + 1] + 4 * data[at + 2], 3)
+        at += skip + size
+    return at
+
+
 @pytest.mark.parametrize(
     ("kind", "finding"),
     [
         ("alac setup", "Unknown_alac"),
         ("alac packets", None),  # bytes after a frame's end: no reader shows them, strip drops them
         ("opus padding", "opus packets holding padding that is not zeros"),
+        ("opus 5.1 padding", "opus packets holding padding that is not zeros"),  # four streams
     ],
 )
 def test_text_where_sound_decoders_skip_it_is_found_and_stripped(
@@ -826,7 +840,8 @@ def test_text_where_sound_decoders_skip_it_is_found_and_stripped(
         plain = sounds.encode(tmp_path / "plain.m4a", "ipod", "alac", 44_100, sounds.speech(2.0))
         marked = tmp_path / "marked.m4a"
     else:
-        plain = sounds.encode(tmp_path / "plain.ogg", "ogg", "libopus", 48_000, sounds.speech(2.0))
+        layout = "5.1" if "5.1" in kind else "mono"
+        plain = sounds.encode(tmp_path / "plain.ogg", "ogg", "libopus", 48_000, sounds.speech(2.0), layout)
         marked = tmp_path / "marked.ogg"
     if kind == "alac setup":
         _sound_remuxed(plain, marked, setup=HIDDEN)

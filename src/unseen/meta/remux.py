@@ -53,8 +53,8 @@ class _Copy:
         # MP3 in another container: its packets may hold what lies between frames.  A raw MP3's
         # come from `mp3.frames_view` already, frames alone.
         self.mp3 = codec == "mp3" and src.container.format.name != "mp3"
-        # Opus: its padding, which may hold anything (`opus`).
-        self.opus = codec == "opus" and opus.single(bytes(src.codec_context.extradata or b""))
+        # Opus: its padding, which may hold anything (`opus`); the streams each packet holds.
+        self.opus = opus.streams(bytes(src.codec_context.extradata or b"")) if codec == "opus" else 0
         kept = units.kept_only(codec)
         self.bsf = BitStreamFilterContext(kept, src, self.dst) if kept else None
         # The filter hands on the input's parameters, its codec tag among them: an MPEG-TS tag
@@ -73,7 +73,7 @@ class _Copy:
         elif packet is not None and self.mp3:
             yield from mp3.frames_only(packet)
         elif packet is not None and self.opus:
-            yield from opus.without_padding(packet)
+            yield from opus.without_padding(packet, self.opus)
         elif packet is not None:
             yield packet
 

@@ -468,9 +468,8 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
                     seen[index] |= {flac.HEADER} if flac.headers(data) else set()
                     last[index] = data
                 elif codec == "opus":
-                    seen[index] |= (
-                        {opus.PADDED} if opus.single(setup) and opus.padded_with_data(data) else set()
-                    )
+                    count = opus.streams(setup)
+                    seen[index] |= {opus.PADDED} if count and opus.padded_with_data(data, count) else set()
                 else:
                     seen[index] |= units.strays(codec, data, setup)
     except av.error.FFmpegError:

@@ -19,7 +19,9 @@ The metadata scan (`unseen.meta.scan`) is the last step of each check.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import av
@@ -61,15 +63,7 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
             first = streams[0]
             digests = {s.index: hashlib.sha256() for s in streams}
             codecs = {s.index: video.codec_name(s) for s in streams}
-            # What a copy keeps of a packet (`remux._Copy`): AAC without ADTS headers, Opus unpadded.
-            lean = {
-                s.index: coded
-                if codecs[s.index] == "aac"
-                else opus.unpadded
-                if codecs[s.index] == "opus" and opus.single(bytes(s.codec_context.extradata or b""))
-                else bytes
-                for s in streams
-            }
+            lean = {s.index: _kept(codecs[s.index], bytes(s.codec_context.extradata or b"")) for s in streams}
             seconds, frame, samples, form = 0.0, 0.0, hashlib.sha256(), ""
             hashing = codecs[first.index] in AFRESH  # only lossless samples are compared (`check_copy`)
             cuts = _Cutter(windows or [])
@@ -102,6 +96,14 @@ def listen(path: Path, windows: list[tuple[float, float]] | None = None) -> tupl
         samples.hexdigest(),
     )
     return heard, cuts.parts
+
+
+def _kept(codec: str, setup: bytes) -> Callable[[bytes], bytes]:
+    """What a copy keeps of a packet (`remux._Copy`): AAC without ADTS headers, Opus unpadded."""
+    if codec == "aac":
+        return coded
+    count = opus.streams(setup) if codec == "opus" else 0
+    return partial(opus.unpadded, count=count) if count else bytes
 
 
 def coded(data: bytes) -> bytes:
