@@ -115,7 +115,9 @@ def _odd(found: list[tuple[bytes, bytes]]) -> str | None:
     for kind, body in bodies:
         if kind in FIELDS and len(body) != FIELDS[kind]:
             return f"{kind.decode()} chunk of {len(body)} bytes, not {FIELDS[kind]}"
-    header = next(body for kind, body in bodies if kind == b"IHDR")
+    header = next((body for kind, body in bodies if kind == b"IHDR"), b"")
+    if len(header) != FIELDS[b"IHDR"]:
+        return "no image header"
     palette = b"".join(body for kind, body in bodies if kind == b"PLTE")
     if len(palette) % 3 or len(palette) > 3 << header[8]:
         return "palette longer than the picture's depth allows"
@@ -162,8 +164,8 @@ def scan(path: Path) -> list[Finding]:
         out.append(Finding("unseen", f"PNG:{trailer} bytes after IEND"))
     try:
         unread = _odd(found) or _unread(found)
-    except (NotClean, StopIteration, IndexError) as exc:
-        unread = str(exc) or "no image header"
+    except NotClean as exc:
+        unread = str(exc)
     if unread is not None:
         out.append(Finding("unseen", f"PNG:{unread}"))
     return out

@@ -5,8 +5,9 @@ ANMF (each frame rebuilt the same way).  Dropped: EXIF, XMP, ICCP and any
 unknown chunk; the VP8X flags that announce them are cleared to match.
 VP8X and ANIM keep their fields alone (10 and 6 bytes): a decoder reads no
 further, so anything after them would travel unseen.  A file or frame with
-more than one picture chunk is refused: a decoder shows the first, and a
-second one (a face, say) would go through unseen and unaudited.
+more than one picture chunk is not rewritten (`strip` writes it anew from what
+a decoder shows, the first) and is a finding: a second one (a face, say) would
+go through unseen and unaudited.
 """
 
 from __future__ import annotations
