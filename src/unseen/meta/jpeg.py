@@ -7,8 +7,8 @@ segments) and every comment, plus anything after the end-of-image marker
 (MPO secondary images, depth maps, vendor trailers).  A JFIF or Adobe marker
 is rewritten from constants when the original had one, because it tells the
 decoder how to turn the components into colour.  Quantisation and Huffman
-tables keep those a scan uses (`_lean_tables`): a table no scan reads can hold
-anything (text as its values), and a decoder never looks at it.
+tables keep those a decoder reads (`_lean_tables`): any other can hold anything
+(text as its values), and no decoder looks at it.
 """
 
 from __future__ import annotations

@@ -122,10 +122,9 @@ def _odd(found: list[tuple[bytes, bytes]]) -> str | None:
     if len(palette) % 3 or len(palette) > 3 << header[8]:
         return "palette longer than the picture's depth allows"
     colours = header[9]
-    for kind, body in bodies:
-        limit = _TRANSPARENCY.get(colours, len(palette) // 3 if colours == 3 else 0)
-        if kind == b"tRNS" and len(body) > limit:
-            return "tRNS chunk longer than the picture uses"
+    limit = _TRANSPARENCY.get(colours, len(palette) // 3 if colours == 3 else 0)
+    if any(kind == b"tRNS" and len(body) > limit for kind, body in bodies):
+        return "tRNS chunk longer than the picture uses"
     stated = next((int.from_bytes(body[:4], "big") for kind, body in bodies if kind == b"acTL"), 0)
     frames = sum(kind == b"fcTL" for kind, _ in bodies)
     if frames > stated:

@@ -455,6 +455,8 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
     if not walked:
         return []
     seen: dict[int, set[int | str]] = {index: set() for index in walked}
+    # How many Opus streams each packet holds, read once from its setup (0: unreadable, not walked).
+    voices = {index: opus.streams(setup) for index, (codec, setup) in walked.items() if codec == "opus"}
     last: dict[int, bytes] = {}
     try:
         for packet in container.demux([container.streams[i] for i in walked]):
@@ -468,7 +470,7 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
                     seen[index] |= {flac.HEADER} if flac.headers(data) else set()
                     last[index] = data
                 elif codec == "opus":
-                    count = opus.streams(setup)
+                    count = voices[index]
                     seen[index] |= {opus.PADDED} if count and opus.padded_with_data(data, count) else set()
                 else:
                     seen[index] |= units.strays(codec, data, setup)
