@@ -367,6 +367,12 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
     assert time.monotonic() - started < 60 and not (tmp_path / "out.png").exists()
     strip = run_cli("strip", bomb, "-o", tmp_path / "clean.png")
     assert strip.code == 1 and "--max-pixels" in strip.stderr
+    # check names the same option, and takes it: the picture is refused there too, never called clean
+    for faces in ("--faces", "--no-faces"):
+        check = run_cli("check", bomb, faces)
+        assert check.code == 1 and "--max-pixels" in check.stderr, check.stderr
+    lower = run_cli("check", bomb_png(tmp_path / "small.png", 100, 100), "--max-pixels", "5000")
+    assert lower.code == 1 and "over the limit of 5,000" in lower.stderr, lower.stderr
 
 
 def gif_with_a_far_frame(path: Path, x: int, y: int) -> Path:

@@ -216,6 +216,22 @@ def test_check_still_sees_the_face_after_strip(made: Made) -> None:
     assert all(item.startswith("face at") for item in record["findings"]), "only the face is left"
 
 
+def test_check_without_faces_still_reads_the_picture(made: Made, tmp_path: Path) -> None:
+    """`check --no-faces` called a TIFF whose picture does not decode (a directory with no strips)
+    clean on its metadata alone: a file unseen cannot read is never clean.  A photo is read whole,
+    a video's first frame; a clean output still passes."""
+    entries = [(256, 4, 64), (257, 4, 64), (258, 3, 8), (259, 3, 1), (262, 3, 1), (277, 3, 1)]
+    directory = struct.pack("<H", len(entries))
+    directory += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries)
+    stripless = tmp_path / "stripless.tif"
+    stripless.write_bytes(b"II*\x00" + struct.pack("<I", 8) + directory + struct.pack("<I", 0))
+    run = run_cli("check", stripless, "--no-faces")
+    assert run.code == 1 and "cannot read the picture" in run.stderr, run.stderr
+    clean = [p for _, p in made.outputs("protect")]
+    assert {p.suffix for p in clean} >= {".jpg", ".mp4"}
+    assert run_cli("check", *clean, "--no-faces").code == 0
+
+
 def test_check_all_judges_two_files_at_once_as_one_at_a_time(made: Made, tmp_path: Path) -> None:
     """`Checker.check_all` (what `unseen check` runs) gives each file the verdict `check` gives it
     alone, in the order the files were given: a face, metadata, a broken file, clean outputs."""

@@ -99,20 +99,33 @@ class Checker:
                 path, None, "failed", error="not a picture, video or recording unseen can read", kind=kind
             )
         faces = 0
-        if self.audit is not None and found is not None and found.kind != "audio":
+        if found is not None and found.kind != "audio":
             try:
                 boxes = list(self._faces(path, found.kind == "video"))
             except (UnseenError, OSError, ValueError, av.error.FFmpegError) as exc:
                 if not findings:
-                    return FileResult(path, None, "failed", error=f"cannot look for faces: {exc}", kind=kind)
-                boxes = [f"pixels not checked for faces ({exc})"]
+                    why = "cannot look for faces" if self.audit is not None else "cannot read the picture"
+                    return FileResult(path, None, "failed", error=f"{why}: {exc}", kind=kind)
+                boxes = [
+                    f"pixels not {'checked for faces' if self.audit is not None else 'readable'} ({exc})"
+                ]
             faces = sum(b.startswith("face") for b in boxes)
             findings += boxes
         status: Status = "dirty" if findings else "clean"
         return FileResult(path, None, status, faces=faces, kind=kind, findings=findings)
 
     def _faces(self, path: Path, is_video: bool) -> Iterator[str]:
-        assert self.audit is not None
+        """The faces the audit sees; without the audit (``--no-faces``), the picture is still read,
+        a photo whole and a video's first frame, so that a file whose picture does not decode (a
+        TIFF with no strips) is never called clean on its metadata alone."""
+        if self.audit is None:
+            if is_video:
+                with VideoReader(path, fail=VerificationError) as reader:
+                    if next(reader.frames(), None) is None:
+                        raise VerificationError(f"{path}: no frame decodes")
+            else:
+                image_io.read(path)
+            return
         if not is_video:
             for index, rgb in enumerate(image_io.read(path).frames):
                 yield from _describe(self.audit.visible(rgb), index, False)

@@ -373,6 +373,7 @@ def check(
     faces: Annotated[
         bool, typer.Option("--faces/--no-faces", help="Also look for visible faces (default: yes).")
     ] = True,
+    max_pixels: MaxPixelsOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -386,7 +387,7 @@ def check(
         files = collect(inputs)
         if not files:
             raise UsageError("no input files found")
-        checker = Checker(settings_mod.load(config), faces=faces)
+        checker = Checker(settings_mod.load(config, max_pixels=max_pixels), faces=faces)
         handled = checker.check_all(path for path, _root in files)
         shown = _counted(handled, _bars(len(files), len(files) > 1 and not quiet))
         return exit_code(_report_all(shown, as_json=as_json, quiet=quiet))
