@@ -1643,6 +1643,49 @@ def test_png_image_data_a_viewer_never_reads_is_found_and_stripped(tmp_path: Pat
     assert run_cli("check", adam7, "--no-faces").code == 0
 
 
+def test_palette_entries_no_pixel_uses_are_found_and_blanked(tmp_path: Path) -> None:
+    """A palette picture's unused entries are never drawn, nor is a truecolour picture's suggested
+    palette: strip copied them as they were (text as colours) and `check` called the file clean.
+    Entries an animation's later frame uses are kept: that frame draws with them."""
+    indices = (np.arange(24 * 32).reshape(24, 32) // 192).astype(np.uint8)  # entries 0-3
+    palette = bytearray(256 * 3)
+    palette[:12] = bytes([200, 30, 30, 30, 200, 30, 30, 30, 200, 250, 250, 250])
+    palette[60 : 60 + len(HIDDEN)] = HIDDEN
+    first, second = Image.fromarray(indices, "P"), Image.fromarray(indices + 4, "P")  # 4-7 later
+    palette[12:24] = bytes(range(100, 112))
+    for frame in (first, second):
+        frame.putpalette(bytes(palette))
+    still, moving = tmp_path / "still.png", tmp_path / "moving.png"
+    first.save(still)
+    first.save(moving, save_all=True, append_images=[second], duration=100)
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(rgb)
+    found, _ = png.chunks(rgb.read_bytes())
+    suggested = tmp_path / "suggested.png"
+    suggested.write_bytes(
+        png.SIGNATURE
+        + b"".join(raw if kind != b"IDAT" else _png_chunk(b"PLTE", HIDDEN[:30]) + raw for kind, raw in found)
+    )
+    cases = {still: "palette entries no pixel uses", moving: "palette entries no pixel uses"}
+    cases[suggested] = "a palette in a picture that draws without one"
+    for source, why in cases.items():
+        assert HIDDEN[:30] in source.read_bytes()
+        check = run_cli("check", source, "--no-faces")
+        assert check.code == 3 and why in check.stderr, check.stderr
+        clean = tmp_path / f"clean_{source.name}"
+        run = run_cli("strip", source, "-o", clean)
+        assert run.code == 0 and "rewritten" in run.stderr, run.stderr
+        assert HIDDEN[:8] not in clean.read_bytes()
+        assert run_cli("check", clean, "--no-faces").code == 0
+        with Image.open(source) as before, Image.open(clean) as after:
+            for n in range(getattr(before, "n_frames", 1)):
+                before.seek(n)
+                after.seek(n)
+                assert np.array_equal(np.asarray(before.convert("RGB")), np.asarray(after.convert("RGB")))
+    with Image.open(tmp_path / "clean_moving.png") as after:
+        assert after.getpalette()[12:24] == list(range(100, 112)), "the second frame's entries stay"
+
+
 def test_gif_data_after_an_image_end_code_is_found_and_stripped(tmp_path: Path) -> None:
     """A decoder stops at an image's end code, so sub-blocks after it are never read: strip copied
     them with the image and `check` called the file clean.  The copy now ends at the end code."""
@@ -1667,6 +1710,43 @@ def test_gif_data_after_an_image_end_code_is_found_and_stripped(tmp_path: Path) 
     assert run.code == 0, run.stderr
     assert (tmp_path / "clean.gif").read_bytes() == plain.read_bytes(), "cut at the end codes, nothing else"
     assert run_cli("check", tmp_path / "clean.gif", "--no-faces").code == 0
+
+
+def test_gif_colour_table_entries_no_viewer_draws_are_found_and_blanked(tmp_path: Path) -> None:
+    """Entries of a GIF's global or local colour table that no pixel uses are never drawn: strip
+    copied them (text as colours) and `check` called the file clean.  What a viewer may draw stays:
+    the entries any frame uses (a later one too), a frame's transparent entry, the background."""
+    table = bytearray(768)
+    table[:30] = bytes(range(60, 90))  # entries 0-9
+    table[120 : 120 + len(HIDDEN)] = HIDDEN
+    local = bytearray(768)
+    local[:6] = bytes(range(150, 156))  # entries 0-1
+    local[300 : 300 + len(HIDDEN)] = HIDDEN
+    still = bytes([0, 1, 2, 3] * 16)
+    transparent_nine = b"\x21\xf9\x04\x01\x0a\x00\x09\x00"
+    source = tmp_path / "hidden.gif"
+    source.write_bytes(
+        b"GIF89a" + bytes([8, 0, 8, 0, 0xF7, 8, 0]) + table  # background: entry 8
+        + b"\x21\xf9\x04\x00\x0a\x00\x00\x00" + _literal_image(still, 8)
+        + transparent_nine + _literal_image(bytes([4, 5, 6, 7, 9] * 12 + [4] * 4), 8)
+        + b"\x21\xf9\x04\x00\x0a\x00\x00\x00" + _literal_image(bytes([0, 1] * 32), 8, bytes(local))
+        + b"\x3b"
+    )  # fmt: skip
+    check = run_cli("check", source, "--no-faces")
+    assert check.code == 3 and "GIF:26 colour table entries no viewer draws" in check.stderr, check.stderr
+    clean = tmp_path / "clean.gif"
+    run = run_cli("strip", source, "-o", clean)
+    assert run.code == 0, run.stderr
+    written = clean.read_bytes()
+    assert HIDDEN[:6] not in written and HIDDEN[-6:] not in written
+    assert written[13 : 13 + 768] == bytes(range(60, 90)) + bytes(738), "entries 0-9 stay"
+    assert bytes(range(150, 156)) + bytes(762) in written, "the local table's two"
+    assert run_cli("check", clean, "--no-faces").code == 0
+    with Image.open(source) as before, Image.open(clean) as after:
+        for n in range(3):
+            before.seek(n)
+            after.seek(n)
+            assert np.array_equal(np.asarray(before.convert("RGBA")), np.asarray(after.convert("RGBA")))
 
 
 def test_decoder_setups_are_allowed_in_their_plain_form_only(tmp_path: Path) -> None:
@@ -1698,18 +1778,23 @@ def test_decoder_setups_are_allowed_in_their_plain_form_only(tmp_path: Path) -> 
 
 
 def _gif_of_literals(path: Path, pixels: bytes, side: int) -> Path:
-    """A ``side`` x ``side`` grey GIF whose image data is ``pixels``, each a literal 9-bit code (a
-    clear code every 200 keeps the width), then the end code."""
+    """A ``side`` x ``side`` grey GIF whose image data is ``pixels`` (`_literal_image`)."""
+    screen = side.to_bytes(2, "little") * 2
+    grey = bytes(v for i in range(256) for v in (i, i, i))
+    path.write_bytes(b"GIF89a" + screen + b"\xf7\x00\x00" + grey + _literal_image(pixels, side) + b"\x3b")
+    return path
+
+
+def _literal_image(pixels: bytes, side: int, table: bytes = b"") -> bytes:
+    """A ``side`` x ``side`` GIF image block at the corner, with its own 256-entry ``table`` if
+    given, whose data is ``pixels``, each a literal 9-bit code (a clear code every 200 keeps the
+    width), then the end code."""
     codes = [c for n, value in enumerate(pixels) for c in ((256, value) if n % 200 == 0 else (value,))]
     packed = sum(code << (9 * n) for n, code in enumerate([*codes, 257]))
     data = packed.to_bytes(-(-9 * (len(codes) + 1) // 8), "little")
     blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
-    screen = side.to_bytes(2, "little") * 2
-    path.write_bytes(
-        b"GIF89a" + screen + b"\xf7\x00\x00" + bytes(v for i in range(256) for v in (i, i, i))
-        + b"\x2c" + bytes(4) + screen + b"\x00\x08" + blocks + b"\x00\x3b"
-    )  # fmt: skip
-    return path
+    size = side.to_bytes(2, "little") * 2
+    return b"\x2c" + bytes(4) + size + bytes([0x87 if table else 0]) + table + b"\x08" + blocks + b"\x00"
 
 
 def test_gif_codes_that_decode_past_the_picture_are_found_and_stripped(tmp_path: Path) -> None:

@@ -82,8 +82,9 @@ pixel_limit: ContextVar[int] = ContextVar("pixel_limit", default=MAX_PIXELS)
 
 
 @contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
-    """``Image.open`` with unseen's openers and size guard, set for this call only.
+def open_image(path: Path, data: bytes | None = None) -> Iterator[Image.Image]:
+    """``Image.open`` with unseen's openers and size guard, set for this call only; of ``data``
+    (a picture made in memory from ``path``'s parts) where given, named ``path`` in errors.
 
     Opening reads the header only, so a picture over the cap (a decompression
     bomb declares billions of pixels in a few bytes) is refused before any of
@@ -96,7 +97,7 @@ def open_image(path: Path) -> Iterator[Image.Image]:
     """
     _register_openers()
     try:
-        with _own_guard(), Image.open(path) as img:
+        with _own_guard(), Image.open(path if data is None else io.BytesIO(data)) as img:
             refuse_oversized(path, img.width, img.height)
             yield img
     except RuntimeError as exc:

@@ -2,7 +2,9 @@
 
 The only application extension kept is the loop count (NETSCAPE2.0 /
 ANIMEXTS1.0), rewritten from its value; XMP, ICC and vendor extensions go,
-and so does anything after the trailer.  An image's compressed data is copied
+and so does anything after the trailer.  Colour table entries no viewer draws
+(no pixel uses them; not a frame's transparent entry nor the background) are
+blanked: they can hold anything.  An image's compressed data is copied
 up to its end code: sub-blocks after it are never decoded, so they can hold
 any text; and codes that decode past the picture's last pixel are a finding
 (`_lzw_walk` follows the codes, about 0.6 s per megabyte).
@@ -12,7 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+from ..media import image as image_io
 from .findings import Finding, NotClean
+from .palette import holding
 
 _LOOP_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 _GRAPHIC_CONTROL, _COMMENT, _PLAIN_TEXT, _APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
@@ -142,12 +150,82 @@ def _kind(label: int, head: bytes) -> str:
     return {_COMMENT: "comment", _PLAIN_TEXT: "plain text"}.get(label, f"extension 0x{label:02X}")
 
 
-def clean_bytes(data: bytes) -> bytes:
+def _table_size(flags: int) -> int:
+    """Bytes of the colour table a descriptor's ``flags`` declare (none without the table bit)."""
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
+def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt.NDArray[np.bool_]]:
+    """Which entries of each colour table a viewer may draw: the global table's first, then each
+    image's own table, in order (an empty mask where an image has none).
+
+    An entry counts when a pixel of an image drawn with that table uses it, when it is a frame's
+    transparent entry (a viewer that ignores transparency draws it), or the global background.
+    Each image is decoded alone, on a canvas of its own size (the pixel cap holds).
+    """
+    tables = [np.zeros(_table_size(header[10]) // 3, bool)]
+    if len(tables[0]):
+        tables[0][min(header[11], len(tables[0]) - 1)] = True
+    transparent: int | None = None
+    for kind, raw in found:
+        if kind == "control" and len(raw) >= 8:
+            transparent = raw[6] if raw[3] & 1 else None
+        elif kind == "image":
+            local = _table_size(raw[9])
+            tables.append(np.zeros(local // 3, bool))
+            table, at = (raw[10 : 10 + local], tables[-1]) if local else (header[13:], tables[0])
+            alone = (
+                b"GIF89a"
+                + raw[5:9]
+                + bytes([0x80 | (raw[9] if local else header[10]) & 7, 0, 0])
+                + table
+                + b"\x2c"
+                + bytes(4)
+                + raw[5:9]
+                + bytes([raw[9] & 0x40])
+                + raw[10 + local :]
+                + b"\x3b"
+            )
+            try:
+                with image_io.open_image(path, alone) as img:
+                    drawn = np.unique(np.asarray(img))
+            except image_io.CORRUPT as exc:
+                raise NotClean(f"image data does not decode ({exc})") from exc
+            except InputError as exc:  # over the pixel cap
+                raise NotClean(exc.why) from exc
+            at[drawn[drawn < len(at)]] = True
+            if transparent is not None and transparent < len(at):
+                at[transparent] = True
+            transparent = None
+    return tables
+
+
+def _blank(table: bytes, used: npt.NDArray[np.bool_]) -> bytes:
+    """``table`` with the entries no viewer draws black."""
+    colours = np.frombuffer(table, np.uint8).reshape(-1, 3).copy()
+    colours[~used[: len(colours)]] = 0
+    return colours.tobytes()
+
+
+def _hidden(header: bytes, found: list[tuple[str, bytes]], used: list[npt.NDArray[np.bool_]]) -> int:
+    """How many entries no viewer draws hold something (`palette.holding`)."""
+    tables = [header[13:]] + [raw[10 : 10 + _table_size(raw[9])] for kind, raw in found if kind == "image"]
+    return sum(
+        int(holding(np.frombuffer(t, np.uint8).reshape(-1, 3), ~u).sum())
+        for t, u in zip(tables, used, strict=True)
+    )
+
+
+def clean_bytes(data: bytes, path: Path) -> bytes:
+    """``data`` (read from ``path``) with the picture blocks alone, each image's data cut at its end
+    code and colour table entries no viewer draws blanked (the frames are the same)."""
     header, found, _trailer = blocks(data)
-    parts = [header]
+    used = iter(_used(header, found, path))
+    parts = [header[:13] + _blank(header[13:], next(used))]
     for kind, raw in found:
         if kind == "image":
-            parts.append(_ended(raw))
+            local = _table_size(raw[9])
+            parts.append(_ended(raw[:10] + _blank(raw[10 : 10 + local], next(used)) + raw[10 + local :]))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
             parts.append(b"\x21\xf9\x04" + raw[3:7] + b"\x00")
@@ -167,12 +245,12 @@ def _plain(kind: str, raw: bytes) -> bool:
 
 
 def write_clean(src: Path, dst: Path) -> None:
-    dst.write_bytes(clean_bytes(src.read_bytes()))
+    dst.write_bytes(clean_bytes(src.read_bytes(), src))
 
 
 def scan(path: Path) -> list[Finding]:
     try:
-        _header, found, trailer = blocks(path.read_bytes())
+        header, found, trailer = blocks(path.read_bytes())
     except NotClean as exc:
         return [Finding("unseen", f"GIF:unparsed ({exc})")]
     out = [Finding("unseen", f"GIF:{kind}") for kind, raw in found if not _plain(kind, raw)]
@@ -184,4 +262,11 @@ def scan(path: Path) -> list[Finding]:
         out.append(Finding("unseen", "GIF:image data decodes past its picture"))
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
+    try:
+        hidden = _hidden(header, found, _used(header, found, path))
+    except NotClean as exc:
+        out.append(Finding("unseen", f"GIF:{exc}"))
+    else:
+        if hidden:
+            out.append(Finding("unseen", f"GIF:{hidden} colour table entries no viewer draws hold colours"))
     return out

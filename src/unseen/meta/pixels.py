@@ -12,12 +12,13 @@ import io
 import struct
 from pathlib import Path
 
+import numpy as np
 from PIL import ImageCms
 
 from ..errors import InputError, UnsupportedError
 from ..media import image as image_io
 from ..write import write_bytes
-from . import jpeg
+from . import gif, jpeg
 from .findings import NotClean
 
 _ORIENTATION = 0x0112
@@ -54,8 +55,17 @@ def write_clean(src: Path, dst: Path, fmt: str, jpeg_quality: int, *, family: st
     # An MPO's second picture is a preview or depth map that should go; other pages are content.
     if len(frames) < len(picture.frames) and picture.format != "jpeg":
         raise UnsupportedError(src, f"has {len(picture.frames)} pages; a {fmt} file holds only one")
-    write_bytes(dst, image_io.encode(picture, frames, fmt, jpeg_quality))
+    write_bytes(dst, encoded(src, picture, frames, fmt, jpeg_quality))
     return len(frames)
+
+
+def encoded(
+    source: Path, picture: image_io.Picture, frames: list[np.ndarray], fmt: str, jpeg_quality: int
+) -> bytes:
+    """`image_io.encode`, with a GIF's colour table entries that no frame draws blanked: Pillow's
+    palettes keep a few, which `check` names (`gif.clean_bytes`; ``source`` names the file)."""
+    data = image_io.encode(picture, frames, fmt, jpeg_quality)
+    return gif.clean_bytes(data, source) if fmt == "gif" else data
 
 
 def _read_primary(src: Path, scratch: Path) -> image_io.Picture:

@@ -2,7 +2,9 @@
 
 Kept: header, palette, transparency, image data, the animation chunks, and the
 two rendering hints ``sRGB`` and ``gAMA`` (fixed values, nothing about the
-device).  Dropped: text (tEXt/zTXt/iTXt, where XMP and IPTC live), eXIf,
+device).  Palette entries no pixel uses are blanked (black, opaque) and a
+truecolour picture's suggested palette goes: a viewer never shows them, so they
+can hold anything.  Dropped: text (tEXt/zTXt/iTXt, where XMP and IPTC live), eXIf,
 tIME, iCCP (an embedded profile names the device or software; a non-sRGB one
 is baked into the pixels by re-encoding before it goes), pHYs, C2PA and every
 chunk we do not know.  The image data itself is copied byte for byte unless it
@@ -17,7 +19,13 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+from ..media import image as image_io
 from .findings import Finding, NotClean
+from .palette import holding
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 KEEP = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT", b"sRGB", b"gAMA"})
@@ -62,29 +70,35 @@ def _needed(width: int, height: int, header: bytes) -> int:
     return total
 
 
-def _streams(found: list[tuple[bytes, bytes]]) -> list[tuple[str, int, bytes]]:
-    """(name, bytes it must inflate to, compressed bytes) of the still image and of each APNG frame."""
+def _header(found: list[tuple[bytes, bytes]]) -> bytes:
     header = next((raw[8:-4] for kind, raw in found if kind == b"IHDR"), b"")
     if len(header) != 13:
         raise NotClean("no image header")
-    out: list[tuple[str, int, bytes]] = []
+    return header
+
+
+def _streams(found: list[tuple[bytes, bytes]]) -> list[tuple[str, int, int, bytes]]:
+    """(name, width, height, compressed bytes) of the still image and of each APNG frame."""
+    header = _header(found)
+    out: list[tuple[str, int, int, bytes]] = []
     image = b"".join(raw[8:-4] for kind, raw in found if kind == b"IDAT")
-    width, height = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
-    out.append(("IDAT", _needed(width, height, header), image))
+    out.append(("IDAT", int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big"), image))
     for kind, raw in found:
         if kind == b"fcTL" and len(raw) >= 20:
             size = (int.from_bytes(raw[12:16], "big"), int.from_bytes(raw[16:20], "big"))
-            out.append((f"frame {len(out)}", _needed(*size, header), b""))
+            out.append((f"frame {len(out)}", *size, b""))
         elif kind == b"fdAT" and len(out) > 1:
-            name, needed, data = out[-1]
-            out[-1] = (name, needed, data + raw[12:-4])  # after the sequence number
-    return [s for s in out if s[2]]
+            name, width, height, data = out[-1]
+            out[-1] = (name, width, height, data + raw[12:-4])  # after the sequence number
+    return [s for s in out if s[3]]
 
 
 def _unread(found: list[tuple[bytes, bytes]]) -> str | None:
     """Why the image data holds bytes no viewer reads (past the end of a zlib stream, or inflating
     to more than the image needs), or None.  Inflated a piece at a time: a bomb is not held."""
-    for name, needed, data in _streams(found):
+    header = _header(found)
+    for name, width, height, data in _streams(found):
+        needed = _needed(width, height, header)
         inflate, total = zlib.decompressobj(), 0
         try:
             while not inflate.eof and total <= needed:
@@ -118,6 +132,9 @@ def _odd(found: list[tuple[bytes, bytes]]) -> str | None:
     header = next((body for kind, body in bodies if kind == b"IHDR"), b"")
     if len(header) != FIELDS[b"IHDR"]:
         return "no image header"
+    for once in (b"PLTE", b"tRNS"):
+        if sum(kind == once for kind, _ in bodies) > 1:
+            return f"more than one {once.decode()} chunk"
     palette = b"".join(body for kind, body in bodies if kind == b"PLTE")
     if len(palette) % 3 or len(palette) > 3 << header[8]:
         return "palette longer than the picture's depth allows"
@@ -132,7 +149,59 @@ def _odd(found: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def clean_bytes(data: bytes) -> bytes:
+def _unused(found: list[tuple[bytes, bytes]], path: Path) -> npt.NDArray[np.bool_]:
+    """Which palette entries no pixel of the picture or of any APNG frame uses (none for a
+    picture without a palette).  Each is decoded alone from its own data (the pixel cap holds)."""
+    header = _header(found)
+    palette = b"".join(raw[8:-4] for kind, raw in found if kind == b"PLTE")
+    unused = np.ones(len(palette) // 3 if header[9] == 3 else 0, bool)
+    if not len(unused):
+        return unused
+    for _name, width, height, data in _streams(found):
+        size = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+        parts = ((b"IHDR", size + header[8:]), (b"PLTE", palette), (b"IDAT", data), (b"IEND", b""))
+        alone = SIGNATURE + b"".join(_chunk(kind, body) for kind, body in parts)
+        try:
+            with image_io.open_image(path, alone) as img:
+                used = np.unique(np.asarray(img))
+        except image_io.CORRUPT as exc:
+            raise NotClean(f"image data does not decode ({exc})") from exc
+        except InputError as exc:  # over the pixel cap
+            raise NotClean(exc.why) from exc
+        unused[used[used < len(unused)]] = False
+    return unused
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def _hidden_colours(found: list[tuple[bytes, bytes]], unused: npt.NDArray[np.bool_]) -> int:
+    """How many palette entries no pixel uses hold something (`palette.holding`), or a transparency
+    other than opaque."""
+    bodies = {kind: raw[8:-4] for kind, raw in found if kind in (b"PLTE", b"tRNS")}  # one each (`_odd`)
+    count = len(unused)
+    colours = np.frombuffer(bodies.get(b"PLTE", b""), np.uint8).reshape(-1, 3)[:count]
+    alpha = np.frombuffer(bodies.get(b"tRNS", b""), np.uint8)[:count]
+    held = holding(colours, unused) | np.pad(alpha != 255, (0, count - len(alpha))) & unused
+    return int(held.sum())
+
+
+def _blanked(kind: bytes, raw: bytes, unused: npt.NDArray[np.bool_]) -> bytes:
+    """A PLTE chunk with its unused entries black, a tRNS chunk with theirs opaque; any other as it is."""
+    if kind not in (b"PLTE", b"tRNS") or not unused.any():
+        return raw
+    body = np.frombuffer(raw[8:-4], np.uint8).copy()
+    if kind == b"PLTE":
+        body.reshape(-1, 3)[: len(unused)][unused] = 0
+    else:
+        body[unused[: len(body)]] = 255
+    return _chunk(kind, body.tobytes())
+
+
+def clean_bytes(data: bytes, path: Path) -> bytes:
+    """The PNG ``data`` (read from ``path``) with the chunks a viewer needs alone, palette entries no
+    pixel uses blanked (the pixels are the same); `NotClean` where it must be written anew."""
     found, _trailer = chunks(data)
     odd = _odd(found)
     if odd is not None:  # written anew from the pixels a viewer shows
@@ -140,17 +209,21 @@ def clean_bytes(data: bytes) -> bytes:
     unread = _unread(found)
     if unread is not None:  # written anew from the pixels, which are the same
         raise NotClean(unread)
+    unused = _unused(found, path)
+    paletted = _header(found)[9] == 3
     parts = [SIGNATURE]
     for kind, raw in found:
+        if kind == b"PLTE" and not paletted:
+            continue  # a truecolour picture's suggested palette: no viewer draws with it
         if kind in KEEP:
-            parts.append(raw)
+            parts.append(_blanked(kind, raw, unused))
         elif kind[0] & 0x20 == 0:  # an unknown critical chunk: the picture may depend on it
             raise NotClean(f"unknown critical chunk {kind!r}")
     return b"".join(parts)
 
 
 def write_clean(src: Path, dst: Path) -> None:
-    dst.write_bytes(clean_bytes(src.read_bytes()))
+    dst.write_bytes(clean_bytes(src.read_bytes(), src))
 
 
 def scan(path: Path) -> list[Finding]:
@@ -163,8 +236,13 @@ def scan(path: Path) -> list[Finding]:
         out.append(Finding("unseen", f"PNG:{trailer} bytes after IEND"))
     try:
         unread = _odd(found) or _unread(found)
+        hidden = 0 if unread else _hidden_colours(found, _unused(found, path))
     except NotClean as exc:
         unread = str(exc)
     if unread is not None:
         out.append(Finding("unseen", f"PNG:{unread}"))
+    elif hidden:
+        out.append(Finding("unseen", f"PNG:{hidden} palette entries no pixel uses hold colours"))
+    elif any(kind == b"PLTE" for kind, _ in found) and _header(found)[9] != 3:
+        out.append(Finding("unseen", "PNG:a palette in a picture that draws without one"))
     return out

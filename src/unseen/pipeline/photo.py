@@ -23,6 +23,7 @@ from ..detect.targets import TargetFinder
 from ..errors import VerificationError
 from ..jobs import Job
 from ..media import image as image_io
+from ..meta import pixels
 from ..plan import ManualBox, Media, Plan, Region, cover_arguments
 from ..verify.audit import Audit, StillVisible
 from ..verify.photo import check_photo
@@ -83,7 +84,7 @@ def render(
     for _attempt in range(AUDIT_PASSES + 1):
         boxes, kept = plan.covered(), plan.kept()
         covered = [cover(f, boxes, style, rng) for f in picture.frames]
-        data = image_io.encode(picture, covered, fmt, jpeg_quality)
+        data = pixels.encoded(job.source, picture, covered, fmt, jpeg_quality)
         try:
             with staged(job.target) as temp:
                 write_bytes(temp, data)
