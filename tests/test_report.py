@@ -1,6 +1,6 @@
 """``--report DIR``: a report that travels with the outputs and shows no one.
 
-It names tags, never their values; it names no input unless asked; its
+It counts metadata by kind, naming no tag and no value; it names no input unless asked; its
 thumbnails are of the covered outputs, so no original face appears in it; and
 the HTML opens in a browser without loading anything from anywhere.  The
 large test runs over the WIDER FACE photos in ../shared.
@@ -12,23 +12,33 @@ import base64
 import io
 import json
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from playwright.sync_api import Page
 
+import sounds
 from conftest import SECRETS, SHARED, needs_exiftool, needs_shared, run_cli, write_tagged_photos
+from unseen import report
 
 WIDER = SHARED / "data" / "faces" / "wider_val"
 SECTION = re.compile(r"<section.*?</section>", re.S)
 THUMB = re.compile(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"')
 OUTPUT = re.compile(r"<th>output</th><td>([^<]+)</td>")
+XMP_OWN_PREFIX = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description xmlns:janedoeminsk="http://example.org/jd/" janedoeminsk:Where="x"/>'
+    "</rdf:RDF></x:xmpmeta>"
+)
 
 
 @needs_exiftool
-def test_the_report_names_tags_never_their_values(tmp_path: Path, astronaut: np.ndarray) -> None:
+def test_the_report_counts_metadata_by_kind_never_its_tags_or_values(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
     (photo,) = write_tagged_photos(tmp_path / "in", astronaut, [".jpg"])
     run = run_cli("protect", photo, "-o", tmp_path / "out", "--report", tmp_path / "report")
     assert run.code == 0, run.stderr
@@ -37,8 +47,8 @@ def test_the_report_names_tags_never_their_values(tmp_path: Path, astronaut: np.
     (entry,) = json.loads(text)["files"]
     assert entry["status"] == "protected" and entry["self_check"] == "passed" and entry["checks"]
     assert entry["input"] is None and "tagged" not in text and "tagged" not in page
-    removed = entry["metadata_removed"]
-    assert any("GPS" in name for name in removed) and any("Creator" in name for name in removed), removed
+    removed = {g["group"]: g["items"] for g in entry["metadata_removed"]}
+    assert removed.get("GPS", 0) > 0 and removed.get("XMP", 0) > 0 and removed.get("EXIF", 0) > 0, removed
     for secret in SECRETS:
         assert secret.decode() not in text and secret.decode() not in page, secret
     assert entry["covered"] == [{"kind": "face", "source": entry["covered"][0]["source"], "count": 1}]
@@ -49,6 +59,37 @@ def test_the_report_names_tags_never_their_values(tmp_path: Path, astronaut: np.
         named.code == 0
         and json.loads((tmp_path / "named" / "report.json").read_text())["files"][0]["input"] == "tagged.jpg"
     )
+
+
+def test_the_report_carries_no_text_the_input_chose_as_a_tag_name(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """exiftool names a tag after the file's own words: a PNG text keyword ("PNG:JaneDoeMinsk"),
+    an iXML element ("XML:BwfxmlJaneDoeMinsk"), an XMP namespace prefix ("XMP-janedoeminsk:...").
+    The report counts items per kind from a fixed list instead."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("JaneDoeMinsk", "x")
+    info.add_itxt("XML:com.adobe.xmp", XMP_OWN_PREFIX)
+    Image.fromarray(astronaut).save(folder / "photo.png", pnginfo=info)
+    rate, samples = sounds.RATE, (sounds.speech(1.0) * 20000).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    ixml = b"<BWFXML><JANE_DOE_MINSK>x</JANE_DOE_MINSK></BWFXML>"
+    body = b"WAVE" + b"".join(
+        struct.pack("<4sI", kind, len(data)) + data + b"\0" * (len(data) & 1)
+        for kind, data in ((b"fmt ", fmt), (b"iXML", ixml), (b"data", samples))
+    )
+    (folder / "memo.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    run = run_cli("protect", folder, "-o", tmp_path / "out", "--audio", "keep", "--report", tmp_path / "rep")
+    assert run.code == 0, run.stderr
+    text = (tmp_path / "rep" / "report.json").read_text()
+    page = (tmp_path / "rep" / "report.html").read_text()
+    for written in (text, page):
+        assert "janedoe" not in written.lower().replace("_", ""), written
+    removed = [{g["group"] for g in e["metadata_removed"]} for e in json.loads(text)["files"]]
+    assert all(groups <= set(report.GROUPS.values()) | {report.OTHER} for groups in removed), removed
+    assert {"PNG"} <= removed[1] and {"WAV", "XML"} & removed[0], removed
 
 
 def faces_by_name() -> dict[str, list[tuple[int, int, int, int]]]:

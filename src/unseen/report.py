@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,45 @@ VIDEO_CHECKS = (
     "the face audit sees no face outside the boxes left visible, on the frames `unseen check` samples",
 )
 
+# The names the report gives metadata by, keyed by the head of a finding's group (what comes
+# before ':' - exiftool's family-1 group, our parsers' format - cut at '-', ',' or ' ', in lower
+# case, as it is or without trailing digits).  A fixed list, as tag names and even some groups are the
+# file's own words: a PNG keyword "JaneDoe" is exiftool's "PNG:JaneDoe", an iXML element its
+# "XML:BwfxmlJaneDoe", an XMP namespace prefix its "XMP-janedoe".  What is not here is "other".
+GROUPS = {
+    **dict.fromkeys(("exif", "ifd", "exififd", "subifd", "interopifd", "mpf", "makernotes"), "EXIF"),
+    "gps": "GPS",
+    "xmp": "XMP",
+    "iptc": "IPTC",
+    **dict.fromkeys(("icc", "icc_profile"), "ICC profile"),
+    "photoshop": "Photoshop",
+    **dict.fromkeys(("jfif", "jfxx"), "JFIF"),
+    **dict.fromkeys(("jpeg", "app", "adobe", "ducky"), "JPEG"),
+    "png": "PNG",
+    "gif": "GIF",
+    "webp": "WebP",
+    "bmp": "BMP",
+    "tiff": "TIFF",
+    **dict.fromkeys(("mov", "mp4", "quicktime", "track", "userdata", "itemlist", "keys"), "MP4"),
+    "matroska": "Matroska",
+    "avi": "AVI",
+    "mpegts": "MPEG-TS",
+    **dict.fromkeys(("wav", "wave", "riff", "rf64"), "WAV"),
+    "xml": "XML",
+    **dict.fromkeys(("id3", "id3v"), "ID3"),
+    **dict.fromkeys(("mp3", "mpeg"), "MP3"),
+    "flac": "FLAC",
+    **dict.fromkeys(("ogg", "oggvorbis", "oggopus", "opus", "vorbis"), "Ogg"),
+    "aiff": "AIFF",
+    **dict.fromkeys(("ape", "apev"), "APE"),
+    **dict.fromkeys(("adts", "aac"), "AAC"),
+    "amr": "AMR",
+    "file": "file",
+    "composite": "Composite (worked out by exiftool)",
+    "exiftool": "exiftool's warnings or errors",
+}
+OTHER = "other"
+
 
 @dataclass(frozen=True)
 class Run:
@@ -68,7 +108,7 @@ def build(results: list[FileResult], run: Run) -> dict[str, object]:
     statuses = Counter(r.status for r in results)
     return {
         "format": "unseen-report",
-        "version": 1,
+        "version": 2,  # 2: metadata_removed counts items per group, naming no tag
         "tool": f"unseen {run.version}",
         "settings": {
             "style": run.settings.style,
@@ -144,12 +184,21 @@ def _checks(r: FileResult) -> list[str]:
     return checks
 
 
-def _removed(source: Path) -> list[str]:
-    """The names of the metadata the input carried: exiftool's Group:Tag, our parsers' item names."""
-    names: dict[str, None] = {}
-    for finding in meta.scan(source):
-        names[finding.item.split(" ", 1)[0]] = None  # the name only: what follows may quote a value
-    return list(names)
+def _removed(source: Path) -> list[dict[str, object]]:
+    """How many metadata items the input carried, per group from `GROUPS`, "other" last.
+
+    Only the fixed names: a finding's tag name, and some groups, are text the file chose.
+    """
+    counts = Counter(_group(item) for item in {f.item for f in meta.scan(source)})
+    return [
+        {"group": g, "items": n} for g, n in sorted(counts.items(), key=lambda gn: (gn[0] == OTHER, gn[0]))
+    ]
+
+
+def _group(item: str) -> str:
+    """The `GROUPS` name of a finding (exiftool's "XMP-dc:Creator", our "PNG:tEXt chunk")."""
+    head = re.split(r"[:, -]", item, maxsplit=1)[0].lower()
+    return GROUPS.get(head) or GROUPS.get(head.rstrip("0123456789_"), OTHER)  # "IFD0", "ID3v2_4"
 
 
 def _anonymous(text: str | None, source: Path, keep_names: bool) -> str | None:
@@ -261,9 +310,9 @@ def _card(entry: dict[str, object], shots: list[bytes]) -> str:
     checks = "".join(f"<li>{e(str(c))}</li>" for c in entry.get("checks", []))  # type: ignore[attr-defined]
     removed = entry.get("metadata_removed") or []
     assert isinstance(removed, list)
-    gone = ", ".join(e(str(n)) for n in removed) or "none found"
+    gone = ", ".join(f"{e(str(g['group']))} ({g['items']})" for g in removed) or "none found"
     extra = (
-        f"<h3>Checks passed</h3><ul>{checks}</ul><h3>Metadata removed</h3><p class=tags>{gone}</p>"
+        f"<h3>Checks passed</h3><ul>{checks}</ul><h3>Metadata removed (items per kind)</h3><p class=tags>{gone}</p>"
         if checks
         else ""
     )
