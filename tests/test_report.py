@@ -21,7 +21,16 @@ from PIL import Image, PngImagePlugin
 from playwright.sync_api import Page
 
 import sounds
-from conftest import SECRETS, SHARED, needs_exiftool, needs_shared, run_cli, write_tagged_photos
+from conftest import (
+    SECRETS,
+    SHARED,
+    needs_exiftool,
+    needs_shared,
+    run_cli,
+    with_sitecustomize,
+    write_clip,
+    write_tagged_photos,
+)
 from unseen import report
 
 WIDER = SHARED / "data" / "faces" / "wider_val"
@@ -90,6 +99,48 @@ def test_the_report_carries_no_text_the_input_chose_as_a_tag_name(
     removed = [{g["group"] for g in e["metadata_removed"]} for e in json.loads(text)["files"]]
     assert all(groups <= set(report.GROUPS.values()) | {report.OTHER} for groups in removed), removed
     assert {"PNG"} <= removed[1] and {"WAV", "XML"} & removed[0], removed
+
+
+# Loaded by every Python the test starts: a bug met by a photo whose name starts "Jé", whose message
+# quotes the file's absolute path as bytes (escaped) and is long enough to be cut in its name.
+QUOTING_BUG = """
+import os, unseen.media.image
+
+_read = unseen.media.image.read
+
+
+def read(path, *args, **kwargs):
+    if path.name.startswith('J\\u00e9'):
+        quoted = repr(os.fsencode(path.absolute()))
+        raise RuntimeError('x' * (212 - len(quoted)) + quoted)
+    return _read(path, *args, **kwargs)
+
+
+unseen.media.image.read = read
+"""
+
+
+def test_the_report_names_no_input_in_an_error_however_it_was_spelt(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """An error may quote the input's path: with its whitespace collapsed (FFmpeg's message about
+    "Jane  Doe clip.mp4" became "...'<input>/Jane Doe clip.mp4'"), escaped, or cut short."""
+    folder = tmp_path / "Minsk  march"
+    folder.mkdir()
+    write_clip(folder / "clip.mp4", [astronaut[:64, :64]] * 10, 25)
+    (folder / "Jane  Doe clip.mp4").write_bytes((folder / "clip.mp4").read_bytes()[:600])
+    (folder / "clip.mp4").unlink()
+    Image.fromarray(astronaut).save(folder / "J\u00e9r\u00f4me  Dupont.png")
+    env = with_sitecustomize(tmp_path / "hook", QUOTING_BUG)
+    run = run_cli("protect", folder, "-o", tmp_path / "out", "--report", tmp_path / "rep", env=env)
+    assert run.code == 1 and "Jane  Doe clip.mp4" in run.stderr and "Dupont" in run.stderr, run.stderr
+    page = (tmp_path / "rep" / "report.html").read_text()
+    errors = [e["error"] for e in json.loads((tmp_path / "rep" / "report.json").read_text())["files"]]
+    assert len(errors) == 2 and all("<input>" in e for e in errors), errors
+    for text in (*errors, page):
+        for word in ("Jane", "Doe", "Minsk", "march", "J\u00e9r", "Dupont", "\\xc3", "report_names_no_input"):
+            assert word not in text, (word, text)
+    assert "\u2026" in errors[1], "the cut is still marked"
 
 
 def faces_by_name() -> dict[str, list[tuple[int, int, int, int]]]:

@@ -68,6 +68,14 @@ class ModelError(UnseenError):
     """A detector cannot be loaded."""
 
 
+CUT = "…"  # ends a text cut short: what it cut may be a file's name, which the report looks for
+
+
+def cut(text: str, length: int = 200) -> str:
+    """``text`` up to ``length`` characters, marked with `CUT` where it went on."""
+    return text if len(text) <= length else text[:length] + CUT
+
+
 class InternalError(UnseenError):
     """An error no part of unseen raised on purpose, met while handling one file.
 
@@ -89,6 +97,6 @@ class InternalError(UnseenError):
         at = f" at {places[0]}" + (f" (in {places[1]})" if len(places) > 1 else "") if places else ""
         state = {None: "", False: ", nothing was written", True: " after its checked output was written"}
         super().__init__(
-            f"internal error{state[written]} ({type(exc).__name__}{at}: {str(exc)[:200]}); "
+            f"internal error{state[written]} ({type(exc).__name__}{at}: {cut(str(exc))}); "
             "please report it with the file's format, not the file"
         )

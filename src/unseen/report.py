@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from PIL import Image
 
 from . import meta
 from .datatypes import FileResult
-from .errors import UnseenError
+from .errors import CUT, UnseenError
 from .media import image as image_io
 from .media.video import VideoReader
 from .meta import exiftool
@@ -38,6 +39,7 @@ from .write import staged, write_bytes
 
 THUMB_SIDE = 320
 VIDEO_THUMBS = 4
+SHORT = 3  # a spelling this short is replaced only as a word of its own, not followed by a space
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 PHOTO_CHECKS = (
@@ -202,12 +204,68 @@ def _group(item: str) -> str:
 
 
 def _anonymous(text: str | None, source: Path, keep_names: bool) -> str | None:
+    """``text`` without the input's name or its folders, however the message spelt them.
+
+    A library quotes a path as given or absolute, in ``repr``'s escapes or as bytes; by the time
+    the report sees it, `FileResult.of_error` has made its whitespace single spaces, and
+    `InternalError` may have cut it short (marked `CUT`).  Every spelling is looked for, each
+    also with its whitespace collapsed, and where a text was cut, a name's head just before it.
+    """
     if text is None or keep_names:
         return text
-    for name in sorted({str(source), str(source.parent), source.name, source.stem}, key=len, reverse=True):
-        if len(name) > 1:
-            text = text.replace(name, "<input>")
-    return text
+    text = " ".join(text.split())
+    spellings = _spellings(source)
+    for name, token in spellings:
+        if len(name) > SHORT:
+            text = text.replace(name, token)
+        else:  # a folder "in": not in "input", nor the word in "(in lib.py:3)"
+            text = re.sub(rf"(?<!\w){re.escape(name)}(?![\w ])", token, text)
+    return _cut_names(text, spellings)
+
+
+def _spellings(source: Path) -> list[tuple[str, str]]:
+    """(spelling, what replaces it) for the input's path, name and stem and every folder above it,
+    longest first."""
+    paths = {source, source.absolute(), Path(os.path.realpath(source))}
+    found: dict[str, str] = {}
+    for path in paths:
+        for folder in path.parents:
+            if folder.parent != folder and str(folder) != ".":
+                found.update(dict.fromkeys(_forms(str(folder)), "<folder>"))
+    for path in paths:
+        for text in (str(path), path.name, path.stem):
+            found.update(dict.fromkeys(_forms(text), "<input>"))
+    return sorted(((k, v) for k, v in found.items() if len(k) > 1), key=lambda kv: len(kv[0]), reverse=True)
+
+
+def _forms(text: str) -> set[str]:
+    """How a message may spell ``text``: as is, in ``repr``'s or ``ascii``'s escapes, as UTF-8
+    bytes' escapes, each also with its whitespace collapsed."""
+    raw = os.fsencode(text)
+    forms = {
+        text,
+        ascii(text)[1:-1],
+        text.encode("unicode_escape").decode("ascii"),
+        repr(raw)[2:-1],
+        raw.decode("utf-8", "replace"),
+    }
+    return forms | {" ".join(f.split()) for f in forms}
+
+
+def _cut_names(text: str, spellings: list[tuple[str, str]]) -> str:
+    """Replace the head of a spelling that a cut (`CUT`) left just before its mark."""
+    parts = text.split(CUT)
+    for i, part in enumerate(parts[:-1]):
+        heads = [(_head(part, name), token) for name, token in spellings]
+        head, token = max(heads, default=(0, ""))
+        if head > 1:
+            parts[i] = part[:-head] + token
+    return CUT.join(parts)
+
+
+def _head(text: str, name: str) -> int:
+    """The length of the longest head of ``name`` that ends ``text``."""
+    return next((n for n in range(min(len(name), len(text)), 0, -1) if text.endswith(name[:n])), 0)
 
 
 def _thumbnails(r: FileResult) -> list[bytes]:
