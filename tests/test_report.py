@@ -26,6 +26,7 @@ from conftest import (
     SHARED,
     needs_exiftool,
     needs_shared,
+    needs_voice,
     run_cli,
     with_sitecustomize,
     write_clip,
@@ -99,6 +100,26 @@ def test_the_report_carries_no_text_the_input_chose_as_a_tag_name(
     removed = [{g["group"] for g in e["metadata_removed"]} for e in json.loads(text)["files"]]
     assert all(groups <= set(report.GROUPS.values()) | {report.OTHER} for groups in removed), removed
     assert {"PNG"} <= removed[1] and {"WAV", "XML"} & removed[0], removed
+
+
+@pytest.mark.parametrize(
+    ("audio", "voice"),
+    [("keep", "kept (--audio keep)"), pytest.param("disguise", "disguised", marks=needs_voice)],
+)
+def test_the_report_calls_a_recording_a_recording_and_says_what_became_of_its_voice(
+    tmp_path: Path, audio: str, voice: str
+) -> None:
+    """A sound-only recording was listed as a photo, with a photo's checks (a face audit)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sounds.encode(folder / "memo.wav", "wav", "pcm_s16le", sounds.RATE, sounds.speech(3.0))
+    run = run_cli("protect", folder, "-o", tmp_path / "out", "--audio", audio, "--report", tmp_path / "rep")
+    assert run.code == 0, run.stderr
+    (entry,) = json.loads((tmp_path / "rep" / "report.json").read_text())["files"]
+    assert entry["kind"] == "recording" and entry["voice"] == voice, entry
+    assert entry["checks"] and not any("face" in c or "region" in c for c in entry["checks"]), entry
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "(recording)" in page and f"<th>voice</th><td>{voice}</td>" in page and "face audit" not in page
 
 
 # Loaded by every Python the test starts: a bug met by a photo whose name starts "Jé", whose message

@@ -1,7 +1,8 @@
 """The run report (``--report DIR``): what a run covered and checked, in a form that shows no one.
 
 ``report.json`` and ``report.html`` give, per file: the regions covered by
-kind and source, what was left visible and the reason given, the checks the
+kind and source, what was left visible and the reason given (for a sound-only
+recording, what became of its voice instead), the checks the
 written file passed, the metadata removed (tag names, never values) and how
 long it took.  A report is made to travel with the outputs, so its only
 pictures are thumbnails of the covered outputs, never of an original; it
@@ -93,6 +94,15 @@ GROUPS = {
 }
 OTHER = "other"
 
+RECORDING_CHECKS = {
+    "disguised": (
+        "the written file decodes and its sound is as long as the input's",
+        "the voice is moved in pitch wherever the input has one",
+    ),
+    "kept": ("the written file holds the input's sound, as long (its very packets where copied)",),
+}
+KINDS = {"video": "video", "audio": "recording"}  # the rest: "photo"
+
 
 @dataclass(frozen=True)
 class Run:
@@ -146,7 +156,7 @@ def _entry(number: int, r: FileResult, run: Run) -> dict[str, object]:
         "file": number,
         "input": r.input.name if run.keep_names else None,
         "output": r.output.name if r.output is not None and done else None,
-        "kind": "video" if r.kind == "video" else "photo",
+        "kind": KINDS.get(r.kind, "photo"),
         "status": r.status,
         "self_check": "passed" if done else None,
         "error": _anonymous(r.error, r.input, run.keep_names),
@@ -154,6 +164,8 @@ def _entry(number: int, r: FileResult, run: Run) -> dict[str, object]:
     }
     if run.analysis is not None and r.input in run.analysis:
         entry["analysis_seconds"] = round(run.analysis[r.input], 2)
+    if r.kind == "audio" and done:
+        entry["voice"] = _voice(r)
     if r.plan is not None:
         entry.update(_regions(r.plan))
     if done:
@@ -175,8 +187,16 @@ def _regions(plan: Plan) -> dict[str, object]:
     }
 
 
+def _voice(r: FileResult) -> str:
+    """What became of a recording's voice, as its result's note says (`pipeline.audio`)."""
+    return "kept (--audio keep)" if "not disguised" in (r.note or "") else "disguised"
+
+
 def _checks(r: FileResult) -> list[str]:
-    checks = list(VIDEO_CHECKS if r.kind == "video" else PHOTO_CHECKS)
+    if r.kind == "audio":  # no picture: what was checked is the sound
+        checks = list(RECORDING_CHECKS["kept" if _voice(r).startswith("kept") else "disguised"])
+    else:
+        checks = list(VIDEO_CHECKS if r.kind == "video" else PHOTO_CHECKS)
     judges = "unseen's own parsers and exiftool" if exiftool.available() else "unseen's own parsers"
     checks.append(f"no metadata outside the allowlist, by {judges}")
     items: list[Region | Track] = [*r.plan.regions, *r.plan.tracks] if r.plan is not None else []
@@ -270,7 +290,7 @@ def _head(text: str, name: str) -> int:
 
 def _thumbnails(r: FileResult) -> list[bytes]:
     """JPEG thumbnails of the covered output (never the original): a photo, or frames across a video."""
-    if r.status != "protected" or r.output is None:
+    if r.status != "protected" or r.output is None or r.kind not in ("image", "video"):
         return []
     plan = r.plan
     try:
@@ -336,7 +356,7 @@ targets {e(", ".join(map(str, settings["targets"])))};
 
 def _card(entry: dict[str, object], shots: list[bytes]) -> str:
     e = html.escape
-    title = f"File {entry['file']}"
+    title = f"File {entry['file']} ({entry['kind']})"
     if entry.get("input"):
         title += f": {entry['input']}"
     status = str(entry["status"])
@@ -347,13 +367,16 @@ def _card(entry: dict[str, object], shots: list[bytes]) -> str:
     rows = [("status", status + (" (self-check passed)" if entry.get("self_check") else ""))]
     if entry.get("output"):
         rows.append(("output", str(entry["output"])))
+    if entry.get("voice"):
+        rows.append(("voice", str(entry["voice"])))
     if entry.get("error"):
         rows.append(("why", str(entry["error"])))
     covered = entry.get("covered") or []
     assert isinstance(covered, list)
-    rows.append(
-        ("covered", ", ".join(f"{c['count']} {c['kind']} ({c['source']})" for c in covered) or "nothing")
-    )
+    if entry["kind"] != "recording":  # a recording has no picture to cover
+        rows.append(
+            ("covered", ", ".join(f"{c['count']} {c['kind']} ({c['source']})" for c in covered) or "nothing")
+        )
     visible = entry.get("left_visible") or []
     assert isinstance(visible, list)
     if visible:
