@@ -116,6 +116,27 @@ def test_keep_and_cover_edit_the_plan_from_the_command_line(tmp_path: Path, grou
     assert bad.code == 1 and "r999" in bad.stderr and not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("command", ["protect", "protect --plan", "analyse"])
+def test_keep_is_refused_for_several_inputs_before_anything_is_written(
+    tmp_path: Path, group: Path, astronaut: np.ndarray, command: str
+) -> None:
+    """Ids are numbered anew in every file: ``--keep r1`` meant for one speaker left the r1 of every
+    other photo of the batch, a bystander, visible."""
+    inputs = tmp_path / "in"
+    (inputs / "speaker.png").parent.mkdir()
+    (inputs / "speaker.png").write_bytes(group.read_bytes())
+    save(astronaut, inputs / "bystander.png")
+    name, *more = command.split()
+    if more:
+        assert run_cli("analyse", inputs, "-o", tmp_path / "plans").code == 0
+        more.append(str(tmp_path / "plans"))
+    run = run_cli(name, inputs, "-o", tmp_path / "out", *more, "--keep", "r1")
+    assert run.code == 2, run.stderr
+    assert "one input" in run.stderr and "decision" in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (tmp_path / "out").exists(), "refused before the output folder is made"
+
+
 @pytest.mark.parametrize(
     ("what", "edit", "message"),
     [

@@ -413,6 +413,7 @@ def _batch(
         inputs, out, out_format=opts.format, keep_names=opts.keep_names, plans=plans, check_clashes=False,
         audio=audio,
     )  # fmt: skip
+    _refuse_shared_keep(opts, len(probe.todo))
     if probe.folder is None:
         jobs_mod.refuse_clashes(probe.todo)
         bars = _bars(1, not quiet, files=False)
@@ -462,6 +463,16 @@ def _batch(
         if len(failed) > LISTED_FAILURES:
             err.print(f"  and {len(failed) - LISTED_FAILURES} more failed (--json gives one line per file)")
     return results
+
+
+def _refuse_shared_keep(opts: Settings, inputs: int) -> None:
+    """``--keep`` names ids of one file's plan (r1, t1 are numbered anew in every file): over several
+    inputs it would leave a stranger visible wherever another file's region has the same id."""
+    if opts.keep and inputs > 1:
+        raise UsageError(
+            f"--keep {' '.join(opts.keep)}: region ids are per file, so --keep takes one input; "
+            'run one input at a time, or set "decision": "keep" in that file\'s plan'
+        )
 
 
 def _report_all(
