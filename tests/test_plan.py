@@ -217,6 +217,23 @@ def two_faces_clip(path: Path, astronaut: np.ndarray, frames: int = 30) -> list[
     return right
 
 
+def test_two_plans_for_one_input_are_refused_naming_both(tmp_path: Path, group: Path) -> None:
+    """A plan copied to be edited beside the one it came from: the one that sorted last was rendered,
+    so the box the person added was left uncovered without a word."""
+    assert run_cli("analyse", group, "-o", tmp_path / "plans").code == 0
+    plan = only_plan(tmp_path / "plans")
+    data = json.loads(plan.read_text())
+    data["regions"].append({"id": "m1", "kind": "manual", "box": [300, 200, 340, 250], "source": "person"})
+    data["regions"][-1].update(score=None, decision="cover", reason=None)
+    edited = plan.with_name(plan.stem + ".edited.json")
+    edited.write_text(json.dumps(data))
+    run = run_cli("protect", group, "-o", tmp_path / "out.png", "--plan", tmp_path / "plans")
+    assert run.code == 1, run.stderr
+    assert plan.name in run.stderr and edited.name in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_a_kept_video_track_stays_visible_and_the_other_is_covered(
     tmp_path: Path, astronaut: np.ndarray
 ) -> None:

@@ -14,6 +14,7 @@ import io
 import json
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,6 +228,44 @@ def test_previews_are_gone_after_ctrl_c(tmp_path: Path, astronaut: np.ndarray, h
     assert got == code, "".join(review.stderr)
     assert review.previews() == [], "the preview folder is removed after a signal too"
     assert "Traceback" not in "".join(review.stderr)
+
+
+def applied(review: Review) -> dict[str, object]:
+    """Press Apply and wait until every file is written; the review's state then."""
+    review.sign_in()
+    assert review.post("/api/apply").status == 200
+    for _ in range(600):
+        state: dict[str, object] = json.loads(review.request("/api/state").body)
+        if state["applied"] and not state["applying"]:
+            return state
+        time.sleep(0.2)
+    raise AssertionError("Apply did not end")
+
+
+def test_a_second_review_into_the_same_folder_saves_its_plan_over_the_first(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Saved beside the first under a new random name, OUT.plans held two plans for one input, and
+    ``--plan OUT.plans`` rendered whichever sorted last."""
+    photo = save(astronaut, tmp_path / "astronaut.png")
+    first = start(photo, "-o", tmp_path / "out", tmp=tmp_path / "tmp")
+    try:
+        applied(first)
+        assert first.finish("done") == 0, "".join(first.stderr)
+    finally:
+        first.kill()
+    (saved,) = (tmp_path / "out.plans").glob("*.json")
+    second = start(photo, "-o", tmp_path / "out", tmp=tmp_path / "tmp")
+    try:
+        second.sign_in()
+        edit = json.dumps({"op": "add", "box": [400, 400, 460, 470]}).encode()
+        assert second.post(f"/api/edit/{key_of(second)}", edit).status == 200
+        applied(second)
+        assert second.finish("done") == 0, "".join(second.stderr)
+    finally:
+        second.kill()
+    assert list((tmp_path / "out.plans").glob("*.json")) == [saved], "one plan per input, saved over"
+    assert any(r["kind"] == "manual" for r in json.loads(saved.read_text())["regions"]), "the second's"
 
 
 def numbered_clip(path: Path, frames: int = 24) -> list[np.ndarray]:

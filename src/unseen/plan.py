@@ -314,13 +314,27 @@ def load(path: Path) -> Plan:
 
 def load_all(where: Path) -> dict[str, Plan]:
     """Plans by their input's SHA-256: one file, or every ``*.json`` in a folder."""
+    return {digest: plan for digest, (_file, plan) in load_files(where).items()}
+
+
+def load_files(where: Path) -> dict[str, tuple[Path, Plan]]:
+    """Plans by their input's SHA-256, each with its file.
+
+    Two plans for one input are refused, naming both: which one to render is
+    the person's choice (an edited copy beside the plan it was made from),
+    and taking the one that sorts last could leave uncovered what they added.
+    """
     files = sorted(where.rglob("*.json")) if where.is_dir() else [where]
     if not files:
         raise PlanError(f"no plan (*.json) in {where}")
-    plans: dict[str, Plan] = {}
+    plans: dict[str, tuple[Path, Plan]] = {}
     for file in files:
         plan = load(file)
-        plans[plan.media.sha256] = plan
+        if (earlier := plans.get(plan.media.sha256)) is not None:
+            raise PlanError(
+                f"plans {earlier[0]} and {file} are both for one input; move one of them out of {where}"
+            )
+        plans[plan.media.sha256] = (file, plan)
     return plans
 
 

@@ -29,7 +29,7 @@ from ..errors import PlanError, UnseenError
 from ..jobs import Job, handled
 from ..media import image as image_io
 from ..pipeline import Protector
-from ..plan import Box, Plan, Region, Schedule, Track, match, sha256_of
+from ..plan import Box, Plan, Region, Schedule, Track, load_files, match, sha256_of
 from ..write import write_private
 from . import attention, carry, edits, previews
 from .candidates import candidates as find_candidates
@@ -121,7 +121,10 @@ class Session:
         self.lock = threading.RLock()
         self.history: list[tuple[str, Plan, list[Region]]] = []
         self.applying = False
-        self.written: set[Path] = set()  # the plan files this review saved, and may save again
+        # The plans an earlier review saved in this folder, by input: saved over, not beside.
+        self.saved = _saved(plans_dir)
+        # The plan files this review may save over: its own saves and those earlier ones.
+        self.written: set[Path] = set(self.saved.values())
         self.progress = (0, 0)
         self.started = time.perf_counter()
         self.tasks: queue.Queue[str] = queue.Queue()  # what the page asks the main thread to do
@@ -184,7 +187,8 @@ class Session:
             shots = previews.photo(folder, frame)
             p = self.protector
             found = find_candidates(p.finder, self.settings, p.profile.photo, frame[..., :3], plan)
-        target = self.plan_targets[job.source]
+        # One plan file per input, also for two inputs of the same bytes.
+        target = self.saved.setdefault(plan.media.sha256, self.plan_targets[job.source])
         with self.lock:
             self.files[key] = File(key, job, plan, plan, found, shots, target, analysis_s)
         kind: FileKind = "video" if plan.media.kind == "video" else "image"
@@ -431,8 +435,8 @@ class Session:
         """Save the plan beside the outputs' folder, then render it as ``protect --plan`` would."""
         try:
             self.plans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Saved again only over its own save: a file another program put there since the start
-            # (the names were free then) is not replaced.
+            # Saved again only over its own save or the plan an earlier review saved for this input: a
+            # file another program put there since the start (the names were free then) is not replaced.
             write_private(f.plan_path, f.plan.to_json().encode(), replace=f.plan_path in self.written)
             self.written.add(f.plan_path)
         except (UnseenError, OSError) as exc:
@@ -460,6 +464,18 @@ class Session:
                 )
             )
         return out
+
+
+def _saved(plans_dir: Path) -> dict[str, Path]:
+    """The plan files already in the review's plan folder, by their input's SHA-256.
+
+    A review run again into the same outputs saves each input's plan over the
+    one there: beside it, under a new random name, the folder would hold two
+    plans for one input, which ``--plan`` refuses (`plan.load_files`).
+    """
+    if not plans_dir.is_dir() or not any(plans_dir.rglob("*.json")):
+        return {}
+    return {digest: file for digest, (file, _plan) in load_files(plans_dir).items()}
 
 
 def _need(value: Any, name: str) -> Any:
