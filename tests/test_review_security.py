@@ -230,6 +230,31 @@ def test_previews_are_gone_after_ctrl_c(tmp_path: Path, astronaut: np.ndarray, h
     assert "Traceback" not in "".join(review.stderr)
 
 
+def test_a_killed_review_s_previews_go_at_the_next_start_and_a_live_one_s_stay(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """SIGKILL (the out-of-memory killer, a crash) leaves no chance to clean up: its original pixels
+    stayed in the temporary folder for good."""
+    photo = save(astronaut, tmp_path / "astronaut.png")
+    live = start(photo, "-o", tmp_path / "live", tmp=tmp_path / "tmp")
+    try:
+        (kept,) = live.previews()
+        killed = start(photo, "-o", tmp_path / "killed", tmp=tmp_path / "tmp")
+        killed.kill()
+        (dead,) = set(killed.previews()) - {kept}
+        assert list(dead.rglob("*.jpg")), "left behind by the killed review"
+        after = start(photo, "-o", tmp_path / "after", tmp=tmp_path / "tmp")
+        try:
+            assert kept in after.previews() and dead not in after.previews()
+            assert len(after.previews()) == 2 and list(kept.rglob("*.jpg")), "the live review's stay"
+            live.sign_in()
+            assert live.request(f"/frame/{key_of(live)}/0.jpg").status == 200
+        finally:
+            after.kill()
+    finally:
+        live.kill()
+
+
 def applied(review: Review) -> dict[str, object]:
     """Press Apply and wait until every file is written; the review's state then."""
     review.sign_in()

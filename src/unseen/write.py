@@ -23,8 +23,10 @@ import errno
 import hashlib
 import os
 import secrets
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,6 +141,61 @@ def _remove_unheld(folder: Path, fd: int | None, pattern: str, *, blind: bool) -
         return False
     _remove_temporaries(folder, pattern)
     return True
+
+
+def held_folder(parent: Path, prefix: str) -> tuple[Path, int | None]:
+    """A new private (0700) folder ``prefix``-random in ``parent``, and the descriptor that holds it
+    shared until closed (None where folders cannot be locked): `remove_dead_folders` passes it by
+    while its process lives.  It is made and held under another name before it takes its own, so
+    a sweep starting meanwhile never finds it unheld."""
+    staging = Path(tempfile.mkdtemp(prefix=".unseen-new-", dir=parent))
+    fd = _open_folder(staging)
+    if fd is not None and sys.platform != "win32":
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # no locks on this file system: no sweep will remove it either
+            os.close(fd)
+            fd = None
+    final = parent / f"{prefix}{secrets.token_hex(8)}"
+    try:
+        os.rename(staging, final)
+    except OSError:
+        if fd is not None:
+            os.close(fd)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final, fd
+
+
+def remove_dead_folders(parent: Path, pattern: str) -> None:
+    """Remove the folders of ``parent`` matching ``pattern`` (made by `held_folder`) that no live
+    process holds: a run killed outright (SIGKILL, the out-of-memory killer, a power cut) cannot
+    remove its own.  Only this user's, never through a link; where folders cannot be locked, none,
+    since a live run's could not be told from a dead one's."""
+    if sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError):  # a folder that cannot be listed: nothing to sweep
+        for folder in parent.glob(pattern):
+            _remove_if_dead(folder)
+
+
+def _remove_if_dead(folder: Path) -> None:
+    if sys.platform == "win32":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # gone, a link, not a folder, or another user's
+        return
+    try:
+        if os.fstat(fd).st_uid != os.getuid():
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live process holds it, or no locks here
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def _open_folder(folder: Path) -> int | None:

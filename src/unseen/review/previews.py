@@ -2,9 +2,9 @@
 
 They hold original pixels, so they live in a folder only its owner can open
 (mode 0700, from `tempfile.mkdtemp`), which `Store.close` removes when the
-review ends, Ctrl-C included; nothing in it ever reaches an output or a
-report.  The page gets them by a file's opaque id and a frame index, never
-by a path.
+review ends, Ctrl-C included, and the next review's start when it was killed;
+nothing in it ever reaches an output or a report.  The page gets them by a
+file's opaque id and a frame index, never by a path.
 
 A video is decoded once, by the same `VideoReader` the pipeline uses, so
 frame n here is frame n of the plan: every frame is stored as a JPEG of
@@ -16,6 +16,7 @@ never asks the browser's video clock which frame it shows.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..boxes import IntBoxes
 from ..cover import cover
 from ..media.video import VideoReader
 from ..plan import Box
+from ..write import held_folder, remove_dead_folders
 from .carry import GreyFrames
 
 PHOTO_SIDE = 2048  # longest side of a photo's preview: room for the loupe, light for the browser
@@ -35,13 +37,21 @@ VIDEO_SIDE = 960
 GREY_SIDE = 480  # the grey copies the boxes are carried on
 THUMB_SIDE = 160
 QUALITY = 88
+PREFIX = "unseen-review-"  # the preview folders' names in the temporary folder
 
 
 class Store:
-    """The review's private folder of previews; ``close`` removes it and everything in it."""
+    """The review's private folder of previews; ``close`` removes it and everything in it.
+
+    A review killed outright cannot: the next review's store removes the folders
+    no live review holds (`unseen.write.remove_dead_folders`), so a dead one's
+    original pixels stay on the disk only until then.
+    """
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="unseen-review-"))  # mode 0700
+        parent = Path(tempfile.gettempdir())
+        remove_dead_folders(parent, f"{PREFIX}*")
+        self.root, self._held = held_folder(parent, PREFIX)  # mode 0700
 
     def folder(self, key: str) -> Path:
         path = self.root / key
@@ -50,6 +60,9 @@ class Store:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
 
 
 @dataclass
