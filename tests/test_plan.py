@@ -146,6 +146,8 @@ def test_keep_is_refused_for_several_inputs_before_anything_is_written(
         ("an unknown decision", lambda p: p["regions"][0].update(decision="maybe"), "decision"),
         ("an unknown field", lambda p: p.update(owner="me"), "owner"),
         ("not JSON", None, "plan"),
+        ("a frame rate that is no number", lambda p: p["media"].update(fps=float("nan")), "fps"),
+        ("a frame rate of almost nothing", lambda p: p["media"].update(fps=1e-300), "fps"),
     ],
 )
 def test_a_bad_plan_is_refused_and_nothing_is_written(
@@ -289,6 +291,25 @@ def test_a_manual_box_with_a_time_span_covers_only_that_span(
     ]
     assert all(m > 12 for m in moved[15:22]), "covered from 1 s (frame 15) to 1.5 s (frame 22)"
     assert all(m < 4 for m in moved[:14] + moved[24:]), "untouched outside the span"
+
+
+@pytest.mark.parametrize(
+    ("span", "code", "message"),
+    [("0-inf", 2, "finite"), ("5-9", 1, "ends before"), ("1e308-1e308", 1, "ends before")],
+)
+def test_a_cover_span_the_clip_cannot_hold_is_refused(
+    tmp_path: Path, astronaut: np.ndarray, span: str, code: int, message: str
+) -> None:
+    """An endless span was an internal error; one wholly after the end of this 2 s clip covered
+    nothing and was counted as a covered region."""
+    clip = tmp_path / "two.mp4"
+    two_faces_clip(clip, astronaut)
+    out = tmp_path / "safe.mp4"
+    run = run_cli("protect", clip, "-o", out, "--cover", f"120,120,40,30@{span}")
+    assert run.code == code, run.stderr
+    assert message in run.stderr and "internal error" not in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not out.exists()
 
 
 def test_importing_unseen_changes_no_global_state() -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -40,6 +42,9 @@ RegionKind = Literal["face", "head", "person", "plate", "text", "manual"]
 Decision = Literal["cover", "keep"]
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 Box = tuple[int, int, int, int]
+# The lowest frame rate a plan may give: a frame every 1000 s.  Below it a time span of --cover
+# shrinks to the first frame whatever its times (1e-300 was read as it was).
+MIN_FPS = 0.001
 FrameBox = tuple[int, int, int, int, int]
 
 
@@ -99,7 +104,9 @@ class Media(_Model):
     width: Annotated[int, Field(gt=0)]
     height: Annotated[int, Field(gt=0)]
     frames: Annotated[int, Field(ge=1)]
-    fps: float | None = Field(None, description="average frame rate of a video")
+    fps: Annotated[float, Field(ge=MIN_FPS, allow_inf_nan=False)] | None = Field(
+        None, description="average frame rate of a video"
+    )
     name: str | None = Field(None, description="the input's file name, only with --keep-names")
 
 
@@ -218,8 +225,8 @@ class ManualBox:
             raise UsageError(f"{text!r} is not x,y,w,h or x,y,w,h@t0-t1") from None
         if w <= 0 or h <= 0:
             raise UsageError(f"{text!r}: width and height must be positive")
-        if times is not None and (len(times) != 2 or not 0 <= times[0] <= times[1]):
-            raise UsageError(f"{text!r}: the time span must be t0-t1 seconds with t0 <= t1")
+        if times is not None and (len(times) != 2 or not 0 <= times[0] <= times[1] < math.inf):
+            raise UsageError(f"{text!r}: the time span must be t0-t1 seconds with 0 <= t0 <= t1, both finite")
         return cls(x, y, w, h, (times[0], times[1]) if times else None)
 
     @classmethod
@@ -268,17 +275,34 @@ def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()
                 raise PlanError("--cover x,y,w,h@t0-t1: a time span applies to videos only")
             regions.append(Region(id=ident, kind="manual", box=(x0, y0, x1, y1), source="person", score=None))
             continue
-        first, last = 0, m.frames - 1
-        if box.span is not None:
-            fps = m.fps or 30.0
-            first, last = int(np.floor(box.span[0] * fps)), min(last, int(np.ceil(box.span[1] * fps)))
-            if first > last:
-                raise PlanError(f"--cover ...@{box.span[0]:g}-{box.span[1]:g}: the video ends before it")
+        first, last = span_frames(box, m.fps, m.frames) if box.span is not None else (0, m.frames - 1)
         keys = (
             [(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)] if last > first else [(first, x0, y0, x1, y1)]
         )
         tracks.append(Track(id=ident, kind="manual", source="person", score=None, fill="linear", boxes=keys))
     return plan.model_copy(update={"regions": regions, "tracks": tracks})
+
+
+def span_frames(box: ManualBox, fps: float | None, frames: int) -> tuple[int, int]:
+    """The first and last of ``frames`` frames that ``box``'s time span reaches, at ``fps`` (30 when
+    unknown); a `PlanError` when the clip ends before the span begins, since a box that covers
+    nothing must not be counted as covered."""
+    assert box.span is not None
+    rate = fps or 30.0
+    t0, t1 = box.span
+    if t0 * rate >= frames:
+        raise PlanError(
+            f"--cover {box.spec()}: the video ends before it "
+            f"({frames} frames, {frames / rate:.2f} s at {rate:g} frames a second)"
+        )
+    return math.floor(t0 * rate), math.ceil(min(t1 * rate, frames - 1))
+
+
+def plan_fps(rate: float | Fraction | None) -> float | None:
+    """A video's frame rate as its plan gives it: None where unknown, or too low for a plan (a
+    damaged or crafted file's), so that time spans are read at 30 frames a second as for one
+    without a rate, rather than refusing the file."""
+    return float(rate) if rate and float(rate) >= MIN_FPS else None
 
 
 def _free_id(base: str, taken: set[str]) -> str:

@@ -45,7 +45,18 @@ from ..media.audio import AudioOut
 from ..media.video import Look, VideoReader, planar_mask, planar_to_rgb, planes, rgb_to_planar, to_planar
 from ..media.video_out import Outbox, OutputKind, VideoEncoder, open_output, output_kind
 from ..meta import video as meta_video
-from ..plan import ManualBox, Media, Plan, RegionKind, Schedule, Track, cover_arguments, edited
+from ..plan import (
+    ManualBox,
+    Media,
+    Plan,
+    RegionKind,
+    Schedule,
+    Track,
+    cover_arguments,
+    edited,
+    plan_fps,
+    span_frames,
+)
 from ..profiles import Profile
 from ..settings import Settings
 from ..track import ESTIMATE, Motion, Tracker
@@ -189,7 +200,7 @@ def _recorded(run: _Run, ctx: Ctx, digest: str, name: str | None) -> Plan:
         width=run.width,
         height=run.height,
         frames=run.written,
-        fps=float(run.rate) if run.rate else None,
+        fps=plan_fps(run.rate),
         name=name,
     )
     assert run.recorder is not None
@@ -227,6 +238,8 @@ def _write(
                     job, ctx, reader, plan, (out, kind), extra, recorder, found, replay=replay, capped=capped
                 )
                 expected = run.all_frames(ctx.settings.audio)
+            if plan is None:
+                _reached(ctx.settings.manual_boxes(), run)
             sync_file(temp)
             seen = check_video(temp, expected, ctx.audit)
             if seen:
@@ -238,6 +251,15 @@ def _write(
             raise
         return run, [], exc
     return run, [], None
+
+
+def _reached(boxes: tuple[ManualBox, ...], run: _Run) -> None:
+    """A `PlanError` for a ``--cover`` whose time span begins after the clip ends: its length is
+    known only now, and a box that covered nothing must not be counted as covered.  (A plan given
+    was checked against its own frame count by `edited`.)"""
+    for box in boxes:
+        if box.span is not None:
+            span_frames(box, plan_fps(run.rate), run.written)
 
 
 @dataclass(frozen=True)
@@ -532,7 +554,7 @@ class _Run:
             width=look.width,
             height=look.height,
             frames=UNKNOWN_LENGTH,
-            fps=float(self.rate) if self.rate else None,
+            fps=plan_fps(self.rate),
         )
         manual = () if self.schedule is not None else self.settings.manual_boxes()
         self.extra_schedule = Schedule(edited(Plan(media=media, profile="", tracks=self.extra), (), manual))
