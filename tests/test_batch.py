@@ -26,9 +26,9 @@ from PIL import Image
 from conftest import FRAMES, make_clip, run_cli, tree_hashes, unseen_cmd, with_sitecustomize, without_cuda
 from unseen import batch
 from unseen import settings as settings_mod
-from unseen.batch import LOCK, STATE, Folder
+from unseen.batch import Folder
 from unseen.errors import UsageError
-from unseen.jobs import Job
+from unseen.jobs import LOCK, STATE, Job
 from unseen.jobs import plan as plan_jobs
 from unseen.media.image import open_image
 from unseen.plan import Plan
@@ -659,3 +659,31 @@ def test_a_worker_that_does_not_stop_is_killed_after_a_while() -> None:
     worker.join(10)
     assert worker.exitcode == -signal.SIGKILL
     assert 0.5 <= time.monotonic() - started < 10
+
+
+def test_check_judges_a_folder_as_it_would_be_shared(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """`check DIR` left out hidden files and folders and did not enter a linked folder, so a folder
+    holding an original under `.thumbs/` or behind a link was called clean; a zip takes both
+    (found in review).  A batch's own state and lock in an output folder are not judged."""
+    face = Image.fromarray(astronaut)
+    safe = tmp_path / "safe"
+    assert (
+        run_cli("protect", photo_folder(tmp_path / "in", astronaut, 1)[0], "-o", safe / "one.png").code == 0
+    )
+    assert run_cli("protect", tmp_path / "in", "-o", tmp_path / "batch").code == 0
+    assert {LOCK, STATE} <= {p.name for p in (tmp_path / "batch").iterdir()}
+    assert run_cli("check", tmp_path / "batch").code == 0, "a batch's own files are not judged"
+    assert run_cli("check", safe).code == 0
+    for where in (safe / ".thumbs" / "IMG_2041.png", safe / ".IMG_2042.png"):
+        where.parent.mkdir(exist_ok=True)
+        face.save(where)
+        found = run_cli("check", safe, "--json")
+        assert found.code == 3 and str(where) in found.stdout, found.stdout
+        where.unlink()
+    elsewhere = tmp_path / "usb" / "day2"
+    elsewhere.mkdir(parents=True)
+    face.save(elsewhere / "IMG_2043.png")
+    (safe / "day2").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(safe, target_is_directory=True)  # a link back up ends there
+    found = run_cli("check", safe, "--json")
+    assert found.code == 3 and "IMG_2043.png" in found.stdout, found.stdout

@@ -51,15 +51,13 @@ from typing import IO, Any, Literal
 
 from .datatypes import FileResult, FrameHook
 from .errors import OutputError, UnseenError, UsageError
-from .jobs import Job
+from .jobs import LOCK, STATE, Job
 from .plan import Plan
 from .settings import Settings
 from .write import OWN_TEMPS, TEMP_GLOB, remove_unfinished, sweep, why_not_written
 
 log = logging.getLogger(__name__)
 Mode = Literal["protect", "strip", "analyse"]
-STATE = ".unseen-state.jsonl"
-LOCK = ".unseen-lock"
 STOP_S = 30.0  # how long an interrupted worker may take to unwind its file before it is killed
 # How the parent stops a worker gently (`_stop`); SIGTERM is what the pool itself sends when it
 # breaks, and it must end a worker.  Windows has neither (its SIGTERM ends a process outright).

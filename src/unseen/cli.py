@@ -384,7 +384,7 @@ def check(
         from .check import Checker
         from .jobs import collect
 
-        files = collect(inputs)
+        files = collect(inputs, everything=True)
         if not files:
             raise UsageError("no input files found")
         checker = Checker(settings_mod.load(config, max_pixels=max_pixels), faces=faces)

@@ -9,9 +9,10 @@ writes a byte.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +83,21 @@ def failed(source: Path, exc: Exception, kind: FileKind, target: Path | None = N
     return FileResult.of_error(source, InternalError(exc, written=written), kind)
 
 
-def collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Path | None]]:
+# A batch's own files in its output folder (`unseen.batch`): its resume state and its lock.
+STATE = ".unseen-state.jsonl"
+LOCK = ".unseen-lock"
+
+
+def collect(
+    inputs: list[Path], out: Path | None = None, *, everything: bool = False
+) -> list[tuple[Path, Path | None]]:
     """Every file to process, with the folder it was found under (None for a file given directly).
 
     Nothing under ``out`` is taken from a folder: an output folder inside an input folder would
-    otherwise give its outputs back as inputs on every rerun.
+    otherwise give its outputs back as inputs on every rerun.  Hidden files and folders are left
+    out, unless ``everything`` (`unseen check`: a folder about to be shared is shared whole, a
+    zip takes its hidden files and the folders it links to), which still leaves out a batch's own
+    state and lock.
     """
     skip = out.resolve() if out is not None else None
     found: list[tuple[Path, Path | None]] = []
@@ -96,9 +107,9 @@ def collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Pat
                 raise UsageError(f"{out} is an input folder: write the outputs to another folder")
             files = sorted(
                 p
-                for p in item.rglob("*")
+                for p in (_everything(item) if everything else item.rglob("*"))
                 if p.is_file()
-                and not _hidden(p, item)
+                and (not _hidden(p, item) if not everything else p.name not in (STATE, LOCK))
                 and (skip is None or not p.resolve().is_relative_to(skip))
             )
             found.extend((p, item) for p in files)
@@ -109,6 +120,19 @@ def collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Pat
 
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _everything(root: Path) -> Iterator[Path]:
+    """Every file under ``root``, hidden or not, through linked folders too, each folder once
+    (a link back up the tree ends there)."""
+    seen: set[str] = set()
+    for folder, folders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            folders.clear()
+            continue
+        seen.add(real)
+        yield from (Path(folder) / name for name in files)
 
 
 def plan(
