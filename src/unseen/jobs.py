@@ -104,7 +104,10 @@ def collect(
     for item in inputs:
         if item.is_dir():
             if skip is not None and item.resolve() == skip:
-                raise UsageError(f"{out} is an input folder: write the outputs to another folder")
+                raise UsageError(
+                    f"{out} is an input folder: write the outputs to another folder (a shell pattern such "
+                    "as photos/* names the output folder too once it exists: list the inputs without it)"
+                )
             files = sorted(
                 p
                 for p in (_everything(item) if everything else item.rglob("*"))
