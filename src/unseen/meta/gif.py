@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InputError
-from ..media import image as image_io
 from .findings import Finding, NotClean
-from .palette import holding
+from .palette import drawn, holding
 
 _LOOP_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 _GRAPHIC_CONTROL, _COMMENT, _PLAIN_TEXT, _APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
@@ -186,14 +184,8 @@ def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt
                 + raw[10 + local :]
                 + b"\x3b"
             )
-            try:
-                with image_io.open_image(path, alone) as img:
-                    drawn = np.unique(np.asarray(img))
-            except image_io.CORRUPT as exc:
-                raise NotClean(f"image data does not decode ({exc})") from exc
-            except InputError as exc:  # over the pixel cap
-                raise NotClean(exc.why) from exc
-            at[drawn[drawn < len(at)]] = True
+            used = drawn(path, alone)
+            at[used[used < len(at)]] = True
             if transparent is not None and transparent < len(at):
                 at[transparent] = True
             transparent = None

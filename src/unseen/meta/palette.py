@@ -1,4 +1,4 @@
-"""Colour table entries no pixel uses: what `check` counts as held in them.
+"""Colour table entries no pixel uses: which they are, and what `check` counts as held in them.
 
 Viewers never draw such an entry, so it can hold anything (text as colours),
 and `strip` blanks every one.  `check` names them only where they hold
@@ -9,8 +9,28 @@ or not), says nothing, so a plain greyscale GIF is not called unclean.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
+
+from ..errors import InputError
+from ..media import image as image_io
+from .findings import NotClean
+
+
+def drawn(path: Path, picture: bytes) -> npt.NDArray[np.uint8]:
+    """The palette indices a picture made in memory from ``path``'s parts draws (one image of its
+    own: a PNG's or an animation frame's data, a GIF frame on a canvas of its size), decoded under
+    the pixel cap; `NotClean` where it does not decode or is over the cap."""
+    try:
+        with image_io.open_image(path, picture) as img:
+            indices: npt.NDArray[np.uint8] = np.unique(np.asarray(img))
+    except image_io.CORRUPT as exc:
+        raise NotClean(f"image data does not decode ({exc})") from exc
+    except InputError as exc:
+        raise NotClean(exc.why) from exc
+    return indices
 
 
 def holding(colours: npt.NDArray[np.uint8], unused: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
