@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -310,6 +311,71 @@ def test_a_cover_span_the_clip_cannot_hold_is_refused(
     assert message in run.stderr and "internal error" not in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert not out.exists()
+
+
+# A phone's clip runs at a rate that varies: here 1 s at 5 frames a second, then 1 s at 25.
+VFR_MS = [*range(0, 1000, 200), *range(1000, 2000, 40)]
+
+
+def vfr_clip(path: Path) -> None:
+    """A 160 x 96 clip of coloured blocks whose frames are shown at `VFR_MS` (milliseconds)."""
+    rng = np.random.default_rng(8)
+    image = rng.integers(40, 220, (12, 20, 3)).astype(np.uint8).repeat(8, 0).repeat(8, 1)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.height, stream.width = image.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"crf": "10"}
+        for ms in VFR_MS:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+@pytest.mark.parametrize("how", ["protect", "analyse", "plan and cover"])
+def test_a_time_span_covers_the_frames_on_screen_in_it_on_a_variable_frame_rate_clip(
+    tmp_path: Path, how: str
+) -> None:
+    """A span was turned into frames at the clip's average rate: on this clip ``@1-2`` left
+    uncovered 10 of the 25 frames shown in it.  Frames are placed by their own times, whether the
+    span comes with ``protect``, with ``analyse`` (into the plan rendered), or beside a plan; the
+    frame still on screen at 0.5 s, which began at 0.4 s, is covered, as is the one that begins
+    at 1.2 s, and no other."""
+    clip, out, plans = tmp_path / "vfr.mp4", tmp_path / "safe.mp4", tmp_path / "plans"
+    vfr_clip(clip)
+    span = ["--cover", "40,16,48,32@0.5-1.2"]
+    if how == "protect":
+        run = run_cli("protect", clip, "-o", out, *span, "--crf", "18")
+    else:
+        assert run_cli("analyse", clip, "-o", plans, *(span if how == "analyse" else ())).code == 0
+        run = run_cli(
+            "protect", clip, "-o", out, "--plan", plans, *(span if how != "analyse" else ()), "--crf", "18"
+        )
+    assert run.code == 0, run.stderr
+    with av.open(str(out)) as c:
+        assert [f.pts * f.time_base * 1000 for f in c.decode(video=0)] == VFR_MS, "the times are kept"
+    before, after = decoded(clip), decoded(out)
+    moved = [np.abs(a[16:48, 40:88] - b[16:48, 40:88]).mean() for a, b in zip(before, after, strict=True)]
+    covered = [i for i, m in enumerate(moved) if m > 12]
+    assert covered == list(range(2, 11)), f"frames shown from 0.4 s to 1.2 s: {[round(m) for m in moved]}"
+    assert all(m < 4 for i, m in enumerate(moved) if i not in covered), "untouched outside the span"
+    if how == "analyse":
+        manual = [t.boxes for t in plan_mod.load(only_plan(plans)).tracks if t.kind == "manual"]
+        assert [[b[0] for b in boxes] for boxes in manual] == [[2, 10]], "the plan lists the frames covered"
+
+
+def test_a_span_meets_a_frame_while_it_is_on_screen() -> None:
+    """Both ends of a span count; a frame is on screen until the next one begins."""
+    shown = plan_mod.Shown(np.array([0.0, 0.2, 0.4, 0.4, 1.0]), np.array([0.2, 0.4, 0.4, 1.0, 1.04]))
+    for span, frames in [((0.5, 0.5), [3]), ((0.2, 0.2), [1]), ((0.4, 0.4), [2, 3]), ((0.1, 0.39), [0, 1]),
+                         ((1.04, 5), []), ((0, 0), [0])]:  # fmt: skip
+        assert shown.frames(span).tolist() == frames, span
+        box = ManualBox(0, 0, 1, 1, span)
+        assert [i for i in range(5) if box.on_screen(shown.starts[i], shown.ends[i])] == frames, span
 
 
 def test_importing_unseen_changes_no_global_state() -> None:

@@ -55,7 +55,7 @@ from unseen.meta import video as meta_video
 from unseen.pipeline import Protector
 from unseen.pipeline import video as video_pipeline
 from unseen.pipeline.video import AUDIT_PASSES, _Run
-from unseen.plan import ManualBox
+from unseen.plan import ManualBox, Shown
 from unseen.settings import Settings
 from unseen.verify.video import PixelsLost
 
@@ -410,6 +410,7 @@ def test_video_the_pass_without_the_cap_is_not_one_of_the_audits(
         most_faces=1,
         regions=lambda: 1,
         reader=SimpleNamespace(joins=meta_video.Joins()),
+        shown=lambda: Shown(np.arange(FRAMES) / 30, np.arange(1, FRAMES + 1) / 30),
     )
     face = Detections.from_boxes(np.array([CLIP_BOX[:4]], np.float32), np.array([0.9], np.float32), "audit")
     asked: list[bool] = []

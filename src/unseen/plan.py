@@ -42,8 +42,8 @@ RegionKind = Literal["face", "head", "person", "plate", "text", "manual"]
 Decision = Literal["cover", "keep"]
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 Box = tuple[int, int, int, int]
-# The lowest frame rate a plan may give: a frame every 1000 s.  Below it a time span of --cover
-# shrinks to the first frame whatever its times (1e-300 was read as it was).
+# The lowest frame rate a plan may give: a frame every 1000 s (1e-300 was read as it was).  A
+# plan's rate is for a person to read: time spans are placed by the frames' own times (`Shown`).
 MIN_FPS = 0.001
 FrameBox = tuple[int, int, int, int, int]
 
@@ -206,6 +206,31 @@ def _between(keys: list[FrameBox], frame: int) -> Box | None:
 
 
 @dataclass(frozen=True)
+class Shown:
+    """When each frame of a video is on screen, in seconds from the start of its first frame.
+
+    Frame i is shown from ``starts[i]`` until ``ends[i]``: the next frame's start, as a player
+    shows it (the last frame until its own duration ends).  A time span is placed by these
+    times, never by the average frame rate: a phone's clip runs at a rate that varies, and
+    seconds over the average rate fell on other frames (a box meant from 1 s left a badge
+    visible in 10 of the 25 frames after it, where a clip ran at 5 then 25 frames a second).
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @property
+    def end(self) -> float:
+        """When the last frame leaves the screen."""
+        return float(self.ends[-1]) if len(self.ends) else 0.0
+
+    def frames(self, span: tuple[float, float]) -> np.ndarray:
+        """The indices of the frames on screen at any time in ``span`` (`ManualBox.on_screen`)."""
+        t0, t1 = span
+        return np.flatnonzero((self.starts <= t1) & ((self.ends > t0) | (self.starts >= t0)))
+
+
+@dataclass(frozen=True)
 class ManualBox:
     """A person's ``--cover x,y,w,h`` (``@t0-t1``: only from t0 to t1 seconds of a video)."""
 
@@ -240,18 +265,45 @@ class ManualBox:
         box = f"{self.x},{self.y},{self.w},{self.h}"
         return box if self.span is None else f"{box}@{self.span[0]!r}-{self.span[1]!r}"
 
+    def placed(self, width: int, height: int) -> Box:
+        """The box's corners cut to a ``width`` x ``height`` picture; a `PlanError` when it lies
+        wholly outside, since a person asked for something the picture cannot hold."""
+        x0, y0 = max(0, self.x), max(0, self.y)
+        x1, y1 = min(width, self.x + self.w), min(height, self.y + self.h)
+        if x0 >= x1 or y0 >= y1:
+            raise PlanError(
+                f"--cover {self.x},{self.y},{self.w},{self.h} lies outside the {width}x{height} picture"
+            )
+        return x0, y0, x1, y1
+
+    def on_screen(self, start: float, end: float) -> bool:
+        """Whether the box is drawn on a frame shown from ``start`` until ``end`` seconds.
+
+        A span ``t0-t1`` holds both its ends, and a frame is covered where its time on screen
+        meets the span: the frame still showing at t0, though it began before, as much as one
+        that begins at t1, so that the box is on screen all through the span.  A frame of no
+        length (two frames at one time) is judged by its start.  `Shown.frames` is the same rule.
+        """
+        if self.span is None:
+            return True
+        t0, t1 = self.span
+        return start <= t1 and (end > t0 or start >= t0)
+
 
 def cover_arguments(boxes: Iterable[ManualBox]) -> str:
     """``boxes`` as the ``--cover`` arguments a person would type to cover them."""
     return " ".join(f"--cover {box.spec()}" for box in boxes)
 
 
-def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()) -> Plan:
+def edited(
+    plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = (), shown: Shown | None = None
+) -> Plan:
     """``plan`` with the regions or tracks named in ``keep`` left visible and ``cover`` boxes added.
 
     A box reaching past the picture is cut to it; one wholly outside, a time
     span outside the video or an unknown id is an error, since a person asked
-    for something the plan cannot do.
+    for something the plan cannot do.  A video's time span becomes the frames
+    ``shown`` in it: its frames' times, which only reading the video gives.
     """
     m = plan.media
     wanted = set(keep)
@@ -262,12 +314,7 @@ def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()
     regions = [r.model_copy(update={"decision": "keep"}) if r.id in wanted else r for r in plan.regions]
     tracks = [t.model_copy(update={"decision": "keep"}) if t.id in wanted else t for t in plan.tracks]
     for n, box in enumerate(cover, start=1):
-        x0, y0 = max(0, box.x), max(0, box.y)
-        x1, y1 = min(m.width, box.x + box.w), min(m.height, box.y + box.h)
-        if x0 >= x1 or y0 >= y1:
-            raise PlanError(
-                f"--cover {box.x},{box.y},{box.w},{box.h} lies outside the {m.width}x{m.height} picture"
-            )
+        x0, y0, x1, y1 = box.placed(m.width, m.height)
         ident = _free_id(f"m{n}", known)
         known.add(ident)
         if m.kind == "photo":
@@ -275,7 +322,11 @@ def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()
                 raise PlanError("--cover x,y,w,h@t0-t1: a time span applies to videos only")
             regions.append(Region(id=ident, kind="manual", box=(x0, y0, x1, y1), source="person", score=None))
             continue
-        first, last = span_frames(box, m.fps, m.frames) if box.span is not None else (0, m.frames - 1)
+        if box.span is None:
+            first, last = 0, m.frames - 1
+        else:
+            assert shown is not None, "a time span is placed by the frames' times"
+            first, last = span_frames(box, shown)
         keys = (
             [(first, x0, y0, x1, y1), (last, x0, y0, x1, y1)] if last > first else [(first, x0, y0, x1, y1)]
         )
@@ -283,25 +334,22 @@ def edited(plan: Plan, keep: Iterable[str] = (), cover: Iterable[ManualBox] = ()
     return plan.model_copy(update={"regions": regions, "tracks": tracks})
 
 
-def span_frames(box: ManualBox, fps: float | None, frames: int) -> tuple[int, int]:
-    """The first and last of ``frames`` frames that ``box``'s time span reaches, at ``fps`` (30 when
-    unknown); a `PlanError` when the clip ends before the span begins, since a box that covers
-    nothing must not be counted as covered."""
+def span_frames(box: ManualBox, shown: Shown) -> tuple[int, int]:
+    """The first and last of the frames ``shown`` that ``box``'s time span reaches; a `PlanError`
+    when the clip ends before the span begins, since a box that covers nothing must not be
+    counted as covered."""
     assert box.span is not None
-    rate = fps or 30.0
-    t0, t1 = box.span
-    if t0 * rate >= frames:
+    reached = shown.frames(box.span)
+    if not len(reached):
         raise PlanError(
-            f"--cover {box.spec()}: the video ends before it "
-            f"({frames} frames, {frames / rate:.2f} s at {rate:g} frames a second)"
+            f"--cover {box.spec()}: the video ends before it ({len(shown.starts)} frames, {shown.end:.2f} s)"
         )
-    return math.floor(t0 * rate), math.ceil(min(t1 * rate, frames - 1))
+    return int(reached[0]), int(reached[-1])
 
 
 def plan_fps(rate: float | Fraction | None) -> float | None:
     """A video's frame rate as its plan gives it: None where unknown, or too low for a plan (a
-    damaged or crafted file's), so that time spans are read at 30 frames a second as for one
-    without a rate, rather than refusing the file."""
+    damaged or crafted file's), rather than refusing the file."""
     return float(rate) if rate and float(rate) >= MIN_FPS else None
 
 

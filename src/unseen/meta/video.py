@@ -195,6 +195,10 @@ class Stamps:
     def pop(self) -> tuple[int, int]:
         return heapq.heappop(self._heap)
 
+    def peek(self) -> int | None:
+        """The time of the next frame to be written, where it has been decoded."""
+        return self._heap[0][0] if self._heap else None
+
 
 # Demuxers of streams made to be cut and laid end to end: MPEG transport and program streams.
 RESTARTING = frozenset({"mpegts", "mpeg"})

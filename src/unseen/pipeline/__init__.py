@@ -88,7 +88,14 @@ class Protector:
         plan = None
         if plans is not None:
             plan = _plan_for(job.source, plans, found.kind)
-            plan = edited(plan, self.settings.keep, self.settings.manual_boxes())
+            if found.kind == "video":
+                # --cover boxes are drawn by the frames' times as the video is read, and added to
+                # the plan after it (`video.protect_video`); a box outside the picture fails now.
+                for box in self.settings.manual_boxes():
+                    box.placed(plan.media.width, plan.media.height)
+                plan = edited(plan, self.settings.keep)
+            else:
+                plan = edited(plan, self.settings.keep, self.settings.manual_boxes())
         if found.kind == "video":
             digest = sha256_of(job.source)
             record = video.Recording(digest, self._name(job.source)) if self.record else None

@@ -24,6 +24,7 @@ pass without that cap (a larger file, never a weaker cover).
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +52,7 @@ from ..plan import (
     Plan,
     RegionKind,
     Schedule,
+    Shown,
     Track,
     cover_arguments,
     edited,
@@ -143,10 +145,13 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
             capped = False
             continue
         if not seen:
+            manual = ctx.settings.manual_boxes()
             if plan is None and ctx.record is not None:
                 plan = _recorded(run, ctx, ctx.record.digest, ctx.record.name)
                 known = {t.id for t in plan.tracks}  # protect ignores a --keep id no track has
-                plan = edited(plan, [k for k in ctx.settings.keep if k in known], ctx.settings.manual_boxes())
+                plan = edited(plan, [k for k in ctx.settings.keep if k in known], manual, run.shown())
+            elif plan is not None:  # the --cover boxes it was given, at the frames they were drawn on
+                plan = edited(plan, (), manual, run.shown())
             told = run.reader.joins.note()
             if plan is not None:
                 plan = plan.with_tracks(extra)
@@ -173,8 +178,9 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
     listed = seen[:5]
     where = ", ".join(f"frame {frame}" for frame, _ in listed)
     hints = []
+    starts = run.shown().starts
     for frame, faces in listed:
-        seconds = frame / float(run.rate or 30)
+        seconds = float(starts[frame])
         span = (round(max(0.0, seconds - AUDIT_REACH_S), 2), round(seconds + AUDIT_REACH_S, 2))
         hints += ManualBox.over(grow_heads(faces.xyxy, run.width, run.height), span)
     raise VerificationError(
@@ -189,7 +195,7 @@ def analyse_video(job: Job, ctx: Ctx, digest: str, name: str | None) -> tuple[Pl
         run = _Run(job, ctx, reader, None, None, [], recorder=_Recorder())
         run.all_frames(None)
     plan = _recorded(run, ctx, digest, name)
-    return edited(plan, ctx.settings.keep, ctx.settings.manual_boxes()), run.most_faces
+    return edited(plan, ctx.settings.keep, ctx.settings.manual_boxes(), run.shown()), run.most_faces
 
 
 def _recorded(run: _Run, ctx: Ctx, digest: str, name: str | None) -> Plan:
@@ -238,8 +244,7 @@ def _write(
                     job, ctx, reader, plan, (out, kind), extra, recorder, found, replay=replay, capped=capped
                 )
                 expected = run.all_frames(ctx.settings.audio)
-            if plan is None:
-                _reached(ctx.settings.manual_boxes(), run)
+            _reached(ctx.settings.manual_boxes(), run)
             sync_file(temp)
             seen = check_video(temp, expected, ctx.audit)
             if seen:
@@ -254,12 +259,12 @@ def _write(
 
 
 def _reached(boxes: tuple[ManualBox, ...], run: _Run) -> None:
-    """A `PlanError` for a ``--cover`` whose time span begins after the clip ends: its length is
-    known only now, and a box that covered nothing must not be counted as covered.  (A plan given
-    was checked against its own frame count by `edited`.)"""
+    """A `PlanError` for a ``--cover`` whose time span begins after the clip ends: its frames'
+    times are known only now, and a box that covered nothing must not be counted as covered."""
+    shown = run.shown()
     for box in boxes:
         if box.span is not None:
-            span_frames(box, plan_fps(run.rate), run.written)
+            span_frames(box, shown)
 
 
 @dataclass(frozen=True)
@@ -351,6 +356,11 @@ class _Run:
         self.schedule = Schedule(plan) if plan is not None else None
         self.extra = extra
         self.extra_schedule: Schedule | None = None  # made once the picture's size is known
+        # The --cover boxes, cut to the picture once its size is known, each drawn on the frames
+        # on screen in its time span (`ManualBox.on_screen`), by the times the frames are written
+        # with: a plan lists frames, and only reading the clip tells which frames a span holds.
+        self.manual: list[tuple[ManualBox, tuple[int, int, int, int]]] = []
+        self.timed = any(box.span is not None for box in self.settings.manual_boxes())
         self.kept_ids = (
             {t.id for t in plan.tracks if t.decision == "keep"} if plan else set(self.settings.keep)
         )
@@ -387,6 +397,8 @@ class _Run:
         # The newest detections are still running when the oldest frame leaves, so the buffer
         # holds that many detection steps more than the tracker's look-ahead.  A plan needs none.
         self.hold = 0 if self.schedule is not None else lookahead + IN_FLIGHT * self.every
+        if self.timed:  # a frame is on screen until the next one's time: it must have been decoded
+            self.hold = max(self.hold, 1)
         if meta_video.reorders_by_packet_times(reader.container, vin):
             # Enough frames to put their times back in order (`stamps`).  Only here: the hold sets
             # how far ahead the trackers know the detections when a frame's covers are drawn, so
@@ -401,6 +413,9 @@ class _Run:
         self.decoded = self.written = self.most_faces = 0
         self.first_pts: int | None = None
         self.end_pts = 0
+        self.time_base = vin.time_base or Fraction(1, 90_000)  # as the encoder takes it (`_start`)
+        # When each frame written is on screen, in seconds from the first (`shown`).
+        self.starts, self.ends = array("d"), array("d")
         self.ain: av.audio.stream.AudioStream | None = None
 
     def all_frames(self, audio: str | None) -> Expected:
@@ -545,9 +560,7 @@ class _Run:
         # of a 1280 px frame, a third more of the frame's (on the scorer's clip, faces covered to
         # 84-89 % at their lower edge).
         self.heads = HeadGeometry().seen_at(self.detect_side / max(look.width, look.height))
-        # Manual boxes and the audit's further-pass boxes, on a plan of the picture's size.  A plan
-        # given lists its manual boxes already; a recorded one gets them after the pass (its
-        # recorder sees the tracks only), so they are covered here all the same.
+        # The audit's further-pass boxes, on a plan of the picture's size.
         media = Media(
             sha256="0" * 64,
             kind="video",
@@ -556,8 +569,8 @@ class _Run:
             frames=UNKNOWN_LENGTH,
             fps=plan_fps(self.rate),
         )
-        manual = () if self.schedule is not None else self.settings.manual_boxes()
-        self.extra_schedule = Schedule(edited(Plan(media=media, profile="", tracks=self.extra), (), manual))
+        self.extra_schedule = Schedule(Plan(media=media, profile="", tracks=self.extra))
+        self.manual = [(box, box.placed(look.width, look.height)) for box in self.settings.manual_boxes()]
         if self.output is None:
             return
         out, kind = self.output
@@ -572,7 +585,7 @@ class _Run:
             out,
             kind,
             look,
-            self.reader.stream.time_base or Fraction(1, 90_000),  # FFmpeg's default for streams without one
+            self.time_base,
             self.rate,
             self.settings.crf,
             self.ctx.profile.x264_preset,
@@ -582,12 +595,22 @@ class _Run:
         if self.ain is not None and self.settings.audio is not None:
             self.audio = AudioOut(out, self.ain, self.settings.audio, kind.audio, self.ctx.voice)
 
-    def _boxes(self, index: int) -> tuple[IntBoxes, IntBoxes]:
-        """The boxes to cover and to leave visible in frame ``index``."""
+    def _boxes(self, index: int, start: float, end: float) -> tuple[IntBoxes, IntBoxes]:
+        """The boxes to cover and to leave visible in frame ``index``, on screen from ``start``
+        until ``end`` seconds.
+
+        The --cover boxes come where they came when they were tracks of the plan they were added
+        to: after a plan's tracks, and after the audit's in a pass that finds its own.  The
+        filtered styles draw their noise box by box, so the order is part of the output.
+        """
         assert self.extra_schedule is not None
         extra_cover, extra_keep = self.extra_schedule.at(index)
+        manual = np.asarray(
+            [placed for box, placed in self.manual if box.on_screen(start, end)], np.int64
+        ).reshape(-1, 4)
         if self.schedule is not None:
             cover_boxes, keep_boxes = self.schedule.at(index)
+            cover_boxes = np.concatenate([cover_boxes, manual])
         else:
             found = self.tracker.boxes_at(index)
             heads = grow_heads(found.xyxy, self.width, self.height, self.heads)
@@ -608,12 +631,16 @@ class _Run:
                 covers.append(part.boxes[~kept])
                 keeps.append(part.boxes[kept])
             cover_boxes, keep_boxes = np.concatenate(covers), np.concatenate(keeps)
+            extra_cover = np.concatenate([extra_cover, manual])
         return np.concatenate([cover_boxes, extra_cover]), np.concatenate([keep_boxes, extra_keep])
 
     def _emit(self, held: Held) -> None:
         assert self.look is not None
         pts, duration = self.stamps.pop()
-        cover_boxes, keep_boxes = self._boxes(held.index)
+        if self.first_pts is None:
+            self.first_pts = pts
+        start, end = self._on_screen(pts, duration)
+        cover_boxes, keep_boxes = self._boxes(held.index, start, end)
         if self.encoder is not None:
             covered = self._covered(held.planar, cover_boxes)
             self.outbox.put(partial(self.encoder.encode, covered, pts, duration))
@@ -623,12 +650,28 @@ class _Run:
         self.tracker.forget(held.index)
         for tracker in self.kind_trackers.values():
             tracker.forget(held.index)
-        if self.first_pts is None:
-            self.first_pts = pts
         self.end_pts = pts + duration
         self.written += 1  # handed to the encoder: a few frames may still be encoding
         if self.ctx.progress is not None:
             self.ctx.progress(self.written, max(self.total, self.decoded))
+
+    def _on_screen(self, pts: int, duration: int) -> tuple[float, float]:
+        """When the frame written at ``pts`` is on screen, in seconds from the first frame's start:
+        until the next frame's time, as a player shows it, for a frame's own duration may be
+        missing or the average rate's (`_default_duration`); the last frame's, until its own
+        duration ends.  Recorded for `shown`."""
+        following = self.stamps.peek()
+        until = following if following is not None else pts + duration
+        assert self.first_pts is not None
+        start = float((pts - self.first_pts) * self.time_base)
+        end = float((until - self.first_pts) * self.time_base)
+        self.starts.append(start)
+        self.ends.append(end)
+        return start, end
+
+    def shown(self) -> Shown:
+        """When each frame written so far is on screen."""
+        return Shown(np.array(self.starts, np.float64), np.array(self.ends, np.float64))
 
     def _covered(self, planar: np.ndarray, boxes: IntBoxes) -> np.ndarray:
         assert self.look is not None and self.screen is not None
