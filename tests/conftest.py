@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -121,6 +122,32 @@ def run_cli(
         [*prefix, *unseen_cmd(*args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+_STATE_HOME = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Batches keep their resume keys in this user's state folder (`unseen.batch.keys_home`): the tests'
+    go to a folder of the test run's own, set before any test module copies the environment."""
+    folder = tempfile.mkdtemp(prefix="unseen-test-state-")
+    config.stash[_STATE_HOME] = folder
+    os.environ["XDG_STATE_HOME"] = os.environ["LOCALAPPDATA"] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if folder := config.stash.get(_STATE_HOME, None):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state folder of this test's own, where the batches it runs keep their resume keys (other
+    tests share the run's, which environments copied at import, as test_faults' is, point to too)."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    monkeypatch.setenv("LOCALAPPDATA", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

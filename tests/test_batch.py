@@ -7,7 +7,11 @@ the astronaut's face, a few short clips, and the runs a user would make.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -27,7 +31,7 @@ from conftest import FRAMES, make_clip, run_cli, tree_hashes, unseen_cmd, with_s
 from unseen import batch
 from unseen import settings as settings_mod
 from unseen.batch import Folder
-from unseen.errors import UsageError
+from unseen.errors import OutputError, UsageError
 from unseen.jobs import LOCK, STATE, Job
 from unseen.jobs import plan as plan_jobs
 from unseen.media.image import open_image
@@ -139,9 +143,97 @@ def test_a_folder_an_older_unseen_filled_is_refused(tmp_path: Path) -> None:
     with Folder(tmp_path / "out", Settings()):
         (tmp_path / "out" / "a.png").write_bytes(b"an output")
     state = tmp_path / "out" / STATE
-    state.write_text(state.read_text().replace('"state": 2', '"state": 1', 1))
+    state.write_text(state.read_text().replace(f'"state": {batch.STATE_VERSION}', '"state": 1', 1))
     with pytest.raises(UsageError, match="older unseen"), Folder(tmp_path / "out", Settings()):
         pass
+
+
+def keyed_digest(key: bytes, path: Path) -> str:
+    """An input's digest in a state file, the way `Folder.identity` makes it."""
+    return hmac.new(key, path.read_bytes(), hashlib.sha256).hexdigest()[:32]
+
+
+def test_the_output_folder_alone_cannot_link_an_original_to_its_output(
+    tmp_path: Path, astronaut: np.ndarray, state_home: Path
+) -> None:
+    """Whoever gets the folder (a zip takes the hidden state along) and holds an original must not be
+    able to compute the digest the state notes next to its output: the key is not in the folder.
+    A run killed midway still resumes, skipping what it published."""
+    paths = photo_folder(tmp_path / "in", astronaut, 6)
+    command = unseen_cmd("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "-q")
+    child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None and not outputs(tmp_path / "out"):
+        time.sleep(0.02)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    published = len(outputs(tmp_path / "out"))
+    held = b"".join(p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    # What the state notes for each input (a line a kill cut short is no note).
+    noted = set(re.findall(r'"input": "([0-9a-f]{32})"', (tmp_path / "out" / STATE).read_text()))
+    # Every 16-byte value the folder holds, tried as the key: none gives an original's digest.
+    for candidate in {bytes.fromhex(h.decode()) for h in re.findall(rb"[0-9a-f]{32}", held)}:
+        assert not {keyed_digest(candidate, p) for p in paths} & noted, "the folder holds its own key"
+    (kept,) = (state_home / "unseen" / "runs").iterdir()
+    assert oct(kept.stat().st_mode & 0o777) == "0o600" and oct(kept.parent.stat().st_mode & 0o777) == "0o700"
+    key = bytes.fromhex(json.loads(kept.read_text())["key"])
+    assert keyed_digest(key, paths[0]) in noted, "the key kept privately is the state's"
+    assert kept.stem in (tmp_path / "out" / STATE).read_text(), "the state names its key's file"
+    rerun = run_cli("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "--json")
+    assert rerun.code == 0, rerun.stderr
+    assert [r["status"] for r in rerun.records()].count("skipped") == published
+    assert len(outputs(tmp_path / "out")) == 6
+
+
+def test_a_folder_whose_resume_key_is_not_here_is_refused(
+    tmp_path: Path, astronaut: np.ndarray, state_home: Path
+) -> None:
+    """Another user, another machine or a removed key: the rerun can tell nothing as done, and redoing
+    everything would put a second output beside each; it says what to do and writes nothing."""
+    photo_folder(tmp_path / "in", astronaut, 2)
+    args = ("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1", "-q")
+    assert run_cli(*args).code == 0
+    before = tree_hashes(tmp_path / "out")
+    elsewhere = run_cli(*args, env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "other")})
+    assert elsewhere.code == 1, elsewhere.stderr
+    assert elsewhere.stderr.strip().count("\n") == 0 and "resume key is not in" in elsewhere.stderr
+    assert "write to a new folder" in elsewhere.stderr
+    assert tree_hashes(tmp_path / "out") == before and not (tmp_path / "other").exists()
+    for kept in (state_home / "unseen" / "runs").iterdir():
+        kept.unlink()
+    with pytest.raises(OutputError, match="resume key is not in"), Folder(tmp_path / "out", Settings()):
+        pass
+    assert tree_hashes(tmp_path / "out") == before
+
+
+def test_a_folder_that_held_its_key_has_it_moved_out_and_resumes(
+    tmp_path: Path, astronaut: np.ndarray, state_home: Path
+) -> None:
+    """A folder an unseen of state 2 filled held its key: the rerun skips what is done, moves the key
+    out, and says that copies of the folder made before still link outputs to originals."""
+    photo_folder(tmp_path / "in", astronaut, 2)
+    args = ("protect", tmp_path / "in", "-o", tmp_path / "out", "--jobs", "1")
+    assert run_cli(*args, "-q").code == 0
+    state = tmp_path / "out" / STATE
+    (kept,) = (state_home / "unseen" / "runs").iterdir()
+    old = json.loads(kept.read_text())
+    kept.unlink()
+    lines = state.read_text().splitlines(keepends=True)
+    state.write_text(
+        json.dumps({"state": 2, "key": old["key"], "settings": old["settings"]}) + "\n" + "".join(lines[1:])
+    )
+    again = run_cli(*args)
+    assert again.code == 0, again.stderr
+    assert (
+        "0 done, 2 skipped" in again.stderr
+        and "note: " in again.stderr
+        and "copy of the folder" in again.stderr
+    )
+    assert old["key"] not in state.read_text() and len(outputs(tmp_path / "out")) == 2
+    (moved,) = (state_home / "unseen" / "runs").iterdir()
+    assert json.loads(moved.read_text())["key"] == old["key"]
+    third = run_cli(*args)
+    assert third.code == 0 and "0 done, 2 skipped" in third.stderr and "note" not in third.stderr
 
 
 @pytest.mark.parametrize("processes", [1, 2])

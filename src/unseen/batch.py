@@ -13,11 +13,24 @@ and redoes the rest.  Inputs are known by a keyed digest of what they hold
 (read once per run, at about 1.7 GB/s here: 40 GB of photos in some 25 s, a
 share of a run that protects them in hours), so a file touched, copied with
 new times or under a moved folder is still done, and one whose bytes changed
-is new.  The file names no input.  Runs with other settings, another command or
-other plans are refused in a folder that holds one (a folder ``strip`` made
-holds no protected file), and a lock (``.unseen-lock``) refuses a second run
-into the folder while one is going.  A line cut short by a kill is left
-out when the state is read back.
+is new.  The file names no input.
+
+The key is never in the folder: whoever got the folder (a zip takes hidden
+files along) and held a suspected original could otherwise compute its
+digest and tell which output was made from it, the link the outputs' random
+names hide.  It lives in this user's private state folder (`keys_home`, owner
+only), in a file named by a random run id, the one thing the folder's state
+says of it, with the run's settings (cover boxes, kept ids: nothing the
+outputs do not show, but nothing a folder needs to carry either).  A rerun
+where that file is missing (another machine or user, the file removed) is
+refused: it could neither skip what is done nor redo it without duplicates.
+A folder an unseen of state 2 filled (its key in the folder) is taken over:
+the key moves out, and the run says that copies made before still link.
+
+Runs with other settings, another command or other plans are refused in a
+folder that holds one (a folder ``strip`` made holds no protected file), and
+a lock (``.unseen-lock``) refuses a second run into the folder while one is
+going.  A line cut short by a kill is left out when the state is read back.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import secrets
 import signal
 import stat
@@ -54,7 +68,7 @@ from .errors import OutputError, UnseenError, UsageError
 from .jobs import LOCK, STATE, Job
 from .plan import Plan
 from .settings import Settings
-from .write import OWN_TEMPS, TEMP_GLOB, remove_unfinished, sweep, why_not_written
+from .write import OWN_TEMPS, TEMP_GLOB, remove_unfinished, sweep, why_not_written, write_private
 
 log = logging.getLogger(__name__)
 Mode = Literal["protect", "strip", "analyse"]
@@ -63,7 +77,8 @@ STOP_S = 30.0  # how long an interrupted worker may take to unwind its file befo
 # breaks, and it must end a worker.  Windows has neither (its SIGTERM ends a process outright).
 GENTLE = getattr(signal, "SIGUSR1", signal.SIGTERM)
 HELD = {signal.SIGINT, signal.SIGTERM, GENTLE}  # until a starting worker has its handlers
-STATE_VERSION = 2  # 1 knew inputs by path, size and time
+STATE_VERSION = 3  # 1 knew inputs by path, size and time; 2 kept its key in the folder
+RUN_ID = re.compile(r"[0-9a-f]{32}")  # what the state names a run's private file by
 # Settings that change what an output holds; a folder holds the outputs of one set of them.
 FINGERPRINT = ("style", "format", "keep_names", "fast", "jpeg_quality", "extra_boxes", "cover", "keep",
                "audio", "crf", "detect_every", "max_pixels", "targets")  # fmt: skip
@@ -419,6 +434,8 @@ class Folder:
         self._lock: IO[str] | None = None
         self.made = False
         self.key = b""
+        self.run = ""  # names the private file that holds the key (`keys_home`)
+        self.note: str | None = None  # for the user, when an older folder's key was moved out
         # Each input's digest, and the outputs earlier runs noted for it: two inputs with the same
         # bytes each have an output of their own.
         self.records: dict[str, list[str]] = {}
@@ -463,46 +480,79 @@ class Folder:
                     self._sweep(OWN_TEMPS)
             # A run that made the folder and published nothing in it leaves nothing behind either
             # (a folder that cannot be listed now is left as it is).
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, OutputError):
                 if self.made and all(p.name in (STATE, LOCK) for p in self.out.iterdir()):
                     for name in (STATE, LOCK):
                         (self.out / name).unlink(missing_ok=True)
                     self.out.rmdir()
+                    if self.run:
+                        (keys_home() / f"{self.run}.json").unlink(missing_ok=True)
         finally:
             self._lock.close()
 
     def _read(self) -> None:
         path = self.out / STATE
         if not path.exists():
-            self.key = secrets.token_bytes(16)
-            self._append({"state": STATE_VERSION, "key": self.key.hex(), "settings": self.settings})
+            self._begin()
             return
         text = path.read_text("utf-8", errors="replace")
         lines = [row for row in map(_parsed, text.splitlines()) if row is not None]
-        if not lines or "key" not in lines[0]:
+        if not lines or not {"run", "key"} & lines[0].keys():
             if any(p.name not in (STATE, LOCK) for p in self.out.iterdir()):
                 raise UsageError(f"{self.out} holds files and a damaged {STATE}; choose another folder")
             path.unlink()  # killed while writing its first line: nothing was done here
             self._read()
             return
+        head = lines[0]
+        self.key, settings = self._unlocked(head)
+        if settings != self.settings:
+            held = settings if isinstance(settings, dict) else {}
+            changed = sorted(k for k in self.settings if held.get(k) != self.settings[k])
+            raise UsageError(
+                f"{self.out} holds the outputs of a run with other settings ({', '.join(changed)}); "
+                "rerun with the same options or choose another folder"
+            )
         if not text.endswith("\n"):
             self._append_raw("\n")  # a line cut short by a kill stays a line of its own, left out
-        head = lines[0]
+            text += "\n"
+        if "key" in head:
+            self._take_over(head, text)
+        for record in lines[1:]:
+            if "input" in record and "output" in record:
+                self._note(str(record["input"]), str(record["output"]))
+
+    def _begin(self) -> None:
+        """A new state: the key first, in its private file, then the state naming it (a kill between
+        leaves an unused key file behind, never a state whose key was not kept)."""
+        self.run, self.key = secrets.token_hex(16), secrets.token_bytes(16)
+        _keep_key(self.run, self.key, self.settings)
+        self._append({"state": STATE_VERSION, "run": self.run})
+
+    def _unlocked(self, head: dict[str, Any]) -> tuple[bytes, object]:
+        """The key and the settings of the run that began the folder's state ``head`` starts."""
+        if head.get("state") == 2 and "key" in head:  # the key in the folder (`_take_over`)
+            return bytes.fromhex(str(head["key"])), head.get("settings")
         if head.get("state") != STATE_VERSION:
             raise UsageError(
                 f"{self.out} was filled by an older unseen, which knew inputs by their names and times; "
                 "choose another folder"
             )
-        if head.get("settings") != self.settings:
-            changed = sorted(k for k in self.settings if head.get("settings", {}).get(k) != self.settings[k])
-            raise UsageError(
-                f"{self.out} holds the outputs of a run with other settings ({', '.join(changed)}); "
-                "rerun with the same options or choose another folder"
-            )
-        self.key = bytes.fromhex(str(head["key"]))
-        for record in lines[1:]:
-            if "input" in record and "output" in record:
-                self._note(str(record["input"]), str(record["output"]))
+        self.run = str(head.get("run"))
+        return _kept_key(self.out, self.run)
+
+    def _take_over(self, head: dict[str, Any], text: str) -> None:
+        """Move the key of a folder an older unseen filled out of it, the way `_begin` keeps one: its
+        state is then written again without it, in one step (a kill before leaves the old state)."""
+        self.run = secrets.token_hex(16)
+        _keep_key(self.run, self.key, self.settings)
+        rest = (line for line in text.splitlines(keepends=True) if _parsed(line) != head)
+        start = json.dumps({"state": STATE_VERSION, "run": self.run}) + "\n"
+        write_private(self.out / STATE, (start + "".join(rest)).encode("utf-8"), replace=True)
+        self.note = (
+            f"{self.out} held its resume key, which an older unseen kept there; it is now in {keys_home()}. "
+            "A copy of the folder made before (a zip, a share) still tells anyone holding an original "
+            "which output it became"
+        )
 
     def _note(self, digest: str, output: str) -> None:
         noted = self.records.setdefault(digest, [])
@@ -579,6 +629,55 @@ class Folder:
                 os.fsync(fh.fileno())
         except OSError as exc:  # a full disk: one line, exit 1, before any work starts
             raise OutputError(why_not_written(self.out / STATE, exc)) from exc
+
+
+def keys_home() -> Path:
+    """This user's private folder of resume keys, never in an output folder (the module's docstring
+    says why): ``$XDG_STATE_HOME/unseen/runs`` (``~/.local/state``), ``%LOCALAPPDATA%\\unseen\\runs``."""
+    try:
+        if sys.platform == "win32":  # pragma: no cover - Windows
+            root = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        else:
+            xdg = os.environ.get("XDG_STATE_HOME", "")
+            root = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "state"
+    except RuntimeError as exc:  # no home folder to be found
+        raise OutputError(f"no home folder to keep resume keys in ({exc}); set XDG_STATE_HOME") from exc
+    return root / "unseen" / "runs"
+
+
+def _keep_key(run: str, key: bytes, settings: dict[str, object]) -> None:
+    """Keep a run's key and settings in `keys_home`, in folders and a file only this user can read."""
+    home = keys_home()
+    try:
+        for folder in (home.parent, home):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if sys.platform != "win32":
+                os.chmod(folder, 0o700)  # one made before, by hand or with a looser umask
+    except OSError as exc:
+        raise OutputError(why_not_written(Path(exc.filename or home), exc)) from exc
+    write_private(home / f"{run}.json", json.dumps({"key": key.hex(), "settings": settings}).encode())
+
+
+def _kept_key(out: Path, run: str) -> tuple[bytes, object]:
+    """The key and settings `_keep_key` kept for ``run``; where they are not here, a refusal: the
+    folder's inputs cannot be known again, and redoing them all would put a second output beside each."""
+    home = keys_home()
+    try:
+        if not RUN_ID.fullmatch(run):
+            raise FileNotFoundError(run)
+        kept = json.loads((home / f"{run}.json").read_text("utf-8"))
+        return bytes.fromhex(kept["key"]), kept["settings"]
+    except FileNotFoundError:
+        raise OutputError(
+            f"{out} was filled by a run whose resume key is not in {home} (another machine or user, "
+            "or the key was removed), so what is done there cannot be told; write to a new folder"
+        ) from None
+    except OSError as exc:
+        raise OutputError(
+            f"the resume key of {out} in {home} cannot be read ({exc.strerror or exc})"
+        ) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise OutputError(f"the resume key of {out} in {home} is damaged; write to a new folder") from exc
 
 
 def _parsed(line: str) -> dict[str, Any] | None:

@@ -420,6 +420,8 @@ def _batch(
         one = batch.run(task, probe.todo, 1, bars.frames if bars else None)
         return _report_all(_counted(one, bars), as_json=as_json, quiet=quiet)
     with batch.Folder(probe.folder, opts, task.mode, task.plans) as folder:
+        if folder.note and not quiet:
+            err.print(f"note: {folder.note}", markup=False)
         planned = jobs_mod.planned(
             inputs, out, out_format=opts.format, keep_names=opts.keep_names, plans=plans, finished=folder.done
         )
