@@ -71,6 +71,7 @@ def test_the_audit_sees_the_same_on_any_number_of_threads(astronaut: np.ndarray)
 # moved below the eyes, one that leaves an eye, a ring around the eyes, nose and mouth.
 PARTLY = {
     "below the eyes": [(160, 110, 290, 200)],
+    "from the eye line": [(160, 102, 290, 200)],
     "one eye left": [(170, 40, 235, 190)],
     "a ring": [(160, 30, 290, 95), (160, 150, 290, 200), (160, 95, 190, 150), (262, 95, 290, 150)],
 }

@@ -765,6 +765,17 @@ def test_check_judges_a_folder_as_it_would_be_shared(tmp_path: Path, astronaut: 
     assert run_cli("protect", tmp_path / "in", "-o", tmp_path / "batch").code == 0
     assert {LOCK, STATE} <= {p.name for p in (tmp_path / "batch").iterdir()}
     assert run_cli("check", tmp_path / "batch").code == 0, "a batch's own files are not judged"
+    # Under those names, anything else is (found in review): a state of the older kind, which held
+    # its key beside the digests, and a photo.
+    state = tmp_path / "batch" / STATE
+    lines = state.read_text().splitlines()
+    state.write_text("\n".join([json.dumps({"state": 2, "key": "00" * 16}), *lines[1:]]) + "\n")
+    assert run_cli("check", tmp_path / "batch").code != 0
+    state.write_text("\n".join(lines) + "\n")
+    (tmp_path / "batch" / "sub").mkdir()
+    face.save(tmp_path / "batch" / "sub" / LOCK, "PNG")
+    assert run_cli("check", tmp_path / "batch").code == 3
+    (tmp_path / "batch" / "sub" / LOCK).unlink()
     assert run_cli("check", safe).code == 0
     for where in (safe / ".thumbs" / "IMG_2041.png", safe / ".IMG_2042.png"):
         where.parent.mkdir(exist_ok=True)

@@ -1712,10 +1712,29 @@ def test_gif_data_after_an_image_end_code_is_found_and_stripped(tmp_path: Path) 
     assert run_cli("check", tmp_path / "clean.gif", "--no-faces").code == 0
 
 
+def test_unused_grey_ramp_entries_say_nothing_unless_mixed_with_black(tmp_path: Path) -> None:
+    """A greyscale table holds every level, used or not: not a finding.  Black and the ramp's grey
+    mixed across the unused entries spell a bit each: found (in review)."""
+    indices = (np.arange(16 * 16).reshape(16, 16) // 64).astype(np.uint8) * 80  # levels 0, 80, 160, 240
+    ramp = bytes(v for i in range(256) for v in (i, i, i))
+    bits = bytearray(ramp)
+    for entry in range(1, 200, 2):
+        if entry % 80:
+            bits[3 * entry : 3 * entry + 3] = bytes(3)  # black where a bit is 0
+    for name, table, found in (("grey.png", ramp, False), ("bits.png", bytes(bits), True)):
+        picture = Image.fromarray(indices, "P")
+        picture.putpalette(table)
+        picture.save(tmp_path / name)
+        check = run_cli("check", tmp_path / name, "--no-faces")
+        assert (check.code == 3) == found and ("palette entries" in check.stderr) == found, check.stderr
+
+
 def test_gif_colour_table_entries_no_viewer_draws_are_found_and_blanked(tmp_path: Path) -> None:
     """Entries of a GIF's global or local colour table that no pixel uses are never drawn: strip
     copied them (text as colours) and `check` called the file clean.  What a viewer may draw stays:
-    the entries any frame uses (a later one too), a frame's transparent entry, the background."""
+    the entries any frame uses (a later one too, its transparent entry among them), the background.
+    A transparent entry no pixel uses is drawn by no viewer: it goes too (found in review: 3 bytes a
+    frame went through)."""
     table = bytearray(768)
     table[:30] = bytes(range(60, 90))  # entries 0-9
     table[120 : 120 + len(HIDDEN)] = HIDDEN
@@ -1729,7 +1748,7 @@ def test_gif_colour_table_entries_no_viewer_draws_are_found_and_blanked(tmp_path
         b"GIF89a" + bytes([8, 0, 8, 0, 0xF7, 8, 0]) + table  # background: entry 8
         + b"\x21\xf9\x04\x00\x0a\x00\x00\x00" + _literal_image(still, 8)
         + transparent_nine + _literal_image(bytes([4, 5, 6, 7, 9] * 12 + [4] * 4), 8)
-        + b"\x21\xf9\x04\x00\x0a\x00\x00\x00" + _literal_image(bytes([0, 1] * 32), 8, bytes(local))
+        + b"\x21\xf9\x04\x01\x0a\x00\x65\x00" + _literal_image(bytes([0, 1] * 32), 8, bytes(local))
         + b"\x3b"
     )  # fmt: skip
     check = run_cli("check", source, "--no-faces")

@@ -8,6 +8,7 @@ writes a byte.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from . import kinds
 from .datatypes import FileKind, FileResult
-from .errors import InternalError, OutputError, UnseenError, UsageError, unreadable
+from .errors import InputError, InternalError, OutputError, UnseenError, UsageError, unreadable
 from .media.image import EXTENSIONS, pixel_limit
 from .write import why_not_written
 
@@ -112,7 +113,7 @@ def collect(
                 p
                 for p in (_everything(item) if everything else item.rglob("*"))
                 if p.is_file()
-                and (not _hidden(p, item) if not everything else p.name not in (STATE, LOCK))
+                and (not _hidden(p, item) if not everything else not _batch_own(p))
                 and (skip is None or not p.resolve().is_relative_to(skip))
             )
             found.extend((p, item) for p in files)
@@ -125,11 +126,32 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def _batch_own(path: Path) -> bool:
+    """Whether ``path`` is a batch's own empty lock or its resume state of today's kind, which
+    names no input and holds no key (`unseen.batch`); a file of either name holding anything else
+    (an older state with its key beside the digests, a photo) is judged."""
+    try:
+        if path.name == LOCK:
+            return path.stat().st_size == 0
+        if path.name == STATE:
+            with open(path, "rb") as fh:
+                head = json.loads(fh.readline())
+            return isinstance(head, dict) and "run" in head and "key" not in head
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _unlisted(exc: OSError) -> None:
+    """`os.walk` skips a folder it cannot list; `check` must not call a folder clean unread."""
+    raise InputError(Path(exc.filename or "."), f"this folder cannot be read ({exc.strerror or exc})")
+
+
 def _everything(root: Path) -> Iterator[Path]:
     """Every file under ``root``, hidden or not, through linked folders too, each folder once
-    (a link back up the tree ends there)."""
+    (a link back up the tree ends there); `InputError` for a folder it cannot list."""
     seen: set[str] = set()
-    for folder, folders, files in os.walk(root, followlinks=True):
+    for folder, folders, files in os.walk(root, followlinks=True, onerror=_unlisted):
         real = os.path.realpath(folder)
         if real in seen:
             folders.clear()

@@ -3,8 +3,8 @@
 The only application extension kept is the loop count (NETSCAPE2.0 /
 ANIMEXTS1.0), rewritten from its value; XMP, ICC and vendor extensions go,
 and so does anything after the trailer.  Colour table entries no viewer draws
-(no pixel uses them; not a frame's transparent entry nor the background) are
-blanked: they can hold anything.  An image's compressed data is copied
+(no pixel uses them, nor are they the background's) are blanked: they can hold
+anything.  An image's compressed data is copied
 up to its end code: sub-blocks after it are never decoded, so they can hold
 any text; and codes that decode past the picture's last pixel are a finding
 (`_lzw_walk` follows the codes, about 0.6 s per megabyte).
@@ -157,18 +157,17 @@ def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt
     """Which entries of each colour table a viewer may draw: the global table's first, then each
     image's own table, in order (an empty mask where an image has none).
 
-    An entry counts when a pixel of an image drawn with that table uses it, when it is a frame's
-    transparent entry (a viewer that ignores transparency draws it), or the global background.
+    An entry counts when a pixel of an image drawn with that table uses it (a frame's transparent
+    entry among them: a viewer that ignores transparency draws it), or when it is the global
+    background (a frame disposed "to background" may be drawn with it).  A transparent entry no
+    pixel uses is drawn by no viewer: it counted once, and 3 bytes a frame went through `strip`.
     Each image is decoded alone, on a canvas of its own size (the pixel cap holds).
     """
     tables = [np.zeros(_table_size(header[10]) // 3, bool)]
     if len(tables[0]):
         tables[0][min(header[11], len(tables[0]) - 1)] = True
-    transparent: int | None = None
     for kind, raw in found:
-        if kind == "control" and len(raw) >= 8:
-            transparent = raw[6] if raw[3] & 1 else None
-        elif kind == "image":
+        if kind == "image":
             local = _table_size(raw[9])
             tables.append(np.zeros(local // 3, bool))
             table, at = (raw[10 : 10 + local], tables[-1]) if local else (header[13:], tables[0])
@@ -186,9 +185,6 @@ def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt
             )
             used = drawn(path, alone)
             at[used[used < len(at)]] = True
-            if transparent is not None and transparent < len(at):
-                at[transparent] = True
-            transparent = None
     return tables
 
 

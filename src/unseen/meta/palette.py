@@ -1,10 +1,12 @@
 """Colour table entries no pixel uses: which they are, and what `check` counts as held in them.
 
 Viewers never draw such an entry, so it can hold anything (text as colours),
-and `strip` blanks every one.  `check` names them only where they hold
-something: an entry that is black, or the grey its index stands for on an even
-ramp from black to white (what a greyscale picture's table holds, used levels
-or not), says nothing, so a plain greyscale GIF is not called unclean.
+and `strip` and `protect` blank every one.  `check` names them only where they hold
+something: an entry that is black says nothing, and nor do the unused entries of
+a table whose unused entries all hold the grey their index stands for on an even
+ramp from black to white (what a greyscale picture's table holds, used levels or
+not), so a plain greyscale GIF is not called unclean.  (Black and the ramp mixed
+would spell a bit an entry.)
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def drawn(path: Path, picture: bytes) -> npt.NDArray[np.uint8]:
     try:
         with image_io.open_image(path, picture) as img:
             indices: npt.NDArray[np.uint8] = np.unique(np.asarray(img))
-    except image_io.CORRUPT as exc:
-        raise NotClean(f"image data does not decode ({exc})") from exc
+    except image_io.CORRUPT as exc:  # the message may name the buffer's address: one word for all runs
+        raise NotClean(f"image data does not decode ({type(exc).__name__})") from exc
     except InputError as exc:
         raise NotClean(exc.why) from exc
     return indices
@@ -36,7 +38,11 @@ def drawn(path: Path, picture: bytes) -> npt.NDArray[np.uint8]:
 def holding(colours: npt.NDArray[np.uint8], unused: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Which of the (N, 3) ``colours`` are unused and hold something other than black or the ramp."""
     count = len(colours)
+    unused = unused[:count]
     ramp = np.round(np.arange(count) * 255 / max(1, count - 1)).astype(np.uint8)
-    plain = ~colours.any(axis=1) | (colours == ramp[:, None]).all(axis=1)
-    held: npt.NDArray[np.bool_] = unused[:count] & ~plain
+    # Black or the ramp, each unused entry on its own, would let a table spell a bit an entry: the
+    # ramp says nothing only where every unused entry follows it.
+    greys = (colours == ramp[:, None]).all(axis=1)
+    plain = ~colours.any(axis=1) | (greys if greys[unused].all() else np.zeros(count, bool))
+    held: npt.NDArray[np.bool_] = unused & ~plain
     return held

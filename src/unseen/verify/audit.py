@@ -3,14 +3,15 @@
 `unseen check` knows nothing of plans, so it must tell unseen's own covers
 from faces by looking: a detector that sees a face-like pattern where a
 cover's noise meets the background is firing on the cover, not on a person.
-`Audit.visible` therefore drops a detection when most of its box lies on
-pixels that look like cover noise (grey-centred, high-frequency, with
+`Audit.visible` therefore drops a detection when three quarters of its box lie
+on pixels that look like cover noise (grey-centred, high-frequency, with
 channels that do not move together, which natural textures rarely are; on
 the dev photos' outputs 98 % of covered 4x4 blocks and 2 % of others pass
 that test), unless one of its landmarks (eyes, nose, mouth corners) lies off
 the noise.  A face covered only in part still counts: a box moved a little
 low leaves the eyes out of it, and the face's box then lay two thirds on the
-cover, which is how `check` called such a picture clean.  A detector firing on
+cover (from the eye line, 0.70-0.73), which is how `check` called such a
+picture clean while the bar was 60 % and had no exception.  A detector firing on
 a cover puts its landmarks on the cover: on the 264 dev photos' outputs and a
 1080p clip's, no detection lies mostly on a cover at all.
 
@@ -33,8 +34,11 @@ from ..detect import FaceFinder, Plan
 from ..inorder import InOrder
 from ..settings import Settings
 
-# A detection whose box lies at least this much on cover noise is taken for the cover itself.
-ON_COVER = 0.6
+# A detection whose box lies at least this much on cover noise is taken for the cover itself (unless a
+# landmark lies off it).  0.6 until 2026-12-06: a face covered from the eye line down lies 0.70-0.73
+# on its cover, its eyes on the cover's edge, and passed; no detection on the dev photos' outputs
+# or the scorer's clip's lies over 0.6 on a cover at all.
+ON_COVER = 0.75
 NOISE_BLOCK = 4
 _LUMA = np.array([299, 587, 114], np.int32)  # BT.601, in thousandths
 
@@ -146,10 +150,10 @@ def noise_share(boxes: npt.NDArray[np.int64], rgb: np.ndarray) -> npt.NDArray[np
 
 
 def features_shown(landmarks: npt.NDArray[np.float32], rgb: np.ndarray) -> bool:
-    """Whether any of a face's (5, 2) landmarks lies off the cover: over a third of the 3 x 3 blocks
-    around it not marked by `cover_noise` (one block alone is not enough: an eye's own
-    texture passes for noise now and then, and an eye just above a cover's edge has the edge's
-    blocks below it).  Judged on a window, as in `noise_share`; NaN lies nowhere."""
+    """Whether any of a face's (5, 2) landmarks lies off the cover: a third or more of the 3 x 3
+    blocks around it not marked by `cover_noise` (one block alone is not enough: an eye's own
+    texture passes for noise now and then, and an eye on a cover's edge has the edge's blocks
+    below it: with a cover from the eye line down, the upper eyes, brows and forehead show).  Judged on a window, as in `noise_share`; NaN lies nowhere."""
     b = NOISE_BLOCK
     h, w = rgb.shape[:2]
     for x, y in landmarks[np.isfinite(landmarks).all(axis=1)].astype(np.int64).tolist():
@@ -158,7 +162,7 @@ def features_shown(landmarks: npt.NDArray[np.float32], rgb: np.ndarray) -> bool:
         x0, y0 = max(0, (x // b - 1) * b), max(0, (y // b - 1) * b)
         x1, y1 = min(w, (x // b + 2) * b), min(h, (y // b + 2) * b)
         around = cover_noise(rgb[y0 : min(h, y1 + b), x0 : min(w, x1 + b)])[: y1 - y0, : x1 - x0]
-        if around.mean() < 2 / 3:
+        if 3 * int(around.sum()) <= 2 * around.size:
             return True
     return False
 
