@@ -356,7 +356,13 @@ def audited_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Job, 
 
     monkeypatch.setattr(_Run, "_find", counted_find)
     monkeypatch.setattr(video_pipeline, "_write", counted_write)
-    return job, Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit")), passes
+    # At a named CRF, not under the size cap: held to this clip's 148 kbit/s, x264 smooths the cover's
+    # noise in the first frames until the audit's box lies only 0.76 on what `cover_noise` marks, a hair
+    # over `ON_COVER`, and x264's bytes move a little in a long-lived process (docs/video.md), so
+    # the number of further passes was luck (four passes once in CI).  The loop is what these tests
+    # are about; the cap's own pass has its tests below.
+    settings = Settings(seed=1, crf=18)
+    return job, Protector(settings, profile=scripted_profile(audit="scripted-audit")), passes
 
 
 def test_video_audit_face_is_covered_in_a_further_pass(
