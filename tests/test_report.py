@@ -12,13 +12,16 @@ import base64
 import io
 import json
 import re
+import shutil
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 from playwright.sync_api import Page
+from skimage import data
 
 import sounds
 from conftest import (
@@ -32,7 +35,7 @@ from conftest import (
     write_clip,
     write_tagged_photos,
 )
-from unseen import report
+from unseen import report, report_format
 
 WIDER = SHARED / "data" / "faces" / "wider_val"
 SECTION = re.compile(r"<section.*?</section>", re.S)
@@ -234,3 +237,114 @@ def test_the_report_over_wider_val_carries_no_original_pixels_and_no_name(page: 
     assert all(url.startswith(("file://", "data:")) for url in requests), [
         u for u in requests if "://" in u[:8]
     ]
+
+
+# `unseen check` on a folder a report travels in: it knows unseen's own report by its content.
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a protected photo of the astronaut and the report of that run."""
+    folder = tmp_path_factory.mktemp("reported")
+    photo = folder / "in" / "astronaut.jpg"
+    photo.parent.mkdir()
+    Image.fromarray(data.astronaut()).save(photo, quality=90)
+    run = run_cli("protect", photo, "-o", folder / "out", "--report", folder / "out")
+    assert run.code == 0, run.stderr
+    return folder / "out"
+
+
+def reworked(reported: Path, into: Path, edit: Any = None, thumb: bytes | None = None) -> Path:
+    """A copy of the reported folder whose report has ``edit`` applied to its data and, with
+    ``thumb``, that JPEG as its first thumbnail, the page rendered again as unseen renders it."""
+    shutil.copytree(reported, into)
+    data = json.loads((into / "report.json").read_text())
+    thumbs = report_format.thumbnails((into / "report.html").read_text())
+    if edit is not None:
+        edit(data)
+    if thumb is not None:
+        thumbs[0][0] = thumb
+    (into / "report.json").write_text(json.dumps(data, indent=1) + "\n")
+    (into / "report.html").write_text(report_format.page(data, thumbs))
+    return into
+
+
+def checked(folder: Path, *flags: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    run = run_cli("check", folder, "--json", *flags)
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    return run.code, {Path(str(r["path"])).name: r for r in lines}
+
+
+def test_check_calls_unseens_own_report_clean_beside_the_outputs(reported: Path) -> None:
+    """protect writes the report into the output folder; check on that folder agrees: all clean."""
+    code, results = checked(reported)
+    assert code == 0, results
+    assert {name: r["status"] for name, r in results.items()} == {
+        "report.json": "clean",
+        "report.html": "clean",
+        **{p.name: "clean" for p in reported.glob("unseen-*.jpg")},
+    }
+    run = run_cli("check", reported)
+    assert "clean report.html (unseen's report)" in run.stderr, run.stderr
+
+
+def test_check_names_what_a_report_can_still_say_about_someone(reported: Path, tmp_path: Path) -> None:
+    """An input's name (a run that kept names) and a reason typed for a region left visible."""
+
+    def named(data: dict[str, Any]) -> None:
+        data["files"][0]["input"] = "JaneRoe.jpg"
+        data["files"][0]["left_visible"] = [{"id": "r7", "kind": "face", "reason": "spokesperson, agreed"}]
+
+    code, results = checked(reworked(reported, tmp_path / "out", named))
+    assert code == 3
+    for name in report_format.FILES:
+        assert results[name]["status"] == "dirty"
+        findings = results[name]["findings"]
+        assert any("names its input, 'JaneRoe.jpg'" in f for f in findings), findings
+        assert any("region r7 left visible, with a reason a person wrote" in f for f in findings), findings
+
+
+def test_check_sees_a_face_in_a_report_thumbnail(
+    reported: Path, tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A thumbnail is a picture like any other: the face audit reads it, and its JPEG's segments."""
+    shot = io.BytesIO()
+    Image.fromarray(astronaut).resize((320, 320)).save(shot, "JPEG", quality=80, comment=b"Jane Roe")
+    code, results = checked(reworked(reported, tmp_path / "out", thumb=shot.getvalue()))
+    assert code == 3
+    findings = results["report.html"]["findings"]
+    assert any(f.startswith("report: file 1, thumbnail 1: face at") for f in findings), findings
+    assert any("thumbnail 1: JPEG:COM comment" in f for f in findings), findings
+    assert results["report.json"]["status"] == "clean"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda d: d.update(where="Minsk"), id="a field no report has"),
+        pytest.param(lambda d: d["files"][0].update(kind="map"), id="a value no report writes"),
+        pytest.param(
+            lambda d: d["files"][0]["checks"].append("Jane Roe was here"), id="a check no report names"
+        ),
+    ],
+)
+def test_check_judges_a_report_that_says_more_than_unseen_writes_like_any_file(
+    reported: Path, tmp_path: Path, change: Any
+) -> None:
+    code, results = checked(reworked(reported, tmp_path / "out", change))
+    assert code == 3
+    for name in report_format.FILES:
+        assert results[name]["status"] == "dirty"
+        assert any(f.startswith("not a report as unseen writes it: ") for f in results[name]["findings"])
+
+
+def test_check_judges_an_edited_report_page_like_any_file(reported: Path, tmp_path: Path) -> None:
+    shutil.copytree(reported, tmp_path / "out")
+    page = tmp_path / "out" / "report.html"
+    page.write_text(page.read_text().replace("<h1>unseen report</h1>", "<h1>Jane Roe's report</h1>"))
+    code, results = checked(tmp_path / "out", "--no-faces")
+    assert code == 3 and results["report.json"]["status"] == "clean"
+    assert (
+        "not a report as unseen writes it: the page is not the one the report.json beside it renders"
+        in (results["report.html"]["findings"])
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from . import kinds, meta
+from . import kinds, meta, report_format
 from .datatypes import Detections, FileKind, FileResult, Status
 from .detect import FaceFinder
 from .errors import UnseenError, UnsupportedError, VerificationError
@@ -26,6 +26,7 @@ from .inorder import InOrder
 from .jobs import failed
 from .media import image as image_io
 from .media.video import VideoReader
+from .meta import jpeg
 from .profiles import resolve
 from .settings import Settings
 from .verify.audit import Audit, Beside, audited_frames
@@ -88,12 +89,19 @@ class Checker:
         return result
 
     def _check(self, path: Path) -> FileResult:
+        unlike = None  # why a file named as a report is not one unseen wrote
+        if path.name in report_format.FILES:
+            own = self._own_report(path)
+            if isinstance(own, FileResult):
+                return own
+            unlike = f"not a report as unseen writes it: {own}"
         try:
             found: kinds.FileKind | None = kinds.identify(path)
         except UnsupportedError:
             found = None  # a kind unseen refuses to clean (RAW, PDF...) can still be scanned
         kind: FileKind = found.kind if found else "other"
         findings = [str(f) for f in meta.scan(path, use_exiftool=self.use_exiftool)]
+        findings += [unlike] if unlike is not None else []
         if found is None and not findings:
             return FileResult(
                 path, None, "failed", error="not a picture, video or recording unseen can read", kind=kind
@@ -113,6 +121,43 @@ class Checker:
             findings += boxes
         status: Status = "dirty" if findings else "clean"
         return FileResult(path, None, status, faces=faces, kind=kind, findings=findings)
+
+    def _own_report(self, path: Path) -> FileResult | str:
+        """A report unseen wrote (`report_format`), judged by what it can still say about someone:
+        names, typed reasons, and its page's thumbnails as pictures; for any other file of that
+        name, why it is not one (it is then judged like every file)."""
+        try:
+            data = report_format.read(path.with_name("report.json"))
+            thumbs: list[list[bytes]] = []
+            if path.name == "report.html":
+                text = path.read_text(encoding="utf-8")
+                thumbs = report_format.thumbnails(text)
+                if len(thumbs) != len(data["files"]) or report_format.page(data, thumbs) != text:
+                    return "the page is not the one the report.json beside it renders"
+        except report_format.NotAReport as exc:
+            return str(exc)
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"{path.name} does not read as a report ({exc})"
+        findings = report_format.identifying(data)
+        for n, shots in enumerate(thumbs, start=1):
+            for k, shot in enumerate(shots, start=1):
+                findings += [
+                    f"report: file {n}, thumbnail {k}: {seen}" for seen in self._thumbnail(path, shot)
+                ]
+        status: Status = "dirty" if findings else "clean"
+        return FileResult(path, None, status, kind="other", findings=findings, note="unseen's report")
+
+    def _thumbnail(self, path: Path, shot: bytes) -> Iterator[str]:
+        """What one of a report page's JPEG thumbnails shows or carries."""
+        yield from (str(f) for f in jpeg.scan_bytes(shot))
+        try:
+            with image_io.open_image(path, shot) as img:
+                rgb = np.asarray(img.convert("RGB"))
+        except (UnseenError, OSError, ValueError) as exc:
+            yield f"does not decode ({exc})"
+            return
+        if self.audit is not None:
+            yield from _describe(self.audit.visible(rgb), 0, False)
 
     def _faces(self, path: Path, is_video: bool) -> Iterator[str]:
         """The faces the audit sees; without the audit (``--no-faces``), the picture is still read,

@@ -495,7 +495,7 @@ def _summary(result: FileResult) -> list[str]:
     if result.status == "stripped":
         return [f"stripped {name} -> {result.output} ({result.note})"]
     if result.status == "clean":
-        return [f"clean {name}"]
+        return [f"clean {name}" + (f" ({result.note})" if result.note else "")]
     if result.status == "dirty":
         return [f"NOT CLEAN {result.input}: {len(result.findings)} item(s)"] + [
             f"  {f}" for f in result.findings

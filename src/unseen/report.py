@@ -15,8 +15,6 @@ appear in a picture is not consent to appear in its report.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import os
@@ -35,72 +33,14 @@ from .media import image as image_io
 from .media.video import VideoReader
 from .meta import exiftool
 from .plan import Plan, Region, Schedule, Track
+from .report_format import FORMAT, GROUPS, OTHER, PHOTO_CHECKS, RECORDING_CHECKS, VERSION, VIDEO_CHECKS, page
 from .settings import Settings
 from .write import staged, write_bytes
 
 THUMB_SIDE = 320
 VIDEO_THUMBS = 4
 SHORT = 3  # a spelling this short is replaced only as a word of its own, not followed by a space
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
-PHOTO_CHECKS = (
-    "the written file decodes in the format, size and frame count meant",
-    "every covered region differs from the original and carries the cover",
-    "every region left visible is unchanged (bit for bit in lossless formats)",
-    "the face audit sees no face outside the regions left visible",
-)
-VIDEO_CHECKS = (
-    "every frame decodes; frame count, first and last timestamps match the input",
-    "covered boxes carry the cover and boxes left visible are unchanged, on frames sampled across the clip",
-    "the face audit sees no face outside the boxes left visible, on the frames `unseen check` samples",
-)
-
-# The names the report gives metadata by, keyed by the head of a finding's group (what comes
-# before ':' - exiftool's family-1 group, our parsers' format - cut at '-', ',' or ' ', in lower
-# case, as it is or without trailing digits).  A fixed list, as tag names and even some groups are the
-# file's own words: a PNG keyword "JaneDoe" is exiftool's "PNG:JaneDoe", an iXML element its
-# "XML:BwfxmlJaneDoe", an XMP namespace prefix its "XMP-janedoe".  What is not here is "other".
-GROUPS = {
-    **dict.fromkeys(("exif", "ifd", "exififd", "subifd", "interopifd", "mpf", "makernotes"), "EXIF"),
-    "gps": "GPS",
-    "xmp": "XMP",
-    "iptc": "IPTC",
-    **dict.fromkeys(("icc", "icc_profile"), "ICC profile"),
-    "photoshop": "Photoshop",
-    **dict.fromkeys(("jfif", "jfxx"), "JFIF"),
-    **dict.fromkeys(("jpeg", "app", "adobe", "ducky"), "JPEG"),
-    "png": "PNG",
-    "gif": "GIF",
-    "webp": "WebP",
-    "bmp": "BMP",
-    "tiff": "TIFF",
-    **dict.fromkeys(("mov", "mp4", "quicktime", "track", "userdata", "itemlist", "keys"), "MP4"),
-    "matroska": "Matroska",
-    "avi": "AVI",
-    "mpegts": "MPEG-TS",
-    **dict.fromkeys(("wav", "wave", "riff", "rf64"), "WAV"),
-    "xml": "XML",
-    **dict.fromkeys(("id3", "id3v"), "ID3"),
-    **dict.fromkeys(("mp3", "mpeg"), "MP3"),
-    "flac": "FLAC",
-    **dict.fromkeys(("ogg", "oggvorbis", "oggopus", "opus", "vorbis"), "Ogg"),
-    "aiff": "AIFF",
-    **dict.fromkeys(("ape", "apev"), "APE"),
-    **dict.fromkeys(("adts", "aac"), "AAC"),
-    "amr": "AMR",
-    "file": "file",
-    "composite": "Composite (worked out by exiftool)",
-    "exiftool": "exiftool's warnings or errors",
-}
-OTHER = "other"
-
-RECORDING_CHECKS = {
-    "disguised": (
-        "the written file decodes and its sound is as long as the input's",
-        "the voice is moved in pitch wherever the input has one",
-    ),
-    "kept": ("the written file holds the input's sound, as long (its very packets where copied)",),
-}
 KINDS = {"video": "video", "audio": "recording"}  # the rest: "photo"
 
 
@@ -119,8 +59,8 @@ def build(results: list[FileResult], run: Run) -> dict[str, object]:
     """The report as JSON-ready data, thumbnails left out."""
     statuses = Counter(r.status for r in results)
     return {
-        "format": "unseen-report",
-        "version": 2,  # 2: metadata_removed counts items per group, naming no tag
+        "format": FORMAT,
+        "version": VERSION,
         "tool": f"unseen {run.version}",
         "settings": {
             "style": run.settings.style,
@@ -139,7 +79,7 @@ def write(folder: Path, results: list[FileResult], run: Run) -> None:
     thumbs = [_thumbnails(r) for r in results]
     for name, text in (
         ("report.json", json.dumps(data, indent=1) + "\n"),
-        ("report.html", _html(data, thumbs)),
+        ("report.html", page(data, thumbs)),
     ):
         with staged(folder / name) as temp:
             write_bytes(temp, text.encode())
@@ -327,84 +267,3 @@ def _jpeg(rgb: np.ndarray) -> bytes:
     out = io.BytesIO()
     img.save(out, "JPEG", quality=80)
     return out.getvalue()
-
-
-def _html(data: dict[str, object], thumbs: list[list[bytes]]) -> str:
-    files = data["files"]
-    assert isinstance(files, list)
-    cards = "\n".join(_card(entry, shots) for entry, shots in zip(files, thumbs, strict=True))
-    summary = ", ".join(f"{n} {status}" for status, n in data["summary"].items())  # type: ignore[attr-defined]
-    settings = data["settings"]
-    assert isinstance(settings, dict)
-    e = html.escape
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="referrer" content="no-referrer">
-<title>unseen report</title>
-<style>{_STYLE}</style></head>
-<body>
-<h1>unseen report</h1>
-<p>{e(str(data["tool"]))}; cover {e(str(settings["style"]))}, profile {e(str(settings["profile"]))},
-targets {e(", ".join(map(str, settings["targets"])))};
-{len(files)} file(s): {e(summary)}; {data["seconds"]} s in all.</p>
-<p class="note">Thumbnails show the covered outputs only. This report names no input file unless the run kept names.</p>
-{cards}
-</body></html>
-"""
-
-
-def _card(entry: dict[str, object], shots: list[bytes]) -> str:
-    e = html.escape
-    title = f"File {entry['file']} ({entry['kind']})"
-    if entry.get("input"):
-        title += f": {entry['input']}"
-    status = str(entry["status"])
-    images = "".join(
-        f'<img alt="covered output" src="data:image/jpeg;base64,{base64.b64encode(s).decode()}">'
-        for s in shots
-    )
-    rows = [("status", status + (" (self-check passed)" if entry.get("self_check") else ""))]
-    if entry.get("output"):
-        rows.append(("output", str(entry["output"])))
-    if entry.get("voice"):
-        rows.append(("voice", str(entry["voice"])))
-    if entry.get("error"):
-        rows.append(("why", str(entry["error"])))
-    covered = entry.get("covered") or []
-    assert isinstance(covered, list)
-    if entry["kind"] != "recording":  # a recording has no picture to cover
-        rows.append(
-            ("covered", ", ".join(f"{c['count']} {c['kind']} ({c['source']})" for c in covered) or "nothing")
-        )
-    visible = entry.get("left_visible") or []
-    assert isinstance(visible, list)
-    if visible:
-        rows.append(
-            ("left visible", "; ".join(f"{v['id']}: {v['reason'] or 'no reason given'}" for v in visible))
-        )
-    timing = f"{entry['seconds']} s"
-    if "analysis_seconds" in entry:
-        timing = f"{entry['analysis_seconds']} s finding, {timing} covering and checking"
-    rows.append(("time", timing))
-    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-    checks = "".join(f"<li>{e(str(c))}</li>" for c in entry.get("checks", []))  # type: ignore[attr-defined]
-    removed = entry.get("metadata_removed") or []
-    assert isinstance(removed, list)
-    gone = ", ".join(f"{e(str(g['group']))} ({g['items']})" for g in removed) or "none found"
-    extra = (
-        f"<h3>Checks passed</h3><ul>{checks}</ul><h3>Metadata removed (items per kind)</h3><p class=tags>{gone}</p>"
-        if checks
-        else ""
-    )
-    return f'<section class="{e(status)}"><h2>{e(title)}</h2><div class=shots>{images}</div><table>{table}</table>{extra}</section>'
-
-
-_STYLE = """
-body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#111}
-section{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:1em 0}
-section.protected{border-left:6px solid #1a7f37}section.failed,section.unverified,section.refused{border-left:6px solid #b42318}
-.shots img{max-height:180px;margin:0 .5em .5em 0;border:1px solid #ddd}
-th{text-align:left;padding-right:1em;vertical-align:top;white-space:nowrap}.note{color:#555}
-.tags{font-family:ui-monospace,monospace;font-size:13px;color:#333}
-"""

@@ -183,8 +183,13 @@ def write_clean(src: Path, dst: Path) -> None:
 
 def scan(path: Path) -> list[Finding]:
     """Every segment a decoder does not need, and any data after the picture."""
+    return scan_bytes(path.read_bytes())
+
+
+def scan_bytes(data: bytes) -> list[Finding]:
+    """`scan` of a JPEG held in memory (a report page's thumbnail)."""
     try:
-        segs, trailer = segments(path.read_bytes())
+        segs, trailer = segments(data)
     except NotClean as exc:
         return [Finding("unseen", f"JPEG:unparsed ({exc})")]
     found = []

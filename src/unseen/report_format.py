@@ -1,0 +1,287 @@
+"""The run report's two files as `unseen.report` writes them and as `unseen.check` must know them.
+
+A report is made to travel with the outputs, so ``unseen check`` on the folder
+they travel in meets it.  Read by exiftool like any file, the JSON's keys and
+the page's title came out as metadata, and a folder ``protect`` had just
+written failed its check.  So ``check`` recognises a report by its content,
+never by its name alone: ``report.json`` must hold exactly the fields and
+values a report holds (`read`), and ``report.html`` must be, byte for byte,
+the page rendered (`page`) from the ``report.json`` beside it and the
+thumbnails it carries (`thumbnails`).  What such a report can still say about
+someone is named (`identifying`); the thumbnails are the caller's to judge
+like any picture.  A file that is not exactly that is judged like any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+FILES = ("report.json", "report.html")
+FORMAT, VERSION = "unseen-report", 2  # 2: metadata_removed counts items per group, naming no tag
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+_THUMB = re.compile(r'<img alt="covered output" src="data:image/jpeg;base64,([A-Za-z0-9+/=]*)">')
+_SECTION = re.compile(r"<section .*?</section>", re.S)
+
+
+PHOTO_CHECKS = (
+    "the written file decodes in the format, size and frame count meant",
+    "every covered region differs from the original and carries the cover",
+    "every region left visible is unchanged (bit for bit in lossless formats)",
+    "the face audit sees no face outside the regions left visible",
+)
+VIDEO_CHECKS = (
+    "every frame decodes; frame count, first and last timestamps match the input",
+    "covered boxes carry the cover and boxes left visible are unchanged, on frames sampled across the clip",
+    "the face audit sees no face outside the boxes left visible, on the frames `unseen check` samples",
+)
+
+# The names the report gives metadata by, keyed by the head of a finding's group (what comes
+# before ':' - exiftool's family-1 group, our parsers' format - cut at '-', ',' or ' ', in lower
+# case, as it is or without trailing digits).  A fixed list, as tag names and even some groups are the
+# file's own words: a PNG keyword "JaneDoe" is exiftool's "PNG:JaneDoe", an iXML element its
+# "XML:BwfxmlJaneDoe", an XMP namespace prefix its "XMP-janedoe".  What is not here is "other".
+GROUPS = {
+    **dict.fromkeys(("exif", "ifd", "exififd", "subifd", "interopifd", "mpf", "makernotes"), "EXIF"),
+    "gps": "GPS",
+    "xmp": "XMP",
+    "iptc": "IPTC",
+    **dict.fromkeys(("icc", "icc_profile"), "ICC profile"),
+    "photoshop": "Photoshop",
+    **dict.fromkeys(("jfif", "jfxx"), "JFIF"),
+    **dict.fromkeys(("jpeg", "app", "adobe", "ducky"), "JPEG"),
+    "png": "PNG",
+    "gif": "GIF",
+    "webp": "WebP",
+    "bmp": "BMP",
+    "tiff": "TIFF",
+    **dict.fromkeys(("mov", "mp4", "quicktime", "track", "userdata", "itemlist", "keys"), "MP4"),
+    "matroska": "Matroska",
+    "avi": "AVI",
+    "mpegts": "MPEG-TS",
+    **dict.fromkeys(("wav", "wave", "riff", "rf64"), "WAV"),
+    "xml": "XML",
+    **dict.fromkeys(("id3", "id3v"), "ID3"),
+    **dict.fromkeys(("mp3", "mpeg"), "MP3"),
+    "flac": "FLAC",
+    **dict.fromkeys(("ogg", "oggvorbis", "oggopus", "opus", "vorbis"), "Ogg"),
+    "aiff": "AIFF",
+    **dict.fromkeys(("ape", "apev"), "APE"),
+    **dict.fromkeys(("adts", "aac"), "AAC"),
+    "amr": "AMR",
+    "file": "file",
+    "composite": "Composite (worked out by exiftool)",
+    "exiftool": "exiftool's warnings or errors",
+}
+OTHER = "other"
+
+RECORDING_CHECKS = {
+    "disguised": (
+        "the written file decodes and its sound is as long as the input's",
+        "the voice is moved in pitch wherever the input has one",
+    ),
+    "kept": ("the written file holds the input's sound, as long (its very packets where copied)",),
+}
+
+
+class NotAReport(ValueError):
+    """The file is not a report unseen wrote (or not one left as it was written)."""
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The report ``path`` holds, its every field what a report holds; `NotAReport` otherwise."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise NotAReport(f"{path.name} does not read as a report: {exc}") from exc
+    _shaped(data, _REPORT, "report")
+    return data  # type: ignore[no-any-return]
+
+
+def identifying(data: dict[str, Any]) -> list[str]:
+    """What in a valid report could still point at someone: the inputs' names (a run that kept
+    them ties each original to its output) and the reasons typed for regions left visible."""
+    found = []
+    for entry in data["files"]:
+        n = entry["file"]
+        if entry["input"] is not None:
+            found.append(f"report: file {n} names its input, {entry['input']!r} (the run kept names)")
+        for region in entry.get("left_visible", []):
+            if region["reason"]:
+                found.append(
+                    f"report: file {n}, region {region['id']} left visible, with a reason a person wrote"
+                )
+    return found
+
+
+def thumbnails(text: str) -> list[list[bytes]]:
+    """The JPEG thumbnails of each file's section of a report page, in order."""
+    return [[base64.b64decode(s) for s in _THUMB.findall(section)] for section in _SECTION.findall(text)]
+
+
+def page(data: dict[str, Any], thumbs: list[list[bytes]]) -> str:
+    """The report's HTML: one file, no script, its own CSP forbidding any load (thumbnails inline)."""
+    files = data["files"]
+    cards = "\n".join(_card(entry, shots) for entry, shots in zip(files, thumbs, strict=True))
+    summary = ", ".join(f"{n} {status}" for status, n in data["summary"].items())
+    settings = data["settings"]
+    e = html.escape
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="referrer" content="no-referrer">
+<title>unseen report</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>unseen report</h1>
+<p>{e(str(data["tool"]))}; cover {e(str(settings["style"]))}, profile {e(str(settings["profile"]))},
+targets {e(", ".join(map(str, settings["targets"])))};
+{len(files)} file(s): {e(summary)}; {data["seconds"]} s in all.</p>
+<p class="note">Thumbnails show the covered outputs only. This report names no input file unless the run kept names.</p>
+{cards}
+</body></html>
+"""
+
+
+def _card(entry: dict[str, Any], shots: list[bytes]) -> str:
+    e = html.escape
+    title = f"File {entry['file']} ({entry['kind']})"
+    if entry.get("input"):
+        title += f": {entry['input']}"
+    status = str(entry["status"])
+    images = "".join(
+        f'<img alt="covered output" src="data:image/jpeg;base64,{base64.b64encode(s).decode()}">'
+        for s in shots
+    )
+    rows = [("status", status + (" (self-check passed)" if entry.get("self_check") else ""))]
+    if entry.get("output"):
+        rows.append(("output", str(entry["output"])))
+    if entry.get("voice"):
+        rows.append(("voice", str(entry["voice"])))
+    if entry.get("error"):
+        rows.append(("why", str(entry["error"])))
+    covered = entry.get("covered") or []
+    if entry["kind"] != "recording":  # a recording has no picture to cover
+        rows.append(
+            ("covered", ", ".join(f"{c['count']} {c['kind']} ({c['source']})" for c in covered) or "nothing")
+        )
+    visible = entry.get("left_visible") or []
+    if visible:
+        rows.append(
+            ("left visible", "; ".join(f"{v['id']}: {v['reason'] or 'no reason given'}" for v in visible))
+        )
+    timing = f"{entry['seconds']} s"
+    if "analysis_seconds" in entry:
+        timing = f"{entry['analysis_seconds']} s finding, {timing} covering and checking"
+    rows.append(("time", timing))
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    checks = "".join(f"<li>{e(str(c))}</li>" for c in entry.get("checks", []))
+    removed = entry.get("metadata_removed") or []
+    gone = ", ".join(f"{e(str(g['group']))} ({g['items']})" for g in removed) or "none found"
+    extra = (
+        f"<h3>Checks passed</h3><ul>{checks}</ul><h3>Metadata removed (items per kind)</h3><p class=tags>{gone}</p>"
+        if checks
+        else ""
+    )
+    return f'<section class="{e(status)}"><h2>{e(title)}</h2><div class=shots>{images}</div><table>{table}</table>{extra}</section>'
+
+
+_STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#111}
+section{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:1em 0}
+section.protected{border-left:6px solid #1a7f37}section.failed,section.unverified,section.refused{border-left:6px solid #b42318}
+.shots img{max-height:180px;margin:0 .5em .5em 0;border:1px solid #ddd}
+th{text-align:left;padding-right:1em;vertical-align:top;white-space:nowrap}.note{color:#555}
+.tags{font-family:ui-monospace,monospace;font-size:13px;color:#333}
+"""
+
+# What a report holds, field by field: a type, a tuple of the values allowed, a pattern a text must
+# match, a list's item shape ([shape]), a dict's fields ({name: shape}; a name ending in "?" may be
+# left out), or `_COUNTS` (statuses to whole numbers).  Nothing else passes: a report that says
+# more than unseen writes is not unseen's report.
+_NUMBER = (int, float)
+_OPTIONAL_TEXT = (str, type(None))
+_WORD = re.compile(r"[a-z][a-z0-9-]*")
+_STATUSES = (
+    "protected",
+    "analysed",
+    "stripped",
+    "skipped",
+    "clean",
+    "failed",
+    "refused",
+    "unverified",
+    "dirty",
+)
+_COUNTS = object()
+_ENTRY = {
+    "file": int,
+    "input": _OPTIONAL_TEXT,
+    "output": _OPTIONAL_TEXT,
+    "kind": ("photo", "video", "recording"),
+    "status": _STATUSES,
+    "self_check": ("passed", None),
+    "error": _OPTIONAL_TEXT,
+    "seconds": _NUMBER,
+    "analysis_seconds?": _NUMBER,
+    "voice?": ("kept (--audio keep)", "disguised"),
+    "covered?": [{"kind": _WORD, "source": re.compile(r"[a-z][a-z0-9@.+-]*"), "count": int}],
+    "left_visible?": [{"id": re.compile(r"[a-z]+[0-9]+(-[0-9]+)*"), "kind": _WORD, "reason": _OPTIONAL_TEXT}],
+    "checks?": [
+        re.compile(
+            "|".join(
+                re.escape(c) for c in (*PHOTO_CHECKS, *VIDEO_CHECKS, *sum(RECORDING_CHECKS.values(), ()))
+            )
+            + r"|no metadata outside the allowlist, by unseen's own parsers( and exiftool)?"
+            + r"|[0-9]+ region\(s\) the face audit still saw were covered in a further pass"
+        )
+    ],
+    "metadata_removed?": [{"group": (*sorted(set(GROUPS.values())), OTHER), "items": int}],
+}
+_REPORT = {
+    "format": (FORMAT,),
+    "version": (VERSION,),
+    "tool": re.compile(r"unseen [0-9A-Za-z.+-]+"),
+    "settings": {"style": _WORD, "profile": ("default", "fast"), "targets": [_WORD]},
+    "seconds": _NUMBER,
+    "files": [_ENTRY],
+    "summary": _COUNTS,
+}
+
+
+def _shaped(value: Any, shape: Any, where: str) -> None:
+    """`NotAReport` unless ``value`` has ``shape`` (see `_REPORT`)."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            raise NotAReport(f"{where} is not an object")
+        fields = {name.rstrip("?"): (name.endswith("?"), inner) for name, inner in shape.items()}
+        extra = value.keys() - fields.keys()
+        if extra:
+            raise NotAReport(f"{where} holds fields a report does not: {sorted(extra)}")
+        for name, (optional, inner) in fields.items():
+            if name in value:
+                _shaped(value[name], inner, f"{where}.{name}")
+            elif not optional:
+                raise NotAReport(f"{where} lacks {name!r}")
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise NotAReport(f"{where} is not a list")
+        for i, item in enumerate(value):
+            _shaped(item, shape[0], f"{where}[{i}]")
+    elif shape is _COUNTS:
+        if not isinstance(value, dict) or any(
+            k not in _STATUSES or type(n) is not int for k, n in value.items()
+        ):
+            raise NotAReport(f"{where} is not a count of statuses")
+    elif isinstance(shape, re.Pattern):
+        if not isinstance(value, str) or not shape.fullmatch(value):
+            raise NotAReport(f"{where} is not what a report writes there")
+    elif isinstance(shape, tuple) and not all(isinstance(s, type) for s in shape):
+        if not any(value == s and type(value) is type(s) for s in shape):
+            raise NotAReport(f"{where} is not one of {shape}")
+    elif type(value) not in (shape if isinstance(shape, tuple) else (shape,)):  # bool is no number
+        raise NotAReport(f"{where} is not a {shape}")
