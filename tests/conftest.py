@@ -529,7 +529,7 @@ def make_clip(
         for packet in video.encode(None):
             out.mux(packet)
         if sound is not None:
-            _write_tone(out, sound, seconds=len(stamps) / FPS)
+            write_tone(out, sound, seconds=len(stamps) / FPS)
     return Clip(path, boxes, stamps)
 
 
@@ -563,9 +563,7 @@ def pitch_change(before: np.ndarray, after: np.ndarray, rate: int = 16_000) -> P
     return PitchChange(float(np.median(ratio) * 12), slope, float(np.std(ratio) * 12), float(both.mean()))
 
 
-def _write_tone(
-    out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, seconds: float
-) -> None:
+def write_tone(out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, seconds: float) -> None:
     t = np.arange(int(16000 * seconds)) / 16000
     tone = (0.2 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
     for start in range(0, len(tone), 1024):

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 import unseen
-from conftest import decoded, produced, run_cli, save, sha256, write_clip
+from conftest import decoded, produced, run_cli, save, sha256, write_clip, write_tone
 from scripted import Scripted, scripted_profile
 from unseen import plan as plan_mod
 from unseen.jobs import Job
@@ -317,8 +317,9 @@ def test_a_cover_span_the_clip_cannot_hold_is_refused(
 VFR_MS = [*range(0, 1000, 200), *range(1000, 2000, 40)]
 
 
-def vfr_clip(path: Path) -> None:
-    """A 160 x 96 clip of coloured blocks whose frames are shown at `VFR_MS` (milliseconds)."""
+def vfr_clip(path: Path, sound_first_ms: int = 0) -> None:
+    """A 160 x 96 clip of coloured blocks whose frames are shown at `VFR_MS` (milliseconds), or
+    that much later, with a sound stream from 0 ms, given ``sound_first_ms``."""
     rng = np.random.default_rng(8)
     image = rng.integers(40, 220, (12, 20, 3)).astype(np.uint8).repeat(8, 0).repeat(8, 1)
     with av.open(str(path), "w") as out:
@@ -327,13 +328,16 @@ def vfr_clip(path: Path) -> None:
         stream.pix_fmt = "yuv420p"
         stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
         stream.options = {"crf": "10"}
+        sound = out.add_stream("aac", rate=16000) if sound_first_ms else None
         for ms in VFR_MS:
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            frame.pts, frame.time_base = ms + sound_first_ms, Fraction(1, 1000)
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+        if sound is not None:
+            write_tone(out, sound, seconds=sound_first_ms / 1000 + 2)
 
 
 @pytest.mark.parametrize("how", ["protect", "analyse", "plan and cover"])
@@ -366,6 +370,24 @@ def test_a_time_span_covers_the_frames_on_screen_in_it_on_a_variable_frame_rate_
     if how == "analyse":
         manual = [t.boxes for t in plan_mod.load(only_plan(plans)).tracks if t.kind == "manual"]
         assert [[b[0] for b in boxes] for boxes in manual] == [[2, 10]], "the plan lists the frames covered"
+
+
+def test_a_time_span_is_read_as_a_player_counts_where_the_sound_starts_first(tmp_path: Path) -> None:
+    """Players count from the file's start.  Where the sound starts a second before the picture, a
+    span was counted from the first frame instead: ``@1.5-2.2``, read off a player, covered the
+    frames shown a second later, and the face seen at 1.5 s was left visible.  A span that ends
+    before the picture begins covers nothing and is refused."""
+    clip, out = tmp_path / "late.mp4", tmp_path / "safe.mp4"
+    vfr_clip(clip, sound_first_ms=1000)
+    run = run_cli("protect", clip, "-o", out, "--cover", "40,16,48,32@1.5-2.2", "--crf", "18")
+    assert run.code == 0, run.stderr
+    before, after = decoded(clip), decoded(out)
+    moved = [np.abs(a[16:48, 40:88] - b[16:48, 40:88]).mean() for a, b in zip(before, after, strict=True)]
+    covered = [i for i, m in enumerate(moved) if m > 12]
+    assert covered == list(range(2, 11)), f"frames shown from 1.4 s to 2.2 s: {[round(m) for m in moved]}"
+    early = run_cli("protect", clip, "-o", tmp_path / "early.mp4", "--cover", "40,16,48,32@0.2-0.8")
+    assert early.code == 1 and "the picture begins after it, at 1.00 s" in early.stderr, early.stderr
+    assert not (tmp_path / "early.mp4").exists()
 
 
 def test_a_span_meets_a_frame_while_it_is_on_screen() -> None:

@@ -207,7 +207,7 @@ def _between(keys: list[FrameBox], frame: int) -> Box | None:
 
 @dataclass(frozen=True)
 class Shown:
-    """When each frame of a video is on screen, in seconds from the start of its first frame.
+    """When each frame of a video is on screen, in seconds from the file's start, as a player counts.
 
     Frame i is shown from ``starts[i]`` until ``ends[i]``: the next frame's start, as a player
     shows it (the last frame until its own duration ends).  A time span is placed by these
@@ -336,10 +336,14 @@ def edited(
 
 def span_frames(box: ManualBox, shown: Shown) -> tuple[int, int]:
     """The first and last of the frames ``shown`` that ``box``'s time span reaches; a `PlanError`
-    when the clip ends before the span begins, since a box that covers nothing must not be
-    counted as covered."""
+    when the clip ends before the span begins (or its picture begins after the span ends, where
+    the sound starts first), since a box that covers nothing must not be counted as covered."""
     assert box.span is not None
     reached = shown.frames(box.span)
+    if not len(reached) and len(shown.starts) and box.span[1] < shown.starts[0]:
+        raise PlanError(
+            f"--cover {box.spec()}: the picture begins after it, at {shown.starts[0]:.2f} s (the sound starts first)"
+        )
     if not len(reached):
         raise PlanError(
             f"--cover {box.spec()}: the video ends before it ({len(shown.starts)} frames, {shown.end:.2f} s)"

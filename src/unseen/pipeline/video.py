@@ -412,6 +412,7 @@ class _Run:
         self.sampler = Sampler(self.total)
         self.decoded = self.written = self.most_faces = 0
         self.first_pts: int | None = None
+        self.origin: Fraction | None = None  # where a player's clock reads 0, in seconds (`_origin`)
         self.end_pts = 0
         self.time_base = vin.time_base or Fraction(1, 90_000)  # as the encoder takes it (`_start`)
         # When each frame written is on screen, in seconds from the first (`shown`).
@@ -656,15 +657,16 @@ class _Run:
             self.ctx.progress(self.written, max(self.total, self.decoded))
 
     def _on_screen(self, pts: int, duration: int) -> tuple[float, float]:
-        """When the frame written at ``pts`` is on screen, in seconds from the first frame's start:
-        until the next frame's time, as a player shows it, for a frame's own duration may be
-        missing or the average rate's (`_default_duration`); the last frame's, until its own
-        duration ends.  Recorded for `shown`."""
+        """When the frame written at ``pts`` is on screen, in seconds from the file's start as a
+        player counts it (`_origin`): until the next frame's time, as a player shows it, for a
+        frame's own duration may be missing or the average rate's (`_default_duration`); the last
+        frame's, until its own duration ends.  Recorded for `shown`."""
         following = self.stamps.peek()
         until = following if following is not None else pts + duration
-        assert self.first_pts is not None
-        start = float((pts - self.first_pts) * self.time_base)
-        end = float((until - self.first_pts) * self.time_base)
+        if self.origin is None:
+            self.origin = _origin(self.reader.container.start_time, pts * self.time_base)
+        start = float(pts * self.time_base - self.origin)
+        end = float(until * self.time_base - self.origin)
         self.starts.append(start)
         self.ends.append(end)
         return start, end
@@ -685,6 +687,19 @@ class _Run:
         # The filtered styles work on RGB pixels; they are rarer and slower anyway.
         rgb = cover(planar_to_rgb(planar, self.look), boxes, self.settings.style, self.ctx.rng)
         return rgb_to_planar(rgb, self.look)
+
+
+def _origin(file_start: int | None, first: Fraction) -> Fraction:
+    """Where a player's clock reads 0 s: the file's start (FFmpeg's, in microseconds: the earliest
+    time of any stream), which is the first frame's in most files but earlier where the sound
+    starts before the picture.  Counted from the first frame, a ``--cover`` span fell that far
+    later in the clip than a person watching it had read it (a second, and the face they saw at
+    1.2 s was left uncovered).  The first frame's own time where the two are within a
+    millisecond: FFmpeg rounds the stream's clock to microseconds."""
+    if file_start is None:
+        return first
+    start = Fraction(file_start, 1_000_000)
+    return start if start < first - Fraction(1, 1000) else first
 
 
 def _logged(cut: bool, faces: Detections, others: dict[str, Detections]) -> Detected:
