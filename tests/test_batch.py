@@ -206,6 +206,41 @@ def test_a_folder_whose_resume_key_is_not_here_is_refused(
     assert tree_hashes(tmp_path / "out") == before
 
 
+def test_a_run_whose_resume_key_cannot_be_kept_leaves_nothing_it_made(
+    tmp_path: Path, astronaut: np.ndarray, state_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state folder that cannot be made (XDG_STATE_HOME a file) refuses the run, naming it, and the
+    refused run leaves nothing behind: no output folder it made (nor the folders above it), no lock
+    or state in a folder that was there."""
+    photo_folder(tmp_path / "in", astronaut, 1)
+    (tmp_path / "a file").write_bytes(b"not a folder")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "a file")}
+    new = run_cli("protect", tmp_path / "in", "-o", tmp_path / "made" / "out", "-q", env=env)
+    assert new.code == 1 and new.stderr.strip().count("\n") == 0, new.stderr
+    assert str(tmp_path / "a file") in new.stderr and "resume keys" in new.stderr
+    assert not (tmp_path / "made").exists(), "the refused run left the output folder it made"
+    (tmp_path / "there").mkdir()
+    (tmp_path / "there" / "mine.txt").write_bytes(b"the user's")
+    before = tree_hashes(tmp_path / "there")
+    there = run_cli("protect", tmp_path / "in", "-o", tmp_path / "there", "-q", env=env)
+    assert there.code == 1 and str(tmp_path / "a file") in there.stderr, there.stderr
+    assert tree_hashes(tmp_path / "there") == before
+    assert sorted(p.name for p in (tmp_path / "there").iterdir()) == ["mine.txt"]
+    # The key kept and then the state not written: neither the state nor the key stays; a lock
+    # that was there stays.
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / LOCK).touch()
+
+    def full(*_records: object) -> None:
+        raise OutputError("disk full")
+
+    monkeypatch.setattr(Folder, "_append", full)
+    with pytest.raises(OutputError, match="disk full"), Folder(tmp_path / "locked", Settings()):
+        pass
+    assert sorted(p.name for p in (tmp_path / "locked").iterdir()) == [LOCK]
+    assert not any((state_home / "unseen" / "runs").iterdir())
+
+
 def test_a_folder_that_held_its_key_has_it_moved_out_and_resumes(
     tmp_path: Path, astronaut: np.ndarray, state_home: Path
 ) -> None:

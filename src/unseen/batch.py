@@ -79,6 +79,7 @@ GENTLE = getattr(signal, "SIGUSR1", signal.SIGTERM)
 HELD = {signal.SIGINT, signal.SIGTERM, GENTLE}  # until a starting worker has its handlers
 STATE_VERSION = 3  # 1 knew inputs by path, size and time; 2 kept its key in the folder
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # what the state names a run's private file by
+KEYS_WHERE = "(where resume keys are kept: XDG_STATE_HOME, or LOCALAPPDATA on Windows)"
 # Settings that change what an output holds; a folder holds the outputs of one set of them.
 FINGERPRINT = ("style", "format", "keep_names", "fast", "jpeg_quality", "extra_boxes", "cover", "keep",
                "audio", "crf", "detect_every", "max_pixels", "targets")  # fmt: skip
@@ -435,6 +436,7 @@ class Folder:
         self.made = False
         self.key = b""
         self.run = ""  # names the private file that holds the key (`keys_home`)
+        self._begun = False  # this run began the folder's state (`_begin`)
         self.note: str | None = None  # for the user, when an older folder's key was moved out
         # Each input's digest, and the outputs earlier runs noted for it: two inputs with the same
         # bytes each have an output of their own.
@@ -443,15 +445,46 @@ class Folder:
         self._claimed: set[str] = set()  # outputs a rerun already gave back to an input
 
     def __enter__(self) -> Folder:
-        self.made = not self.out.exists()
+        made = _missing(self.out)
+        self.made = bool(made)
+        lock_was_there = True  # until known otherwise: a lock that may be another's is never removed
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            self._lock = _locked(self.out / LOCK)
-            self._read()
-        except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
-            raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
-        self._sweep(TEMP_GLOB)  # a killed run's
+            try:
+                lock_was_there = (self.out / LOCK).exists()
+                self.out.mkdir(parents=True, exist_ok=True)
+                self._lock = _locked(self.out / LOCK)
+                self._read()
+            except OSError as exc:  # an output folder that cannot be made or written: one line, exit 1
+                raise OutputError(why_not_written(Path(exc.filename or self.out), exc)) from exc
+            self._sweep(TEMP_GLOB)  # a killed run's
+        except BaseException:
+            self._undo(made, lock_was_there)
+            raise
         return self
+
+    def _undo(self, made: list[Path], lock_was_there: bool) -> None:
+        """A run refused before it began (its key not kept, its state not written) leaves nothing it
+        made: not the state and key it began, not a lock that was not there, not the folders it made
+        (``made``, deepest first; each only while empty)."""
+        if self._lock is None:  # never held: the lock and the state are another run's, or none
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            return
+        try:
+            with contextlib.suppress(OSError, OutputError):
+                if self._begun:
+                    (self.out / STATE).unlink(missing_ok=True)
+                    (keys_home() / f"{self.run}.json").unlink(missing_ok=True)
+            if not lock_was_there:
+                with contextlib.suppress(OSError):
+                    (self.out / LOCK).unlink(missing_ok=True)  # still held: no other run takes it
+        finally:
+            self._lock.close()
+            self._lock = None
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _sweep(self, pattern: str) -> None:
         """Remove the hidden temporary files matching ``pattern`` under the folder that no live
@@ -525,6 +558,7 @@ class Folder:
         """A new state: the key first, in its private file, then the state naming it (a kill between
         leaves an unused key file behind, never a state whose key was not kept)."""
         self.run, self.key = secrets.token_hex(16), secrets.token_bytes(16)
+        self._begun = True  # the state and the key are this run's: a refusal now removes both
         _keep_key(self.run, self.key, self.settings)
         self._append({"state": STATE_VERSION, "run": self.run})
 
@@ -653,9 +687,11 @@ def _keep_key(run: str, key: bytes, settings: dict[str, object]) -> None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             if sys.platform != "win32":
                 os.chmod(folder, 0o700)  # one made before, by hand or with a looser umask
+        write_private(home / f"{run}.json", json.dumps({"key": key.hex(), "settings": settings}).encode())
     except OSError as exc:
-        raise OutputError(why_not_written(Path(exc.filename or home), exc)) from exc
-    write_private(home / f"{run}.json", json.dumps({"key": key.hex(), "settings": settings}).encode())
+        raise OutputError(f"{why_not_written(Path(exc.filename or home), exc)} {KEYS_WHERE}") from exc
+    except OutputError as exc:
+        raise OutputError(f"{exc} {KEYS_WHERE}") from exc
 
 
 def _kept_key(out: Path, run: str) -> tuple[bytes, object]:
@@ -678,6 +714,15 @@ def _kept_key(out: Path, run: str) -> tuple[bytes, object]:
         ) from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise OutputError(f"the resume key of {out} in {home} is damaged; write to a new folder") from exc
+
+
+def _missing(folder: Path) -> list[Path]:
+    """The folders that making ``folder`` (parents too) would make, deepest first."""
+    missing: list[Path] = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _parsed(line: str) -> dict[str, Any] | None:
