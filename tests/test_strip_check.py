@@ -1833,6 +1833,46 @@ def test_gif_codes_that_decode_past_the_picture_are_found_and_stripped(tmp_path:
     assert run_cli("check", tmp_path / "clean.gif", "--no-faces").code == 0
 
 
+def test_a_gif_frame_with_no_colour_table_has_no_entries_to_blank(tmp_path: Path) -> None:
+    """GIF89a lets a frame have no colour table at all, neither its own nor a global one (a viewer
+    then draws it with a default palette).  The colour table walk decoded such a frame with a table
+    of none, which no decoder reads: `check` called a valid file's image data undecodable and
+    `strip` re-encoded it.  It has no entries to hide anything in; a table beside it is still
+    walked, and image data that does not decode is still found."""
+    picture = bytes(range(64))
+    screen = b"GIF89a" + (8).to_bytes(2, "little") * 2 + b"\x00\x00\x00"  # no global colour table
+    plain = tmp_path / "plain.gif"
+    plain.write_bytes(screen + _literal_image(picture, 8) + b"\x3b")
+    with Image.open(plain) as shown:
+        assert np.asarray(shown).tobytes() == picture, "Pillow reads it (as greyscale)"
+    check = run_cli("check", plain, "--no-faces")
+    assert check.code == 0, check.stderr
+    run = run_cli("strip", plain, "-o", tmp_path / "clean.gif", "--json")
+    assert run.code == 0 and run.records()[0]["note"] == "rewritten", run.stdout + run.stderr
+    assert (tmp_path / "clean.gif").read_bytes() == plain.read_bytes(), "nothing in it to remove"
+    local = bytearray(bytes(range(192)) + bytes(576))  # entries 0-63 used
+    local[300 : 300 + len(HIDDEN)] = HIDDEN
+    mixed = tmp_path / "mixed.gif"
+    mixed.write_bytes(
+        screen + _literal_image(picture, 8, bytes(local)) + _literal_image(picture, 8) + b"\x3b"
+    )
+    found = run_cli("check", mixed, "--no-faces")
+    assert found.code == 3 and "colour table entries no viewer draws hold colours" in found.stderr, (
+        found.stderr
+    )
+    assert "does not decode" not in found.stderr
+    run = run_cli("strip", mixed, "-o", tmp_path / "mixed-clean.gif", "--json")
+    assert run.code == 0 and run.records()[0]["note"] == "rewritten", run.stdout + run.stderr
+    assert HIDDEN[:6] not in (tmp_path / "mixed-clean.gif").read_bytes()
+    assert run_cli("check", tmp_path / "mixed-clean.gif", "--no-faces").code == 0
+    broken = tmp_path / "broken.gif"
+    corner = b"\x2c" + bytes(4) + (8).to_bytes(2, "little") * 2 + b"\x00"  # 8 x 8, no table of its own
+    garbage = b"\x08\x05" + bytes([255] * 5) + b"\x00"  # codes 511: entries the decoder has not made
+    broken.write_bytes(screen + corner + garbage + b"\x3b")
+    found = run_cli("check", broken, "--no-faces")
+    assert found.code == 3 and "GIF:image data does not decode" in found.stderr, found.stderr
+
+
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel
 # pair, then (byte-aligned) the comment's length and the comment.
 AAC_SETUP_WITH_COMMENT = bytes.fromhex("12000504000020") + bytes([len(HIDDEN)]) + HIDDEN

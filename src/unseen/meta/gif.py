@@ -161,7 +161,9 @@ def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt
     entry among them: a viewer that ignores transparency draws it), or when it is the global
     background (a frame disposed "to background" may be drawn with it).  A transparent entry no
     pixel uses is drawn by no viewer: it counted once, and 3 bytes a frame went through `strip`.
-    Each image is decoded alone, on a canvas of its own size (the pixel cap holds).
+    Each image is decoded alone, on a canvas of its own size (the pixel cap holds).  An image with
+    no colour table, its own or a global one (legal: a viewer draws it with a default palette),
+    has no entries to hide anything in: it is decoded alone with none, so broken data still fails.
     """
     tables = [np.zeros(_table_size(header[10]) // 3, bool)]
     if len(tables[0]):
@@ -171,10 +173,11 @@ def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt
             local = _table_size(raw[9])
             tables.append(np.zeros(local // 3, bool))
             table, at = (raw[10 : 10 + local], tables[-1]) if local else (header[13:], tables[0])
+            flags = (0x80 | (raw[9] if local else header[10]) & 7) if table else 0
             alone = (
                 b"GIF89a"
                 + raw[5:9]
-                + bytes([0x80 | (raw[9] if local else header[10]) & 7, 0, 0])
+                + bytes([flags, 0, 0])
                 + table
                 + b"\x2c"
                 + bytes(4)
