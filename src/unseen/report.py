@@ -105,11 +105,11 @@ def _entry(number: int, r: FileResult, run: Run) -> dict[str, object]:
     if run.analysis is not None and r.input in run.analysis:
         entry["analysis_seconds"] = round(run.analysis[r.input], 2)
     if r.kind == "audio" and done:
-        entry["voice"] = _voice(r)
+        entry["voice"] = _voice(run)
     if r.plan is not None:
         entry.update(_regions(r.plan))
     if done:
-        entry["checks"] = _checks(r)
+        entry["checks"] = _checks(r, run)
         entry["metadata_removed"] = _removed(r.input)
     return entry
 
@@ -127,14 +127,16 @@ def _regions(plan: Plan) -> dict[str, object]:
     }
 
 
-def _voice(r: FileResult) -> str:
-    """What became of a recording's voice, as its result's note says (`pipeline.audio`)."""
-    return "kept (--audio keep)" if "not disguised" in (r.note or "") else "disguised"
+def _voice(run: Run) -> str:
+    """What became of a recording's voice: ``--audio keep`` keeps it, every other mode disguises it
+    or refuses the file (`pipeline.audio.protect_sound`).  Read from the run's settings, not from
+    the wording of a result's note, which was said for a person to read."""
+    return "kept (--audio keep)" if run.settings.audio == "keep" else "disguised"
 
 
-def _checks(r: FileResult) -> list[str]:
+def _checks(r: FileResult, run: Run) -> list[str]:
     if r.kind == "audio":  # no picture: what was checked is the sound
-        checks = list(RECORDING_CHECKS["kept" if _voice(r).startswith("kept") else "disguised"])
+        checks = list(RECORDING_CHECKS["kept" if _voice(run).startswith("kept") else "disguised"])
     else:
         checks = list(VIDEO_CHECKS if r.kind == "video" else PHOTO_CHECKS)
     judges = "unseen's own parsers and exiftool" if exiftool.available() else "unseen's own parsers"
