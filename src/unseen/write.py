@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .errors import OutputError
 
+# Each use of fcntl below repeats this test: mypy knows the module exists only inside one.
 if sys.platform != "win32":
     import fcntl
 
