@@ -293,7 +293,11 @@ def test_check_names_what_a_report_can_still_say_about_someone(reported: Path, t
 
     def named(data: dict[str, Any]) -> None:
         data["files"][0]["input"] = "JaneRoe.jpg"
-        data["files"][0]["left_visible"] = [{"id": "r7", "kind": "face", "reason": "spokesperson, agreed"}]
+        data["files"][0]["left_visible"] = [
+            {"id": "r7", "kind": "face", "reason": "spokesperson, agreed"},
+            {"id": "JaneRoe", "kind": "face", "reason": None},
+        ]
+        data["files"][0]["covered"].append({"kind": "face", "source": "Jane Roe's brother", "count": 1})
 
     code, results = checked(reworked(reported, tmp_path / "out", named))
     assert code == 3
@@ -301,7 +305,10 @@ def test_check_names_what_a_report_can_still_say_about_someone(reported: Path, t
         assert results[name]["status"] == "dirty"
         findings = results[name]["findings"]
         assert any("names its input, 'JaneRoe.jpg'" in f for f in findings), findings
-        assert any("region r7 left visible, with a reason a person wrote" in f for f in findings), findings
+        assert any("region 'r7' left visible, with a reason a person wrote" in f for f in findings), findings
+        assert any("left visible with an id a person wrote: 'JaneRoe'" in f for f in findings), findings
+        assert any('with a source a person wrote: "Jane Roe\'s brother"' in f for f in findings), findings
+        assert not any("yunet@1x" in f or "centerface@1x" in f for f in findings), findings
 
 
 def test_check_sees_a_face_in_a_report_thumbnail(

@@ -104,7 +104,8 @@ def read(path: Path) -> dict[str, Any]:
 
 def identifying(data: dict[str, Any]) -> list[str]:
     """What in a valid report could still point at someone: the inputs' names (a run that kept
-    them ties each original to its output) and the reasons typed for regions left visible."""
+    them ties each original to its output), and what a person wrote into a plan that the report
+    repeats: a reason for a region left visible, a region's id or source in words of their own."""
     found = []
     for entry in data["files"]:
         n = entry["file"]
@@ -113,7 +114,16 @@ def identifying(data: dict[str, Any]) -> list[str]:
         for region in entry.get("left_visible", []):
             if region["reason"]:
                 found.append(
-                    f"report: file {n}, region {region['id']} left visible, with a reason a person wrote"
+                    f"report: file {n}, region {region['id']!r} left visible, with a reason a person wrote"
+                )
+            if not _OWN_ID.fullmatch(region["id"]):
+                found.append(
+                    f"report: file {n}, a region left visible with an id a person wrote: {region['id']!r}"
+                )
+        for group in entry.get("covered", []):
+            if not _OWN_SOURCE.fullmatch(group["source"]):
+                found.append(
+                    f"report: file {n}, regions covered with a source a person wrote: {group['source']!r}"
                 )
     return found
 
@@ -218,6 +228,10 @@ _STATUSES = (
     "dirty",
 )
 _COUNTS = object()
+# The ids unseen gives regions and tracks (r1, t3, a2-18-0) and the sources it names (a detector
+# pass, "audit", "person" for a box drawn by hand, "track"); a plan edited by hand may hold others.
+_OWN_ID = re.compile(r"[a-z]+[0-9]+(-[0-9]+)*")
+_OWN_SOURCE = re.compile(r"[a-z][a-z0-9-]*@[0-9.]+x(-mirror)?|audit|person|track")
 _ENTRY = {
     "file": int,
     "input": _OPTIONAL_TEXT,
@@ -229,8 +243,8 @@ _ENTRY = {
     "seconds": _NUMBER,
     "analysis_seconds?": _NUMBER,
     "voice?": ("kept (--audio keep)", "disguised"),
-    "covered?": [{"kind": _WORD, "source": re.compile(r"[a-z][a-z0-9@.+-]*"), "count": int}],
-    "left_visible?": [{"id": re.compile(r"[a-z]+[0-9]+(-[0-9]+)*"), "kind": _WORD, "reason": _OPTIONAL_TEXT}],
+    "covered?": [{"kind": _WORD, "source": str, "count": int}],
+    "left_visible?": [{"id": str, "kind": _WORD, "reason": _OPTIONAL_TEXT}],
     "checks?": [
         re.compile(
             "|".join(
