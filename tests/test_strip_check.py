@@ -1873,6 +1873,69 @@ def test_a_gif_frame_with_no_colour_table_has_no_entries_to_blank(tmp_path: Path
     assert found.code == 3 and "GIF:image data does not decode" in found.stderr, found.stderr
 
 
+def _gif_at_code_size(path: Path, size: int, pixels: list[int], after: bytes = b"") -> Path:
+    """A 16 x 16 grey GIF whose image data has LZW minimum code size ``size``: ``pixels`` as literal
+    codes (a clear code before the table would widen them), the end code, then ``after``.  At size
+    0 the codes are one bit wide: there is no room for the end code, and the pixels fill the bytes."""
+    clear, width = 1 << size, size + 1
+    every = (1 << size) - 2 if 2 <= size < 8 else 200
+    codes = [c for n, v in enumerate(pixels) for c in ((clear, v) if n % every == 0 else (v,))]
+    codes = [*codes, clear + 1] if size else list(pixels)
+    packed = sum(code << (width * n) for n, code in enumerate(codes))
+    data = packed.to_bytes(-(-width * len(codes) // 8), "little") + after
+    blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
+    side = (16).to_bytes(2, "little") * 2
+    grey = bytes(v for i in range(256) for v in (i, i, i))
+    image = b"\x2c" + bytes(4) + side + b"\x00" + bytes([size]) + blocks + b"\x00"
+    path.write_bytes(b"GIF89a" + side + b"\xf7\x00\x00" + grey + image + b"\x3b")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("size", "where"),
+    [*((size, "after") for size in (0, 1, 2, 8, 9, 10, 11, 12)), (9, "high bits"), (12, "high bits")],
+)
+def test_gif_text_hidden_at_any_code_size_pillow_reads_is_found_and_stripped(
+    tmp_path: Path, size: int, where: str
+) -> None:
+    """Pillow reads an LZW minimum code size of 0 to 12, not GIF89a's 2 to 8 alone; the end code
+    walk followed 1 to 11.  At 0 and 12 text after the end code (after the last pixel at 0, where
+    no end code fits) went through strip and `check` called the file clean.  Above 8 a pixel's
+    literal code has up to 4 bits more than its 8, which the decoder drops: text in them went
+    through too.  A plain file at any of these sizes is still copied as it was."""
+    top = min(1 << size, 256) if size else 1
+    picture = np.random.default_rng(size).integers(0, top, 256).tolist()
+    plain = _gif_at_code_size(tmp_path / "plain.gif", size, picture)
+    if where == "after":
+        source = _gif_at_code_size(tmp_path / "hidden.gif", size, picture, HIDDEN)
+    else:
+        bits, extra = int.from_bytes(HIDDEN, "little"), size - 8
+        wide = [v | (bits >> (extra * n) & ((1 << extra) - 1)) << 8 for n, v in enumerate(picture)]
+        source = _gif_at_code_size(tmp_path / "hidden.gif", size, wide)
+    for path in (plain, source):
+        with Image.open(path) as shown:
+            assert np.asarray(shown).ravel().tolist() == picture, "Pillow shows the picture alone"
+    assert run_cli("check", plain, "--no-faces").code == 0
+    run = run_cli("strip", plain, "-o", tmp_path / "plain-clean.gif", "--json")
+    assert run.code == 0 and run.records()[0]["note"] == "rewritten", run.stdout + run.stderr
+    assert (tmp_path / "plain-clean.gif").read_bytes()[781:] == plain.read_bytes()[781:], "the same data"
+    finding = {
+        "after": "decodes past its picture"
+        if size == 0
+        else f"GIF:{len(HIDDEN)} bytes after the images' end",
+        "high bits": "GIF:image data codes pixels wider than 8 bits",
+    }[where]
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    clean = tmp_path / "clean.gif"
+    run = run_cli("strip", source, "-o", clean)
+    assert run.code == 0, run.stderr
+    assert HIDDEN[:8] not in clean.read_bytes()
+    with Image.open(clean) as shown:
+        assert np.asarray(shown.convert("L")).ravel().tolist() == picture
+    assert run_cli("check", clean, "--no-faces").code == 0
+
+
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel
 # pair, then (byte-aligned) the comment's length and the comment.
 AAC_SETUP_WITH_COMMENT = bytes.fromhex("12000504000020") + bytes([len(HIDDEN)]) + HIDDEN

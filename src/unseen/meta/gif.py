@@ -6,8 +6,10 @@ and so does anything after the trailer.  Colour table entries no viewer draws
 (no pixel uses them, nor are they the background's) are blanked: they can hold
 anything.  An image's compressed data is copied
 up to its end code: sub-blocks after it are never decoded, so they can hold
-any text; and codes that decode past the picture's last pixel are a finding
-(`_lzw_walk` follows the codes, about 0.6 s per megabyte).
+any text; and codes that decode past the picture's last pixel, or pixel codes
+wider than 8 bits (a decoder keeps the low 8), are a finding and the picture
+is written anew (`_lzw_walk` follows the codes at every code size Pillow
+reads, about 0.6 s per megabyte).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .findings import Finding, NotClean
 from .palette import drawn, holding
 
 _LOOP_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
+_WIDE = "image data codes pixels wider than 8 bits (the decoder drops the rest)"
 _GRAPHIC_CONTROL, _COMMENT, _PLAIN_TEXT, _APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
 
 
@@ -78,21 +81,29 @@ def _image(raw: bytes) -> tuple[bytes, int, bytes]:
     return raw[:at], raw[at], bytes(codes)
 
 
-def _lzw_walk(codes: bytes, size: int) -> tuple[int | None, int]:
+def _lzw_walk(codes: bytes, size: int) -> tuple[int | None, int, bool]:
     """How many bytes of ``codes`` the image's end code closes (None if it has none, or a code size
-    outside GIF's), and how many pixels the codes before it decode to.  Only code widths and string
-    lengths are followed: each code after the first since a clear adds one entry to the table, one
-    longer than the code before it, and the codes widen at each power of two up to 12 bits."""
-    if not 1 <= size <= 11:
-        return None, 0
+    no decoder reads), how many pixels the codes before it decode to, and whether a pixel's own
+    code holds more than its 8 bits.  Only code widths and string lengths are followed: each code
+    after the first since a clear adds one entry to the table, one longer than the code before it,
+    and the codes widen at each power of two up to 12 bits.
+
+    Sizes are followed as Pillow reads them, 0 to 12, not GIF89a's 2 to 8 alone: walking only
+    those let text after the end code through at 0 and 12.  At 0 the codes are one bit wide, so no
+    end code can be written and anything after the last pixel decodes past the picture; at 12 the
+    table never grows.  Above 8 a pixel's code has room for up to 4 more bits, which the decoder
+    drops: they can hold any text."""
+    if not 0 <= size <= 12:
+        return None, 0, False
     clear = 1 << size
-    lengths = [1] * 4096
+    lengths = [1] * (1 << 13)  # codes are 13 bits wide at size 12
     width, entries, previous = size + 1, clear + 2, -1
     held = bits = pos = pixels = 0
+    wide = False
     while True:
         while bits < width:
             if pos == len(codes):
-                return None, pixels
+                return None, pixels, wide
             held |= codes[pos] << bits
             bits, pos = bits + 8, pos + 1
         code = held & ((1 << width) - 1)
@@ -101,7 +112,8 @@ def _lzw_walk(codes: bytes, size: int) -> tuple[int | None, int]:
             width, entries, previous = size + 1, clear + 2, -1
             continue
         if code == clear + 1:
-            return pos, pixels
+            return pos, pixels, wide
+        wide |= 0xFF < code < clear
         if previous < 0:
             pixels += 1
         else:
@@ -114,11 +126,12 @@ def _lzw_walk(codes: bytes, size: int) -> tuple[int | None, int]:
         previous = code
 
 
-def _unread(raw: bytes) -> tuple[int, bool]:
-    """An image block's bytes after its end code, and whether its codes decode past its picture."""
+def _unread(raw: bytes) -> tuple[int, bool, bool]:
+    """An image block's bytes after its end code, whether its codes decode past its picture, and
+    whether a pixel's code holds more than its 8 bits."""
     _head, size, codes = _image(raw)
-    end, pixels = _lzw_walk(codes, size)
-    return (0 if end is None else len(codes) - end), pixels > _area(raw)
+    end, pixels, wide = _lzw_walk(codes, size)
+    return (0 if end is None else len(codes) - end), pixels > _area(raw), wide
 
 
 def _area(raw: bytes) -> int:
@@ -128,11 +141,14 @@ def _area(raw: bytes) -> int:
 
 def _ended(raw: bytes) -> bytes:
     """An image block with its data cut at the end code, in sub-blocks of 255 bytes (as it was when
-    nothing follows the end code); `NotClean` when its codes decode past its picture."""
+    nothing follows the end code); `NotClean` when its codes decode past its picture or a pixel's
+    code holds more than its 8 bits (the picture is written anew)."""
     head, size, codes = _image(raw)
-    end, pixels = _lzw_walk(codes, size)
+    end, pixels, wide = _lzw_walk(codes, size)
     if pixels > _area(raw):
         raise NotClean("image data decodes past its picture")
+    if wide:
+        raise NotClean(_WIDE)
     if end is None or end == len(codes):
         return raw
     codes = codes[:end]
@@ -246,11 +262,13 @@ def scan(path: Path) -> list[Finding]:
         return [Finding("unseen", f"GIF:unparsed ({exc})")]
     out = [Finding("unseen", f"GIF:{kind}") for kind, raw in found if not _plain(kind, raw)]
     unread = [_unread(raw) for kind, raw in found if kind == "image"]
-    hidden = sum(after for after, _ in unread)
+    hidden = sum(after for after, _, _ in unread)
     if hidden:
         out.append(Finding("unseen", f"GIF:{hidden} bytes after the images' end codes"))
-    if any(past for _, past in unread):
+    if any(past for _, past, _ in unread):
         out.append(Finding("unseen", "GIF:image data decodes past its picture"))
+    if any(wide for _, _, wide in unread):
+        out.append(Finding("unseen", f"GIF:{_WIDE}"))
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     try:
