@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from demo import camera_exif
@@ -28,6 +29,7 @@ from PIL import Image
 import conftest
 from conftest import (
     FACE,
+    FPS,
     FRAMES,
     H,
     W,
@@ -57,7 +59,8 @@ from unseen.pipeline import video as video_pipeline
 from unseen.pipeline.video import AUDIT_PASSES, _Run
 from unseen.plan import ManualBox, Shown
 from unseen.settings import Settings
-from unseen.verify.video import PixelsLost
+from unseen.verify.audit import Beside, audited_frames
+from unseen.verify.video import Expected, PixelsLost, Sampler, Verdicts, check_video
 
 # Where the scripted detector finds the clip's face: a fixed box over the middle of its path.
 CLIP_BOX = (40.0, 16.0, 110.0, 80.0, 0.9)
@@ -528,3 +531,90 @@ def test_output_under_a_file_fails_cli_and_the_next_input_runs(tmp_path: Path, s
     assert leftovers(out) == ["sub", "y.png"]
     x0, y0, x1, y1 = FACE
     assert changed_share(small, pixels(out / "y.png"), (x0 // 2, y0 // 2, x1 // 2, y1 // 2), 0) >= 0.9
+
+
+# A further pass takes again the audit's verdicts of frames that decode as before.
+
+
+def expected_of(path: Path) -> Expected:
+    """What the self-check expects of ``path`` as it is: its frames and times, no sampled boxes."""
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    end = frames[-1].pts + frames[-1].duration
+    return Expected(len(frames), frames[0].pts, end, frames[0].time_base, Sampler(len(frames)))
+
+
+def counted_audits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The frames `Audit.visible` is asked about, in order (the audit's lanes call it)."""
+    asked: list[int] = []
+    unkept = Beside._unkept
+
+    def counted(self: Beside, index: int, *args: Any) -> Any:
+        asked.append(index)
+        return unkept(self, index, *args)
+
+    monkeypatch.setattr(Beside, "_unkept", counted)
+    return asked
+
+
+def test_video_verdicts_are_taken_again_only_for_frames_that_decode_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file checked again is not audited again; a file whose frames decode otherwise is,
+    whatever was said before (the verdicts kept here say no face, the audit sees one)."""
+    monkeypatch.setattr(AuditScripted, "SCRIPT", [CLIP_BOX])
+    monkeypatch.setattr("unseen.verify.video.meta.scan", lambda path: [])  # the test clip's own tags
+    asked = counted_audits(monkeypatch)
+    audit = Protector(Settings(seed=1), profile=scripted_profile(audit="scripted-audit")).audit
+    clip = make_clip(tmp_path / "a.mp4").path
+    verdicts = Verdicts()
+    seen = check_video(clip, expected_of(clip), audit, verdicts)
+    audited = sorted(audited_frames(FRAMES))
+    assert [frame for frame, _ in seen] == audited and sorted(asked) == audited and verdicts.reused == 0
+    again = check_video(clip, expected_of(clip), audit, verdicts)
+    assert [(f, d.xyxy.tolist()) for f, d in again] == [(f, d.xyxy.tolist()) for f, d in seen]
+    assert sorted(asked) == audited and verdicts.reused == len(audited), "the same pixels, audited again"
+    verdicts.said = {frame: (digest, Detections.empty()) for frame, (digest, _) in verdicts.said.items()}
+    other = make_clip(tmp_path / "b.mp4", full_range=True).path  # the same picture, decoded a little lighter
+    assert [frame for frame, _ in check_video(other, expected_of(other), audit, verdicts)] == audited
+    assert verdicts.reused == 0 and len(asked) == 2 * len(audited)
+
+
+def test_video_further_pass_audits_only_the_frames_it_can_have_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A face the audit saw in the last frame of a 4 s clip is covered around it in a further pass;
+    x264 writes the frames well before that byte for byte as before, and their verdicts are taken
+    again: the further pass audits only the frames from a little before the new covers on."""
+    monkeypatch.setattr(Scripted, "SCRIPT", [])
+    (tmp_path / "in").mkdir()
+    total = 60
+    source = make_clip(tmp_path / "in" / "long.mp4", pts=[4 * i for i in range(total)]).path  # 15 fps
+    job = Job(source, tmp_path / "out" / "long.mp4")
+    asked = counted_audits(monkeypatch)
+    passes: list[int] = []
+    write, unkept = video_pipeline._write, Beside._unkept
+
+    def counted_write(*args: Any, **kwargs: Any) -> Any:
+        passes.append(len(asked))
+        return write(*args, **kwargs)
+
+    def seen_last(self: Beside, index: int, *args: Any) -> Any:
+        found = unkept(self, index, *args)
+        if len(passes) == 1 and index == total - 1:  # the first file's last frame shows a face
+            return index, Detections.from_boxes(
+                np.array([CLIP_BOX[:4]], np.float32), np.array([0.9], np.float32), "audit"
+            )
+        return found
+
+    monkeypatch.setattr(video_pipeline, "_write", counted_write)
+    monkeypatch.setattr(Beside, "_unkept", seen_last)
+    result = Protector(Settings(seed=1), profile=scripted_profile()).protect(job)
+    assert result.status == "protected", result
+    first, further = passes[1], len(asked) - passes[1]
+    reach = round(video_pipeline.AUDIT_REACH_S * FPS)
+    changed = [f for f in asked[passes[1] :]]
+    assert first == len(audited_frames(total)) and 0 < further < first / 2, (first, further, changed)
+    assert min(changed) >= total - 1 - reach - 12, (
+        f"frames long before the new covers audited again: {changed}"
+    )

@@ -41,6 +41,7 @@ from unseen.pipeline.video import Ctx, CutDetector, Detected, Recording, _record
 from unseen.profiles import resolve
 from unseen.settings import Settings
 from unseen.verify.audit import Audit, audited_frames
+from unseen.verify.video import Verdicts
 
 
 class Dropping:
@@ -227,10 +228,10 @@ def test_a_further_pass_covers_what_the_first_found_without_detecting_again(
     c = ctx(counting, targets=("faces", "heads"))
     c.record = Recording("0" * 64, None)
     found: dict[int, Detected] = {}
-    first, _, _ = _write(Job(clip.path, tmp_path / "first.mp4"), c, None, [], found, replay=False)
+    first, _, _ = _write(Job(clip.path, tmp_path / "first.mp4"), c, None, [], found, Verdicts(), replay=False)
     calls = (counting.calls, len(counting.areas))
     assert calls[0] and calls[1] and len(found) == sum(calls)
-    again, _, _ = _write(Job(clip.path, tmp_path / "again.mp4"), c, None, [], found, replay=True)
+    again, _, _ = _write(Job(clip.path, tmp_path / "again.mp4"), c, None, [], found, Verdicts(), replay=True)
     assert (counting.calls, len(counting.areas)) == calls, "the further pass ran the detector"
     plans = [_recorded(run, c, "0" * 64, None) for run in (first, again)]
     assert plans[0].tracks and plans[0].tracks == plans[1].tracks

@@ -24,6 +24,7 @@ pass without that cap (a larger file, never a weaker cover).
 
 from __future__ import annotations
 
+import copy
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -64,7 +65,7 @@ from ..settings import Settings
 from ..track import ESTIMATE, Motion, Tracker
 from ..verify.audit import Audit, StillVisible
 from ..verify.cover import block_means
-from ..verify.video import Expected, PixelsLost, Sampler, check_video
+from ..verify.video import Expected, PixelsLost, Sampler, Verdicts, check_video
 from ..write import staged, sync_file
 from .targets import PREFIX, Found, regions_of
 
@@ -134,8 +135,9 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
     # audit's) at the cost of decoding, covering and encoding alone.
     found: dict[int, Detected] = {}
     capped, passes, further = True, 0, 0
+    verdicts = Verdicts()  # the audit's, of the last file written: taken again where a frame is unchanged
     while True:
-        run, seen, lost = _write(job, ctx, plan, extra, found, replay=passes > 0, capped=capped)
+        run, seen, lost = _write(job, ctx, plan, extra, found, verdicts, replay=passes > 0, capped=capped)
         passes += 1
         if lost is not None:
             # The size cap starved the encoder until a sampled frame's cover (or a kept face) no longer
@@ -219,6 +221,7 @@ def _write(
     plan: Plan | None,
     extra: list[Track],
     found: dict[int, Detected],
+    verdicts: Verdicts,
     *,
     replay: bool,
     capped: bool = True,
@@ -246,7 +249,7 @@ def _write(
                 expected = run.all_frames(ctx.settings.audio)
             _reached(ctx.settings.manual_boxes(), run)
             sync_file(temp)
-            seen = check_video(temp, expected, ctx.audit)
+            seen = check_video(temp, expected, ctx.audit, verdicts)
             if seen:
                 raise StillVisible(seen)
     except StillVisible:
@@ -349,6 +352,9 @@ class _Run:
         self.job, self.ctx, self.reader, self.output, self.recorder = job, ctx, reader, output, recorder
         self.found, self.replay, self.capped = found, replay, capped
         self.settings = ctx.settings
+        # Every pass draws the cover's noise from where the first began, so a further pass writes the
+        # frames before its new covers as the first did, and their audit's verdicts hold (`Verdicts`).
+        self.rng = copy.deepcopy(ctx.rng)
         vin = reader.stream
         self.rate = meta_video.frame_rate(vin)
         self.total = int(vin.frames or 0)
@@ -580,7 +586,7 @@ class _Run:
         # the self-check, while noise that stays put is stored once and reused.  It is drawn without
         # looking at any face, so a screen pixel that happens to equal a face's says nothing about
         # it (and the lossy encoding changes every pixel anyway): unlike `cover`, no nudging.
-        screen = fill_noise((look.height, look.width, 3), self.ctx.rng)
+        screen = fill_noise((look.height, look.width, 3), self.rng)
         self.screen = rgb_to_planar(screen, look)
         self.encoder = VideoEncoder(
             out,
@@ -685,7 +691,7 @@ class _Run:
             np.copyto(out, self.screen, where=mask)
             return out
         # The filtered styles work on RGB pixels; they are rarer and slower anyway.
-        rgb = cover(planar_to_rgb(planar, self.look), boxes, self.settings.style, self.ctx.rng)
+        rgb = cover(planar_to_rgb(planar, self.look), boxes, self.settings.style, self.rng)
         return rgb_to_planar(rgb, self.look)
 
 

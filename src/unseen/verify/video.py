@@ -13,6 +13,7 @@ kept boxes are returned, for the caller to cover in a further pass.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -134,13 +135,39 @@ class Expected:
     sampler: Sampler = field(repr=False)
 
 
-def check_video(path: Path, expected: Expected, audit: Audit | None) -> list[tuple[int, Detections]]:
+@dataclass
+class Verdicts:
+    """What the audit said of each frame it judged in the last file written, by frame index: a
+    digest of the frame's pixels and of the boxes left visible in it, and the faces it saw.
+
+    A further pass writes the whole clip again, yet x264 looks only a few frames ahead, so the
+    frames well before the first one a further pass changes come out byte for byte as before
+    and decode to the same pixels.  The same audit on the same pixels says the same, so their
+    verdicts are taken again rather than worked out again (in a long clip with one find near
+    its end, most of the audit), and `unseen check` on the file still says what the audit said.
+    A frame whose digest differs, however little, is audited again.
+    """
+
+    said: dict[int, tuple[bytes, Detections]] = field(default_factory=dict)
+    reused: int = 0  # frames of the last file whose verdict was taken again
+
+    @staticmethod
+    def digest(rgb: np.ndarray, kept: np.ndarray) -> bytes:
+        both = hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=32)
+        both.update(np.packbits(kept).tobytes())
+        return both.digest()
+
+
+def check_video(
+    path: Path, expected: Expected, audit: Audit | None, verdicts: Verdicts | None = None
+) -> list[tuple[int, Detections]]:
     """Raise `VerificationError` unless ``path`` is a complete, covered, clean video.
 
-    Returns the faces the audit still sees, by frame.
+    Returns the faces the audit still sees, by frame.  With ``verdicts``, those of an earlier
+    file are taken again for frames that decode to the same pixels, and this file's are kept.
     """
     try:
-        frames, first, end, seen, leaks = _walk(path, expected, audit)
+        frames, first, end, seen, leaks = _walk(path, expected, audit, verdicts)
     except av.error.FFmpegError as exc:
         raise VerificationError(f"output does not decode: {exc}") from exc
     if frames != expected.frames:
@@ -156,7 +183,7 @@ def check_video(path: Path, expected: Expected, audit: Audit | None) -> list[tup
 
 
 def _walk(
-    path: Path, expected: Expected, audit: Audit | None
+    path: Path, expected: Expected, audit: Audit | None, known: Verdicts | None
 ) -> tuple[int, float, float, list[tuple[int, Detections]], list[meta.Finding]]:
     """Decode every frame, checking sampled ones; returns frame count, first and end time, faces seen
     and the metadata `unseen.meta.scan` finds.
@@ -168,6 +195,8 @@ def _walk(
     """
     pending = {s.index: s for s in expected.sampler.samples}
     verdicts: list[tuple[int, Detections]] = []
+    digests: dict[int, bytes] = {}  # of the frames audited afresh
+    said = known.said if known is not None else {}
     count, first, end = 0, 0.0, 0.0
     with (
         ThreadPoolExecutor(1, "unseen-scan") as scanner,  # left last: waits for the scan
@@ -188,13 +217,23 @@ def _walk(
                 rgb = reader.rgb(frame)
                 if beside is not None and count in to_audit:
                     kept = expected.sampler.kept.get(count, np.zeros((0, 4), np.int64))
-                    verdicts += beside.put(count, rgb, union_mask(kept, rgb.shape))
+                    mask = union_mask(kept, rgb.shape)
+                    digest = Verdicts.digest(rgb, mask) if known is not None else b""
+                    if count in said and said[count][0] == digest:
+                        verdicts.append((count, said[count][1]))
+                    else:
+                        digests[count] = digest
+                        verdicts += beside.put(count, rgb, mask)
                 if sample is not None:
                     _check_sample(rgb, sample)
             count += 1
         if beside is not None:
             verdicts += beside.rest()
         leaks = scanned.result()
+    verdicts.sort(key=lambda verdict: verdict[0])
+    if known is not None:
+        known.reused = len(verdicts) - len(digests)
+        known.said = {index: (digests.get(index) or said[index][0], faces) for index, faces in verdicts}
     return count, first, end, [(index, faces) for index, faces in verdicts if len(faces)], leaks
 
 
