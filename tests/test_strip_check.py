@@ -1936,6 +1936,71 @@ def test_gif_text_hidden_at_any_code_size_pillow_reads_is_found_and_stripped(
     assert run_cli("check", clean, "--no-faces").code == 0
 
 
+def _sub_block_sizes(path: Path) -> list[list[int]]:
+    """The sizes of each image's data sub-blocks in the GIF at ``path``, the end 0 left out."""
+    _header, found, _ = gif.blocks(path.read_bytes())
+    out = list[list[int]]()
+    for kind, raw in found:
+        if kind == "image":
+            pos, sizes = 11 + (3 << ((raw[9] & 7) + 1) if raw[9] & 0x80 else 0), list[int]()
+            while raw[pos]:
+                sizes.append(raw[pos])
+                pos += 1 + raw[pos]
+            out.append(sizes)
+    return out
+
+
+def test_gif_text_in_the_sizes_of_image_data_sub_blocks_is_found_and_chunked_anew(tmp_path: Path) -> None:
+    """Each data sub-block starts with its length, 1 to 255, and a decoder joins them: the lengths
+    are a free byte each.  Strip copied an image's sub-blocks as they were when nothing followed
+    its end code, so sizes of 74, 97, 110, 101 ... spelled "Jane Roe" through it, and `check`
+    called the file clean.  The same LZW bytes chunked at 255 (as Pillow does) come out."""
+    picture = np.random.default_rng(8).integers(0, 256, (40, 40), dtype=np.uint8)
+    plain = tmp_path / "plain.gif"
+    Image.fromarray(picture).save(plain)
+    header, found, _ = gif.blocks(plain.read_bytes())
+    assert [len(sizes) > 4 and set(sizes[:-1]) == {255} for sizes in _sub_block_sizes(plain)] == [True]
+    name = b"Jane Roe"
+    rebuilt = list[bytes]()
+    for kind, raw in found:
+        if kind == "image":
+            at = 10 + (3 << ((raw[9] & 7) + 1) if raw[9] & 0x80 else 0)
+            codes, pos = bytearray(), at + 1
+            while raw[pos]:
+                codes += raw[pos + 1 : pos + 1 + raw[pos]]
+                pos += 1 + raw[pos]
+            sizes = [*name, *[255] * ((len(codes) - sum(name)) // 255)]
+            sizes.append(len(codes) - sum(sizes))
+            assert 0 < sizes[-1] < 255
+            starts = np.cumsum([0, *sizes]).tolist()
+            chunks = [bytes([n]) + codes[a : a + n] for n, a in zip(sizes, starts, strict=False)]
+            raw = raw[: at + 1] + b"".join(chunks) + b"\x00"
+        rebuilt.append(raw)
+    source = tmp_path / "jane.gif"
+    source.write_bytes(header + b"".join(rebuilt) + b"\x3b")
+    assert name in bytes(_sub_block_sizes(source)[0])
+    with Image.open(source) as shown:
+        assert np.array_equal(np.asarray(shown), picture), "the same picture"
+    assert run_cli("check", plain, "--no-faces").code == 0, "Pillow's 255-byte chunks are no finding"
+    found_ = run_cli("check", source, "--no-faces")
+    assert found_.code == 3 and "GIF:image data in sub-blocks of unusual sizes" in found_.stderr, (
+        found_.stderr
+    )
+    for command, output in (("strip", "clean.gif"), ("protect", "safe.gif")):
+        run = run_cli(command, source, "-o", tmp_path / output)
+        assert run.code == 0, run.stderr
+        for sizes in _sub_block_sizes(tmp_path / output):
+            assert set(sizes[:-1]) <= {255} and 0 < sizes[-1] <= 255, (command, sizes)
+            assert name not in bytes(sizes), command
+        with Image.open(tmp_path / output) as shown:
+            assert np.array_equal(np.asarray(shown.convert("L")), picture), command
+        assert run_cli("check", tmp_path / output, "--no-faces").code == 0, command
+    clean = run_cli("strip", plain, "-o", tmp_path / "plain-clean.gif")
+    assert clean.code == 0, clean.stderr
+    assert (tmp_path / "clean.gif").read_bytes() == (tmp_path / "plain-clean.gif").read_bytes()
+    assert (tmp_path / "plain-clean.gif").read_bytes() == plain.read_bytes(), "Pillow's file as it was"
+
+
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel
 # pair, then (byte-aligned) the comment's length and the comment.
 AAC_SETUP_WITH_COMMENT = bytes.fromhex("12000504000020") + bytes([len(HIDDEN)]) + HIDDEN

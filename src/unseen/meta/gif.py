@@ -5,8 +5,9 @@ ANIMEXTS1.0), rewritten from its value; XMP, ICC and vendor extensions go,
 and so does anything after the trailer.  Colour table entries no viewer draws
 (no pixel uses them, nor are they the background's) are blanked: they can hold
 anything.  An image's compressed data is copied
-up to its end code: sub-blocks after it are never decoded, so they can hold
-any text; and codes that decode past the picture's last pixel, or pixel codes
+up to its end code, chunked anew in sub-blocks of 255 bytes (sizes chosen one
+by one spell a byte each): sub-blocks after it are never decoded, so they can
+hold any text; and codes that decode past the picture's last pixel, or pixel codes
 wider than 8 bits (a decoder keeps the low 8), are a finding and the picture
 is written anew (`_lzw_walk` follows the codes at every code size Pillow
 reads, about 0.6 s per megabyte).
@@ -140,20 +141,32 @@ def _area(raw: bytes) -> int:
 
 
 def _ended(raw: bytes) -> bytes:
-    """An image block with its data cut at the end code, in sub-blocks of 255 bytes (as it was when
-    nothing follows the end code); `NotClean` when its codes decode past its picture or a pixel's
-    code holds more than its 8 bits (the picture is written anew)."""
+    """An image block with its data cut at the end code, always chunked anew in sub-blocks of 255
+    bytes (the last shorter): the input's sub-block sizes are one free byte each, they can spell
+    any text.  Pillow and giflib chunk so, and their files come out as they were.  `NotClean` when
+    its codes decode past its picture or a pixel's code holds more than its 8 bits (the picture is
+    written anew)."""
     head, size, codes = _image(raw)
     end, pixels, wide = _lzw_walk(codes, size)
     if pixels > _area(raw):
         raise NotClean("image data decodes past its picture")
     if wide:
         raise NotClean(_WIDE)
-    if end is None or end == len(codes):
-        return raw
-    codes = codes[:end]
+    codes = codes if end is None else codes[:end]
     chunks = [codes[i : i + 255] for i in range(0, len(codes), 255)]
     return head + bytes([size]) + b"".join(bytes([len(c)]) + c for c in chunks) + b"\x00"
+
+
+def _chunked_oddly(raw: bytes) -> bool:
+    """Whether an image block's data sub-blocks vary in size before the last, or the last is longer
+    than those before it: an encoder chunks at one size (255 for Pillow, giflib, ImageMagick), so
+    sizes that vary were chosen one by one, and each can spell a byte of text."""
+    local = raw[9]
+    pos, sizes = 11 + _table_size(local), list[int]()
+    while raw[pos]:
+        sizes.append(raw[pos])
+        pos += 1 + raw[pos]
+    return len(set(sizes[:-1])) > 1 or (len(sizes) > 1 and sizes[-1] > sizes[0])
 
 
 def _kind(label: int, head: bytes) -> str:
@@ -269,6 +282,8 @@ def scan(path: Path) -> list[Finding]:
         out.append(Finding("unseen", "GIF:image data decodes past its picture"))
     if any(wide for _, _, wide in unread):
         out.append(Finding("unseen", f"GIF:{_WIDE}"))
+    if any(_chunked_oddly(raw) for kind, raw in found if kind == "image"):
+        out.append(Finding("unseen", "GIF:image data in sub-blocks of unusual sizes"))
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     try:
