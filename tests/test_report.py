@@ -35,7 +35,7 @@ from conftest import (
     write_clip,
     write_tagged_photos,
 )
-from unseen import report, report_format
+from unseen import report_format
 
 WIDER = SHARED / "data" / "faces" / "wider_val"
 SECTION = re.compile(r"<section.*?</section>", re.S)
@@ -101,7 +101,9 @@ def test_the_report_carries_no_text_the_input_chose_as_a_tag_name(
     for written in (text, page):
         assert "janedoe" not in written.lower().replace("_", ""), written
     removed = [{g["group"] for g in e["metadata_removed"]} for e in json.loads(text)["files"]]
-    assert all(groups <= set(report.GROUPS.values()) | {report.OTHER} for groups in removed), removed
+    assert all(groups <= set(report_format.GROUPS.values()) | {report_format.OTHER} for groups in removed), (
+        removed
+    )
     assert {"PNG"} <= removed[1] and {"WAV", "XML"} & removed[0], removed
 
 
