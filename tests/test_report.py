@@ -299,7 +299,8 @@ def test_check_names_what_a_report_can_still_say_about_someone(reported: Path, t
             {"id": "r7", "kind": "face", "reason": "spokesperson, agreed"},
             {"id": "JaneRoe", "kind": "face", "reason": None},
         ]
-        data["files"][0]["covered"].append({"kind": "face", "source": "Jane Roe's brother", "count": 1})
+        data["files"][0]["covered"].insert(0, {"kind": "face", "source": "Jane Roe's brother", "count": 1})
+        data["files"][0]["error"] = "cannot read /home/janeroe/<input>"
 
     code, results = checked(reworked(reported, tmp_path / "out", named))
     assert code == 3
@@ -310,6 +311,7 @@ def test_check_names_what_a_report_can_still_say_about_someone(reported: Path, t
         assert any("region 'r7' left visible, with a reason a person wrote" in f for f in findings), findings
         assert any("left visible with an id a person wrote: 'JaneRoe'" in f for f in findings), findings
         assert any('with a source a person wrote: "Jane Roe\'s brother"' in f for f in findings), findings
+        assert any("error quotes a path" in f for f in findings), findings
         assert not any("yunet@1x" in f or "centerface@1x" in f for f in findings), findings
 
 
@@ -335,6 +337,16 @@ def test_check_sees_a_face_in_a_report_thumbnail(
         pytest.param(
             lambda d: d["files"][0]["checks"].append("Jane Roe was here"), id="a check no report names"
         ),
+        pytest.param(lambda d: d.update(tool="unseen JaneRoe-12-Elm-St"), id="a tool no release is named"),
+        pytest.param(
+            lambda d: d["settings"].update(targets=["faces", "janeroe"]), id="a target there is not"
+        ),
+        pytest.param(
+            lambda d: d["files"][0].update(file=int.from_bytes(b"Jane Roe")), id="a number spelling words"
+        ),
+        pytest.param(lambda d: d["files"][0].update(seconds=0.1234567), id="a time with many decimals"),
+        pytest.param(lambda d: d["files"][0]["covered"][0].update(kind="janeroe"), id="a kind there is not"),
+        pytest.param(lambda d: d.update(files=d.pop("files")), id="fields in another order"),
     ],
 )
 def test_check_judges_a_report_that_says_more_than_unseen_writes_like_any_file(
@@ -345,6 +357,45 @@ def test_check_judges_a_report_that_says_more_than_unseen_writes_like_any_file(
     for name in report_format.FILES:
         assert results[name]["status"] == "dirty"
         assert any(f.startswith("not a report as unseen writes it: ") for f in results[name]["findings"])
+
+
+def test_check_judges_a_report_json_not_written_as_unseen_writes_it_like_any_file(
+    reported: Path, tmp_path: Path
+) -> None:
+    """A key twice (JSON keeps the last, the bytes keep both) or other spacing is not unseen's."""
+    shutil.copytree(reported, tmp_path / "out")
+    text = (tmp_path / "out" / "report.json").read_text()
+    twice = text.replace('"tool": ', '"tool": "Jane Roe, 12 Elm St",\n "tool": ', 1)
+    for edited in (twice, text.replace('": ', '":  ', 1)):
+        (tmp_path / "out" / "report.json").write_text(edited)
+        code, results = checked(tmp_path / "out", "--no-faces")
+        assert code == 3
+        assert any(
+            "not written byte for byte as a report writes it" in f for f in results["report.json"]["findings"]
+        )
+
+
+def test_check_calls_a_report_of_persons_and_text_and_a_split_track_clean(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Detectors named without a scale (ssdlite-person, ppocr-text), and a track a review split
+    (t3.1), are unseen's own words."""
+    photo = tmp_path / "in" / "astronaut.jpg"
+    photo.parent.mkdir()
+    Image.fromarray(astronaut).save(photo, quality=90)
+    out = tmp_path / "out"
+    run = run_cli("protect", photo, "-o", out, "--report", out, "--targets", "faces,persons,text")
+    assert run.code == 0, run.stderr
+    assert '"source": "ssdlite-person"' in (out / "report.json").read_text()
+    code, results = checked(out, "--no-faces")
+    assert code == 0, results
+    split = [{"id": "t3.1", "kind": "face", "reason": None}]
+    assert (
+        report_format.identifying(
+            {"files": [{"file": 1, "input": None, "error": None, "left_visible": split}]}
+        )
+        == []
+    )
 
 
 def test_check_judges_an_edited_report_page_like_any_file(reported: Path, tmp_path: Path) -> None:

@@ -19,7 +19,12 @@ import html
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from .cover import STYLES
+from .detect import DETECTORS
+from .plan import RegionKind
+from .settings import TARGETS
 
 FILES = ("report.json", "report.html")
 FORMAT, VERSION = "unseen-report", 2  # 2: metadata_removed counts items per group, naming no tag
@@ -95,10 +100,13 @@ class NotAReport(ValueError):
 def read(path: Path) -> dict[str, Any]:
     """The report ``path`` holds, its every field what a report holds; `NotAReport` otherwise."""
     try:
-        data = json.loads(path.read_bytes())
+        text = path.read_bytes()
+        data = json.loads(text)
     except (OSError, ValueError) as exc:
         raise NotAReport(f"{path.name} does not read as a report: {exc}") from exc
     _shaped(data, _REPORT, "report")
+    if text != (json.dumps(data, indent=1) + "\n").encode():  # a key twice, other spaces or escapes
+        raise NotAReport(f"{path.name} is not written byte for byte as a report writes it")
     return data  # type: ignore[no-any-return]
 
 
@@ -120,6 +128,10 @@ def identifying(data: dict[str, Any]) -> list[str]:
                 found.append(
                     f"report: file {n}, a region left visible with an id a person wrote: {region['id']!r}"
                 )
+        if entry["error"] and re.search(
+            r"[/\\]", entry["error"].replace("<folder>/", "").replace("<input>", "")
+        ):
+            found.append(f"report: file {n}'s error quotes a path (its folders may name someone)")
         for group in entry.get("covered", []):
             if not _OWN_SOURCE.fullmatch(group["source"]):
                 found.append(
@@ -209,13 +221,67 @@ th{text-align:left;padding-right:1em;vertical-align:top;white-space:nowrap}.note
 .tags{font-family:ui-monospace,monospace;font-size:13px;color:#333}
 """
 
+
 # What a report holds, field by field: a type, a tuple of the values allowed, a pattern a text must
-# match, a list's item shape ([shape]), a dict's fields ({name: shape}; a name ending in "?" may be
-# left out), or `_COUNTS` (statuses to whole numbers).  Nothing else passes: a report that says
-# more than unseen writes is not unseen's report.
-_NUMBER = (int, float)
+# match, a function that judges the value, a list's item shape ([shape]), or a dict's fields
+# ({name: shape}, in the order unseen writes them; a name ending in "?" may be left out).
+# Nothing else passes: a report that says more than unseen writes is not unseen's report, and
+# a value that could spell words (a number of any size, a float with many decimals, a target
+# that is not one, keys in another order) counts as saying more.
+def _whole(value: Any, where: str) -> None:
+    if type(value) is not int or not 0 <= value < 10**9:
+        raise NotAReport(f"{where} is not a count")
+
+
+def _seconds(value: Any, where: str) -> None:
+    if type(value) not in (int, float) or not 0 <= value < 10**8 or round(value, 2) != value:
+        raise NotAReport(f"{where} is not a time in hundredths of a second")
+
+
+def _counts(value: Any, where: str) -> None:
+    if not isinstance(value, dict) or list(value) != sorted(value) or not value.keys() <= set(_STATUSES):
+        raise NotAReport(f"{where} is not a count of statuses")
+    for status, n in value.items():
+        _whole(n, f"{where}.{status}")
+
+
+def _targets(value: Any, where: str) -> None:
+    if not isinstance(value, list) or not set(value) <= set(TARGETS) or len(set(value)) != len(value):
+        raise NotAReport(f"{where} are not targets")
+
+
+_METADATA_CHECK = re.compile(r"no metadata outside the allowlist, by unseen's own parsers( and exiftool)?")
+_EXTRA_CHECK = re.compile(
+    r"[1-9][0-9]{0,5} region\(s\) the face audit still saw were covered in a further pass"
+)
+
+
+def _checks(value: Any, where: str) -> None:
+    """The checks a file passed, as `report` lists them: its kind's, the metadata's, and the audit's
+    further pass where there was one."""
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise NotAReport(f"{where} is not a list of checks")
+    for kind in (PHOTO_CHECKS, VIDEO_CHECKS, *RECORDING_CHECKS.values()):
+        rest = value[len(kind) :]
+        if (
+            tuple(value[: len(kind)]) == kind
+            and 1 <= len(rest) <= 2
+            and _METADATA_CHECK.fullmatch(rest[0])
+            and (len(rest) == 1 or _EXTRA_CHECK.fullmatch(rest[1]))
+        ):
+            return
+    raise NotAReport(f"{where} are not the checks a report lists")
+
+
+def _sorted_by(key: Any) -> Any:
+    def judge(value: Any, where: str) -> None:
+        if value != sorted(value, key=key):
+            raise NotAReport(f"{where} is not in the order a report writes")
+
+    return judge
+
+
 _OPTIONAL_TEXT = (str, type(None))
-_WORD = re.compile(r"[a-z][a-z0-9-]*")
 _STATUSES = (
     "protected",
     "analysed",
@@ -227,48 +293,52 @@ _STATUSES = (
     "unverified",
     "dirty",
 )
-_COUNTS = object()
-# The ids unseen gives regions and tracks (r1, t3, a2-18-0) and the sources it names (a detector
-# pass, "audit", "person" for a box drawn by hand, "track"); a plan edited by hand may hold others.
-_OWN_ID = re.compile(r"[a-z]+[0-9]+(-[0-9]+)*")
-_OWN_SOURCE = re.compile(r"[a-z][a-z0-9-]*@[0-9.]+x(-mirror)?|audit|person|track")
+_KINDS = get_args(RegionKind)
+# The ids unseen gives regions and tracks (r1, t3, a2-18-0; t3.1 split in a review) and the sources
+# it names (a detector's pass, "audit", "person" for a box drawn by hand, "track"); a plan edited
+# by hand may hold others.
+_OWN_ID = re.compile(r"[a-z]+[0-9]+([.-][0-9]+)*")
+_OWN_SOURCE = re.compile(
+    "(" + "|".join(map(re.escape, DETECTORS)) + r")(@[0-9]+(\.[0-9]+)?x(-mirror)?)?|audit|person|track"
+)
 _ENTRY = {
-    "file": int,
+    "file": _whole,
     "input": _OPTIONAL_TEXT,
     "output": _OPTIONAL_TEXT,
     "kind": ("photo", "video", "recording"),
     "status": _STATUSES,
     "self_check": ("passed", None),
     "error": _OPTIONAL_TEXT,
-    "seconds": _NUMBER,
-    "analysis_seconds?": _NUMBER,
+    "seconds": _seconds,
+    "analysis_seconds?": _seconds,
     "voice?": ("kept (--audio keep)", "disguised"),
-    "covered?": [{"kind": _WORD, "source": str, "count": int}],
-    "left_visible?": [{"id": str, "kind": _WORD, "reason": _OPTIONAL_TEXT}],
-    "checks?": [
-        re.compile(
-            "|".join(
-                re.escape(c) for c in (*PHOTO_CHECKS, *VIDEO_CHECKS, *sum(RECORDING_CHECKS.values(), ()))
-            )
-            + r"|no metadata outside the allowlist, by unseen's own parsers( and exiftool)?"
-            + r"|[0-9]+ region\(s\) the face audit still saw were covered in a further pass"
-        )
-    ],
-    "metadata_removed?": [{"group": (*sorted(set(GROUPS.values())), OTHER), "items": int}],
+    "covered?": (
+        [{"kind": _KINDS, "source": str, "count": _whole}],
+        _sorted_by(lambda c: (c["kind"], c["source"])),
+    ),
+    "left_visible?": [{"id": str, "kind": _KINDS, "reason": _OPTIONAL_TEXT}],
+    "checks?": _checks,
+    "metadata_removed?": (
+        [{"group": (*sorted(set(GROUPS.values())), OTHER), "items": _whole}],
+        _sorted_by(lambda g: (g["group"] == OTHER, g["group"])),
+    ),
 }
 _REPORT = {
     "format": (FORMAT,),
     "version": (VERSION,),
-    "tool": re.compile(r"unseen [0-9A-Za-z.+-]+"),
-    "settings": {"style": _WORD, "profile": ("default", "fast"), "targets": [_WORD]},
-    "seconds": _NUMBER,
+    # A release, a pre-release or a build from a commit: digits and a commit's hex, no words.
+    "tool": re.compile(
+        r"unseen [0-9]+(\.[0-9]+){1,3}((a|b|rc|\.dev|\.post)[0-9]+)*(\+g[0-9a-f]{4,40}(\.d[0-9]{8})?)?"
+    ),
+    "settings": {"style": tuple(STYLES.names()), "profile": ("default", "fast"), "targets": _targets},
+    "seconds": _seconds,
     "files": [_ENTRY],
-    "summary": _COUNTS,
+    "summary": _counts,
 }
 
 
 def _shaped(value: Any, shape: Any, where: str) -> None:
-    """`NotAReport` unless ``value`` has ``shape`` (see `_REPORT`)."""
+    """`NotAReport` unless ``value`` has ``shape`` (see `_REPORT`); a pair of shapes must both hold."""
     if isinstance(shape, dict):
         if not isinstance(value, dict):
             raise NotAReport(f"{where} is not an object")
@@ -276,6 +346,8 @@ def _shaped(value: Any, shape: Any, where: str) -> None:
         extra = value.keys() - fields.keys()
         if extra:
             raise NotAReport(f"{where} holds fields a report does not: {sorted(extra)}")
+        if list(value) != [name for name in fields if name in value]:
+            raise NotAReport(f"{where} holds its fields in another order than a report")
         for name, (optional, inner) in fields.items():
             if name in value:
                 _shaped(value[name], inner, f"{where}.{name}")
@@ -286,16 +358,18 @@ def _shaped(value: Any, shape: Any, where: str) -> None:
             raise NotAReport(f"{where} is not a list")
         for i, item in enumerate(value):
             _shaped(item, shape[0], f"{where}[{i}]")
-    elif shape is _COUNTS:
-        if not isinstance(value, dict) or any(
-            k not in _STATUSES or type(n) is not int for k, n in value.items()
-        ):
-            raise NotAReport(f"{where} is not a count of statuses")
+    elif (
+        isinstance(shape, tuple) and len(shape) == 2 and callable(shape[1]) and not isinstance(shape[1], type)
+    ):
+        _shaped(value, shape[0], where)
+        shape[1](value, where)
     elif isinstance(shape, re.Pattern):
         if not isinstance(value, str) or not shape.fullmatch(value):
             raise NotAReport(f"{where} is not what a report writes there")
     elif isinstance(shape, tuple) and not all(isinstance(s, type) for s in shape):
         if not any(value == s and type(value) is type(s) for s in shape):
             raise NotAReport(f"{where} is not one of {shape}")
+    elif callable(shape) and not isinstance(shape, type):
+        shape(value, where)
     elif type(value) not in (shape if isinstance(shape, tuple) else (shape,)):  # bool is no number
         raise NotAReport(f"{where} is not a {shape}")

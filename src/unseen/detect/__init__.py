@@ -47,6 +47,7 @@ _MODULES = {
     "ppocr-text": "text",
     "haar-plate": "plates",
 }
+DETECTORS = tuple(_MODULES)  # every detector unseen ships, by the name plans and reports give it
 
 
 @dataclass(frozen=True)
