@@ -388,6 +388,9 @@ def test_a_time_span_is_read_as_a_player_counts_where_the_sound_starts_first(tmp
     early = run_cli("protect", clip, "-o", tmp_path / "early.mp4", "--cover", "40,16,48,32@0.2-0.8")
     assert early.code == 1 and "the picture begins after it, at 1.00 s" in early.stderr, early.stderr
     assert not (tmp_path / "early.mp4").exists()
+    # The plan says where the picture begins on that clock: `unseen review` shows its times from there.
+    assert run_cli("analyse", clip, "-o", tmp_path / "plans").code == 0
+    assert plan_mod.load(only_plan(tmp_path / "plans")).media.start == 1.0
 
 
 def test_a_span_meets_a_frame_while_it_is_on_screen() -> None:

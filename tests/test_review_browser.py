@@ -236,6 +236,7 @@ def test_video_review_keeps_carries_and_shortens(page: Page, tmp_path: Path, ast
         seek(page, 9)
         page.keyboard.press(".")  # one frame on: frame 10, exactly
         expect(page.locator("#frameno")).to_have_value("10")
+        expect(page.locator("#clock")).to_have_text("0.67 s")  # frame 10 of 15 a second, on the file's clock
         expect(page.locator("img.pic")).to_have_attribute(
             "src", f"/frame/{page_key(page)}/10.jpg?view=original"
         )

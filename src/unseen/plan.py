@@ -108,6 +108,11 @@ class Media(_Model):
         None, description="average frame rate of a video"
     )
     name: str | None = Field(None, description="the input's file name, only with --keep-names")
+    start: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None,
+        description="when a video's first frame is shown, in seconds from the file's start as a player "
+        "counts (later than 0 where the sound starts first); --cover spans count on that clock",
+    )
 
 
 class Plan(_Model):

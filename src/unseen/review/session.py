@@ -242,6 +242,7 @@ class Session:
                 "height": m.height,
                 "frames": m.frames,
                 "fps": m.fps,
+                "start": m.start or 0.0,  # the first frame's time on the file's clock, as --cover counts
                 "scale": f.previews.scale,
                 "regions": [r.model_dump() for r in f.plan.regions],
                 "candidates": [c.model_dump() for c in f.candidates],

@@ -521,7 +521,8 @@ const showFrame = guarded(async (n) => {
   const frameno = document.getElementById("frameno");
   if (frameno && document.activeElement !== frameno) frameno.value = String(n);
   const clock = document.getElementById("clock");
-  if (clock) clock.textContent = f.fps ? `${(n / f.fps).toFixed(2)} s` : "";
+  // The file's clock, as a player and --cover count it: the first frame's time, then the average rate.
+  if (clock) clock.textContent = f.fps ? `${(f.start + n / f.fps).toFixed(2)} s` : "";
   markLanes();
   await fetchBoxes(n);
   if (n === S.frame) drawOverlay();
