@@ -70,16 +70,22 @@ def blocks(data: bytes) -> tuple[bytes, list[tuple[str, bytes]], int]:
     raise NotClean("no trailer")
 
 
+def _chunks(raw: bytes) -> tuple[int, list[bytes]]:
+    """Where an image block's LZW code size lies (after its descriptor and colour table), and its
+    data sub-blocks, in order."""
+    at = 10 + _table_size(raw[9])
+    chunks, pos = [], at + 1
+    while raw[pos]:
+        chunks.append(raw[pos + 1 : pos + 1 + raw[pos]])
+        pos += 1 + raw[pos]
+    return at, chunks
+
+
 def _image(raw: bytes) -> tuple[bytes, int, bytes]:
     """An image block's descriptor with its colour table, its LZW code size, and its data with the
     sub-blocks joined."""
-    local = raw[9]
-    at = 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
-    codes, pos = bytearray(), at + 1
-    while raw[pos]:
-        codes += raw[pos + 1 : pos + 1 + raw[pos]]
-        pos += 1 + raw[pos]
-    return raw[:at], raw[at], bytes(codes)
+    at, chunks = _chunks(raw)
+    return raw[:at], raw[at], b"".join(chunks)
 
 
 def _lzw_walk(codes: bytes, size: int) -> tuple[int | None, int, bool]:
@@ -161,11 +167,7 @@ def _chunked_oddly(raw: bytes) -> bool:
     """Whether an image block's data sub-blocks vary in size before the last, or the last is longer
     than those before it: an encoder chunks at one size (255 for Pillow, giflib, ImageMagick), so
     sizes that vary were chosen one by one, and each can spell a byte of text."""
-    local = raw[9]
-    pos, sizes = 11 + _table_size(local), list[int]()
-    while raw[pos]:
-        sizes.append(raw[pos])
-        pos += 1 + raw[pos]
+    sizes = [len(chunk) for chunk in _chunks(raw)[1]]
     return len(set(sizes[:-1])) > 1 or (len(sizes) > 1 and sizes[-1] > sizes[0])
 
 
