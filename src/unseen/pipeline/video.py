@@ -210,7 +210,7 @@ def _recorded(run: _Run, ctx: Ctx, digest: str, name: str | None) -> Plan:
         frames=run.written,
         fps=plan_fps(run.rate),
         name=name,
-        start=round(float(run.shown().starts[0]), 6) if run.written else None,
+        start=round(run.starts[0], 6) if run.starts else None,
     )
     assert run.recorder is not None
     return Plan(media=media, profile=ctx.profile.name, tracks=run.recorder.tracks())
