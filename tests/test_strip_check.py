@@ -1902,7 +1902,9 @@ def test_gif_text_hidden_at_any_code_size_pillow_reads_is_found_and_stripped(
     walk followed 1 to 11.  At 0 and 12 text after the end code (after the last pixel at 0, where
     no end code fits) went through strip and `check` called the file clean.  Above 8 a pixel's
     literal code has up to 4 bits more than its 8, which the decoder drops: text in them went
-    through too.  A plain file at any of these sizes is still copied as it was."""
+    through too.  A plain file at any of these sizes keeps its pixels; its data is written anew at
+    code size 8 (an encoder's choices, the code size among them, can spell text), and strip leaves
+    that output as it is."""
     top = min(1 << size, 256) if size else 1
     picture = np.random.default_rng(size).integers(0, top, 256).tolist()
     plain = _gif_at_code_size(tmp_path / "plain.gif", size, picture)
@@ -1918,7 +1920,14 @@ def test_gif_text_hidden_at_any_code_size_pillow_reads_is_found_and_stripped(
     assert run_cli("check", plain, "--no-faces").code == 0
     run = run_cli("strip", plain, "-o", tmp_path / "plain-clean.gif", "--json")
     assert run.code == 0 and run.records()[0]["note"] == "rewritten", run.stdout + run.stderr
-    assert (tmp_path / "plain-clean.gif").read_bytes()[781:] == plain.read_bytes()[781:], "the same data"
+    written = (tmp_path / "plain-clean.gif").read_bytes()
+    assert written[781:791] == plain.read_bytes()[781:791] and written[791] == 8, (
+        "data written anew at size 8"
+    )
+    with Image.open(tmp_path / "plain-clean.gif") as shown:
+        assert np.asarray(shown.convert("L")).ravel().tolist() == picture, "the same pixels"
+    again = run_cli("strip", tmp_path / "plain-clean.gif", "-o", tmp_path / "again.gif")
+    assert again.code == 0 and (tmp_path / "again.gif").read_bytes() == written, "its own output as it was"
     finding = {
         "after": "decodes past its picture"
         if size == 0
@@ -1999,6 +2008,81 @@ def test_gif_text_in_the_sizes_of_image_data_sub_blocks_is_found_and_chunked_ane
     assert clean.code == 0, clean.stderr
     assert (tmp_path / "clean.gif").read_bytes() == (tmp_path / "plain-clean.gif").read_bytes()
     assert (tmp_path / "plain-clean.gif").read_bytes() == plain.read_bytes(), "Pillow's file as it was"
+
+
+def _lzw_with_clears(pixels: list[int], clears_after: set[int]) -> bytes:
+    """GIF LZW data at code size 8 for ``pixels``, greedy matches, with the current match cut and a
+    clear code written after each pixel in ``clears_after`` (the picture decodes the same), in
+    sub-blocks of 255 bytes; the table is never full for the small pictures it is used on."""
+    emitted = [(256, 9)]
+    table, entries, width, after_clear, prefix = dict[tuple[int, int], int](), 258, 9, True, -1
+
+    def emit(code: int) -> None:
+        nonlocal entries, width, after_clear
+        emitted.append((code, width))
+        if after_clear:
+            after_clear = False
+            return
+        entries += 1  # as the decoder counts: one entry a code after the first since a clear
+        if entries == 1 << width and width < 12:
+            width += 1
+
+    for n, value in enumerate(pixels):
+        if prefix < 0:
+            prefix = value
+        elif (prefix, value) in table:
+            prefix = table[prefix, value]
+        else:
+            emit(prefix)
+            table[prefix, value] = 258 + len(table)
+            prefix = value
+        if n in clears_after:
+            emit(prefix)
+            emitted.append((256, width))
+            table, entries, width, after_clear, prefix = {}, 258, 9, True, -1
+    if prefix >= 0:
+        emit(prefix)
+    emitted.append((257, width))
+    packed, shift = 0, 0
+    for code, bits in emitted:
+        packed, shift = packed | code << shift, shift + bits
+    data = packed.to_bytes(-(-shift // 8), "little")
+    return b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
+
+
+def test_gif_text_in_where_clear_codes_are_placed_is_written_anew(tmp_path: Path) -> None:
+    """An encoder chooses where to write clear codes (one where the table is not full changes no
+    pixel) and how long a match to write: a clear after chosen pixels spelled "Jane Roe" a bit each,
+    the picture decoded the same, and strip copied the LZW bytes while `check` called the copy
+    clean.  Each frame's data is now written anew from its pixels by one encoder (Pillow's)."""
+    picture = np.random.default_rng(9).integers(0, 256, (40, 40), dtype=np.uint8)
+    plain = tmp_path / "plain.gif"
+    Image.fromarray(picture).save(plain)
+    header, found, _ = gif.blocks(plain.read_bytes())
+    bits = int.from_bytes(b"Jane Roe", "big")
+    clears = {25 * n + 24 for n in range(64) if bits >> (63 - n) & 1}  # a bit every 25 pixels
+    rebuilt = list[bytes]()
+    for kind, raw in found:
+        if kind == "image":
+            at = 10 + (3 << ((raw[9] & 7) + 1) if raw[9] & 0x80 else 0)
+            assert raw[at] == 8 and raw[9] & 0x40, "Pillow interlaces a picture this tall"
+            stored = np.concatenate([picture[0::8], picture[4::8], picture[2::4], picture[1::2]])
+            raw = raw[: at + 1] + _lzw_with_clears(stored.ravel().tolist(), clears) + b"\x00"
+        rebuilt.append(raw)
+    source = tmp_path / "jane.gif"
+    source.write_bytes(header + b"".join(rebuilt) + b"\x3b")
+    assert source.read_bytes() != plain.read_bytes()
+    with Image.open(source) as shown:
+        assert np.array_equal(np.asarray(shown), picture), "the same picture"
+    for name, path in (("plain", plain), ("jane", source)):
+        run = run_cli("strip", path, "-o", tmp_path / f"{name}-clean.gif")
+        assert run.code == 0, run.stderr
+        assert run_cli("check", tmp_path / f"{name}-clean.gif", "--no-faces").code == 0, name
+    clean = (tmp_path / "jane-clean.gif").read_bytes()
+    assert clean == (tmp_path / "plain-clean.gif").read_bytes(), "no clear code of the input's survives"
+    assert clean == plain.read_bytes(), "Pillow's file as it was"
+    with Image.open(tmp_path / "jane-clean.gif") as shown:
+        assert np.array_equal(np.asarray(shown), picture)
 
 
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel

@@ -4,13 +4,16 @@ The only application extension kept is the loop count (NETSCAPE2.0 /
 ANIMEXTS1.0), rewritten from its value; XMP, ICC and vendor extensions go,
 and so does anything after the trailer.  Colour table entries no viewer draws
 (no pixel uses them, nor are they the background's) are blanked: they can hold
-anything.  An image's compressed data is copied
-up to its end code, chunked anew in sub-blocks of 255 bytes (sizes chosen one
-by one spell a byte each): sub-blocks after it are never decoded, so they can
-hold any text; and codes that decode past the picture's last pixel, or pixel codes
-wider than 8 bits (a decoder keeps the low 8), are a finding and the picture
-is written anew (`_lzw_walk` follows the codes at every code size Pillow
-reads, about 0.6 s per megabyte).
+anything.  An image's compressed data is never copied: its encoder's choices
+(sub-block sizes, bytes after the end code, clear codes where the table is not
+full, matches shorter than the table holds, the code size) each decode to the
+same pixels and can spell text.  Each frame is decoded alone to its palette
+indices and coded anew by Pillow's LZW encoder at code size 8, as Pillow writes
+every frame (so its files come out as they were), interlaced where the
+descriptor says so, in sub-blocks of 255 bytes.  Codes that decode past the
+picture's last pixel, or pixel codes wider than 8 bits (a decoder keeps the low
+8), are a finding and the picture is written anew (`_lzw_walk` follows the codes
+at every code size Pillow reads, about 0.6 s per megabyte).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from .findings import Finding, NotClean
-from .palette import drawn, holding
+from .palette import decoded, holding
 
 _LOOP_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 _WIDE = "image data codes pixels wider than 8 bits (the decoder drops the rest)"
+_CODE_SIZE = 8
 _GRAPHIC_CONTROL, _COMMENT, _PLAIN_TEXT, _APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
 
 
@@ -146,21 +151,47 @@ def _area(raw: bytes) -> int:
     return int.from_bytes(raw[5:7], "little") * int.from_bytes(raw[7:9], "little")
 
 
-def _ended(raw: bytes) -> bytes:
-    """An image block with its data cut at the end code, always chunked anew in sub-blocks of 255
-    bytes (the last shorter): the input's sub-block sizes are one free byte each, they can spell
-    any text.  Pillow and giflib chunk so, and their files come out as they were.  `NotClean` when
-    its codes decode past its picture or a pixel's code holds more than its 8 bits (the picture is
-    written anew)."""
+def _ended(raw: bytes, indices: npt.NDArray[np.uint8]) -> bytes:
+    """An image block with its data written anew from its decoded palette ``indices`` by one
+    encoder (`_encoded`), in sub-blocks of 255 bytes (the last shorter).  The input's encoding is
+    its encoder's choice: sub-block sizes, bytes after the end code, clear codes where none is
+    needed, shorter matches than the table holds, the code size; each can spell text and decodes
+    to the same pixels.  `NotClean` when its codes decode past its picture or a pixel's code holds
+    more than its 8 bits (the picture is written anew)."""
     head, size, codes = _image(raw)
-    end, pixels, wide = _lzw_walk(codes, size)
+    _end, pixels, wide = _lzw_walk(codes, size)
     if pixels > _area(raw):
         raise NotClean("image data decodes past its picture")
     if wide:
         raise NotClean(_WIDE)
-    codes = codes if end is None else codes[:end]
+    codes = _encoded(indices, bool(raw[9] & 0x40))
     chunks = [codes[i : i + 255] for i in range(0, len(codes), 255)]
-    return head + bytes([size]) + b"".join(bytes([len(c)]) + c for c in chunks) + b"\x00"
+    return head + bytes([_CODE_SIZE]) + b"".join(bytes([len(c)]) + c for c in chunks) + b"\x00"
+
+
+def _encoded(indices: npt.NDArray[np.uint8], interlaced: bool) -> bytes:
+    """``indices`` (rows as shown) LZW-coded as Pillow codes a GIF frame: greedy matches, a clear
+    code only when the table is full, at code size 8 (Pillow's for every frame, so its files come
+    out as they were), rows in interlaced order where the descriptor says so.  The sub-blocks it
+    writes are joined."""
+    height, width = indices.shape
+    picture = Image.frombytes("L", (width, height), np.ascontiguousarray(indices).tobytes())
+    # Pillow's own GIF writer reaches this encoder through the same call; its public `save` would
+    # not do: it remaps a palette it is allowed to optimise and never interlaces small pictures.
+    encoder = Image._getencoder("L", "gif", "L", (_CODE_SIZE, int(interlaced)))
+    encoder.setimage(picture.im, (0, 0, width, height))
+    out = bytearray()
+    done = 0
+    while not done:
+        _length, done, data = encoder.encode(1 << 16)
+        out += data
+    if done < 0:
+        raise NotClean(f"image data does not encode (error {done})")
+    codes, pos = bytearray(), 0
+    while pos < len(out) and out[pos]:
+        codes += out[pos + 1 : pos + 1 + out[pos]]
+        pos += 1 + out[pos]
+    return bytes(codes)
 
 
 def _chunked_oddly(raw: bytes) -> bool:
@@ -184,26 +215,16 @@ def _table_size(flags: int) -> int:
     return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
 
 
-def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt.NDArray[np.bool_]]:
-    """Which entries of each colour table a viewer may draw: the global table's first, then each
-    image's own table, in order (an empty mask where an image has none).
-
-    An entry counts when a pixel of an image drawn with that table uses it (a frame's transparent
-    entry among them: a viewer that ignores transparency draws it), or when it is the global
-    background (a frame disposed "to background" may be drawn with it).  A transparent entry no
-    pixel uses is drawn by no viewer: it counted once, and 3 bytes a frame went through `strip`.
-    Each image is decoded alone, on a canvas of its own size (the pixel cap holds).  An image with
-    no colour table, its own or a global one (legal: a viewer draws it with a default palette),
-    has no entries to hide anything in: it is decoded alone with none, so broken data still fails.
-    """
-    tables = [np.zeros(_table_size(header[10]) // 3, bool)]
-    if len(tables[0]):
-        tables[0][min(header[11], len(tables[0]) - 1)] = True
+def _frames(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt.NDArray[np.uint8]]:
+    """Each image's palette indices, decoded alone on a canvas of its own size (the pixel cap
+    holds), with its own colour table or else the global one.  An image with no colour table, its
+    own or a global one (legal: a viewer draws it with a default palette), is decoded with none,
+    so broken data still fails."""
+    frames = list[npt.NDArray[np.uint8]]()
     for kind, raw in found:
         if kind == "image":
             local = _table_size(raw[9])
-            tables.append(np.zeros(local // 3, bool))
-            table, at = (raw[10 : 10 + local], tables[-1]) if local else (header[13:], tables[0])
+            table = raw[10 : 10 + local] if local else header[13:]
             flags = (0x80 | (raw[9] if local else header[10]) & 7) if table else 0
             alone = (
                 b"GIF89a"
@@ -217,7 +238,32 @@ def _used(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[npt
                 + raw[10 + local :]
                 + b"\x3b"
             )
-            used = drawn(path, alone)
+            frames.append(decoded(path, alone))
+    return frames
+
+
+def _used(
+    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+) -> list[npt.NDArray[np.bool_]]:
+    """Which entries of each colour table a viewer may draw: the global table's first, then each
+    image's own table, in order (an empty mask where an image has none).
+
+    An entry counts when a pixel of an image (``frames``, `_frames`) drawn with that table uses it
+    (a frame's transparent entry among them: a viewer that ignores transparency draws it), or when
+    it is the global background (a frame disposed "to background" may be drawn with it).  A
+    transparent entry no pixel uses is drawn by no viewer: it counted once, and 3 bytes a frame
+    went through `strip`.  An image with no colour table has no entries to hide anything in.
+    """
+    tables = [np.zeros(_table_size(header[10]) // 3, bool)]
+    if len(tables[0]):
+        tables[0][min(header[11], len(tables[0]) - 1)] = True
+    images = iter(frames)
+    for kind, raw in found:
+        if kind == "image":
+            local = _table_size(raw[9])
+            tables.append(np.zeros(local // 3, bool))
+            at = tables[-1] if local else tables[0]
+            used = np.unique(next(images))
             at[used[used < len(at)]] = True
     return tables
 
@@ -242,12 +288,14 @@ def clean_bytes(data: bytes, path: Path) -> bytes:
     """``data`` (read from ``path``) with the picture blocks alone, each image's data cut at its end
     code and colour table entries no viewer draws blanked (the frames are the same)."""
     header, found, _trailer = blocks(data)
-    used = iter(_used(header, found, path))
+    frames = _frames(header, found, path)
+    used, images = iter(_used(header, found, frames)), iter(frames)
     parts = [header[:13] + _blank(header[13:], next(used))]
     for kind, raw in found:
         if kind == "image":
             local = _table_size(raw[9])
-            parts.append(_ended(raw[:10] + _blank(raw[10 : 10 + local], next(used)) + raw[10 + local :]))
+            blanked = raw[:10] + _blank(raw[10 : 10 + local], next(used)) + raw[10 + local :]
+            parts.append(_ended(blanked, next(images)))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
             parts.append(b"\x21\xf9\x04" + raw[3:7] + b"\x00")
@@ -289,7 +337,7 @@ def scan(path: Path) -> list[Finding]:
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     try:
-        hidden = _hidden(header, found, _used(header, found, path))
+        hidden = _hidden(header, found, _used(header, found, _frames(header, found, path)))
     except NotClean as exc:
         out.append(Finding("unseen", f"GIF:{exc}"))
     else:

@@ -25,14 +25,26 @@ def drawn(path: Path, picture: bytes) -> npt.NDArray[np.uint8]:
     """The palette indices a picture made in memory from ``path``'s parts draws (one image of its
     own: a PNG's or an animation frame's data, a GIF frame on a canvas of its size), decoded under
     the pixel cap; `NotClean` where it does not decode or is over the cap."""
+    indices: npt.NDArray[np.uint8] = np.unique(_decode(path, picture))
+    return indices
+
+
+def decoded(path: Path, picture: bytes) -> npt.NDArray[np.uint8]:
+    """Every palette index of such a picture, row by row as shown (`drawn`; a two-colour picture
+    Pillow reads as mode "1" as 0 and 1): what a GIF frame's data is written anew from."""
+    return _decode(path, picture).astype(np.uint8)
+
+
+def _decode(path: Path, picture: bytes) -> npt.NDArray[np.generic]:
+    """The picture's pixels as Pillow reads them (`drawn`)."""
     try:
         with image_io.open_image(path, picture) as img:
-            indices: npt.NDArray[np.uint8] = np.unique(np.asarray(img))
+            pixels: npt.NDArray[np.generic] = np.asarray(img)
     except image_io.CORRUPT as exc:  # the message may name the buffer's address: one word for all runs
         raise NotClean(f"image data does not decode ({type(exc).__name__})") from exc
     except InputError as exc:
         raise NotClean(exc.why) from exc
-    return indices
+    return pixels
 
 
 def holding(colours: npt.NDArray[np.uint8], unused: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
