@@ -8,7 +8,7 @@ VENV ?= .venv$(PYVER)
 EXTRAS ?= dev,voice
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint wheels
+.PHONY: install demo test test-slow lint wheels
 
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
@@ -31,6 +31,11 @@ lint: install
 
 test: lint
 	$(PY) -m pytest
+
+# The long runs `make test` leaves out (marked slow): the robustness suite's damaged files, whole
+# real clips and photo folders from ../shared.  .ci/run runs them after `make test` on 3.11.
+test-slow: install
+	$(PY) -m pytest -m slow
 
 # Every base dependency has a wheel for CPython 3.11-3.13 on macOS ARM, Windows and Linux (x86-64, ARM).
 wheels: install

@@ -911,6 +911,7 @@ def _problems(outcome: Outcome, kind: str | None = None) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_at_least_2000_damaged_inputs_all_end_cleanly(outcome: Outcome) -> None:
     assert len(outcome.cases) >= 2000
     assert outcome.crashes == [], "\n".join(outcome.crashes)
@@ -920,6 +921,7 @@ def test_at_least_2000_damaged_inputs_all_end_cleanly(outcome: Outcome) -> None:
     assert ends["protected"] >= 200 and ends["failed"] + ends["refused"] >= 500, ends
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(EXTENSIONS))
 def test_each_kind_ends_cleanly(outcome: Outcome, kind: str) -> None:
     problems = _problems(outcome, kind)
@@ -930,6 +932,7 @@ def test_each_kind_ends_cleanly(outcome: Outcome, kind: str) -> None:
     assert "protected" in ends, f"no {kind} input was protected at all: the seed itself is broken"
 
 
+@pytest.mark.slow
 def test_inputs_are_byte_identical_and_no_temporary_file_is_left(outcome: Outcome) -> None:
     for case in outcome.cases:
         path = outcome.root / "in" / case.name
@@ -959,6 +962,7 @@ def test_a_closing_index_that_fails_keeps_the_reason_the_copy_failed(tmp_path: P
 # --- the same files through the real command line ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_command_line_sample_never_shows_a_traceback(outcome: Outcome, tmp_path: Path) -> None:
     from conftest import REPORTS, produced, run_cli
 

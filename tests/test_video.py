@@ -166,6 +166,7 @@ def test_two_frames_detected_at_once_give_the_encoder_what_one_at_a_time_gives(
     assert exposed_frames(clip, decode(target)[0]) == []
 
 
+@pytest.mark.slow
 @needs_shared
 def test_a_real_ten_frames_a_second_clip_is_protected_and_passes_check(tmp_path: Path) -> None:
     """EgoBlur's plates clip (2560x1920, 10 fps): its audit sees headlights and a tree beside new
