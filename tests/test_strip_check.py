@@ -18,7 +18,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -59,6 +59,7 @@ from unseen.jobs import Job
 from unseen.media.video import VideoReader
 from unseen.meta import aac, exiftool, gif, hevc, isobmff, png, policy, setups, tiff, units
 from unseen.meta import video as meta_video
+from unseen.meta.findings import Finding
 from unseen.settings import Settings
 from unseen.strip import strip_file
 
@@ -2083,6 +2084,239 @@ def test_gif_text_in_where_clear_codes_are_placed_is_written_anew(tmp_path: Path
     assert clean == plain.read_bytes(), "Pillow's file as it was"
     with Image.open(tmp_path / "jane-clean.gif") as shown:
         assert np.array_equal(np.asarray(shown), picture)
+
+
+JANE_BITS = [int(bit) for byte in b"Jane Roe" for bit in f"{byte:08b}"]
+
+
+def _bits_at(n: int, width: int) -> int:
+    """The ``n``-th ``width`` bits of "Jane Roe" (zero past its end), as a number."""
+    bits = (JANE_BITS + [0] * (width * (n + 1)))[width * n : width * (n + 1)]
+    return int("".join(map(str, bits)), 2)
+
+
+def _pillow_animation(path: Path) -> Path:
+    """Pillow's GIF of 24 frames of 12 x 10 on one 16-colour palette, each pixel changing every
+    frame (so Pillow writes whole frames, no transparency), disposal 3, at the default settings
+    but the palette kept as given (it then writes no transparent index of its own)."""
+    base = np.random.default_rng(11).integers(0, 16, (10, 12), dtype=np.uint8)
+    palette = np.random.default_rng(12).integers(0, 256, 48, dtype=np.uint8).tobytes()
+    frames = list[Image.Image]()
+    for n in range(24):
+        frames.append(Image.fromarray((base + n) % 16, "P"))
+        frames[-1].putpalette(palette)
+    frames[0].save(
+        path, save_all=True, append_images=frames[1:], duration=80, loop=0, disposal=3, optimize=False
+    )
+    return path
+
+
+def _gif_fields(
+    source: Path,
+    path: Path,
+    screen: bytes | None = None,
+    descriptor: Callable[[int, int], int] | None = None,
+    control: Callable[[int, bytes], bytes] | None = None,
+) -> Path:
+    """``source`` with its screen descriptor's bytes 10-12 set to ``screen``, each image's flags
+    set by ``descriptor(n, flags)`` and each graphic control's four bytes by ``control(n, fields)``
+    (n counts from 0)."""
+    header, found, _ = gif.blocks(source.read_bytes())
+    if screen is not None:
+        header = header[:10] + screen + header[13:]
+    images = controls = 0
+    rebuilt = list[bytes]()
+    for kind, raw in found:
+        if kind == "image" and descriptor is not None:
+            raw, images = raw[:9] + bytes([descriptor(images, raw[9])]) + raw[10:], images + 1
+        elif kind == "control" and control is not None:
+            raw, controls = raw[:3] + control(controls, raw[3:7]) + raw[7:], controls + 1
+        rebuilt.append(raw)
+    path.write_bytes(header + b"".join(rebuilt) + b"\x3b")
+    return path
+
+
+def _gif_frames(path: Path) -> list[np.ndarray[Any, Any]]:
+    """Each frame as Pillow shows it, in RGBA."""
+    with Image.open(path) as shown:
+        out = list[np.ndarray[Any, Any]]()
+        for n in range(getattr(shown, "n_frames", 1)):
+            shown.seek(n)
+            out.append(np.asarray(shown.convert("RGBA")))
+        return out
+
+
+def test_gif_text_in_the_unread_bits_of_fixed_size_fields_is_found_and_zeroed(tmp_path: Path) -> None:
+    """The screen descriptor, each image descriptor and each frame's control were copied bit for bit:
+    their sort flags, reserved bits, table sizes without a table, the user-input flag, disposals 4-7,
+    the aspect byte and a transparent index with its flag off spelled "Jane Roe" over 24 frames
+    (Pillow draws the same frames) and `check` called the file clean.  Strip now writes each field
+    as Pillow does (its own files come out as they were) and `check` names each place.  The colour
+    resolution is the encoder's to choose (Pillow writes 0, others the table's depth): strip zeroes
+    it, `check` leaves it unnamed, as it does one index left over with the flag off (ffmpeg leaves
+    one in its first frame's control)."""
+    plain = _pillow_animation(tmp_path / "plain.gif")
+    header, found, _ = gif.blocks(plain.read_bytes())
+    flags = header[10]
+    assert flags & 0xF8 == 0x80 and header[11:13] == b"\0\0"
+    assert sum(kind == "image" for kind, _ in found) == 24
+    assert all(raw[9] & 0x7F in (0, 3) for kind, raw in found if kind == "image"), "not interlaced"
+    assert all(raw[3:7] == b"\x0c\x08\x00\x00" for kind, raw in found if kind == "control"), "no transparency"
+    name = b"Jane Roe"
+
+    def _spare(n: int, flags: int) -> int:
+        """Reserved and sort bits, 3 a frame, and a table size where there is no table."""
+        return _bits_at(n, 3) << 3 | (0 if flags & 0x80 else 5)
+
+    descriptors = [raw[9] for kind, raw in found if kind == "image"]
+    marked = sum(_spare(n, flags) > 0 for n, flags in enumerate(descriptors))
+    places: dict[str, tuple[Path, str | None]] = {
+        "screen": (
+            _gif_fields(plain, tmp_path / "screen.gif", screen=bytes([flags | 0x08, 0, name[0]])),
+            "GIF:reserved or unread bits set in the screen descriptor",
+        ),
+        "descriptors": (
+            _gif_fields(plain, tmp_path / "descriptors.gif", descriptor=lambda n, f: f | _spare(n, f)),
+            f"GIF:reserved or unread bits set in {marked} image descriptors",
+        ),
+        "controls": (
+            _gif_fields(
+                plain,
+                tmp_path / "controls.gif",
+                control=lambda n, c: (
+                    bytes([(b := _bits_at(n, 6)) >> 3 << 5 | (4 + (b >> 1 & 3)) << 2 | (b & 1) << 1]) + c[1:]
+                ),
+            ),
+            "GIF:reserved or unread bits set in 24 frame controls",
+        ),
+        "indices": (
+            _gif_fields(
+                plain, tmp_path / "indices.gif", control=lambda n, c: c[:3] + name[n % 8 : n % 8 + 1]
+            ),
+            "GIF:7 different transparent indices in frame controls without transparency",
+        ),
+        "resolution": (
+            _gif_fields(plain, tmp_path / "resolution.gif", screen=bytes([flags | 0x50, 0, 0])),
+            None,
+        ),
+        "leftover": (
+            _gif_fields(plain, tmp_path / "leftover.gif", control=lambda n, c: c[:3] + bytes([n and 31])),
+            None,
+        ),
+    }
+    drawn = _gif_frames(plain)
+    assert run_cli("check", plain, "--no-faces").code == 0
+    for place, (source, finding) in places.items():
+        assert source.read_bytes() != plain.read_bytes(), place
+        shown = _gif_frames(source)
+        assert len(shown) == 24 and all(np.array_equal(a, b) for a, b in zip(shown, drawn, strict=True)), (
+            place
+        )
+        check = run_cli("check", source, "--no-faces")
+        if finding is None:
+            assert check.code == 0, (place, check.stderr)
+        else:
+            assert check.code == 3 and finding in check.stderr, (place, check.stderr)
+        clean = tmp_path / f"clean-{place}.gif"
+        run = run_cli("strip", source, "-o", clean)
+        assert run.code == 0, run.stderr
+        assert clean.read_bytes() == plain.read_bytes(), f"{place}: the fields as Pillow wrote them"
+        assert run_cli("check", clean, "--no-faces").code == 0, place
+
+
+def test_gif_undefined_disposals_are_written_as_pillow_draws_them(tmp_path: Path) -> None:
+    """GIF89a defines disposals 0-3; Pillow draws 4-7 as 3 (restore the previous picture), as
+    browsers draw 4.  Strip copied them, two free bits a frame; it now writes 3, which shows the
+    same frames, where 1 (keep) would not: a frame of 4 x 4 over one of 8 x 8, then one of 2 x 2."""
+    rng = np.random.default_rng(14)
+    grey = bytes(v for i in range(256) for v in (i, i, i))
+    sides = (8, 4, 2)
+    images = [
+        _literal_image(bytes(rng.integers(0, 256, side * side, dtype=np.uint8)), side) for side in sides
+    ]
+
+    def animation(name: str, disposal: int) -> Path:
+        control = b"\x21\xf9\x04" + bytes([disposal << 2]) + b"\x0a\x00\x00\x00"
+        path = tmp_path / name
+        path.write_bytes(
+            b"GIF89a\x08\x00\x08\x00\xf7\x00\x00" + grey + b"".join(control + i for i in images) + b"\x3b"
+        )
+        return path
+
+    restored, kept = animation("d3.gif", 3), animation("d1.gif", 1)
+    drawn = _gif_frames(restored)
+    assert not all(np.array_equal(a, b) for a, b in zip(_gif_frames(kept), drawn, strict=True)), "it shows"
+    assert gif.scan(restored) == [] and gif.scan(kept) == []
+    written = gif.clean_bytes(restored.read_bytes(), restored)
+    for disposal in range(4, 8):
+        source = animation(f"d{disposal}.gif", disposal)
+        assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(source), drawn, strict=True)), disposal
+        assert gif.scan(source) == [Finding("unseen", "GIF:reserved or unread bits set in 3 frame controls")]
+        clean = tmp_path / f"clean{disposal}.gif"
+        clean.write_bytes(gif.clean_bytes(source.read_bytes(), source))
+        assert clean.read_bytes() == written, disposal
+        assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(clean), drawn, strict=True)), disposal
+
+
+def test_gif_fields_of_files_without_a_global_table_are_zeroed(tmp_path: Path) -> None:
+    """Without a global colour table the screen's table size and background index are read by no
+    viewer: strip copied a byte and three bits of text there, and `check` called the file clean."""
+    picture = bytes(np.random.default_rng(12).integers(0, 2, 64, dtype=np.uint8))
+    table = bytes(range(100, 106)) + bytes(762)
+    body = _literal_image(picture, 8, table) + b"\x3b"
+    plain, source = tmp_path / "plain.gif", tmp_path / "screen.gif"
+    plain.write_bytes(b"GIF89a\x08\x00\x08\x00\x00\x00\x00" + body)
+    source.write_bytes(b"GIF89a\x08\x00\x08\x00\x07J\x00" + body)
+    assert np.array_equal(_gif_frames(source)[0], _gif_frames(plain)[0])
+    check = run_cli("check", source, "--no-faces")
+    assert check.code == 3 and "GIF:reserved or unread bits set in the screen descriptor" in check.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.gif")
+    assert run.code == 0, run.stderr
+    clean = (tmp_path / "clean.gif").read_bytes()
+    assert clean[6:13] == b"\x08\x00\x08\x00\x00\x00\x00"
+    assert np.array_equal(_gif_frames(tmp_path / "clean.gif")[0], _gif_frames(plain)[0])
+    assert run_cli("check", tmp_path / "clean.gif", "--no-faces").code == 0
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["still P 4", "still RGBA", "still L interlaced", "moving RGB", "moving transparent", "moving P 2"],
+)
+def test_gif_fields_pillow_writes_are_kept_and_no_finding(tmp_path: Path, case: str) -> None:
+    """Pillow's own GIFs, which `protect` writes, keep every fixed-size field through strip and draw
+    no finding from them: any mode, animated, transparent, interlaced, small tables, local tables."""
+    rng = np.random.default_rng(13)
+    path = tmp_path / "pillow.gif"
+    if case == "still P 4":
+        picture = Image.fromarray(rng.integers(0, 4, (9, 7), dtype=np.uint8), "P")
+        picture.putpalette(rng.integers(0, 256, 12, dtype=np.uint8).tobytes())
+        picture.save(path)
+    elif case == "still RGBA":
+        rgba = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+        rgba[..., 3] = np.where(rgba[..., 3] > 128, 255, 0)
+        Image.fromarray(rgba).save(path)
+    elif case == "still L interlaced":
+        Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).save(path)
+    elif case == "moving P 2":
+        frames = [Image.fromarray(rng.integers(0, 2, (20, 30), dtype=np.uint8), "P") for _ in range(3)]
+        for frame in frames:
+            frame.putpalette(b"\x10\x20\x30\xf0\xe0\xd0")
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, disposal=1)
+    else:
+        frames = [Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)) for _ in range(3)]
+        options: dict[str, Any] = {"duration": [40, 60, 80], "loop": 0}
+        if case == "moving transparent":
+            options |= {"transparency": 0, "disposal": 2}
+        frames[0].save(path, save_all=True, append_images=frames[1:], **options)
+    data = path.read_bytes()
+    _header, found, _ = gif.blocks(data)
+    assert case != "still L interlaced" or any(raw[9] & 0x40 for kind, raw in found if kind == "image")
+    assert case != "moving transparent" or any(raw[3] & 1 for kind, raw in found if kind == "control")
+    assert case != "moving RGB" or any(raw[9] & 0x80 for kind, raw in found if kind == "image"), (
+        "local tables"
+    )
+    assert gif.scan(path) == []
+    assert gif.clean_bytes(data, path) == data
 
 
 # AAC-LC at 44.1 kHz with channel configuration 0, so a program config follows: one front channel

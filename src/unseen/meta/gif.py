@@ -14,6 +14,12 @@ descriptor says so, in sub-blocks of 255 bytes.  Codes that decode past the
 picture's last pixel, or pixel codes wider than 8 bits (a decoder keeps the low
 8), are a finding and the picture is written anew (`_lzw_walk` follows the codes
 at every code size Pillow reads, about 0.6 s per megabyte).
+
+The fixed-size fields are written as Pillow writes them (`_screen`, `_descriptor`, `_control`):
+bits no viewer reads are zeroed (sort flags, reserved bits, the user-input flag, the aspect byte,
+the colour resolution, table sizes without their table, the background without a global table,
+a transparent index with its flag off) and disposals 4-7, which GIF89a leaves undefined, become 3,
+as Pillow draws them.  `check` names the bits set where no encoder puts them (`_unread_fields`).
 """
 
 from __future__ import annotations
@@ -284,21 +290,78 @@ def _hidden(header: bytes, found: list[tuple[str, bytes]], used: list[npt.NDArra
     )
 
 
+def _screen(header: bytes) -> bytes:
+    """The logical screen descriptor (header bytes 6-12) as Pillow writes it: the global table's
+    flag and size (no size without the table), colour resolution and sort flag zero, the background
+    index where there is a global table (nothing reads it without one), the aspect byte zero."""
+    flags = header[10]
+    if not flags & 0x80:
+        return header[6:10] + bytes(3)
+    return header[6:10] + bytes([flags & 0x87, header[11], 0])
+
+
+def _descriptor(flags: int) -> int:
+    """An image descriptor's flags as Pillow writes them: the local table's flag and size (no size
+    without the table) and the interlace flag; the sort flag and reserved bits zero."""
+    return flags & (0xC7 if flags & 0x80 else 0x40)
+
+
+def _control(fields: bytes) -> bytes:
+    """A graphic control extension's four bytes (packed, delay, transparent index) as Pillow writes
+    them: the disposal and transparency flag alone (reserved bits and the user-input flag zero),
+    disposals 4-7 as 3 (Pillow restores the previous picture for each; browsers for 4 too), and the
+    transparent index zero when the flag is off (no viewer reads it then)."""
+    packed = fields[0]
+    disposal = min(packed >> 2 & 7, 3)
+    transparent = packed & 1
+    return bytes([disposal << 2 | transparent]) + fields[1:3] + bytes([fields[3] if transparent else 0])
+
+
+def _unread_fields(header: bytes, found: list[tuple[str, bytes]]) -> list[str]:
+    """Where fixed-size fields hold bits no viewer reads and no common encoder sets, as findings.
+
+    Named: sort flags, reserved bits and the user-input flag (Pillow and ffmpeg leave them zero, as
+    giflib does unless told: a bit a frame can spell text over an animation), table sizes and a
+    background without their table, disposals 4-7, an aspect byte other than 0 (none) or 49 (square
+    pixels, which some encoders write), and transparent indices with the flag off when the frames
+    hold more than one value other than 0 and 255 (giflib writes 255 for none, others leave one
+    index over from an earlier frame; only values that vary can spell text).  Not named: the colour
+    resolution, which encoders set as they like (0 in Pillow, the table's depth or 7 in others),
+    3 bits once a file.  `strip` zeroes all of them alike."""
+    out = list[str]()
+    flags = header[10]
+    if flags & 0x08 or header[12] not in (0, 49) or (not flags & 0x80 and (flags & 0x07 or header[11])):
+        out.append("reserved or unread bits set in the screen descriptor")
+    images = [raw[9] for kind, raw in found if kind == "image"]
+    odd = sum(1 for f in images if f & 0x38 or (not f & 0x80 and f & 0x07))
+    if odd:
+        out.append(f"reserved or unread bits set in {odd} image descriptors")
+    controls = [raw[3:7] for kind, raw in found if kind == "control" and len(raw) >= 7 and raw[2] >= 4]
+    odd = sum(1 for c in controls if c[0] & 0xE2 or c[0] >> 2 & 7 > 3)
+    if odd:
+        out.append(f"reserved or unread bits set in {odd} frame controls")
+    left = {c[3] for c in controls if not c[0] & 1} - {0, 255}
+    if len(left) > 1:
+        out.append(f"{len(left)} different transparent indices in frame controls without transparency")
+    return out
+
+
 def clean_bytes(data: bytes, path: Path) -> bytes:
     """``data`` (read from ``path``) with the picture blocks alone, each image's data cut at its end
-    code and colour table entries no viewer draws blanked (the frames are the same)."""
+    code, colour table entries no viewer draws blanked and the fixed-size fields as Pillow writes
+    them (the frames are the same)."""
     header, found, _trailer = blocks(data)
     frames = _frames(header, found, path)
     used, images = iter(_used(header, found, frames)), iter(frames)
-    parts = [header[:13] + _blank(header[13:], next(used))]
+    parts = [header[:6] + _screen(header) + _blank(header[13:], next(used))]
     for kind, raw in found:
         if kind == "image":
             local = _table_size(raw[9])
-            blanked = raw[:10] + _blank(raw[10 : 10 + local], next(used)) + raw[10 + local :]
-            parts.append(_ended(blanked, next(images)))
+            blanked = raw[:9] + bytes([_descriptor(raw[9])]) + _blank(raw[10 : 10 + local], next(used))
+            parts.append(_ended(blanked + raw[10 + local :], next(images)))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
-            parts.append(b"\x21\xf9\x04" + raw[3:7] + b"\x00")
+            parts.append(b"\x21\xf9\x04" + _control(raw[3:7]) + b"\x00")
         elif kind == "loop" and len(raw) >= 19 and raw[14] == 3:
             parts.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + raw[16:18] + b"\x00")
     return b"".join([*parts, b"\x3b"])
@@ -324,6 +387,7 @@ def scan(path: Path) -> list[Finding]:
     except NotClean as exc:
         return [Finding("unseen", f"GIF:unparsed ({exc})")]
     out = [Finding("unseen", f"GIF:{kind}") for kind, raw in found if not _plain(kind, raw)]
+    out += [Finding("unseen", f"GIF:{place}") for place in _unread_fields(header, found)]
     unread = [_unread(raw) for kind, raw in found if kind == "image"]
     hidden = sum(after for after, _, _ in unread)
     if hidden:
