@@ -740,6 +740,70 @@ def test_text_where_mp4_readers_skip_it_is_found(tmp_path: Path, where: str, fin
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
+def _mp4_grown(data: bytes, at: int, extra: bytes, boxes: list[bytes]) -> bytes:
+    """``data`` with ``extra`` put in at ``at``, the sizes of the ``boxes`` around it (the nearest
+    of each name before it) grown to hold it, and the chunk offsets past it moved on."""
+    out = bytearray(data[:at] + extra + data[at:])
+    for name in boxes:
+        head = data.rindex(name, 0, at) - 4
+        out[head : head + 4] = (int.from_bytes(out[head : head + 4], "big") + len(extra)).to_bytes(4, "big")
+    table = out.find(b"stco")
+    while table >= 0:
+        for i in range(table + 12, table + 12 + 4 * int.from_bytes(out[table + 8 : table + 12], "big"), 4):
+            offset = int.from_bytes(out[i : i + 4], "big")
+            out[i : i + 4] = (offset + len(extra) * (offset >= at)).to_bytes(4, "big")
+        table = out.find(b"stco", table + 4)
+    return bytes(out)
+
+
+_TO_STBL = [b"moov", b"trak", b"mdia", b"minf", b"stbl"]
+
+
+@pytest.mark.parametrize(
+    ("where", "finding"),
+    [
+        ("a second btrt", "stsd/avc1 has 2 btrt boxes"),
+        ("after btrt's rates", "stsd/avc1/btrt holds more than its three rates"),
+        ("after sgpd's entries", "stbl/sgpd holds more than its sample group entries"),
+        ("in an sgpd entry of no known kind", "stbl/sgpd holds more than its sample group entries"),
+    ],
+)
+def test_text_in_mp4_sample_descriptions_is_found(tmp_path: Path, where: str, finding: str) -> None:
+    """A bit rate box (``btrt``) is three numbers, one a sample entry; a sample group description
+    (``sgpd``, FFmpeg's ``roll`` for AAC's pre-roll) its entries.  Readers stop at those, and
+    `check` called clean a file of `strip`'s with "Jane Roe" after them, in a second ``btrt`` or
+    in a group of a kind none reads (`strip` writes its boxes afresh)."""
+    make_clip(tmp_path / "made.mp4", audio=True)
+    assert run_cli("strip", tmp_path / "made.mp4", "-o", tmp_path / "base.mp4").code == 0
+    assert run_cli("check", tmp_path / "base.mp4", "--no-faces").code == 0
+    base, name = (tmp_path / "base.mp4").read_bytes(), b"Jane Roe"
+    if "btrt" in where:
+        rates = base.index(b"btrt", base.index(b"avc1")) - 4
+        if where == "a second btrt":
+            marked = _mp4_grown(
+                base, rates + 20, b"\0\0\0\x14btrt" + name + bytes(4), [*_TO_STBL, b"stsd", b"avc1"]
+            )
+        else:
+            marked = _mp4_grown(base, rates + 20, name, [*_TO_STBL, b"stsd", b"avc1", b"btrt"])
+    else:
+        groups = base.index(b"sgpd") - 4
+        end = groups + int.from_bytes(base[groups : groups + 4], "big")
+        if where == "after sgpd's entries":
+            marked = _mp4_grown(base, end, name, [*_TO_STBL, b"sgpd"])
+        else:  # one more group description, its entries of a kind no reader knows, their length given
+            entry = b"\0\0\0\x24sgpd\x01\0\0\0name\0\0\0\0\0\0\0\x01\0\0\0\x08" + name
+            marked = _mp4_grown(base, end, entry, _TO_STBL)
+    source = tmp_path / "marked.mp4"
+    source.write_bytes(marked)
+    assert plays(source)
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert name not in (tmp_path / "clean.mp4").read_bytes()
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+
+
 def test_mpeg4_part2_video_is_encoded_again_not_copied(tmp_path: Path) -> None:
     """Its user data holds any text, where neither exiftool nor FFmpeg's tags look."""
     source = _mpeg4_part2_with_user_data(tmp_path / "part2.mp4")

@@ -186,12 +186,67 @@ def _walk(data: bytes, start: int, end: int, parent: bytes, where: str) -> list[
                 found.append(_finding(f"{here} sample entry {entry.decode('latin-1')!r}"))
             elif any(data[a + 16 : a + 22]):
                 found.append(_finding(f"{here} sample entry's reserved bytes hold data"))
+            found += _rates(data, a, b, here)
+        elif kind == b"sgpd" and not _sample_groups(data[a:b]):
+            found.append(_finding(f"{here} holds more than its sample group entries"))
         elif kind in _TIMED and any(data[a + 4 : a + (20 if data[a : a + 1] == b"\x01" else 12)]):
             found.append(_finding(f"{here} creation/modification time"))
         if kind == b"mvhd" and any(_mvhd_reserved(data[a:b])):
             found.append(_finding(f"{here} reserved fields hold data"))
     if end - pos >= 8:  # a box too small or running past its parent's end: the rest went unchecked
         found.append(_finding(f"{where}/{data[pos + 4 : pos + 8].decode('latin-1')} has a bad size"))
+    return found
+
+
+# Sample group entries of a fixed size (ISO/IEC 14496-12 and 14496-15): pre-roll and roll
+# recovery distances (a signed 16-bit count), and a byte each for random access points, the NAL
+# unit type of sync samples and temporal level switching.
+_GROUP_ENTRY = {b"roll": 2, b"prol": 2, b"rap ": 1, b"sync": 1, b"tele": 1}
+# Visual sample entries: their child boxes follow 78 bytes of fields; a sound entry's follow 28
+# (QuickTime's version 1 adds 16 bytes, version 2 36).
+_VISUAL = frozenset(b"avc1 avc3 hvc1 hev1 mp4v av01 vp09".split())
+_SOUND_VERSION = {0: 28, 1: 44, 2: 64}
+
+
+def _sample_groups(payload: bytes) -> bool:
+    """Whether a sample group description (``sgpd``) is its entries and nothing else: each of a
+    known kind and size (`_GROUP_ENTRY`: FFmpeg writes AAC's and Opus's pre-roll as ``roll``), a
+    sync entry's reserved bits zero.  Readers stop at the declared entries, so bytes past them, or
+    an entry of a kind none reads, could hold any text."""
+    size = _GROUP_ENTRY.get(payload[4:8])
+    version, at, declared = payload[:1], 8, size
+    if version == b"\x01":  # a default length; 0: each entry gives its own
+        declared, at = int.from_bytes(payload[8:12], "big"), 12
+    elif version != b"\x00":
+        at = 12  # a default sample description index
+    if size is None or declared not in (0, size) or at + 4 > len(payload):
+        return False
+    count, at = int.from_bytes(payload[at : at + 4], "big"), at + 4
+    stride = size if declared else 4 + size
+    entries = [payload[i : i + stride] for i in range(at, len(payload), stride)]
+    if len(payload) - at != count * stride:
+        return False
+    if not declared and any(e[:4] != size.to_bytes(4, "big") for e in entries):
+        return False
+    return payload[4:8] != b"sync" or not any(e[-1] & 0xC0 for e in entries)
+
+
+def _rates(data: bytes, start: int, end: int, where: str) -> list[Finding]:
+    """Findings for the bit rate boxes (``btrt``) of the sample entries in ``stsd`` payload
+    ``data[start:end]``: an entry has at most one, of three 32-bit rates.  A player reads the first
+    and stops at its fields, so a second one, or bytes after the rates, could hold any text."""
+    found = []
+    for entry, a, b in _boxes(data, start + 8, end):
+        if entry in _VISUAL:
+            at = a + 78
+        else:
+            at = a + _SOUND_VERSION.get(int.from_bytes(data[a + 8 : a + 10], "big"), 28)
+        here = f"{where}/{entry.decode('latin-1')}"
+        rates = [(ra, rb) for kind, ra, rb in _boxes(data, at, b) if kind == b"btrt"]
+        if len(rates) > 1:
+            found.append(_finding(f"{here} has {len(rates)} btrt boxes"))
+        if any(rb - ra != 12 for ra, rb in rates):
+            found.append(_finding(f"{here}/btrt holds more than its three rates"))
     return found
 
 
