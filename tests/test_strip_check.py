@@ -1657,6 +1657,60 @@ def test_bytes_no_tiff_directory_points_at_are_found(tmp_path: Path) -> None:
     )
 
 
+def _tiff_last_strip_grown(data: bytes, extra: bytes) -> bytes:
+    """A little-endian TIFF of one directory with its last strip moved to the end of the file and
+    ``extra`` after it, the strip's byte count grown to take it in; its old place zeroed (a gap
+    of zeros is allowed)."""
+    ifd, out = int.from_bytes(data[4:8], "little"), bytearray(data)
+    where: dict[int, tuple[int, int]] = {}  # tag: (place of its last value, width)
+    for i in range(int.from_bytes(data[ifd : ifd + 2], "little")):
+        at = ifd + 2 + 12 * i
+        tag, count = (
+            int.from_bytes(data[at : at + 2], "little"),
+            int.from_bytes(data[at + 4 : at + 8], "little"),
+        )
+        width = 2 if int.from_bytes(data[at + 2 : at + 4], "little") == 3 else 4
+        values = at + 8 if width * count <= 4 else int.from_bytes(data[at + 8 : at + 12], "little")
+        where[tag] = (values + width * (count - 1), width)
+    (offset_at, offset_width), (count_at, count_width) = where[273], where[279]
+    start = int.from_bytes(data[offset_at : offset_at + offset_width], "little")
+    length = int.from_bytes(data[count_at : count_at + count_width], "little")
+    out[start : start + length] = bytes(length)
+    out[offset_at : offset_at + offset_width] = len(data).to_bytes(offset_width, "little")
+    out[count_at : count_at + count_width] = (length + len(extra)).to_bytes(count_width, "little")
+    return bytes(out) + data[start : start + length] + extra
+
+
+@pytest.mark.parametrize(
+    ("compression", "rows"),
+    [(None, 48), (None, 13), ("packbits", 13), ("tiff_adobe_deflate", 48), ("tiff_deflate", 13)],
+)
+def test_text_in_a_tiff_strip_past_its_picture_is_found(tmp_path: Path, compression: str, rows: int) -> None:
+    """A strip's byte count may claim more than its picture: a decoder reads the rows the picture
+    has, or to the end of its compressed data, and stops.  `check` called clean a TIFF whose last
+    strip took in "Jane Roe" after its picture (`strip` writes the pixels afresh)."""
+    rng = np.random.default_rng(6)
+    picture = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    picture[:24] = 90  # runs for PackBits to make
+    plain = tmp_path / "plain.tiff"
+    Image.fromarray(picture).save(
+        plain, compression=compression, tiffinfo={278: rows}, strip_size=rows * 64 * 3
+    )
+    assert len(Image.open(plain).tag_v2[279]) == -(-48 // rows)  # the last of 13 rows is shorter
+    source = tmp_path / "hidden.tiff"
+    source.write_bytes(_tiff_last_strip_grown(plain.read_bytes(), b"Jane Roe"))
+    assert np.array_equal(pixels(source), picture)
+    assert run_cli("check", plain, "--no-faces").code == 0
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and "TIFF: 8 byte(s) in its strips or tiles past the picture" in found.stderr, (
+        found.stderr
+    )
+    run = run_cli("strip", source, "-o", tmp_path / "clean.tiff")
+    assert run.code == 0, run.stderr
+    assert b"Jane Roe" not in (tmp_path / "clean.tiff").read_bytes()
+    assert run_cli("check", tmp_path / "clean.tiff", "--no-faces").code == 0
+
+
 def _png(path: Path, size: tuple[int, int], image_data: bytes, *, interlaced: bool = False) -> Path:
     """An 8-bit grey PNG of ``size`` whose IDAT holds ``image_data`` as given."""
 

@@ -4,13 +4,17 @@ or the picture's strips and tiles.
 A reader follows offsets from the header, so bytes that no offset reaches
 (between strips, after the last directory, at the end of the file) are never
 shown and can hold anything; exiftool and Pillow do not report them.  Bytes
-left between the parts as alignment may only be zero.  The tags themselves are
-judged elsewhere (Pillow's EXIF tags, exiftool's allowlist).
+left between the parts as alignment may only be zero.  So may the bytes of a strip or tile
+past its picture: its byte count may claim more than a decoder reads, which stops at the rows
+the picture has (uncompressed, PackBits) or at the end of its Deflate stream (`_past_picture`).
+LZW and JPEG strips are not decoded here.  The tags themselves are judged elsewhere (Pillow's
+EXIF tags, exiftool's allowlist).
 """
 
 from __future__ import annotations
 
 import mmap
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +28,10 @@ _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12
 _DATA = ((273, 279), (324, 325), (513, 514))
 _DIRECTORIES = frozenset({330, 34665, 34853, 40965})
 _POINTERS = frozenset(t for pair in _DATA for t in pair) | _DIRECTORIES
+# ImageWidth, ImageLength, BitsPerSample, Compression, PhotometricInterpretation, SamplesPerPixel,
+# RowsPerStrip, PlanarConfiguration, TileWidth, TileLength: how many bytes a strip or tile decodes to.
+_LAYOUT = frozenset({256, 257, 258, 259, 262, 277, 278, 284, 322, 323})
+_RAW, _PACKBITS, _DEFLATE = frozenset({1}), frozenset({32773}), frozenset({8, 32946})
 _MAX_DIRECTORIES = 4096
 _MAX_ENTRIES = 200_000  # directories may overlap: each holds up to 65,535 entries
 # Offsets and counts read in all: a 160 KB file repeating one tag of 10,000 values 10,000 times
@@ -37,15 +45,20 @@ def scan(path: Path) -> list[Finding]:
             return []  # BigTIFF is not walked here; exiftool and Pillow still judge its tags
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:  # a scan may be gigabytes
             try:
-                parts = _parts(data)
+                parts, pictures = _parts(data)
             except (ValueError, IndexError) as exc:
                 return [Finding("unseen", f"TIFF: its structure cannot be followed ({exc})")]
             hidden = _nonzero_outside(data, parts)
-    return [Finding("unseen", f"TIFF: {hidden} byte(s) that no directory points at")] if hidden else []
+            past = sum(_past_picture(data, *picture) for picture in pictures)
+    found = [Finding("unseen", f"TIFF: {hidden} byte(s) that no directory points at")] if hidden else []
+    if past:
+        found.append(Finding("unseen", f"TIFF: {past} byte(s) in its strips or tiles past the picture"))
+    return found
 
 
-def _parts(data: mmap.mmap) -> list[tuple[int, int]]:
-    """(start, end) of every part of the file a reader reaches."""
+def _parts(data: mmap.mmap) -> tuple[list[tuple[int, int]], list[tuple[int, int, int, int]]]:
+    """(start, end) of every part of the file a reader reaches; and (start, end, bytes its picture
+    decodes to, compression) of each strip or tile whose size `_picture_bytes` knows."""
     order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
 
     def number(at: int, size: int) -> int:
@@ -59,7 +72,7 @@ def _parts(data: mmap.mmap) -> list[tuple[int, int]]:
         found: list[int] = np.frombuffer(data, kind, n, at).tolist()
         return found
 
-    parts = [(0, 8)]
+    parts, pictures = [(0, 8)], []
     todo, seen, entries, read = [number(4, 4)], set(), 0, 0
     while todo:
         ifd = todo.pop()
@@ -82,7 +95,7 @@ def _parts(data: mmap.mmap) -> list[tuple[int, int]]:
             if size > 4:
                 parts.append((where, where + size))
             width = {3: 2, 4: 4, 13: 4}.get(kind)
-            if width is not None and tag in _POINTERS:
+            if width is not None and tag in _POINTERS | _LAYOUT:
                 read += n
                 if read > _MAX_VALUES:
                     raise ValueError("too many strips, tiles or directories pointed at")
@@ -91,9 +104,63 @@ def _parts(data: mmap.mmap) -> list[tuple[int, int]]:
         for tag in _DIRECTORIES & values.keys():
             todo += values[tag]
         for offsets, counts in _DATA:
-            for start, length in zip(values.get(offsets, []), values.get(counts, []), strict=False):
-                parts.append((start, start + length))
-    return parts
+            pairs = list(zip(values.get(offsets, []), values.get(counts, []), strict=False))
+            parts += [(start, start + length) for start, length in pairs]
+            if offsets in (273, 324):
+                needs = _picture_bytes(values, len(pairs), tiled=offsets == 324)
+                compression = values.get(259, [1])[0]
+                pictures += [(s, s + n, need, compression) for (s, n), need in zip(pairs, needs, strict=True)]
+    return parts, pictures
+
+
+def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> list[int]:
+    """How many bytes each of a directory's ``count`` strips or tiles decodes to, by its layout
+    tags (``values``); none where they are missing or describe subsampled YCbCr, whose rows
+    are counted otherwise."""
+    one = {tag: v[0] for tag, v in values.items() if v}
+    bits = values.get(258) or [1]
+    samples = one.get(277, 1)
+    planar = one.get(284, 1) == 2
+    if not one.get(256) or not one.get(257) or one.get(262) == 6 or (tiled and not {322, 323} <= one.keys()):
+        return []
+    pixel = bits[0] if planar else (sum(bits) if len(bits) == samples else bits[0] * samples)
+    if tiled:
+        return [(one[322] * pixel + 7) // 8 * one[323]] * count
+    width, length = one[256], one[257]
+    rows = min(one.get(278, length), length) or length
+    per_plane = -(-length // rows)
+    row = (width * pixel + 7) // 8
+    return [row * min(rows, length - (i % per_plane) * rows) for i in range(count)]
+
+
+def _past_picture(data: mmap.mmap, start: int, end: int, need: int, compression: int) -> int:
+    """How many bytes of the strip or tile ``data[start:end]`` past what a decoder of
+    ``compression`` reads for its picture (``need`` bytes decoded) are not zero; 0 for
+    compressions not decoded here, and for data that ends before its picture does (the decoders
+    judge that).  A Deflate stream that decodes to more than the picture counts what is left."""
+    if compression in _RAW:
+        rest = data[start + need : end]
+    elif compression in _DEFLATE:
+        inflate = zlib.decompressobj()
+        try:
+            made = inflate.decompress(data[start:end], need + 1)
+        except zlib.error:
+            return 0
+        rest = made[need:] + inflate.unconsumed_tail + inflate.unused_data
+    elif compression in _PACKBITS:
+        at, made_n = start, 0
+        while made_n < need and at < end:
+            n = data[at]
+            if n < 128:  # n + 1 bytes as they are
+                at, made_n = at + 2 + n, made_n + n + 1
+            elif n > 128:  # the next byte 257 - n times
+                at, made_n = at + 2, made_n + 257 - n
+            else:  # no operation
+                at += 1
+        rest = data[at:end]
+    else:
+        return 0
+    return len(rest.strip(b"\0"))
 
 
 def _nonzero_outside(data: mmap.mmap, parts: list[tuple[int, int]]) -> int:
