@@ -1089,10 +1089,53 @@ def test_text_after_a_parameter_sets_fields_is_not_copied(tmp_path: Path, encode
                     data = data[:end] + HIDDEN + data[end:]
                 out.mux(_packet_like(packet, data, dst))
     assert HIDDEN in marked.read_bytes() and _rgb_frames(marked) == _rgb_frames(plain)
+    codec = {"libx264": "h264", "libx265": "hevc"}[encoder]
+    finding = f"mpegts:stream0:{codec} parameter sets with bytes after their fields"
+    found = run_cli("check", marked, "--no-faces")  # called clean
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    assert finding not in run_cli("check", plain, "--no-faces").stderr
     run = run_cli("strip", marked, "-o", tmp_path / "clean.mp4")
     assert run.code == 0, run.stderr
     assert HIDDEN not in (tmp_path / "clean.mp4").read_bytes()
     assert _rgb_frames(tmp_path / "clean.mp4") == _rgb_frames(plain)
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+
+
+@pytest.mark.parametrize(("encoder", "setup"), [("libx264", b"avcC"), ("libx265", b"hvcC")])
+def test_text_after_a_parameter_sets_fields_in_a_decoder_setup_is_found(
+    tmp_path: Path, encoder: str, setup: bytes
+) -> None:
+    """The same in an MP4's decoder setup (``avcC``, ``hvcC``): `check` called clean a file of
+    `strip`'s with "Jane Roe" after the sequence parameter set's fields, which `strip` drops."""
+    _five_frames(tmp_path / "made.mp4", _encoder(encoder))
+    assert run_cli("strip", tmp_path / "made.mp4", "-o", tmp_path / "plain.mp4").code == 0
+    assert run_cli("check", tmp_path / "plain.mp4", "--no-faces").code == 0
+    data, name = (tmp_path / "plain.mp4").read_bytes(), b"Jane Roe"
+    box = data.index(setup) + 4
+    if setup == b"avcC":  # after its 5 fields and the count of sequence parameter sets
+        length_at = box + 6
+    else:  # the first array (the video parameter set's), then the sequence parameter set's
+        arrays = box + 23
+        length_at = arrays + 3 + 2 + int.from_bytes(data[arrays + 3 : arrays + 5], "big") + 3
+        assert data[length_at - 3] & 0x3F == 33, "the sequence parameter set's array"
+    length = int.from_bytes(data[length_at : length_at + 2], "big")
+    end = length_at + 2 + length
+    marked = bytearray(
+        _mp4_grown(data, end, name, [*_TO_STBL, b"stsd", {b"avcC": b"avc1", b"hvcC": b"hvc1"}[setup], setup])
+    )
+    marked[length_at : length_at + 2] = (length + len(name)).to_bytes(2, "big")
+    source = tmp_path / "marked.mp4"
+    source.write_bytes(bytes(marked))
+    assert _rgb_frames(source) == _rgb_frames(tmp_path / "plain.mp4")
+    found = run_cli("check", source, "--no-faces")
+    codec = {"libx264": "h264", "libx265": "hevc"}[encoder]
+    assert (
+        found.code == 3 and f"stream0:{codec} parameter sets with bytes after their fields" in found.stderr
+    ), found.stderr
+    run = run_cli("strip", source, "-o", tmp_path / "clean.mp4")
+    assert run.code == 0, run.stderr
+    assert name not in (tmp_path / "clean.mp4").read_bytes()
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
 def _packet_like(packet: av.Packet, data: bytes, stream: Any) -> av.Packet:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import units
 
-PARAMETER_SETS = frozenset({32, 33, 34})  # VPS, SPS, PPS
+PARAMETER_SETS = units.PARAMETER_SETS["hevc"]  # VPS, SPS, PPS
 _HEAD = 22  # configuration fields before the count of arrays
 
 

@@ -42,6 +42,9 @@ SIZED = {"h264": {9: 2, 10: 1, 11: 1}, "hevc": {35: 3, 36: 2, 37: 2}, "av1": {}}
 # FFmpeg's filters that read each parameter set field by field and write it again: what follows
 # the fields (text, say: a decoder reads no further) is not written, in the decoder setup either.
 REWRITTEN = {"h264": "h264_metadata", "hevc": "hevc_metadata", "av1": "av1_metadata"}
+# The parameter sets those filters write again: H.264's sequence and picture parameter sets,
+# HEVC's video, sequence and picture parameter sets.
+PARAMETER_SETS = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
 
 
 def kept_only(codec: str) -> str | None:
@@ -90,12 +93,31 @@ def _types(codec: str, packet: bytes, setup: bytes) -> Iterator[tuple[int, int]]
     if codec == "av1":
         yield from ((kind, 0) for kind in _obu_types(packet))
         return
+    yield from ((kind, len(unit)) for kind, unit in nal_units(codec, packet, setup))
+
+
+def nal_units(codec: str, packet: bytes, setup: bytes) -> Iterator[tuple[int, bytes]]:
+    """(type, unit) of each H.264 or HEVC unit of ``packet`` (``setup`` as in `strays`)."""
     length = _length_size(codec, setup)
     units = _prefixed(packet, length) if length else delimited(packet)
     for unit in units:
-        if not unit:
-            continue
-        yield (unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F), len(unit)
+        if unit:
+            yield (unit[0] & 0x1F if codec == "h264" else (unit[0] >> 1) & 0x3F), unit
+
+
+def parameter_sets(codec: str, packet: bytes, setup: bytes) -> list[bytes]:
+    """The parameter sets of an H.264 or HEVC ``packet``, without the zeros that may follow them."""
+    return [
+        unit.rstrip(b"\0") for kind, unit in nal_units(codec, packet, setup) if kind in PARAMETER_SETS[codec]
+    ]
+
+
+def setup_holds(setup: bytes, unit: bytes) -> bool:
+    """Whether the decoder setup ``setup`` holds ``unit`` whole: in ``avcC`` and ``hvcC`` after its
+    two-byte length, in start-code form between start codes."""
+    if setup[:1] == b"\x01":
+        return len(unit).to_bytes(2, "big") + unit in setup
+    return unit in (u.rstrip(b"\0") for u in delimited(setup))
 
 
 def _length_size(codec: str, setup: bytes) -> int:

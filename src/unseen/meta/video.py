@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import av
 from av.audio.stream import AudioStream
+from av.bitstream import BitStreamFilterContext
 from av.packet import Packet as _Packet
 from av.video.stream import VideoStream
 
@@ -459,6 +461,13 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
     if not walked:
         return []
     seen: dict[int, set[int | str]] = {index: set() for index in walked}
+    rewritten = {
+        s.index: _Rewrite(s, walked[s.index][0])
+        for s in container.streams.video
+        if s.index in walked and walked[s.index][0] in units.PARAMETER_SETS
+    }
+    for index, rewrite in rewritten.items():
+        seen[index] |= {PAST_FIELDS} if rewrite.longer else set()
     # How many Opus streams each packet holds, read once from its setup (0: unreadable, not walked).
     voices = {index: opus.streams(setup) for index, (codec, setup) in walked.items() if codec == "opus"}
     last: dict[int, bytes] = {}
@@ -478,6 +487,8 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
                     seen[index] |= {opus.PADDED} if count and opus.padded_with_data(data, count) else set()
                 else:
                     seen[index] |= units.strays(codec, data, setup)
+                    if index in rewritten and rewritten[index].longer_in(packet, data):
+                        seen[index].add(PAST_FIELDS)
     except av.error.FFmpegError:
         pass  # a damaged file: the decoding checks judge it
     for index, data in last.items():
@@ -489,7 +500,47 @@ def _stray_units(container: av.container.InputContainer) -> list[Finding]:
     ]
 
 
+PAST_FIELDS = "parameter sets with bytes after their fields"
+
+
+class _Rewrite:
+    """FFmpeg's filter that writes a picture stream's parameter sets again field by field
+    (`units.REWRITTEN`), the one `strip` copies the stream through: a set held in the file
+    longer than it writes it holds bytes after its fields, where a decoder reads no further
+    (text, say), and `strip` drops them."""
+
+    def __init__(self, stream: VideoStream, codec: str) -> None:
+        self.codec, self.setup = codec, bytes(stream.codec_context.extradata or b"")
+        self.filter: BitStreamFilterContext | None = None
+        self.longer = False  # whether the decoder setup's sets are
+        with av.open(io.BytesIO(), "w", format=OUTPUT_FORMAT) as out:
+            dst = copy_stream(out, stream)
+            try:
+                self.filter = BitStreamFilterContext(units.REWRITTEN[codec], stream, dst)
+            except av.error.FFmpegError:
+                return  # a setup FFmpeg cannot read: `strip` refuses the file, the decoding checks judge it
+            written = bytes(dst.codec_context.extradata or b"")
+        if self.setup and written[:1] != b"\x01":  # written in start-code form
+            self.longer = not all(
+                units.setup_holds(self.setup, u) for u in units.parameter_sets(codec, written, b"")
+            )
+
+    def longer_in(self, packet: Packet, data: bytes) -> bool:
+        """Whether ``packet`` (its bytes ``data``) holds parameter sets longer than the filter
+        writes them; the packet is the filter's after."""
+        try:
+            held = units.parameter_sets(self.codec, data, self.setup)
+            if not held or self.filter is None:
+                return False
+            written = b"".join(bytes(p) for p in self.filter.filter(packet))
+        except (ValueError, av.error.FFmpegError):  # units that do not add up: `units.strays` names them
+            return False
+        return held != units.parameter_sets(self.codec, written, b"")
+
+
 def _unit_name(codec: str, kind: int | str) -> str:
+    if kind == PAST_FIELDS:
+        return f"{codec} {kind}"
     if isinstance(kind, str):
         return f"{codec} packets holding {kind}"
     if kind < 0:
