@@ -16,6 +16,8 @@ import json
 import os
 import re
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -1752,6 +1754,35 @@ def test_text_in_a_tiff_strip_past_its_picture_is_found(tmp_path: Path, compress
     assert run.code == 0, run.stderr
     assert b"Jane Roe" not in (tmp_path / "clean.tiff").read_bytes()
     assert run_cli("check", tmp_path / "clean.tiff", "--no-faces").code == 0
+
+
+def test_a_tiff_strip_that_inflates_to_gigabytes_is_judged_in_little_memory(tmp_path: Path) -> None:
+    """The Deflate strip of a TIFF is inflated to find what lies past its picture.  A strip of
+    300 KB that inflates to 300 MB, in a TIFF declaring a 16384 x 16384 grey picture, was inflated
+    whole, into memory; it is now inflated a megabyte at a time, and its compressed bytes left
+    unread past the picture are still named."""
+    stream = zlib.compress(bytes(300 << 20), 9)
+    side, at = 16384, 8 + 2 + 9 * 12 + 4
+    entries = [(256, 4, side), (257, 4, side), (258, 3, 8), (259, 3, 8), (262, 3, 1)]
+    entries += [(273, 4, at), (277, 3, 1), (278, 4, side), (279, 4, len(stream))]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries
+    )
+    bomb = tmp_path / "bomb.tiff"
+    bomb.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + bytes(4) + stream)
+    # Python's own count of what it allocated (zlib's buffers among it): a child's ru_maxrss
+    # starts from its parent's, the test process, which is large.
+    measure = (
+        "import sys, tracemalloc; from pathlib import Path; from unseen.meta import tiff; "
+        "tracemalloc.start(); found = tiff.scan(Path(sys.argv[1])); "
+        "print(tracemalloc.get_traced_memory()[1] >> 20, [f.item for f in found])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", measure, str(bomb)], capture_output=True, text=True, check=True
+    )
+    peak, found = done.stdout.split(" ", 1)
+    assert int(peak) < 50, f"{peak} MB at its peak"
+    assert "past the picture" in found, found
 
 
 def _png(path: Path, size: tuple[int, int], image_data: bytes, *, interlaced: bool = False) -> Path:
