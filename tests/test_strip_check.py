@@ -2588,3 +2588,41 @@ def test_an_hevc_setup_keeps_its_parameter_sets_in_either_form(tmp_path: Path) -
     assert b"x265 (build" not in cleaned and hevc.holds_only_parameter_sets(cleaned)
     assert len(cleaned) > 23, "the parameter sets stay"
     assert not hevc.holds_only_parameter_sets(cleaned[:-1])
+
+
+def test_gif_text_in_transparent_indices_no_pixel_uses_is_found_and_written_anew(tmp_path: Path) -> None:
+    """With its flag on, a frame's transparent index that no pixel of the frame uses makes no pixel
+    transparent, whichever it is: strip copied it and `check` called the file clean, so "Jane Roe"
+    went through in 8 frames' indices (the 16-colour frames use indices 0-15 alone).  Strip now
+    writes the first index no pixel uses, `check` names indices that vary, and the frames are the
+    same.  One index kept for every frame (ffmpeg keeps 255) is not named."""
+    plain = _pillow_animation(tmp_path / "plain.gif")
+    name = b"Jane Roe"
+    source = _gif_fields(
+        plain,
+        tmp_path / "hidden.gif",
+        control=lambda n, c: bytes([c[0] | 1]) + c[1:3] + name[n % 8 : n % 8 + 1],
+    )
+    drawn = _gif_frames(plain)
+    assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(source), drawn, strict=True)), (
+        "the same frames"
+    )
+    found = run_cli("check", source, "--no-faces")
+    assert found.code == 3 and "GIF:7 different transparent indices that no pixel" in found.stderr, (
+        found.stderr
+    )
+    clean = tmp_path / "clean.gif"
+    run = run_cli("strip", source, "-o", clean)
+    assert run.code == 0, run.stderr
+    _header, written, _ = gif.blocks(clean.read_bytes())
+    assert {raw[3:7] for kind, raw in written if kind == "control"} == {b"\x0d\x08\x00\x10"}, "index 16"
+    assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(clean), drawn, strict=True)), (
+        "the same frames"
+    )
+    assert run_cli("check", clean, "--no-faces").code == 0
+    again = tmp_path / "again.gif"
+    assert run_cli("strip", clean, "-o", again).code == 0 and again.read_bytes() == clean.read_bytes()
+    kept = _gif_fields(
+        plain, tmp_path / "kept.gif", control=lambda n, c: bytes([c[0] | 1]) + c[1:3] + b"\xff"
+    )
+    assert run_cli("check", kept, "--no-faces").code == 0, "one index in every frame"

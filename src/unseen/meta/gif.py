@@ -19,7 +19,8 @@ The fixed-size fields are written as Pillow writes them (`_screen`, `_descriptor
 bits no viewer reads are zeroed (sort flags, reserved bits, the user-input flag, the aspect byte,
 the colour resolution, table sizes without their table, the background without a global table,
 a transparent index with its flag off) and disposals 4-7, which GIF89a leaves undefined, become 3,
-as Pillow draws them.  `check` names the bits set where no encoder puts them (`_unread_fields`).
+as Pillow draws them.  A transparent index no pixel of its frame uses becomes the first such index:
+any of them makes no pixel transparent (`_spare_indices` names those that vary).  `check` names the bits set where no encoder puts them (`_unread_fields`).
 """
 
 from __future__ import annotations
@@ -306,15 +307,56 @@ def _descriptor(flags: int) -> int:
     return flags & (0xC7 if flags & 0x80 else 0x40)
 
 
-def _control(fields: bytes) -> bytes:
+def _control(fields: bytes, drawn: npt.NDArray[np.bool_]) -> bytes:
     """A graphic control extension's four bytes (packed, delay, transparent index) as Pillow writes
     them: the disposal and transparency flag alone (reserved bits and the user-input flag zero),
     disposals 4-7 as 3 (Pillow restores the previous picture for each; browsers for 4 too), and the
-    transparent index zero when the flag is off (no viewer reads it then)."""
+    transparent index zero when the flag is off (no viewer reads it then).  With the flag on, an
+    index no pixel of its image uses (``drawn``, `_governed`) makes no pixel transparent, whichever
+    it is: it becomes the first such index (`_spare`), as Pillow writes it."""
     packed = fields[0]
     disposal = min(packed >> 2 & 7, 3)
     transparent = packed & 1
-    return bytes([disposal << 2 | transparent]) + fields[1:3] + bytes([fields[3] if transparent else 0])
+    index = (fields[3] if drawn[fields[3]] else _spare(drawn)) if transparent else 0
+    return bytes([disposal << 2 | transparent]) + fields[1:3] + bytes([index])
+
+
+def _spare(drawn: npt.NDArray[np.bool_]) -> int:
+    """The first palette index no pixel of an image uses (``drawn``: 256 flags, one an index)."""
+    return int(np.argmin(drawn))
+
+
+def _governed(
+    found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+) -> dict[int, npt.NDArray[np.bool_]]:
+    """Which palette indices the image after each graphic control (by its place in ``found``) uses:
+    256 flags, none where no image follows it."""
+    masks = reversed([np.bincount(frame.ravel(), minlength=256) > 0 for frame in frames])
+    out, drawn = dict[int, npt.NDArray[np.bool_]](), np.zeros(256, bool)
+    for n in range(len(found) - 1, -1, -1):
+        if found[n][0] == "image":
+            drawn = next(masks)
+        elif found[n][0] == "control":
+            out[n] = drawn
+    return out
+
+
+def _spare_indices(found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]) -> list[str]:
+    """Transparent indices (flag on) that no pixel of their image uses, as a finding where they vary
+    and are not each the first unused index (`_spare`, what strip writes): any such index makes no
+    pixel transparent, so each is a free byte a frame.  One value in all of them is not named (an
+    encoder that keeps one index for transparency, as ffmpeg keeps 255, writes it where no pixel is
+    transparent too)."""
+    governed = _governed(found, frames)
+    spare = [
+        (raw[6], _spare(governed[n]))
+        for n, (kind, raw) in enumerate(found)
+        if kind == "control" and len(raw) >= 7 and raw[2] >= 4 and raw[3] & 1 and not governed[n][raw[6]]
+    ]
+    values = {index for index, _ in spare}
+    if len(values) > 1 and any(index != first for index, first in spare):
+        return [f"{len(values)} different transparent indices that no pixel of their frame uses"]
+    return []
 
 
 def _unread_fields(header: bytes, found: list[tuple[str, bytes]]) -> list[str]:
@@ -353,15 +395,16 @@ def clean_bytes(data: bytes, path: Path) -> bytes:
     header, found, _trailer = blocks(data)
     frames = _frames(header, found, path)
     used, images = iter(_used(header, found, frames)), iter(frames)
+    governed = _governed(found, frames)
     parts = [header[:6] + _screen(header) + _blank(header[13:], next(used))]
-    for kind, raw in found:
+    for n, (kind, raw) in enumerate(found):
         if kind == "image":
             local = _table_size(raw[9])
             blanked = raw[:9] + bytes([_descriptor(raw[9])]) + _blank(raw[10 : 10 + local], next(used))
             parts.append(_ended(blanked + raw[10 + local :], next(images)))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
-            parts.append(b"\x21\xf9\x04" + _control(raw[3:7]) + b"\x00")
+            parts.append(b"\x21\xf9\x04" + _control(raw[3:7], governed[n]) + b"\x00")
         elif kind == "loop" and len(raw) >= 19 and raw[14] == 3:
             parts.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + raw[16:18] + b"\x00")
     return b"".join([*parts, b"\x3b"])
@@ -401,10 +444,12 @@ def scan(path: Path) -> list[Finding]:
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     try:
-        hidden = _hidden(header, found, _used(header, found, _frames(header, found, path)))
+        frames = _frames(header, found, path)
+        hidden = _hidden(header, found, _used(header, found, frames))
     except NotClean as exc:
         out.append(Finding("unseen", f"GIF:{exc}"))
     else:
+        out += [Finding("unseen", f"GIF:{place}") for place in _spare_indices(found, frames)]
         if hidden:
             out.append(Finding("unseen", f"GIF:{hidden} colour table entries no viewer draws hold colours"))
     return out
