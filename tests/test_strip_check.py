@@ -2626,3 +2626,59 @@ def test_gif_text_in_transparent_indices_no_pixel_uses_is_found_and_written_anew
         plain, tmp_path / "kept.gif", control=lambda n, c: bytes([c[0] | 1]) + c[1:3] + b"\xff"
     )
     assert run_cli("check", kept, "--no-faces").code == 0, "one index in every frame"
+
+
+def test_gif_frame_controls_more_than_one_an_image_are_found_and_written_as_one(tmp_path: Path) -> None:
+    """GIF89a allows one graphic control before an image; Pillow reads every one before it (the
+    last delay, the last disposal other than 0, the last transparent index with its flag on) and
+    none after the last image.  Strip copied each: two free bytes of delay a control spelled text
+    in controls put before the real ones and after the last image, and `check` called it clean.
+    Strip now writes one an image, as Pillow reads them, and `check` names the others."""
+    plain = _pillow_animation(tmp_path / "plain.gif")
+    header, found, _ = gif.blocks(plain.read_bytes())
+    pairs = [HIDDEN[i : i + 2].ljust(2, b" ") for i in range(0, len(HIDDEN), 2)]
+    extra = [b"\x21\xf9\x04\x00" + pair + b"\x00\x00" for pair in pairs]
+    rebuilt = [
+        extra[n % len(extra)] + raw if kind == "control" else raw for n, (kind, raw) in enumerate(found)
+    ]
+    source = tmp_path / "controls.gif"
+    source.write_bytes(header + b"".join(rebuilt) + extra[0] + b"\x3b")
+    assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(source), _gif_frames(plain), strict=True))
+    found_run = run_cli("check", source, "--no-faces")
+    assert found_run.code == 3 and "GIF:25 frame controls more than one an image" in found_run.stderr, (
+        found_run.stderr
+    )
+    clean = tmp_path / "clean.gif"
+    run = run_cli("strip", source, "-o", clean)
+    assert run.code == 0, run.stderr
+    assert clean.read_bytes() == plain.read_bytes(), "one control an image, as Pillow read them"
+
+
+def test_gif_entries_pillow_draws_where_no_pixel_uses_them_are_kept(tmp_path: Path) -> None:
+    """Pillow fills the screen around a first frame without transparency with its table's entry 0,
+    and draws a frame disposed to background in its transparent index's colour, opaque when the
+    first frame has no transparency.  Strip blanked both entries where no pixel used them (the
+    frames Pillow drew turned black there), and wrote such a transparent index anew as another.
+    They are kept now, and `check` passes what strip writes."""
+    rng = np.random.default_rng(21)
+    table = rng.integers(1, 256, 768, dtype=np.uint8).tobytes()
+    screen = b"GIF89a\x08\x00\x08\x00\x00\x00\x00"
+    corner = tmp_path / "corner.gif"
+    pixels = rng.integers(1, 256, 16, dtype=np.uint8).tobytes()  # no pixel uses index 0
+    corner.write_bytes(screen + _literal_image(pixels, 4, table) + b"\x3b")
+    disposed = tmp_path / "disposed.gif"
+    grey = bytes(v for i in range(256) for v in (i, i, i))
+    first = _literal_image(rng.integers(0, 100, 64, dtype=np.uint8).tobytes(), 8, table)
+    second = _literal_image(rng.integers(0, 100, 16, dtype=np.uint8).tobytes(), 4, table)
+    third = _literal_image(rng.integers(0, 100, 4, dtype=np.uint8).tobytes(), 2, table)
+    to_background = b"\x21\xf9\x04\x09\x0a\x00\xc8\x00"  # disposal 2, transparent index 200, unused
+    disposed.write_bytes(
+        b"GIF89a\x08\x00\x08\x00\xf7\x00\x00" + grey + first + to_background + second + third + b"\x3b"
+    )
+    for source in (corner, disposed):
+        clean = tmp_path / f"clean-{source.name}"
+        run = run_cli("strip", source, "-o", clean)
+        assert run.code == 0, run.stderr
+        drawn, shown = _gif_frames(source), _gif_frames(clean)
+        assert all(np.array_equal(a, b) for a, b in zip(shown, drawn, strict=True)), source.name
+        assert run_cli("check", clean, "--no-faces").code == 0, source.name

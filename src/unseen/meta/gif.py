@@ -20,7 +20,9 @@ bits no viewer reads are zeroed (sort flags, reserved bits, the user-input flag,
 the colour resolution, table sizes without their table, the background without a global table,
 a transparent index with its flag off) and disposals 4-7, which GIF89a leaves undefined, become 3,
 as Pillow draws them.  A transparent index no pixel of its frame uses becomes the first such index:
-any of them makes no pixel transparent (`_spare_indices` names those that vary).  `check` names the bits set where no encoder puts them (`_unread_fields`).
+any of them makes no pixel transparent (`_spare_indices` names those that vary), unless Pillow
+draws its colour (`_pillow_fills`: it draws a few entries no pixel uses, which are kept).  One
+graphic control is written before each image, as Pillow reads the ones there (`_merged`).  `check` names the bits set where no encoder puts them (`_unread_fields`).
 """
 
 from __future__ import annotations
@@ -264,7 +266,7 @@ def _used(
     tables = [np.zeros(_table_size(header[10]) // 3, bool)]
     if len(tables[0]):
         tables[0][min(header[11], len(tables[0]) - 1)] = True
-    images = iter(frames)
+    images, fills = iter(frames), iter(_pillow_fills(header, found))
     for kind, raw in found:
         if kind == "image":
             local = _table_size(raw[9])
@@ -272,7 +274,58 @@ def _used(
             at = tables[-1] if local else tables[0]
             used = np.unique(next(images))
             at[used[used < len(at)]] = True
+            fill, _index = next(fills)
+            if fill is not None and len(at):
+                at[fill if fill < len(at) else 0] = True
     return tables
+
+
+def _pillow_fills(header: bytes, found: list[tuple[str, bytes]]) -> list[tuple[int | None, bool]]:
+    """For each image, the index Pillow may draw with its colour table though no pixel uses it
+    (None where there is none), and whether that index is its transparent index.  Pillow fills the
+    screen around a first frame without transparency with index 0, a canvas grown by a frame that
+    reaches past the screen with index 0, and draws a frame disposed to background (a disposal of 0
+    keeps the one before) in the colour of its transparent index, or else the background's, opaque
+    unless the first frame has transparency; an index past the table draws entry 0."""
+    width, height = int.from_bytes(header[6:8], "little"), int.from_bytes(header[8:10], "little")
+    out = list[tuple[int | None, bool]]()
+    controls, disposal, first = list[bytes](), 0, False
+    for kind, raw in found:
+        if kind == "control" and len(raw) >= 7 and raw[2] >= 4:
+            controls.append(raw[3:7])
+        elif kind == "image":
+            index = next((fields[3] for fields in reversed(controls) if fields[0] & 1), None)
+            disposal = next(
+                (fields[0] >> 2 & 7 for fields in reversed(controls) if fields[0] >> 2 & 7), disposal
+            )
+            controls = []
+            x, y, w, h = (int.from_bytes(raw[at : at + 2], "little") for at in (1, 3, 5, 7))
+            if not out:
+                first = index is not None
+            fill: int | None = None
+            if disposal == 2 and not first:
+                fill = header[11] if index is None and header[10] & 0x80 else (index or 0)
+            elif (
+                x + w > width
+                or y + h > height
+                or (not out and not first and (x or y or w < width or h < height))
+            ):
+                fill = 0
+            out.append((fill, fill is not None and fill == index and disposal == 2 and not first))
+    return out
+
+
+def _read(
+    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+) -> list[npt.NDArray[np.bool_]]:
+    """For each image, which of the 256 indices a viewer reads: its pixels', and its transparent
+    index where Pillow draws its colour (`_pillow_fills`)."""
+    out = list[npt.NDArray[np.bool_]]()
+    for frame, (fill, kept) in zip(frames, _pillow_fills(header, found), strict=True):
+        out.append(_drawn(frame))
+        if kept and fill is not None:
+            out[-1][fill] = True
+    return out
 
 
 def _blank(table: bytes, used: npt.NDArray[np.bool_]) -> bytes:
@@ -321,17 +374,48 @@ def _control(fields: bytes, drawn: npt.NDArray[np.bool_]) -> bytes:
     return bytes([disposal << 2 | transparent]) + fields[1:3] + bytes([index])
 
 
+def _merged(controls: list[bytes], drawn: npt.NDArray[np.bool_]) -> bytes:
+    """The graphic control extensions before one image (their four bytes each, in order) as one, as
+    Pillow reads them: the last one's delay, the last disposal other than 0 and the last transparent
+    index with its flag on, each field written by `_control`.  GIF89a allows one before an image:
+    more, or any after the last image, were copied as they were and each held 2 free bytes.  Rebuilt
+    from its four bytes, where more sub-blocks after them could carry any text."""
+    delay = controls[-1][1:3]
+    disposal = next((fields[0] >> 2 & 7 for fields in reversed(controls) if fields[0] >> 2 & 7), 0)
+    index = next((fields[3] for fields in reversed(controls) if fields[0] & 1), None)
+    packed = disposal << 2 | (index is not None)
+    return b"\x21\xf9\x04" + _control(bytes([packed]) + delay + bytes([index or 0]), drawn) + b"\x00"
+
+
+def _drawn(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Which of the 256 palette indices a frame's pixels use."""
+    drawn: npt.NDArray[np.bool_] = np.bincount(frame.ravel(), minlength=256) > 0
+    return drawn
+
+
+def _extra_controls(found: list[tuple[str, bytes]]) -> int:
+    """How many graphic control extensions come after another before the same image, or after the
+    last image: GIF89a allows one before an image, and a viewer reads no more."""
+    extra, pending = 0, False
+    for kind, _raw in found:
+        if kind == "control":
+            extra, pending = extra + pending, True
+        elif kind == "image":
+            pending = False
+    return extra + pending
+
+
 def _spare(drawn: npt.NDArray[np.bool_]) -> int:
     """The first palette index no pixel of an image uses (``drawn``: 256 flags, one an index)."""
     return int(np.argmin(drawn))
 
 
 def _governed(
-    found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
 ) -> dict[int, npt.NDArray[np.bool_]]:
-    """Which palette indices the image after each graphic control (by its place in ``found``) uses:
-    256 flags, none where no image follows it."""
-    masks = reversed([np.bincount(frame.ravel(), minlength=256) > 0 for frame in frames])
+    """Which palette indices the image after each graphic control (by its place in ``found``) uses
+    (`_read`): 256 flags, none where no image follows it."""
+    masks = reversed(_read(header, found, frames))
     out, drawn = dict[int, npt.NDArray[np.bool_]](), np.zeros(256, bool)
     for n in range(len(found) - 1, -1, -1):
         if found[n][0] == "image":
@@ -341,13 +425,15 @@ def _governed(
     return out
 
 
-def _spare_indices(found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]) -> list[str]:
+def _spare_indices(
+    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+) -> list[str]:
     """Transparent indices (flag on) that no pixel of their image uses, as a finding where they vary
     and are not each the first unused index (`_spare`, what strip writes): any such index makes no
     pixel transparent, so each is a free byte a frame.  One value in all of them is not named (an
     encoder that keeps one index for transparency, as ffmpeg keeps 255, writes it where no pixel is
     transparent too)."""
-    governed = _governed(found, frames)
+    governed = _governed(header, found, frames)
     spare = [
         (raw[6], _spare(governed[n]))
         for n, (kind, raw) in enumerate(found)
@@ -394,17 +480,20 @@ def clean_bytes(data: bytes, path: Path) -> bytes:
     them (the frames are the same)."""
     header, found, _trailer = blocks(data)
     frames = _frames(header, found, path)
-    used, images = iter(_used(header, found, frames)), iter(frames)
-    governed = _governed(found, frames)
+    used, images, reads = iter(_used(header, found, frames)), iter(frames), iter(_read(header, found, frames))
     parts = [header[:6] + _screen(header) + _blank(header[13:], next(used))]
-    for n, (kind, raw) in enumerate(found):
+    controls = list[bytes]()
+    for kind, raw in found:
         if kind == "image":
+            frame, read = next(images), next(reads)
+            if controls:
+                parts.append(_merged(controls, read))
+                controls.clear()
             local = _table_size(raw[9])
             blanked = raw[:9] + bytes([_descriptor(raw[9])]) + _blank(raw[10 : 10 + local], next(used))
-            parts.append(_ended(blanked + raw[10 + local :], next(images)))
+            parts.append(_ended(blanked + raw[10 + local :], frame))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
-            # Rebuilt from its four bytes: more sub-blocks after them can carry any text.
-            parts.append(b"\x21\xf9\x04" + _control(raw[3:7], governed[n]) + b"\x00")
+            controls.append(raw[3:7])  # one per image is written, none after the last (`_merged`)
         elif kind == "loop" and len(raw) >= 19 and raw[14] == 3:
             parts.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + raw[16:18] + b"\x00")
     return b"".join([*parts, b"\x3b"])
@@ -431,6 +520,9 @@ def scan(path: Path) -> list[Finding]:
         return [Finding("unseen", f"GIF:unparsed ({exc})")]
     out = [Finding("unseen", f"GIF:{kind}") for kind, raw in found if not _plain(kind, raw)]
     out += [Finding("unseen", f"GIF:{place}") for place in _unread_fields(header, found)]
+    extra = _extra_controls(found)
+    if extra:
+        out.append(Finding("unseen", f"GIF:{extra} frame controls more than one an image"))
     unread = [_unread(raw) for kind, raw in found if kind == "image"]
     hidden = sum(after for after, _, _ in unread)
     if hidden:
@@ -449,7 +541,7 @@ def scan(path: Path) -> list[Finding]:
     except NotClean as exc:
         out.append(Finding("unseen", f"GIF:{exc}"))
     else:
-        out += [Finding("unseen", f"GIF:{place}") for place in _spare_indices(found, frames)]
+        out += [Finding("unseen", f"GIF:{place}") for place in _spare_indices(header, found, frames)]
         if hidden:
             out.append(Finding("unseen", f"GIF:{hidden} colour table entries no viewer draws hold colours"))
     return out
