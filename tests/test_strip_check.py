@@ -2682,3 +2682,43 @@ def test_gif_entries_pillow_draws_where_no_pixel_uses_them_are_kept(tmp_path: Pa
         drawn, shown = _gif_frames(source), _gif_frames(clean)
         assert all(np.array_equal(a, b) for a, b in zip(shown, drawn, strict=True)), source.name
         assert run_cli("check", clean, "--no-faces").code == 0, source.name
+
+
+def test_gif_text_in_interlace_flags_is_found_and_written_as_pillow_sets_them(tmp_path: Path) -> None:
+    """An image's interlace flag only orders its rows: coded in either order, the pixels are the
+    same.  Strip kept each flag as it was, so 16 frames' flags spelled "Ja" and `check` called the
+    file clean.  Strip now writes the flag as Pillow does in an animation (off), so its files come
+    out as they were, and `check` names flags that follow no encoder's rule (all off, all on, or on
+    where an image is 16 pixels or more each way, as Pillow sets it on a file of one image)."""
+    rng = np.random.default_rng(31)
+    palette = rng.integers(0, 256, 48, dtype=np.uint8).tobytes()
+    pictures = list[Image.Image]()
+    for _ in range(16):
+        pictures.append(Image.fromarray(rng.integers(0, 16, (20, 24), dtype=np.uint8), "P"))
+        pictures[-1].putpalette(palette)
+    plain = tmp_path / "plain.gif"
+    pictures[0].save(plain, save_all=True, append_images=pictures[1:], duration=80, loop=0, optimize=False)
+    header, found, _ = gif.blocks(plain.read_bytes())
+    assert [bool(raw[9] & 0x40) for kind, raw in found if kind == "image"] == [False] * 16
+    indices = iter(gif._frames(header, found, plain))
+    bits = iter(JANE_BITS[:16])
+    rebuilt = list[bytes]()
+    for kind, raw in found:
+        if kind == "image":
+            at, bit = 10 + (3 << ((raw[9] & 7) + 1) if raw[9] & 0x80 else 0), next(bits)
+            codes = gif._encoded(next(indices), bool(bit))
+            chunks = b"".join(
+                bytes([len(codes[i : i + 255])]) + codes[i : i + 255] for i in range(0, len(codes), 255)
+            )
+            raw = raw[:9] + bytes([raw[9] & 0xBF | bit << 6]) + raw[10:at] + b"\x08" + chunks + b"\x00"
+        rebuilt.append(raw)
+    source = tmp_path / "laced.gif"
+    source.write_bytes(header + b"".join(rebuilt) + b"\x3b")
+    assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(source), _gif_frames(plain), strict=True))
+    assert run_cli("check", plain, "--no-faces").code == 0
+    found_run = run_cli("check", source, "--no-faces")
+    assert found_run.code == 3 and "GIF:interlace flags that vary" in found_run.stderr, found_run.stderr
+    clean = tmp_path / "clean.gif"
+    run = run_cli("strip", source, "-o", clean)
+    assert run.code == 0, run.stderr
+    assert clean.read_bytes() == plain.read_bytes(), "the flags as Pillow set them"

@@ -354,10 +354,20 @@ def _screen(header: bytes) -> bytes:
     return header[6:10] + bytes([flags & 0x87, header[11], 0])
 
 
-def _descriptor(flags: int) -> int:
-    """An image descriptor's flags as Pillow writes them: the local table's flag and size (no size
-    without the table) and the interlace flag; the sort flag and reserved bits zero."""
-    return flags & (0xC7 if flags & 0x80 else 0x40)
+def _descriptor(raw: bytes, alone: bool) -> int:
+    """An image block's descriptor flags as Pillow writes them: the local table's flag and size (no
+    size without the table), the sort flag and reserved bits zero, and the interlace flag off in an
+    animation, as Pillow writes every frame (a file of one image keeps its own: one bit a file).
+    Either way the pixels are the same: flags copied as they were spelled a bit an image."""
+    flags = raw[9]
+    return (flags & 0x87 if flags & 0x80 else 0) | (flags & 0x40 if alone else 0)
+
+
+def _laced(raw: bytes) -> bool:
+    """Whether Pillow interlaces an image block of this size in a file of one image (it leaves those
+    under 16 rows or columns as they are, and every frame of an animation): `check` allows flags
+    set so, all set or none."""
+    return min(int.from_bytes(raw[5:7], "little"), int.from_bytes(raw[7:9], "little")) >= 16
 
 
 def _control(fields: bytes, drawn: npt.NDArray[np.bool_]) -> bytes:
@@ -464,6 +474,11 @@ def _unread_fields(header: bytes, found: list[tuple[str, bytes]]) -> list[str]:
     odd = sum(1 for f in images if f & 0x38 or (not f & 0x80 and f & 0x07))
     if odd:
         out.append(f"reserved or unread bits set in {odd} image descriptors")
+    laced = [(bool(raw[9] & 0x40), _laced(raw)) for kind, raw in found if kind == "image"]
+    if len({flag for flag, _ in laced}) > 1 and any(flag != big for flag, big in laced):
+        out.append(
+            "interlace flags that vary between images as no encoder sets them"
+        )  # Pillow: none in an animation
     controls = [raw[3:7] for kind, raw in found if kind == "control" and len(raw) >= 7 and raw[2] >= 4]
     odd = sum(1 for c in controls if c[0] & 0xE2 or c[0] >> 2 & 7 > 3)
     if odd:
@@ -482,7 +497,7 @@ def clean_bytes(data: bytes, path: Path) -> bytes:
     frames = _frames(header, found, path)
     used, images, reads = iter(_used(header, found, frames)), iter(frames), iter(_read(header, found, frames))
     parts = [header[:6] + _screen(header) + _blank(header[13:], next(used))]
-    controls = list[bytes]()
+    controls, alone = list[bytes](), len(frames) == 1
     for kind, raw in found:
         if kind == "image":
             frame, read = next(images), next(reads)
@@ -490,7 +505,7 @@ def clean_bytes(data: bytes, path: Path) -> bytes:
                 parts.append(_merged(controls, read))
                 controls.clear()
             local = _table_size(raw[9])
-            blanked = raw[:9] + bytes([_descriptor(raw[9])]) + _blank(raw[10 : 10 + local], next(used))
+            blanked = raw[:9] + bytes([_descriptor(raw, alone)]) + _blank(raw[10 : 10 + local], next(used))
             parts.append(_ended(blanked + raw[10 + local :], frame))
         elif kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             controls.append(raw[3:7])  # one per image is written, none after the last (`_merged`)
