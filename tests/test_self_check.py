@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import multiprocessing
 import re
 import struct
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -580,15 +582,32 @@ def test_video_verdicts_are_taken_again_only_for_frames_that_decode_the_same(
     assert verdicts.reused == 0 and len(asked) == 2 * len(audited)
 
 
-def test_video_further_pass_audits_only_the_frames_it_can_have_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_video_further_pass_audits_only_the_frames_it_can_have_changed(tmp_path: Path) -> None:
     """A face the audit saw in the last frame of a 4 s clip is covered around it in a further pass;
     x264 writes the frames well before that byte for byte as before, and their verdicts are taken
-    again: the further pass audits only the frames from a little before the new covers on."""
+    again: the further pass audits only the frames from a little before the new covers on.
+
+    In a fresh process (`_further_pass`): in the suite's own, after a thousand tests, x264 once
+    wrote the second file's first frames otherwise, so that every frame was audited again (a cost
+    only, as a frame that decodes otherwise is always audited; the cause is not known, see
+    docs/video.md), while the same test alone or with its file passed every time."""
+    total = 60
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as child:
+        first, further, changed = child.submit(_further_pass, tmp_path, total).result()
+    reach = round(video_pipeline.AUDIT_REACH_S * FPS)
+    assert first == len(audited_frames(total)) and 0 < further < first / 2, (first, further, changed)
+    assert min(changed) >= total - 1 - reach - 12, (
+        f"frames long before the new covers audited again: {changed}"
+    )
+
+
+def _further_pass(tmp_path: Path, total: int) -> tuple[int, int, list[int]]:
+    """Protect a ``total``-frame clip whose first file's audit sees a face in its last frame: how
+    many frames the first file's audit judged, how many the further pass's, and which."""
+    monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setattr(Scripted, "SCRIPT", [])
     (tmp_path / "in").mkdir()
-    total = 60
     source = make_clip(tmp_path / "in" / "long.mp4", pts=[4 * i for i in range(total)]).path  # 15 fps
     job = Job(source, tmp_path / "out" / "long.mp4")
     asked = counted_audits(monkeypatch)
@@ -611,10 +630,4 @@ def test_video_further_pass_audits_only_the_frames_it_can_have_changed(
     monkeypatch.setattr(Beside, "_unkept", seen_last)
     result = Protector(Settings(seed=1), profile=scripted_profile()).protect(job)
     assert result.status == "protected", result
-    first, further = passes[1], len(asked) - passes[1]
-    reach = round(video_pipeline.AUDIT_REACH_S * FPS)
-    changed = [f for f in asked[passes[1] :]]
-    assert first == len(audited_frames(total)) and 0 < further < first / 2, (first, further, changed)
-    assert min(changed) >= total - 1 - reach - 12, (
-        f"frames long before the new covers audited again: {changed}"
-    )
+    return passes[1], len(asked) - passes[1], list(asked[passes[1] :])
