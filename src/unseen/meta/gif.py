@@ -88,11 +88,17 @@ def _chunks(raw: bytes) -> tuple[int, list[bytes]]:
     """Where an image block's LZW code size lies (after its descriptor and colour table), and its
     data sub-blocks, in order."""
     at = 10 + _table_size(raw[9])
-    chunks, pos = [], at + 1
-    while raw[pos]:
-        chunks.append(raw[pos + 1 : pos + 1 + raw[pos]])
-        pos += 1 + raw[pos]
-    return at, chunks
+    return at, _data(raw, at + 1)
+
+
+def _data(data: bytes, pos: int) -> list[bytes]:
+    """The data sub-blocks of a chain starting at ``pos``, in order, up to its terminator or
+    the end of ``data``."""
+    chunks = []
+    while pos < len(data) and data[pos]:
+        chunks.append(data[pos + 1 : pos + 1 + data[pos]])
+        pos += 1 + data[pos]
+    return chunks
 
 
 def _image(raw: bytes) -> tuple[bytes, int, bytes]:
@@ -196,11 +202,7 @@ def _encoded(indices: npt.NDArray[np.uint8], interlaced: bool) -> bytes:
         out += data
     if done < 0:
         raise NotClean(f"image data does not encode (error {done})")
-    codes, pos = bytearray(), 0
-    while pos < len(out) and out[pos]:
-        codes += out[pos + 1 : pos + 1 + out[pos]]
-        pos += 1 + out[pos]
-    return bytes(codes)
+    return b"".join(_data(bytes(out), 0))
 
 
 def _chunked_oddly(raw: bytes) -> bool:
@@ -252,12 +254,12 @@ def _frames(header: bytes, found: list[tuple[str, bytes]], path: Path) -> list[n
 
 
 def _used(
-    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+    header: bytes, found: list[tuple[str, bytes]], drawn: list[npt.NDArray[np.bool_]]
 ) -> list[npt.NDArray[np.bool_]]:
     """Which entries of each colour table a viewer may draw: the global table's first, then each
     image's own table, in order (an empty mask where an image has none).
 
-    An entry counts when a pixel of an image (``frames``, `_frames`) drawn with that table uses it
+    An entry counts when a pixel of an image (``drawn``, `_drawn`) drawn with that table uses it
     (a frame's transparent entry among them: a viewer that ignores transparency draws it), or when
     it is the global background (a frame disposed "to background" may be drawn with it).  A
     transparent entry no pixel uses is drawn by no viewer: it counted once, and 3 bytes a frame
@@ -266,14 +268,13 @@ def _used(
     tables = [np.zeros(_table_size(header[10]) // 3, bool)]
     if len(tables[0]):
         tables[0][min(header[11], len(tables[0]) - 1)] = True
-    images, fills = iter(frames), iter(_pillow_fills(header, found))
+    images, fills = iter(drawn), iter(_pillow_fills(header, found))
     for kind, raw in found:
         if kind == "image":
             local = _table_size(raw[9])
             tables.append(np.zeros(local // 3, bool))
             at = tables[-1] if local else tables[0]
-            used = np.unique(next(images))
-            at[used[used < len(at)]] = True
+            at |= next(images)[: len(at)]
             fill, _index = next(fills)
             if fill is not None and len(at):
                 at[fill if fill < len(at) else 0] = True
@@ -294,10 +295,8 @@ def _pillow_fills(header: bytes, found: list[tuple[str, bytes]]) -> list[tuple[i
         if kind == "control" and len(raw) >= 7 and raw[2] >= 4:
             controls.append(raw[3:7])
         elif kind == "image":
-            index = next((fields[3] for fields in reversed(controls) if fields[0] & 1), None)
-            disposal = next(
-                (fields[0] >> 2 & 7 for fields in reversed(controls) if fields[0] >> 2 & 7), disposal
-            )
+            read, index = _as_read(controls)
+            disposal = read or disposal
             controls = []
             x, y, w, h = (int.from_bytes(raw[at : at + 2], "little") for at in (1, 3, 5, 7))
             if not out:
@@ -316,13 +315,13 @@ def _pillow_fills(header: bytes, found: list[tuple[str, bytes]]) -> list[tuple[i
 
 
 def _read(
-    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+    header: bytes, found: list[tuple[str, bytes]], drawn: list[npt.NDArray[np.bool_]]
 ) -> list[npt.NDArray[np.bool_]]:
-    """For each image, which of the 256 indices a viewer reads: its pixels', and its transparent
-    index where Pillow draws its colour (`_pillow_fills`)."""
+    """For each image, which of the 256 indices a viewer reads: its pixels' (``drawn``), and its
+    transparent index where Pillow draws its colour (`_pillow_fills`)."""
     out = list[npt.NDArray[np.bool_]]()
-    for frame, (fill, kept) in zip(frames, _pillow_fills(header, found), strict=True):
-        out.append(_drawn(frame))
+    for pixels, (fill, kept) in zip(drawn, _pillow_fills(header, found), strict=True):
+        out.append(pixels.copy())
         if kept and fill is not None:
             out[-1][fill] = True
     return out
@@ -391,10 +390,18 @@ def _merged(controls: list[bytes], drawn: npt.NDArray[np.bool_]) -> bytes:
     more, or any after the last image, were copied as they were and each held 2 free bytes.  Rebuilt
     from its four bytes, where more sub-blocks after them could carry any text."""
     delay = controls[-1][1:3]
-    disposal = next((fields[0] >> 2 & 7 for fields in reversed(controls) if fields[0] >> 2 & 7), 0)
-    index = next((fields[3] for fields in reversed(controls) if fields[0] & 1), None)
+    disposal, index = _as_read(controls)
     packed = disposal << 2 | (index is not None)
     return b"\x21\xf9\x04" + _control(bytes([packed]) + delay + bytes([index or 0]), drawn) + b"\x00"
+
+
+def _as_read(controls: list[bytes]) -> tuple[int, int | None]:
+    """What Pillow takes from the graphic controls before one image (their four bytes each, in
+    order): the last disposal other than 0 (0 where there is none), and the last transparent
+    index with its flag on (None where there is none)."""
+    disposal = next((fields[0] >> 2 & 7 for fields in reversed(controls) if fields[0] >> 2 & 7), 0)
+    index = next((fields[3] for fields in reversed(controls) if fields[0] & 1), None)
+    return disposal, index
 
 
 def _drawn(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
@@ -421,29 +428,29 @@ def _spare(drawn: npt.NDArray[np.bool_]) -> int:
 
 
 def _governed(
-    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+    header: bytes, found: list[tuple[str, bytes]], drawn: list[npt.NDArray[np.bool_]]
 ) -> dict[int, npt.NDArray[np.bool_]]:
     """Which palette indices the image after each graphic control (by its place in ``found``) uses
     (`_read`): 256 flags, none where no image follows it."""
-    masks = reversed(_read(header, found, frames))
-    out, drawn = dict[int, npt.NDArray[np.bool_]](), np.zeros(256, bool)
+    masks = reversed(_read(header, found, drawn))
+    out, uses = dict[int, npt.NDArray[np.bool_]](), np.zeros(256, bool)
     for n in range(len(found) - 1, -1, -1):
         if found[n][0] == "image":
-            drawn = next(masks)
+            uses = next(masks)
         elif found[n][0] == "control":
-            out[n] = drawn
+            out[n] = uses
     return out
 
 
 def _spare_indices(
-    header: bytes, found: list[tuple[str, bytes]], frames: list[npt.NDArray[np.uint8]]
+    header: bytes, found: list[tuple[str, bytes]], drawn: list[npt.NDArray[np.bool_]]
 ) -> list[str]:
     """Transparent indices (flag on) that no pixel of their image uses, as a finding where they vary
     and are not each the first unused index (`_spare`, what strip writes): any such index makes no
     pixel transparent, so each is a free byte a frame.  One value in all of them is not named (an
     encoder that keeps one index for transparency, as ffmpeg keeps 255, writes it where no pixel is
     transparent too)."""
-    governed = _governed(header, found, frames)
+    governed = _governed(header, found, drawn)
     spare = [
         (raw[6], _spare(governed[n]))
         for n, (kind, raw) in enumerate(found)
@@ -476,9 +483,7 @@ def _unread_fields(header: bytes, found: list[tuple[str, bytes]]) -> list[str]:
         out.append(f"reserved or unread bits set in {odd} image descriptors")
     laced = [(bool(raw[9] & 0x40), _laced(raw)) for kind, raw in found if kind == "image"]
     if len({flag for flag, _ in laced}) > 1 and any(flag != big for flag, big in laced):
-        out.append(
-            "interlace flags that vary between images as no encoder sets them"
-        )  # Pillow: none in an animation
+        out.append("interlace flags that vary between images as no encoder sets them")
     controls = [raw[3:7] for kind, raw in found if kind == "control" and len(raw) >= 7 and raw[2] >= 4]
     odd = sum(1 for c in controls if c[0] & 0xE2 or c[0] >> 2 & 7 > 3)
     if odd:
@@ -495,7 +500,8 @@ def clean_bytes(data: bytes, path: Path) -> bytes:
     them (the frames are the same)."""
     header, found, _trailer = blocks(data)
     frames = _frames(header, found, path)
-    used, images, reads = iter(_used(header, found, frames)), iter(frames), iter(_read(header, found, frames))
+    drawn = [_drawn(frame) for frame in frames]
+    used, images, reads = iter(_used(header, found, drawn)), iter(frames), iter(_read(header, found, drawn))
     parts = [header[:6] + _screen(header) + _blank(header[13:], next(used))]
     controls, alone = list[bytes](), len(frames) == 1
     for kind, raw in found:
@@ -551,12 +557,12 @@ def scan(path: Path) -> list[Finding]:
     if trailer:
         out.append(Finding("unseen", f"GIF:{trailer} bytes after the trailer"))
     try:
-        frames = _frames(header, found, path)
-        hidden = _hidden(header, found, _used(header, found, frames))
+        drawn = [_drawn(frame) for frame in _frames(header, found, path)]
+        hidden = _hidden(header, found, _used(header, found, drawn))
     except NotClean as exc:
         out.append(Finding("unseen", f"GIF:{exc}"))
     else:
-        out += [Finding("unseen", f"GIF:{place}") for place in _spare_indices(header, found, frames)]
+        out += [Finding("unseen", f"GIF:{place}") for place in _spare_indices(header, found, drawn)]
         if hidden:
             out.append(Finding("unseen", f"GIF:{hidden} colour table entries no viewer draws hold colours"))
     return out
