@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from . import inflate
 from .findings import Finding, NotClean
 from .palette import drawn, holding
 
@@ -53,7 +54,6 @@ def chunks(data: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
 # Adam7's passes: first column and row, and the steps between them.
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-_STEP = 1 << 24
 
 
 def _needed(width: int, height: int, header: bytes) -> int:
@@ -96,20 +96,14 @@ def _unread(found: list[tuple[bytes, bytes]]) -> str | None:
     to more than the image needs), or None.  Inflated a piece at a time: a bomb is not held."""
     header = _header(found)
     for name, width, height, data in _streams(found):
-        needed = _needed(width, height, header)
-        inflate, total = zlib.decompressobj(), 0
         try:
-            while not inflate.eof and total <= needed:
-                piece = len(inflate.decompress(data, _STEP))
-                total, data = total + piece, inflate.unconsumed_tail
-                if not data and piece < _STEP:
-                    break  # all input taken and no output held back: the end, or a stream cut short
+            rest = inflate.past(data, _needed(width, height, header))
         except zlib.error as exc:
             return f"{name}: image data does not inflate ({exc})"
-        if total > needed:
+        if rest.more:
             return f"{name}: image data inflates past the picture"
-        if inflate.unused_data:
-            return f"{name}: {len(inflate.unused_data)} bytes after the image data's end"
+        if rest.after:
+            return f"{name}: {len(rest.after)} bytes after the image data's end"
     return None
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from . import inflate
 from .findings import Finding
 
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -141,7 +142,11 @@ def _past_picture(data: mmap.mmap, start: int, end: int, need: int, compression:
     if compression in _RAW:
         rest = data[start + need : end]
     elif compression in _DEFLATE:
-        rest = _inflated_past(data[start:end], need)
+        try:
+            found = inflate.past(data[start:end], need)
+        except zlib.error:
+            return 0
+        rest = found.more + found.unread + found.after
     elif compression in _PACKBITS:
         at, made_n = start, 0
         while made_n < need and at < end:
@@ -156,25 +161,6 @@ def _past_picture(data: mmap.mmap, start: int, end: int, need: int, compression:
     else:
         return 0
     return len(rest.strip(b"\0"))
-
-
-def _inflated_past(stream: bytes, need: int) -> bytes:
-    """What a Deflate ``stream`` holds past its first ``need`` bytes decoded: a byte more of
-    picture, if it decodes to more, and the stream's bytes not read by then.  Inflated a megabyte
-    at a time and never kept, so that a strip declared huge and made of a few bytes that inflate
-    to gigabytes (a bomb) costs no memory; nothing where the stream does not decode."""
-    inflate, made, pending = zlib.decompressobj(), 0, stream
-    try:
-        while made < need and not inflate.eof:
-            out = inflate.decompress(pending, min(need - made, 1 << 20))
-            pending = inflate.unconsumed_tail
-            if not out:
-                break  # the stream ends before its picture does: the decoders judge that
-            made += len(out)
-        more = b"" if inflate.eof else inflate.decompress(pending, 1)
-    except zlib.error:
-        return b""
-    return more + inflate.unconsumed_tail + inflate.unused_data
 
 
 def _nonzero_outside(data: mmap.mmap, parts: list[tuple[int, int]]) -> int:
