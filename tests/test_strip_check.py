@@ -1140,6 +1140,68 @@ def test_text_after_a_parameter_sets_fields_in_a_decoder_setup_is_found(
     assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
 
 
+def _av1_header_grown(data: bytes, extra: bytes) -> bytes:
+    """``data`` (OBUs) with ``extra`` after the payload of the sequence header that opens it."""
+    size = data[1] + len(extra)
+    assert data[0] == 1 << 3 | 2 and size < 0x80, "a sequence header OBU, its size in one byte"
+    return bytes([data[0], size]) + data[2 : 2 + data[1]] + extra + data[2 + data[1] :]
+
+
+def _av1_packets_grown(src: Path, dst: Path, extra: bytes) -> None:
+    """``src``'s AV1 picture copied into ``dst``, ``extra`` after each packet's sequence header."""
+    with av.open(str(src)) as clip, meta_video.writing(dst) as out:
+        stream = out.add_stream_from_template(clip.streams.video[0], opaque=True)
+        for packet in clip.demux(video=0):
+            if packet.size:
+                data = bytes(packet)
+                data = _av1_header_grown(data, extra) if data[0] == 1 << 3 | 2 else data
+                out.mux(_packet_like(packet, data, stream))
+
+
+@pytest.mark.parametrize("where", ["packets", "setup"])
+def test_bytes_after_an_av1_sequence_headers_fields_are_found(tmp_path: Path, where: str) -> None:
+    """dav1d reads an AV1 sequence header's fields and no further: `check` called clean a file of
+    `strip`'s with "Jane Roe" after them, in its key frames or its decoder setup (``av1C``).
+    FFmpeg's own reader refuses such a header, so `strip` refuses the file."""
+    _five_frames(tmp_path / "made.mp4", _encoder("libsvtav1"))
+    plain, name = tmp_path / "plain.mp4", b"Jane Roe"
+    assert run_cli("strip", tmp_path / "made.mp4", "-o", plain).code == 0
+    assert run_cli("check", plain, "--no-faces").code == 0
+    marked = tmp_path / "marked.mp4"
+    if where == "setup":
+        data = plain.read_bytes()
+        obus = data.index(b"av1C") + 8  # after the box's name and av1C's 4 bytes
+        assert data[obus] == 1 << 3 | 2, "a sequence header OBU"
+        grown = bytearray(
+            _mp4_grown(data, obus + 2 + data[obus + 1], name, [*_TO_STBL, b"stsd", b"av01", b"av1C"])
+        )
+        grown[obus + 1] += len(name)  # its size
+        marked.write_bytes(bytes(grown))
+    else:
+        _av1_packets_grown(plain, marked, name)
+    assert name in marked.read_bytes() and _rgb_frames(marked) == _rgb_frames(plain)
+    found = run_cli("check", marked, "--no-faces")
+    finding = "stream0:av1 parameter sets with bytes after their fields"
+    assert found.code == 3 and finding in found.stderr, found.stderr
+    run = run_cli("strip", marked, "-o", tmp_path / "clean.mp4")
+    assert run.code == 1 and "cannot copy the streams" in run.stderr, run.stderr
+    assert not (tmp_path / "clean.mp4").exists()
+
+
+def test_zeros_after_an_av1_sequence_header_are_no_finding(tmp_path: Path) -> None:
+    """Zeros after a sequence header's trailing bits are allowed, as after H.264's parameter sets:
+    `check` calls the file clean, and `strip`'s copy, whose header the filter writes without them."""
+    _five_frames(tmp_path / "made.mp4", _encoder("libsvtav1"))
+    plain, padded = tmp_path / "plain.mp4", tmp_path / "padded.mp4"
+    assert run_cli("strip", tmp_path / "made.mp4", "-o", plain).code == 0
+    _av1_packets_grown(plain, padded, bytes(3))
+    assert padded.read_bytes() != plain.read_bytes()
+    assert run_cli("check", padded, "--no-faces").code == 0
+    assert run_cli("strip", padded, "-o", tmp_path / "clean.mp4").code == 0
+    assert run_cli("check", tmp_path / "clean.mp4", "--no-faces").code == 0
+    assert _rgb_frames(tmp_path / "clean.mp4") == _rgb_frames(plain)
+
+
 def _packet_like(packet: av.Packet, data: bytes, stream: Any) -> av.Packet:
     out = av.Packet(data)
     out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base

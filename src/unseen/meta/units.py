@@ -43,8 +43,11 @@ SIZED = {"h264": {9: 2, 10: 1, 11: 1}, "hevc": {35: 3, 36: 2, 37: 2}, "av1": {}}
 # the fields (text, say: a decoder reads no further) is not written, in the decoder setup either.
 REWRITTEN = {"h264": "h264_metadata", "hevc": "hevc_metadata", "av1": "av1_metadata"}
 # The parameter sets those filters write again: H.264's sequence and picture parameter sets,
-# HEVC's video, sequence and picture parameter sets.
-PARAMETER_SETS = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
+# HEVC's video, sequence and picture parameter sets, AV1's sequence header.
+PARAMETER_SETS = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34}), "av1": frozenset({1})}
+# The most bytes an AV1 sequence header's fields and trailing bits take: 32 operating points, each
+# with every option, come to under 400.
+SEQUENCE_HEADER_MOST = 512
 
 
 def kept_only(codec: str) -> str | None:
@@ -106,10 +109,26 @@ def nal_units(codec: str, packet: bytes, setup: bytes) -> Iterator[tuple[int, by
 
 
 def parameter_sets(codec: str, packet: bytes, setup: bytes) -> list[bytes]:
-    """The parameter sets of an H.264 or HEVC ``packet``, without the zeros that may follow them."""
-    return [
-        unit.rstrip(b"\0") for kind, unit in nal_units(codec, packet, setup) if kind in PARAMETER_SETS[codec]
-    ]
+    """The parameter sets of ``packet`` without the zeros that may follow them: H.264's and HEVC's
+    units, AV1's sequence headers' payloads (what follows an OBU's header and size)."""
+    kinds = PARAMETER_SETS[codec]
+    found = _obus(packet) if codec == "av1" else nal_units(codec, packet, setup)
+    return [unit.rstrip(b"\0") for kind, unit in found if kind in kinds]
+
+
+def sequence_header(payload: bytes) -> bytes:
+    """An AV1 sequence header OBU of ``payload``, with its size."""
+    size = bytearray()
+    n = len(payload)
+    while n >= 0x80:
+        size.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes([1 << 3 | 2, *size, n]) + payload
+
+
+def av1_config(setup: bytes) -> bytes:
+    """The OBUs of AV1's decoder setup (``av1C``: 4 bytes, then OBUs); none in another."""
+    return setup[4:] if setup[:1] == b"\x81" else b""
 
 
 def setup_holds(setup: bytes, unit: bytes) -> bool:
@@ -149,17 +168,22 @@ def delimited(data: bytes) -> Iterator[bytes]:
 
 def _obu_types(data: bytes) -> Iterator[int]:
     """The types of the OBUs in ``data`` (AV1's low-overhead format, as MP4 and Matroska hold it)."""
+    return (kind for kind, _ in _obus(data))
+
+
+def _obus(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(type, payload) of each OBU in ``data``."""
     at = 0
     while at < len(data):
         header = data[at]
         at += 2 if header & 0x04 else 1  # an extension byte follows
         if not header & 0x02:  # no size field: the OBU runs to the end
-            yield (header >> 3) & 0x0F
+            yield (header >> 3) & 0x0F, data[at:]
             return
         size, at = _leb128(data, at)
         if at + size > len(data):
             raise ValueError("an OBU longer than its packet")
-        yield (header >> 3) & 0x0F
+        yield (header >> 3) & 0x0F, data[at : at + size]
         at += size
 
 

@@ -507,12 +507,23 @@ class _Rewrite:
     """FFmpeg's filter that writes a picture stream's parameter sets again field by field
     (`units.REWRITTEN`), the one `strip` copies the stream through: a set held in the file
     longer than it writes it holds bytes after its fields, where a decoder reads no further
-    (text, say), and `strip` drops them."""
+    (text, say), and `strip` drops them.
+
+    AV1's sequence headers go through one at a time (a header needs nothing before it), and
+    where the filter refuses one, it is written as the shortest start of it that the filter
+    takes: FFmpeg's reader refuses any bit after a header's trailing bits, where dav1d reads on
+    and shows the picture, so there `strip` refuses the file rather than drop them.
+    """
 
     def __init__(self, stream: VideoStream, codec: str) -> None:
         self.codec, self.setup = codec, bytes(stream.codec_context.extradata or b"")
         self.filter: BitStreamFilterContext | None = None
         self.longer = False  # whether the decoder setup's sets are
+        self.last: tuple[bytes, bytes | None] = (b"", None)  # AV1: the last header and its writing
+        if codec == "av1":
+            self.filter = BitStreamFilterContext(units.REWRITTEN[codec], codec)
+            self.longer = self._av1_longer(units.av1_config(self.setup))
+            return
         with av.open(io.BytesIO(), "w", format=OUTPUT_FORMAT) as out:
             dst = copy_stream(out, stream)
             try:
@@ -528,6 +539,8 @@ class _Rewrite:
     def longer_in(self, packet: Packet, data: bytes) -> bool:
         """Whether ``packet`` (its bytes ``data``) holds parameter sets longer than the filter
         writes them; the packet is the filter's after."""
+        if self.codec == "av1":
+            return self._av1_longer(data)
         try:
             held = units.parameter_sets(self.codec, data, self.setup)
             if not held or self.filter is None:
@@ -536,6 +549,36 @@ class _Rewrite:
         except (ValueError, av.error.FFmpegError):  # units that do not add up: `units.strays` names them
             return False
         return held != units.parameter_sets(self.codec, written, b"")
+
+    def _av1_longer(self, obus: bytes) -> bool:
+        """Whether a sequence header among ``obus`` is longer than the filter writes it."""
+        try:
+            held = units.parameter_sets("av1", obus, b"")
+        except ValueError:  # OBUs that do not add up: `units.strays` names them
+            return False
+        return any(self._av1_written(payload) not in (None, payload) for payload in held)
+
+    def _av1_written(self, payload: bytes) -> bytes | None:
+        """The sequence header ``payload`` as the filter writes it: the whole, else the first of its
+        starts that the filter takes, which ends where the header's fields and trailing bits do
+        (None where it takes none: a damaged header, for the decoding checks to judge).  Encoders
+        repeat one header at every key frame, so the last one is kept."""
+        if self.last[0] != payload:
+            ends = (len(payload), *range(1, min(len(payload), units.SEQUENCE_HEADER_MOST)))
+            written = (self._av1_write(payload[:n]) for n in ends)
+            self.last = payload, next((w for w in written if w is not None), None)
+        return self.last[1]
+
+    def _av1_write(self, payload: bytes) -> bytes | None:
+        """The sequence header ``payload`` as the filter writes it; None where it refuses it."""
+        if self.filter is None:
+            return None
+        try:
+            out = self.filter.filter(av.Packet(units.sequence_header(payload)))
+            written = units.parameter_sets("av1", b"".join(bytes(p) for p in out), b"")
+        except (ValueError, av.error.FFmpegError):
+            return None
+        return written[0] if written else None
 
 
 def _unit_name(codec: str, kind: int | str) -> str:
