@@ -1768,6 +1768,12 @@ def _tiff_last_strip_grown(data: bytes, extra: bytes) -> bytes:
     """A little-endian TIFF of one directory with its last strip moved to the end of the file and
     ``extra`` after it, the strip's byte count grown to take it in; its old place zeroed (a gap
     of zeros is allowed)."""
+    return _tiff_last_strip_made(data, lambda strip: strip + extra)
+
+
+def _tiff_last_strip_made(data: bytes, make: Callable[[bytes], bytes]) -> bytes:
+    """A little-endian TIFF of one directory with its last strip made anew by ``make`` from the
+    old one and moved to the end of the file, its byte count set to match; its old place zeroed."""
     ifd, out = int.from_bytes(data[4:8], "little"), bytearray(data)
     where: dict[int, tuple[int, int]] = {}  # tag: (place of its last value, width)
     for i in range(int.from_bytes(data[ifd : ifd + 2], "little")):
@@ -1782,15 +1788,24 @@ def _tiff_last_strip_grown(data: bytes, extra: bytes) -> bytes:
     (offset_at, offset_width), (count_at, count_width) = where[273], where[279]
     start = int.from_bytes(data[offset_at : offset_at + offset_width], "little")
     length = int.from_bytes(data[count_at : count_at + count_width], "little")
+    strip = make(data[start : start + length])
     out[start : start + length] = bytes(length)
     out[offset_at : offset_at + offset_width] = len(data).to_bytes(offset_width, "little")
-    out[count_at : count_at + count_width] = (length + len(extra)).to_bytes(count_width, "little")
-    return bytes(out) + data[start : start + length] + extra
+    out[count_at : count_at + count_width] = len(strip).to_bytes(count_width, "little")
+    return bytes(out) + strip
 
 
 @pytest.mark.parametrize(
     ("compression", "rows"),
-    [(None, 48), (None, 13), ("packbits", 13), ("tiff_adobe_deflate", 48), ("tiff_deflate", 13)],
+    [
+        (None, 48),
+        (None, 13),
+        ("packbits", 13),
+        ("tiff_adobe_deflate", 48),
+        ("tiff_deflate", 13),
+        ("tiff_lzw", 48),
+        ("tiff_lzw", 13),
+    ],
 )
 def test_text_in_a_tiff_strip_past_its_picture_is_found(tmp_path: Path, compression: str, rows: int) -> None:
     """A strip's byte count may claim more than its picture: a decoder reads the rows the picture
@@ -1816,6 +1831,97 @@ def test_text_in_a_tiff_strip_past_its_picture_is_found(tmp_path: Path, compress
     assert run.code == 0, run.stderr
     assert b"Jane Roe" not in (tmp_path / "clean.tiff").read_bytes()
     assert run_cli("check", tmp_path / "clean.tiff", "--no-faces").code == 0
+
+
+def _lzw(data: bytes, *, old: bool = False) -> bytes:
+    """``data`` LZW-coded as libtiff codes a strip: a Clear code first, greedy matches, a Clear
+    when the table is full, the end code last; codes most significant bit first, widening one
+    code early, or in the old style (``old``: least significant bit first, widening on time)."""
+    codes, table, word = [256], dict[bytes, int](), b""
+    for byte in data:
+        if word + bytes([byte]) in table or not word:
+            word += bytes([byte])
+            continue
+        codes.append(table.get(word, word[0]))
+        table[word + bytes([byte])] = 258 + len(table)
+        word = bytes([byte])
+        if len(table) == 4094 - 258:
+            codes.append(256)
+            table.clear()
+    codes += [table.get(word, word[0]), 257] if word else [257]
+    packed, bits, width, since = 0, 0, 9, 0
+    for code in codes:
+        packed = packed | code << bits if old else packed << width | code
+        bits += width
+        since = 0 if code == 256 else since + 1
+        width = 9 if code == 256 else 9 + sum(258 + since - 1 >= (1 << w) - (not old) for w in (9, 10, 11))
+    if old:
+        return packed.to_bytes(-(-bits // 8), "little")
+    return (packed << (-bits % 8)).to_bytes(-(-bits // 8), "big")
+
+
+@pytest.mark.parametrize(
+    ("case", "old"),
+    [
+        ("none", False),
+        ("after the end code", False),
+        ("past the picture", False),
+        ("no end code", False),
+        ("none", True),
+        ("after the end code", True),
+        ("past the picture", True),
+    ],
+)
+def test_lzw_codes_in_a_tiff_strip_past_its_picture_are_found(tmp_path: Path, case: str, old: bool) -> None:
+    """An LZW strip's codes are followed to the picture's last byte, where libtiff stops: `check`
+    called clean a TIFF whose strip held "Jane Roe" after its end code, or coded as more picture
+    than the picture has (with or without an end code after it), or either in the old style
+    libtiff still reads (bits in the other order); Pillow shows the same pixels.  The strip
+    coded with nothing more is clean in either style.  `strip` writes the pixels afresh."""
+    rng = np.random.default_rng(7)
+    picture = rng.integers(0, 4, (40, 24, 3), dtype=np.uint8)
+    picture[20:] = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)  # codes 9 to 12 bits wide
+    plain = tmp_path / "plain.tiff"
+    Image.fromarray(picture).save(plain, compression="tiff_lzw")
+    text = b"Jane Roe, 12 Elm Street" * 20
+    stream = {
+        "none": _lzw(picture.tobytes(), old=old),
+        "after the end code": _lzw(picture.tobytes(), old=old) + text,
+        "past the picture": _lzw(picture.tobytes() + text, old=old),
+        "no end code": _lzw(picture.tobytes() + text)[:-2],
+    }[case]
+    source = tmp_path / "hidden.tiff"
+    source.write_bytes(_tiff_last_strip_made(plain.read_bytes(), lambda _strip: stream))
+    assert np.array_equal(pixels(source), picture)
+    assert not tiff.scan(plain)
+    found = [re.sub(r"\d+", "N", f.item) for f in tiff.scan(source)]
+    assert found == ([] if case == "none" else ["TIFF: N byte(s) in its strips or tiles past the picture"])
+    if case == "past the picture" and not old:
+        run = run_cli("check", source, "--no-faces")
+        assert run.code == 3 and "past the picture" in run.stderr, run.stderr
+        run = run_cli("strip", source, "-o", tmp_path / "clean.tiff")
+        assert run.code == 0, run.stderr
+        assert run_cli("check", tmp_path / "clean.tiff", "--no-faces").code == 0
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_pillows_own_lzw_tiffs_have_nothing_past_their_pictures(tmp_path: Path, mode: str) -> None:
+    """Pillow's (libtiff's) LZW strips end with the end code and zero bits to the byte, whatever
+    the picture: sizes from a pixel to many strips, one of several tables, noise, flat colour and
+    few colours, with and without the horizontal predictor."""
+    rng = np.random.default_rng(8)
+    for height, width in [(1, 1), (3, 5), (64, 48), (300, 257)]:
+        noise = rng.integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+        for n, picture in enumerate([noise, np.full_like(noise, 7), noise // 64 * 60]):
+            image = Image.fromarray(picture.squeeze(-1) if mode == "L" else picture, mode)
+            for predictor, strip_size in [(1, 1 << 20), (2, 8192)]:
+                path = tmp_path / f"{height}x{width}-{n}-{predictor}.tiff"
+                image.save(path, compression="tiff_lzw", tiffinfo={317: predictor}, strip_size=strip_size)
+                assert (Image.open(path).tag_v2[259], Image.open(path).tag_v2[317]) == (5, predictor)
+                assert not tiff.scan(path), (path.name, tiff.scan(path))
+    assert len(Image.open(tmp_path / "300x257-0-1.tiff").tag_v2[273]) == 1
+    assert len(Image.open(tmp_path / "300x257-0-2.tiff").tag_v2[273]) > 1
+    assert run_cli("check", tmp_path / "300x257-0-2.tiff", "--no-faces").code == 0
 
 
 def test_a_tiff_strip_that_inflates_to_gigabytes_is_judged_in_little_memory(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ A reader follows offsets from the header, so bytes that no offset reaches
 shown and can hold anything; exiftool and Pillow do not report them.  Bytes
 left between the parts as alignment may only be zero.  So may the bytes of a strip or tile
 past its picture: its byte count may claim more than a decoder reads, which stops at the rows
-the picture has (uncompressed, PackBits) or at the end of its Deflate stream (`_past_picture`).
-LZW and JPEG strips are not decoded here.  The tags themselves are judged elsewhere (Pillow's
-EXIF tags, exiftool's allowlist).
+the picture has (uncompressed, PackBits) or at the end of its Deflate or LZW stream, whose data
+may also decode past the picture (`_past_picture`).  JPEG strips are not decoded here.  The tags
+themselves are judged elsewhere (Pillow's EXIF tags, exiftool's allowlist).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from . import inflate
+from . import inflate, lzw
 from .findings import Finding
 
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -32,7 +32,9 @@ _POINTERS = frozenset(t for pair in _DATA for t in pair) | _DIRECTORIES
 # ImageWidth, ImageLength, BitsPerSample, Compression, PhotometricInterpretation, SamplesPerPixel,
 # RowsPerStrip, PlanarConfiguration, TileWidth, TileLength: how many bytes a strip or tile decodes to.
 _LAYOUT = frozenset({256, 257, 258, 259, 262, 277, 278, 284, 322, 323})
-_RAW, _PACKBITS, _DEFLATE = frozenset({1}), frozenset({32773}), frozenset({8, 32946})
+_RAW, _PACKBITS = frozenset({1}), frozenset({32773})
+# Compressed streams followed to their picture's end by one function each (`inflate`, `lzw`).
+_STREAMS = {5: lzw.past, 8: inflate.past, 32946: inflate.past}
 _MAX_DIRECTORIES = 4096
 _MAX_ENTRIES = 200_000  # directories may overlap: each holds up to 65,535 entries
 # Offsets and counts read in all: a 160 KB file repeating one tag of 10,000 values 10,000 times
@@ -137,14 +139,15 @@ def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> 
 def _past_picture(data: mmap.mmap, start: int, end: int, need: int, compression: int) -> int:
     """How many bytes of the strip or tile ``data[start:end]`` past what a decoder of
     ``compression`` reads for its picture (``need`` bytes decoded) are not zero; 0 for
-    compressions not decoded here, and for data that ends before its picture does (the decoders
-    judge that).  A Deflate stream that decodes to more than the picture counts what is left."""
+    compressions not decoded here, and for data that ends before its picture does or does not
+    decode (the decoders judge that).  A Deflate or LZW stream that decodes to more than the
+    picture counts what is left."""
     if compression in _RAW:
         rest = data[start + need : end]
-    elif compression in _DEFLATE:
+    elif compression in _STREAMS:
         try:
-            found = inflate.past(data[start:end], need)
-        except zlib.error:
+            found = _STREAMS[compression](data[start:end], need)
+        except (zlib.error, ValueError):
             return 0
         rest = found.more + found.unread + found.after
     elif compression in _PACKBITS:
