@@ -1833,6 +1833,19 @@ def test_text_in_a_tiff_strip_past_its_picture_is_found(tmp_path: Path, compress
     assert run_cli("check", tmp_path / "clean.tiff", "--no-faces").code == 0
 
 
+def test_the_strips_of_a_ycbcr_tiff_are_not_called_a_structure_that_cannot_be_followed(
+    tmp_path: Path,
+) -> None:
+    """A YCbCr TIFF's strips, whose decoded size the walk does not count (subsampled rows), are
+    not judged for bytes past their picture; they were named "its structure cannot be followed"
+    (strips paired with sizes none of them had).  Its YCbCr tags are judged elsewhere."""
+    rng = np.random.default_rng(9)
+    path = tmp_path / "ycbcr.tiff"
+    Image.fromarray(rng.integers(0, 256, (32, 24, 3), dtype=np.uint8)).convert("YCbCr").save(path)
+    assert Image.open(path).tag_v2[262] == 6
+    assert tiff.scan(path) == []
+
+
 def _lzw(data: bytes, *, old: bool = False) -> bytes:
     """``data`` LZW-coded as libtiff codes a strip: a Clear code first, greedy matches, a Clear
     when the table is full, the end code last; codes most significant bit first, widening one

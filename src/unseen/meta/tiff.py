@@ -59,7 +59,7 @@ def scan(path: Path) -> list[Finding]:
     return found
 
 
-def _parts(data: mmap.mmap) -> tuple[list[tuple[int, int]], list[tuple[int, int, int, int]]]:
+def _parts(data: mmap.mmap) -> tuple[list[tuple[int, int]], list[tuple[int, int, int | None, int]]]:
     """(start, end) of every part of the file a reader reaches; and (start, end, bytes its picture
     decodes to, compression) of each strip or tile whose size `_picture_bytes` knows."""
     order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
@@ -116,16 +116,16 @@ def _parts(data: mmap.mmap) -> tuple[list[tuple[int, int]], list[tuple[int, int,
     return parts, pictures
 
 
-def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> list[int]:
+def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> list[int | None]:
     """How many bytes each of a directory's ``count`` strips or tiles decodes to, by its layout
-    tags (``values``); none where they are missing or describe subsampled YCbCr, whose rows
-    are counted otherwise."""
+    tags (``values``); None where they are missing or describe subsampled YCbCr, whose rows
+    are counted otherwise (its strips were called a structure that cannot be followed)."""
     one = {tag: v[0] for tag, v in values.items() if v}
     bits = values.get(258) or [1]
     samples = one.get(277, 1)
     planar = one.get(284, 1) == 2
     if not one.get(256) or not one.get(257) or one.get(262) == 6 or (tiled and not {322, 323} <= one.keys()):
-        return []
+        return [None] * count
     pixel = bits[0] if planar else (sum(bits) if len(bits) == samples else bits[0] * samples)
     if tiled:
         return [(one[322] * pixel + 7) // 8 * one[323]] * count
@@ -136,12 +136,14 @@ def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> 
     return [row * min(rows, length - (i % per_plane) * rows) for i in range(count)]
 
 
-def _past_picture(data: mmap.mmap, start: int, end: int, need: int, compression: int) -> int:
+def _past_picture(data: mmap.mmap, start: int, end: int, need: int | None, compression: int) -> int:
     """How many bytes of the strip or tile ``data[start:end]`` past what a decoder of
     ``compression`` reads for its picture (``need`` bytes decoded) are not zero; 0 for
-    compressions not decoded here, and for data that ends before its picture does or does not
-    decode (the decoders judge that).  A Deflate or LZW stream that decodes to more than the
-    picture counts what is left."""
+    compressions not decoded here, for a picture of a size not known (``need`` None), and for
+    data that ends before its picture does or does not decode (the decoders judge that).  A
+    Deflate or LZW stream that decodes to more than the picture counts what is left."""
+    if need is None:
+        return 0
     if compression in _RAW:
         rest = data[start + need : end]
     elif compression in _STREAMS:
