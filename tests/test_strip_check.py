@@ -1846,6 +1846,24 @@ def test_the_strips_of_a_ycbcr_tiff_are_not_called_a_structure_that_cannot_be_fo
     assert tiff.scan(path) == []
 
 
+@pytest.mark.parametrize("mode", ["RGB", "YCbCr", "L"])
+def test_text_after_the_end_of_a_tiff_jpeg_strip_is_found(tmp_path: Path, mode: str) -> None:
+    """A JPEG strip ends at its end-of-image marker, where libtiff's decoder stops: bytes after it
+    are never shown.  `tiff.scan` passed "Jane Roe" there (whatever the photometric: a YCbCr
+    strip's size is not counted, and is not needed).  `check` names such a TIFF's JPEGTables tag
+    today either way; this finding stands apart from it."""
+    rng = np.random.default_rng(10)
+    plain = tmp_path / "plain.tiff"
+    picture = Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)).convert(mode)
+    picture.save(plain, compression="jpeg", strip_size=48 * 3 * 16)
+    assert Image.open(plain).tag_v2[259] == 7 and len(Image.open(plain).tag_v2[273]) > 1
+    source = tmp_path / "hidden.tiff"
+    source.write_bytes(_tiff_last_strip_grown(plain.read_bytes(), b"Jane Roe"))
+    assert np.array_equal(pixels(source), pixels(plain))
+    assert tiff.scan(plain) == []
+    assert [f.item for f in tiff.scan(source)] == ["TIFF: 8 byte(s) in its strips or tiles past the picture"]
+
+
 def _lzw(data: bytes, *, old: bool = False) -> bytes:
     """``data`` LZW-coded as libtiff codes a strip: a Clear code first, greedy matches, a Clear
     when the table is full, the end code last; codes most significant bit first, widening one

@@ -7,8 +7,9 @@ shown and can hold anything; exiftool and Pillow do not report them.  Bytes
 left between the parts as alignment may only be zero.  So may the bytes of a strip or tile
 past its picture: its byte count may claim more than a decoder reads, which stops at the rows
 the picture has (uncompressed, PackBits) or at the end of its Deflate or LZW stream, whose data
-may also decode past the picture (`_past_picture`).  JPEG strips are not decoded here.  The tags
-themselves are judged elsewhere (Pillow's EXIF tags, exiftool's allowlist).
+may also decode past the picture, or at a JPEG strip's end-of-image marker (`_past_picture`).
+The segments inside a JPEG strip are not judged here, nor are the tags themselves (Pillow's EXIF
+tags, exiftool's allowlist).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Literal
 
 import numpy as np
 
-from . import inflate, lzw
-from .findings import Finding
+from . import inflate, jpeg, lzw
+from .findings import Finding, NotClean
 
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # Tags whose values point at more of the file: (offsets tag, byte counts tag) for picture data,
@@ -32,7 +33,7 @@ _POINTERS = frozenset(t for pair in _DATA for t in pair) | _DIRECTORIES
 # ImageWidth, ImageLength, BitsPerSample, Compression, PhotometricInterpretation, SamplesPerPixel,
 # RowsPerStrip, PlanarConfiguration, TileWidth, TileLength: how many bytes a strip or tile decodes to.
 _LAYOUT = frozenset({256, 257, 258, 259, 262, 277, 278, 284, 322, 323})
-_RAW, _PACKBITS = frozenset({1}), frozenset({32773})
+_RAW, _PACKBITS, _JPEG = frozenset({1}), frozenset({32773}), frozenset({7})
 # Compressed streams followed to their picture's end by one function each (`inflate`, `lzw`).
 _STREAMS = {5: lzw.past, 8: inflate.past, 32946: inflate.past}
 _MAX_DIRECTORIES = 4096
@@ -141,10 +142,16 @@ def _past_picture(data: mmap.mmap, start: int, end: int, need: int | None, compr
     ``compression`` reads for its picture (``need`` bytes decoded) are not zero; 0 for
     compressions not decoded here, for a picture of a size not known (``need`` None), and for
     data that ends before its picture does or does not decode (the decoders judge that).  A
-    Deflate or LZW stream that decodes to more than the picture counts what is left."""
-    if need is None:
+    Deflate or LZW stream that decodes to more than the picture counts what is left; a JPEG
+    strip, its bytes after the end-of-image marker, whatever the picture's size."""
+    if compression in _JPEG:
+        try:
+            rest = data[end - jpeg.segments(data[start:end])[1] : end]
+        except NotClean:
+            return 0
+    elif need is None:
         return 0
-    if compression in _RAW:
+    elif compression in _RAW:
         rest = data[start + need : end]
     elif compression in _STREAMS:
         try:
