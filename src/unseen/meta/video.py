@@ -519,7 +519,8 @@ class _Rewrite:
         self.codec, self.setup = codec, bytes(stream.codec_context.extradata or b"")
         self.filter: BitStreamFilterContext | None = None
         self.longer = False  # whether the decoder setup's sets are
-        self.last: tuple[bytes, bytes | None] = (b"", None)  # AV1: the last header and its writing
+        self.written: dict[bytes, bytes | None] = {}  # AV1: headers and their writing
+        self.refused = 0  # AV1: different headers the filter refuses at every length
         if codec == "av1":
             self.filter = BitStreamFilterContext(units.REWRITTEN[codec], codec)
             self.longer = self._av1_longer(units.av1_config(self.setup))
@@ -562,12 +563,24 @@ class _Rewrite:
         """The sequence header ``payload`` as the filter writes it: the whole, else the first of its
         starts that the filter takes, which ends where the header's fields and trailing bits do
         (None where it takes none: a damaged header, for the decoding checks to judge).  Encoders
-        repeat one header at every key frame, so the last one is kept."""
-        if self.last[0] != payload:
-            ends = (len(payload), *range(1, min(len(payload), units.SEQUENCE_HEADER_MOST)))
-            written = (self._av1_write(payload[:n]) for n in ends)
-            self.last = payload, next((w for w in written if w is not None), None)
-        return self.last[1]
+        repeat one header at every key frame, so each is written once.  Past
+        `units.SEQUENCE_HEADERS_REFUSED` headers refused at every length, one refused whole is
+        not searched (b"": longer), so that crafted headers cost a bounded number of tries."""
+        if payload not in self.written:
+            written = self._av1_write(payload)
+            if written is None and self.refused >= units.SEQUENCE_HEADERS_REFUSED:
+                written = b""
+            elif written is None:
+                starts = (
+                    self._av1_write(payload[:n])
+                    for n in range(1, min(len(payload), units.SEQUENCE_HEADER_MOST))
+                )
+                written = next((w for w in starts if w is not None), None)
+                self.refused += written is None
+            if len(self.written) >= 256:
+                self.written.clear()
+            self.written[payload] = written
+        return self.written[payload]
 
     def _av1_write(self, payload: bytes) -> bytes | None:
         """The sequence header ``payload`` as the filter writes it; None where it refuses it."""
