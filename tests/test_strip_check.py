@@ -1880,6 +1880,25 @@ def test_the_strips_of_a_ycbcr_tiff_are_not_called_a_structure_that_cannot_be_fo
     assert tiff.scan(path) == []
 
 
+@pytest.mark.parametrize("compression", ["tiff_lzw", "tiff_adobe_deflate"])
+def test_text_after_the_end_code_of_a_ycbcr_tiffs_strip_is_found(tmp_path: Path, compression: str) -> None:
+    """A YCbCr TIFF's strips are not sized here, but bytes after an LZW or Deflate strip's end lie
+    past any picture: `check` called clean a YCbCr TIFF with "Jane Roe" after its last strip's end
+    code.  The strips as Pillow writes them are still clean."""
+    rng = np.random.default_rng(9)
+    plain = tmp_path / "ycbcr.tiff"
+    Image.fromarray(rng.integers(0, 256, (32, 24, 3), dtype=np.uint8)).convert("YCbCr").save(
+        plain, compression=compression
+    )
+    assert Image.open(plain).tag_v2[262] == 6
+    assert tiff.scan(plain) == []
+    source = tmp_path / "hidden.tiff"
+    source.write_bytes(_tiff_last_strip_grown(plain.read_bytes(), b"Jane Roe, 12 Elm Street"))
+    assert np.array_equal(pixels(source), pixels(plain))
+    found = [re.sub(r"\d+", "N", f.item) for f in tiff.scan(source)]
+    assert found == ["TIFF: N byte(s) in its strips or tiles past the picture"]
+
+
 @pytest.mark.parametrize("mode", ["RGB", "YCbCr", "L"])
 def test_text_after_the_end_of_a_tiff_jpeg_strip_is_found(tmp_path: Path, mode: str) -> None:
     """A JPEG strip ends at its end-of-image marker, where libtiff's decoder stops: bytes after it

@@ -119,13 +119,16 @@ def _parts(data: mmap.mmap) -> tuple[list[tuple[int, int]], list[tuple[int, int,
 
 def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> list[int | None]:
     """How many bytes each of a directory's ``count`` strips or tiles decodes to, by its layout
-    tags (``values``); None where they are missing or describe subsampled YCbCr, whose rows
-    are counted otherwise (its strips were called a structure that cannot be followed)."""
+    tags (``values``); None where they are missing.  For YCbCr, whose chroma may be subsampled
+    (up to 4 by 4 pixels a block, rows and columns padded to whole blocks), the most a strip
+    decodes to: its width and rows rounded up to a multiple of 4, every pixel whole; bytes past
+    that (text after an LZW strip's end code, say) lie past the picture whatever its subsampling.
+    Its strips were once called a structure that cannot be followed, then not judged at all."""
     one = {tag: v[0] for tag, v in values.items() if v}
     bits = values.get(258) or [1]
     samples = one.get(277, 1)
     planar = one.get(284, 1) == 2
-    if not one.get(256) or not one.get(257) or one.get(262) == 6 or (tiled and not {322, 323} <= one.keys()):
+    if not one.get(256) or not one.get(257) or (tiled and not {322, 323} <= one.keys()):
         return [None] * count
     pixel = bits[0] if planar else (sum(bits) if len(bits) == samples else bits[0] * samples)
     if tiled:
@@ -133,6 +136,9 @@ def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> 
     width, length = one[256], one[257]
     rows = min(one.get(278, length), length) or length
     per_plane = -(-length // rows)
+    if one.get(262) == 6:
+        row = (-(-width // 4) * 4 * pixel + 7) // 8
+        return [row * -(-min(rows, length - (i % per_plane) * rows) // 4) * 4 for i in range(count)]
     row = (width * pixel + 7) // 8
     return [row * min(rows, length - (i % per_plane) * rows) for i in range(count)]
 
