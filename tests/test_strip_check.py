@@ -1899,6 +1899,50 @@ def test_text_after_the_end_code_of_a_ycbcr_tiffs_strip_is_found(tmp_path: Path,
     assert found == ["TIFF: N byte(s) in its strips or tiles past the picture"]
 
 
+def test_tiff_strips_pointing_at_the_same_bytes_are_walked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every strip of a TIFF may point at the same bytes: 20,000 strips all at one 10-byte LZW
+    strip (a 160 KB file) took 1 s to walk, each again, so the 2 million strips the walk reads
+    (16 MB) would take minutes.  Strips alike (place, size, picture, compression) are walked once."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((1, 64), np.uint8)).save(buffer, "TIFF", compression="tiff_lzw")
+    made = Image.open(io.BytesIO(buffer.getvalue()))
+    offset, count = made.tag_v2[273][0], made.tag_v2[279][0]
+    strips = 20_000
+    data = bytearray(b"II*\0\0\0\0\0" + buffer.getvalue()[offset : offset + count])
+    data += bytes(len(data) % 2)
+    offsets = len(data)
+    data += struct.pack(f"<{strips}I", *[8] * strips) + struct.pack(f"<{strips}I", *[count] * strips)
+    tags = [(256, 4, 1, 64), (257, 4, 1, strips), (258, 3, 1, 8), (259, 3, 1, 5), (262, 3, 1, 1)]
+    tags += [
+        (273, 4, strips, offsets),
+        (277, 3, 1, 1),
+        (278, 4, 1, 1),
+        (279, 4, strips, offsets + 4 * strips),
+    ]
+    struct.pack_into("<I", data, 4, len(data))
+    data += struct.pack("<H", len(tags))
+    for tag, kind, n, value in tags:
+        data += struct.pack("<HHI", tag, kind, n) + struct.pack(
+            "<HH" if kind == 3 else "<I", *([value, 0] if kind == 3 else [value])
+        )
+    data += bytes(4)
+    path = tmp_path / "same.tiff"
+    path.write_bytes(bytes(data))
+    walks = 0
+    walk = tiff._STREAMS[5]
+
+    def counted(stream: bytes, needed: int) -> Any:
+        nonlocal walks
+        walks += 1
+        return walk(stream, needed)
+
+    monkeypatch.setitem(tiff._STREAMS, 5, counted)
+    assert tiff.scan(path) == []
+    assert walks == 1
+
+
 @pytest.mark.parametrize("mode", ["RGB", "YCbCr", "L"])
 def test_text_after_the_end_of_a_tiff_jpeg_strip_is_found(tmp_path: Path, mode: str) -> None:
     """A JPEG strip ends at its end-of-image marker, where libtiff's decoder stops: bytes after it
