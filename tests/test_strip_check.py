@@ -1188,6 +1188,34 @@ def test_bytes_after_an_av1_sequence_headers_fields_are_found(tmp_path: Path, wh
     assert not (tmp_path / "clean.mp4").exists()
 
 
+def test_bits_after_an_av1_sequence_headers_trailing_one_are_found(tmp_path: Path) -> None:
+    """dav1d reads a sequence header's trailing one bit and no further, where FFmpeg's filter
+    wants zeros to the byte's end and refuses the header at every length: `check` called clean a
+    file with a bit set after the trailing one and "Jane Roe" after the header (the search found
+    no length the filter takes, and called the header damaged), though dav1d shows its frames."""
+    _five_frames(tmp_path / "made.mp4", _encoder("libsvtav1"))
+    plain, marked = tmp_path / "plain.mp4", tmp_path / "marked.mp4"
+    assert run_cli("strip", tmp_path / "made.mp4", "-o", plain).code == 0
+
+    def spoiled(data: bytes) -> bytes:
+        size = data[1]
+        last = data[1 + size]
+        assert data[0] == 1 << 3 | 2 and last & 1 == 0 and last, "a trailing one above bit 0"
+        grown = data[2 : 1 + size] + bytes([last | 1]) + b"Jane Roe"
+        return bytes([data[0], len(grown)]) + grown + data[2 + size :]
+
+    with av.open(str(plain)) as clip, meta_video.writing(marked) as out:
+        stream = out.add_stream_from_template(clip.streams.video[0], opaque=True)
+        for packet in clip.demux(video=0):
+            if packet.size:
+                data = bytes(packet)
+                out.mux(_packet_like(packet, spoiled(data) if data[0] == 1 << 3 | 2 else data, stream))
+    assert b"Jane Roe" in marked.read_bytes() and _rgb_frames(marked) == _rgb_frames(plain)
+    found = run_cli("check", marked, "--no-faces")
+    finding = "stream0:av1 parameter sets with bytes after their fields"
+    assert found.code == 3 and finding in found.stderr, found.stderr
+
+
 def test_zeros_after_an_av1_sequence_header_are_no_finding(tmp_path: Path) -> None:
     """Zeros after a sequence header's trailing bits are allowed, as after H.264's parameter sets:
     `check` calls the file clean, and `strip`'s copy, whose header the filter writes without them."""

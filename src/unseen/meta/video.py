@@ -557,12 +557,16 @@ class _Rewrite:
             held = units.parameter_sets("av1", obus, b"")
         except ValueError:  # OBUs that do not add up: `units.strays` names them
             return False
-        return any(self._av1_written(payload) not in (None, payload) for payload in held)
+        if self.filter is None:
+            return False
+        return any(self._av1_written(payload) != payload for payload in held)
 
     def _av1_written(self, payload: bytes) -> bytes | None:
         """The sequence header ``payload`` as the filter writes it: the whole, else the first of its
         starts that the filter takes, which ends where the header's fields and trailing bits do
-        (None where it takes none: a damaged header, for the decoding checks to judge).  Encoders
+        (None where it takes none: dav1d reads a header's trailing one bit and no further, so bits
+        set after it and bytes after those, which the filter refuses at every length, hide text
+        from dav1d as well as bytes after the fields do; `strip` refuses such a file).  Encoders
         repeat one header at every key frame, so each is written once.  Past
         `units.SEQUENCE_HEADERS_REFUSED` headers refused at every length, one refused whole is
         not searched (b"": longer), so that crafted headers cost a bounded number of tries."""
