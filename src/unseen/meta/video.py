@@ -569,12 +569,10 @@ class _Rewrite:
         from dav1d as well as bytes after the fields do; `strip` refuses such a file).  Encoders
         repeat one header at every key frame, so each is written once.  Past
         `units.SEQUENCE_HEADERS_REFUSED` headers refused at every length, one refused whole is
-        not searched (b"": longer), so that crafted headers cost a bounded number of tries."""
+        not searched (None), so that crafted headers cost a bounded number of tries."""
         if payload not in self.written:
             written = self._av1_write(payload)
-            if written is None and self.refused >= units.SEQUENCE_HEADERS_REFUSED:
-                written = b""
-            elif written is None:
+            if written is None and self.refused < units.SEQUENCE_HEADERS_REFUSED:
                 starts = (
                     self._av1_write(payload[:n])
                     for n in range(1, min(len(payload), units.SEQUENCE_HEADER_MOST))
