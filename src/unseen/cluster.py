@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .batch import Task, worker
+from .batch import Task, bounded_heaps, worker
 from .datatypes import FileResult
 from .errors import UsageError
 from .jobs import Job
@@ -128,6 +128,7 @@ class _Actor:
     """One Ray actor: its models are built once, then it takes one file per call."""
 
     def __init__(self, task: Task) -> None:
+        bounded_heaps()  # as a local worker's; Ray's own threads have started, later heaps follow it
         self.handle = worker(task)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
