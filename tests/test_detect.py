@@ -8,6 +8,7 @@ this one has installed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -107,6 +108,63 @@ def test_yunet_from_two_threads_at_once_in_a_fresh_process_does_not_hang() -> No
     for _ in range(5):
         done = subprocess.run([sys.executable, "-c", FIRST_CALLS_AT_ONCE], capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr
+
+
+def crowd(astronaut: np.ndarray, side: int) -> np.ndarray:
+    """The astronaut's picture tiled and scaled to ``side`` px wide: many faces, one call."""
+    from PIL import Image
+
+    tiles = np.tile(astronaut, (3, 4, 1))
+    return np.asarray(Image.fromarray(tiles).resize((side, side * tiles.shape[0] // tiles.shape[1])))
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not installed("yunet"), reason="yuface's Linux library"
+)
+def test_yunet_called_through_its_library_gives_the_wrappers_rows(astronaut: np.ndarray) -> None:
+    from unseen.detect.yunet import _entry, load_yuface
+
+    yuface = load_yuface()
+    direct = _entry(yuface)
+    assert direct is not None
+    for side in (300, 1000, 1600):
+        bgr = np.ascontiguousarray(crowd(astronaut, side)[:, :, ::-1])
+        ours, theirs = direct(bgr), np.asarray(yuface.yuface.detect(bgr)).reshape(-1, 16)
+        assert len(ours) and np.array_equal(ours[:, :15], theirs[:, :15])  # the 16th is left unset
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not installed("yunet"), reason="yuface's Linux library"
+)
+def test_yunet_lets_other_threads_run_while_it_works(astronaut: np.ndarray) -> None:
+    """The audit decodes the written file and runs CenterFace beside YuNet: a YuNet call that
+    held the interpreter stopped every other Python thread for its whole length."""
+    from unseen.detect.yunet import YuNet
+
+    yunet, picture = YuNet(Settings()), crowd(astronaut, 1600)
+    yunet.detect(picture, 0.5)  # the library's first call sets itself up
+    ticks: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        time.sleep(0.05)
+        start = time.perf_counter()
+        yunet.detect(picture, 0.5)
+        end = time.perf_counter()
+    finally:
+        done.set()
+        ticker.join()
+    inside = [start, *(t for t in ticks if start <= t <= end), end]
+    longest = max(b - a for a, b in itertools.pairwise(inside))
+    assert longest < (end - start) / 2, (
+        f"no other thread ran for {longest:.3f} s of a {end - start:.3f} s call"
+    )
 
 
 def test_each_audit_pass_sees_the_bare_face_and_not_its_cover(tmp_path: Path, astronaut: np.ndarray) -> None:
