@@ -93,6 +93,7 @@ def _entry(yuface: ModuleType) -> Callable[[np.ndarray], np.ndarray] | None:
     detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 
     def rows(bgr: np.ndarray) -> np.ndarray:
+        bgr = np.ascontiguousarray(bgr, np.uint8)  # as the wrapper casts: the library reads bytes in rows
         result = np.zeros(_RESULT, np.uint8)
         h, w = bgr.shape[:2]
         detect(result.ctypes.data, bgr.ctypes.data, w, h, bgr.strides[0])
