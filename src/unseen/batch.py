@@ -272,7 +272,7 @@ def bounded_heaps(arenas: int = 2) -> None:
     audit (its library allocates and clears its layers' buffers on each call:
     three quarters of the faults on a 1080p clip, by `perf`).  Keeping 64 MiB
     of free top (and growing by as much), with buffers up to 32 MiB (the most
-    glibc accepts) taken from the heaps: `--fast` on the scorer's 12.9 s
+    glibc accepts) taken from the heaps: `--fast` on the scorer's 12 s
     clip 470,000-580,000 page faults → 190,000 (what loading the libraries and
     models touches once), 1.7 s of system time → 0.7-0.8, 11.9-12.3 s → 10.7-
     11.4 s; the default on a 10 s 1080p clip 920,000-970,000 → 370,000 faults,
