@@ -131,6 +131,8 @@ def test_yunet_called_through_its_library_gives_the_wrappers_rows(astronaut: np.
         bgr = np.ascontiguousarray(crowd(astronaut, side)[:, :, ::-1])
         ours, theirs = direct(bgr), np.asarray(yuface.yuface.detect(bgr)).reshape(-1, 16)
         assert len(ours) and np.array_equal(ours[:, :15], theirs[:, :15])  # the 16th is left unset
+    with pytest.raises(ValueError, match="H, W, 3"):  # the library would read past a narrower picture
+        direct(np.zeros((64, 64, 1), np.uint8))
 
 
 @pytest.mark.skipif(

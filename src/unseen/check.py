@@ -32,7 +32,7 @@ from .settings import Settings
 from .verify.audit import Audit, Beside, audited_frames
 
 # Files judged at once by `Checker.check_all`.  One at a time kept about 1.4 of 2 cores busy (the
-# networks' threads wait for each other at every layer, YuNet holds the interpreter, exiftool
+# networks' threads wait for each other at every layer, YuNet held the interpreter then, exiftool
 # starts a process); two at once, each on its own core: 44 protected dev photos 5.3 → 4.4 s.
 FILES_AT_ONCE = 2
 

@@ -19,7 +19,9 @@ point (Linux), it is called through ctypes instead, which lets go of the
 interpreter; the rows are the wrapper's, in the same order (checked on 60
 calls over 30 WIDER photos at two sizes, up to 318 faces a call).  The
 library copies at most 1024 faces into the caller's buffer, which `_RESULT`
-holds.
+holds, and reads 3 bytes a pixel: anything but (H, W, 3) bytes is refused
+before the call.  The wrapper, kept where the entry point is not found (yuface's
+Windows wheel), also leaks its 36 KB result buffer on every call.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -42,7 +43,6 @@ _ONE_CALL = threading.Lock()
 # libfacedetection's results: a count, then 16 int16 values a face, at most 1024 faces.
 _RESULT = 0x9000
 _ENTRY = "_Z14facedetect_cnnPhS_iii"  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
-_LIBRARY = "libfacedetection.so.v0.0.3"  # the copy yuface's module is linked to, so one copy is loaded
 
 
 def load_yuface() -> ModuleType:
@@ -61,9 +61,10 @@ class YuNet:
             yuface = load_yuface()
         except ImportError as exc:  # wheels exist only for CPython 3.11 on Linux x86-64 and Windows
             raise ModelError(f"YuNet is unavailable: {exc}") from exc
-        # The compiled function itself: yuface's Python wrapper only filters by score and warns about
-        # every image over 960 px (we scale on purpose), and silencing that warning changes the
-        # process's warning filters, which is not safe while the audit runs YuNet in two threads.
+        # The library's function (or the compiled wrapper's), not yuface's Python wrapper: that only
+        # filters by score and warns about every image over 960 px (we scale on purpose), and
+        # silencing that warning changes the process's warning filters, which is not safe while the
+        # audit runs YuNet in two threads.
         self._detect: Callable[[np.ndarray], np.ndarray] = _entry(yuface) or yuface.yuface.detect
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
@@ -82,21 +83,28 @@ class YuNet:
 
 def _entry(yuface: ModuleType) -> Callable[[np.ndarray], np.ndarray] | None:
     """libfacedetection's ``facedetect_cnn`` through ctypes (the interpreter let go while it runs),
-    as rows like the wrapper's; None where the wheel's library does not export it by that name."""
-    if yuface.__file__ is None:
+    as rows like the wrapper's; None where the wheel's library does not export it by that name.
+
+    The symbol is looked up through the compiled wrapper's own handle, so it is the copy of the
+    library the wrapper is linked to (one copy, one set of its global state), whatever its file
+    is called."""
+    wrapper = getattr(yuface.yuface, "__file__", None)
+    if wrapper is None:
         return None
     try:
-        detect = getattr(ctypes.CDLL(str(Path(yuface.__file__).with_name(_LIBRARY))), _ENTRY)
+        detect = getattr(ctypes.CDLL(wrapper), _ENTRY)
     except (OSError, AttributeError):
         return None
     detect.restype = ctypes.c_void_p
     detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 
     def rows(bgr: np.ndarray) -> np.ndarray:
-        bgr = np.ascontiguousarray(bgr, np.uint8)  # as the wrapper casts: the library reads bytes in rows
+        bgr = np.ascontiguousarray(bgr, np.uint8)  # as the wrapper casts
+        if bgr.ndim != 3 or bgr.shape[2] != 3:  # the library would read 3 bytes a pixel past the end
+            raise ValueError(f"YuNet takes (H, W, 3) pictures, not {bgr.shape}")
         result = np.zeros(_RESULT, np.uint8)
         h, w = bgr.shape[:2]
-        detect(result.ctypes.data, bgr.ctypes.data, w, h, bgr.strides[0])
+        detect(result.ctypes.data, bgr.ctypes.data, w, h, 3 * w)
         count = int(result[:4].view(np.int32)[0])
         return result[4 : 4 + count * 32].view(np.int16).reshape(count, 16)
 

@@ -77,7 +77,8 @@ class Beside:
     Alone, the audit's networks kept about one core of two busy while decoding
     waited for them.  With one frame at a time on every core, still about 1.6
     of two: onnxruntime's threads wait for each other at every layer, and
-    YuNet holds the interpreter while it runs.  So up to `LANES` frames are
+    YuNet held the interpreter while it ran (`detect.yunet`: no longer on
+    Linux).  So up to `LANES` frames are
     audited side by side (`Audit.lanes`), as the pass detects (self-checks on
     2 cores: a 42-frame 988 px clip 4.3-4.9 → 4.0-4.2 s, a 14-frame 2560 px
     one 8.4-8.8 → 7.4-7.5 s).
