@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import hmac
 import json
@@ -299,10 +300,10 @@ def bounded_heaps(arenas: int = 2) -> None:
     start threads, a Ray actor as it starts; a program using the library
     chooses for itself.
     """
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
+    with contextlib.suppress(AttributeError):
         libc.mallopt(_M_ARENA_MAX, arenas)
         # Not on a 32-bit system, whose whole address space is a few of these.
         if sys.maxsize > 2**32 and libc.mallopt(_M_MMAP_THRESHOLD, _OWN_PAGES_FROM):
@@ -334,15 +335,28 @@ def _trim_heaps() -> None:
     """Hand the free pages of glibc's heaps back to the system where more than `_TRIM_FROM` lie
     free (all of them where glibc cannot say); a no-op on other systems.  Always trimming cost
     the photos their reuse: 20 dev photos took 587,000 page faults against 283,000."""
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
-        with contextlib.suppress(AttributeError):
-            libc.mallinfo2.restype = _HeapInfo
-            if libc.mallinfo2().fordblks <= _TRIM_FROM:
-                return
+    with contextlib.suppress(AttributeError):
+        if libc.mallinfo2().fordblks <= _TRIM_FROM:
+            return
+    with contextlib.suppress(AttributeError):
         libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, opened once, on Linux (where its heaps are glibc's); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return None
+    with contextlib.suppress(AttributeError):
+        libc.mallinfo2.restype = _HeapInfo
+    return libc
 
 
 class _Relay:

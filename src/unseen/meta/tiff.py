@@ -137,11 +137,9 @@ def _picture_bytes(values: dict[int, list[int]], count: int, *, tiled: bool) -> 
     width, length = one[256], one[257]
     rows = min(one.get(278, length), length) or length
     per_plane = -(-length // rows)
-    if one.get(262) == 6:
-        row = (-(-width // 4) * 4 * pixel + 7) // 8
-        return [row * -(-min(rows, length - (i % per_plane) * rows) // 4) * 4 for i in range(count)]
-    row = (width * pixel + 7) // 8
-    return [row * min(rows, length - (i % per_plane) * rows) for i in range(count)]
+    block = 4 if one.get(262) == 6 else 1  # YCbCr: whole blocks of up to 4 by 4 pixels
+    row = (-(-width // block) * block * pixel + 7) // 8
+    return [row * (-(-min(rows, length - (i % per_plane) * rows) // block) * block) for i in range(count)]
 
 
 def _past_picture(data: mmap.mmap, start: int, end: int, need: int | None, compression: int) -> int:
