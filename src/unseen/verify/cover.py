@@ -9,6 +9,7 @@ an encoder that smoothed it away).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..boxes import IntBoxes
@@ -41,27 +42,30 @@ def check_covered(
     if not len(regions):
         return
     tolerance = 0 if lossless else LOSSY_TOLERANCE
-    out = decoded[..., :3].astype(np.int16)
-    face = original[..., :3].astype(np.int16)
-    cover = intended[..., :3].astype(np.int16)
+    out, face, cover = (_rgb(a) for a in (decoded, original, intended))
     boxes = np.asarray(regions, np.int64).reshape(-1, 4)
-    moved = np.abs(out - face) > tolerance
-    changed = _box_means(moved[..., 0] | moved[..., 1] | moved[..., 2], boxes)
+    changed = _box_means(_moved(out, face, tolerance), boxes)
     # Blocks wholly inside each region; a region too small to hold one is judged on its own.
     inner = np.concatenate([-(-boxes[:, :2] // BLOCK), boxes[:, 2:] // BLOCK], axis=1)
-    to_cover = _box_means(_block_gap(out - cover), inner)
-    to_face = _box_means(_block_gap(out - face), inner)
+    # A block's mean difference is the difference of its sums: the output's are summed once.
+    sums = block_sums(out, BLOCK, BLOCK)
+    to_cover, to_face = (
+        _box_means(_gap_of(sums - block_sums(a, BLOCK, BLOCK)), inner) for a in (cover, face)
+    )
     for small in np.nonzero((inner[:, 2] <= inner[:, 0]) | (inner[:, 3] <= inner[:, 1]))[0]:
         x0, y0, x1, y1 = boxes[small]
-        to_cover[small] = _gap(out[y0:y1, x0:x1] - cover[y0:y1, x0:x1])
-        to_face[small] = _gap(out[y0:y1, x0:x1] - face[y0:y1, x0:x1])
-    for i, (x0, y0, x1, y1) in enumerate((boxes + (origin * 2)).tolist()):
-        if changed[i] < CHANGED_SHARE or (to_cover[i] > tolerance and to_cover[i] * 2 > to_face[i]):
-            raise VerificationError(
-                f"region {x0},{y0}-{x1},{y1} is not covered in the written file "
-                f"({changed[i]:.0%} of pixels changed; {to_cover[i]:.0f} levels off the cover, "
-                f"{to_face[i]:.0f} off the face)"
-            )
+        part = out[y0:y1, x0:x1].astype(np.int16)
+        to_cover[small] = _gap(part - cover[y0:y1, x0:x1])
+        to_face[small] = _gap(part - face[y0:y1, x0:x1])
+    failed = np.nonzero((changed < CHANGED_SHARE) | ((to_cover > tolerance) & (to_cover * 2 > to_face)))[0]
+    if len(failed):
+        i = failed[0]
+        x0, y0, x1, y1 = (boxes[i] + (origin * 2)).tolist()
+        raise VerificationError(
+            f"region {x0},{y0}-{x1},{y1} is not covered in the written file "
+            f"({changed[i]:.0%} of pixels changed; {to_cover[i]:.0f} levels off the cover, "
+            f"{to_face[i]:.0f} off the face)"
+        )
 
 
 def check_kept(
@@ -80,13 +84,12 @@ def check_kept(
     output may move block means by no more than a codec does.  ``origin``: as
     for `check_covered`.
     """
-    out = decoded[..., :3].astype(np.int16)
-    face = original[..., :3].astype(np.int16)
     for x0, y0, x1, y1 in np.asarray(kept, np.int64).reshape(-1, 4).tolist():
         visible = ~covered[y0:y1, x0:x1]
         if not visible.any():
             continue
-        diff = np.abs(out[y0:y1, x0:x1] - face[y0:y1, x0:x1])[visible]
+        box = np.s_[y0:y1, x0:x1, :3]  # only the kept boxes in 16 bits, not the whole picture
+        diff = np.abs(decoded[box].astype(np.int16) - original[box])[visible]
         worst = float(diff.max()) if lossless else float(diff.mean())
         if worst > (0 if lossless else LOSSY_TOLERANCE):
             ox, oy = origin
@@ -97,22 +100,46 @@ def check_kept(
 
 
 BLOCK = 8
+# Sums of up to this many bytes fit 16 bits, which add twice as fast as the 32 a wider sum needs.
+_NARROW = np.iinfo(np.uint16).max // 255
 
 
 def block_means(values: np.ndarray, bh: int, bw: int) -> np.ndarray:
     """Mean of each ``bh`` x ``bw`` block of integer (H, W) or (H, W, C) ``values``; partial blocks cut."""
+    means: np.ndarray = block_sums(values, bh, bw) / (bh * bw)
+    return means
+
+
+def block_sums(values: np.ndarray, bh: int, bw: int) -> np.ndarray:
+    """Sum (int64) of each ``bh`` x ``bw`` block of integer (H, W) or (H, W, C) ``values``; partial
+    blocks cut."""
     h, w = values.shape[0] // bh * bh, values.shape[1] // bw * bw
+    if values.dtype == np.uint8 and bh * bw <= _NARROW:
+        # Bytes in small blocks (the cover check's, three times a sampled frame): the rows of a
+        # block added one by one in 16 bits, then its columns, 2.5 times as fast as the sums below.
+        rows = values[0:h:bh, :w].astype(np.uint16)
+        for i in range(1, bh):
+            rows += values[i:h:bh, :w]
+        narrow = rows[:, 0:w:bw].copy()
+        for j in range(1, bw):
+            narrow += rows[:, j:w:bw]
+        return narrow.astype(np.int64)
     depth = values.shape[2:]
     cells = int(np.prod(depth, dtype=int))
     # Rows first, then columns: two sums over contiguous memory, much faster than one over axes (1, 3).
-    rows = values[:h, :w].reshape(h // bh, bh, w * cells).sum(axis=1, dtype=np.int32)
-    means: np.ndarray = rows.reshape(h // bh, w // bw, bw, *depth).sum(axis=2) / (bh * bw)
-    return means
+    wide = values[:h, :w].reshape(h // bh, bh, w * cells).sum(axis=1, dtype=np.int32)
+    sums: np.ndarray = wide.reshape(h // bh, w // bw, bw, *depth).sum(axis=2, dtype=np.int64)
+    return sums
 
 
 def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray:
     """|mean difference| of each ``bh`` x ``bw`` block of the grid (partial blocks at the edges cut)."""
-    gap: np.ndarray = np.abs(block_means(diff, bh, bw)).mean(axis=-1)
+    return _gap_of(block_sums(diff, bh, bw), bh * bw)
+
+
+def _gap_of(sums: np.ndarray, cells: int = BLOCK * BLOCK) -> np.ndarray:
+    """|mean difference| of blocks of ``cells`` pixels, from the sums of their differences (H, W, C)."""
+    gap: np.ndarray = np.abs(sums / cells).mean(axis=-1)
     return gap
 
 
@@ -121,13 +148,30 @@ def _gap(diff: np.ndarray) -> float:
     return float(_block_gap(diff, min(BLOCK, diff.shape[0]), min(BLOCK, diff.shape[1])).mean())
 
 
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """The colour planes of an 8-bit (H, W, 3 or 4) image, contiguous (copied only where they are not)."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"the cover check takes 8-bit pictures, not {image.dtype}")
+    return np.ascontiguousarray(image[..., :3])
+
+
+def _moved(out: np.ndarray, face: np.ndarray, tolerance: int) -> np.ndarray:
+    """Where any colour of ``out`` differs from ``face`` by more than ``tolerance`` (both (H, W, 3) bytes)."""
+    apart = cv2.absdiff(out, face)  # |out - face| in bytes: no 16-bit copies of the frames
+    most = np.maximum(np.maximum(apart[..., 0], apart[..., 1]), apart[..., 2])
+    moved: np.ndarray = most > tolerance
+    return moved
+
+
 def _box_means(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Mean of ``values`` (H, W) inside each box (x0, y0, x1, y1), at least one cell wide."""
-    # A mask's counts fit 32-bit integers (pixels are capped well below 2**31), which sum four
-    # times as fast as floats: this table is made for every sampled frame at full size.
-    kind = np.int32 if values.dtype == bool else np.float64
-    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), kind)
-    table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=kind), axis=1, dtype=kind)
+    if values.dtype == bool:
+        # Counts fit 32-bit integers (pixels are capped well below 2**31); OpenCV makes this table,
+        # made for every sampled frame at full size, at a tenth of the time of two cumulative sums.
+        table = cv2.integral(values.view(np.uint8), sdepth=cv2.CV_32S)
+    else:
+        table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
+        table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, dtype=np.float64)
     x0, y0 = boxes[:, 0], boxes[:, 1]
     x1 = np.clip(np.maximum(boxes[:, 2], x0 + 1), 0, values.shape[1])
     y1 = np.clip(np.maximum(boxes[:, 3], y0 + 1), 0, values.shape[0])
