@@ -39,18 +39,26 @@ def check_covered(
     it replaced.  The work is done once per frame with summed-area tables, so a
     crowd of hundreds of overlapping regions costs no more than one.
     """
-    if not len(regions):
+    h, w = decoded.shape[:2]
+    # Each region judged on its part in the picture; one with no pixel there (a tracked head's box
+    # pushed off the edge) shows nothing.
+    boxes = np.clip(np.asarray(regions, np.int64).reshape(-1, 4), 0, [w, h, w, h])
+    boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+    if not len(boxes):
         return
     tolerance = 0 if lossless else LOSSY_TOLERANCE
     out, face, cover = (_rgb(a) for a in (decoded, original, intended))
-    boxes = np.asarray(regions, np.int64).reshape(-1, 4)
     changed = _box_means(_moved(out, face, tolerance), boxes)
     # Blocks wholly inside each region; a region too small to hold one is judged on its own.
     inner = np.concatenate([-(-boxes[:, :2] // BLOCK), boxes[:, 2:] // BLOCK], axis=1)
-    # A block's mean difference is the difference of its sums: the output's are summed once.
+    # A block's mean difference is the difference of its sums (the output's summed once), and a
+    # region's gap the sum of its blocks' over their count: summed in integers, divided at the end,
+    # so a verdict depends on the region's own pixels alone, never on the rounding of the rest.
     sums = block_sums(out, BLOCK, BLOCK)
+    cells = BLOCK * BLOCK * out.shape[-1]
     to_cover, to_face = (
-        _box_means(_gap_of(sums - block_sums(a, BLOCK, BLOCK)), inner) for a in (cover, face)
+        _box_means(np.abs(sums - block_sums(a, BLOCK, BLOCK)).sum(axis=-1), inner) / cells
+        for a in (cover, face)
     )
     for small in np.nonzero((inner[:, 2] <= inner[:, 0]) | (inner[:, 3] <= inner[:, 1]))[0]:
         x0, y0, x1, y1 = boxes[small]
@@ -134,12 +142,7 @@ def block_sums(values: np.ndarray, bh: int, bw: int) -> np.ndarray:
 
 def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray:
     """|mean difference| of each ``bh`` x ``bw`` block of the grid (partial blocks at the edges cut)."""
-    return _gap_of(block_sums(diff, bh, bw), bh * bw)
-
-
-def _gap_of(sums: np.ndarray, cells: int = BLOCK * BLOCK) -> np.ndarray:
-    """|mean difference| of blocks of ``cells`` pixels, from the sums of their differences (H, W, C)."""
-    gap: np.ndarray = np.abs(sums / cells).mean(axis=-1)
+    gap: np.ndarray = np.abs(block_means(diff, bh, bw)).mean(axis=-1)
     return gap
 
 
@@ -164,14 +167,15 @@ def _moved(out: np.ndarray, face: np.ndarray, tolerance: int) -> np.ndarray:
 
 
 def _box_means(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Mean of ``values`` (H, W) inside each box (x0, y0, x1, y1), at least one cell wide."""
+    """Mean of integer or boolean ``values`` (H, W) inside each box (x0, y0, x1, y1), at least one
+    cell wide; the sums are exact."""
     if values.dtype == bool:
         # Counts fit 32-bit integers (pixels are capped well below 2**31); OpenCV makes this table,
         # made for every sampled frame at full size, at a tenth of the time of two cumulative sums.
         table = cv2.integral(values.view(np.uint8), sdepth=cv2.CV_32S)
-    else:
-        table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
-        table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, dtype=np.float64)
+    else:  # the blocks' gaps: a grid an eighth of the picture each way
+        table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.int64)
+        table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=np.int64), axis=1, dtype=np.int64)
     x0, y0 = boxes[:, 0], boxes[:, 1]
     x1 = np.clip(np.maximum(boxes[:, 2], x0 + 1), 0, values.shape[1])
     y1 = np.clip(np.maximum(boxes[:, 3], y0 + 1), 0, values.shape[0])

@@ -113,12 +113,21 @@ class Sampler:
         if np.count_nonzero(mask) * WHOLE > mask.size:
             whole = (a[y0:y1, x0:x1].copy() for a in (original, covered))  # the frames' buffers live on
             self.samples.append(Sample(index, regions, kept, frame, None, *whole))
-            return
-        # Whole pixels picked by their flat positions: a boolean index took 10 times as long (20-50
-        # ms a crowd frame at 720p, twice: here and in `Sample.frames`).
-        where = np.flatnonzero(mask)
-        original, covered = (_picked(a[y0:y1, x0:x1], where) for a in (original, covered))
-        self.samples.append(Sample(index, regions, kept, frame, np.packbits(mask), original, covered))
+        else:
+            # Whole pixels picked by their flat positions: a boolean index took 10 times as long
+            # (20-50 ms a crowd frame at 720p, twice: here and in `Sample.frames`).
+            where = np.flatnonzero(mask)
+            original, covered = (_picked(a[y0:y1, x0:x1], where) for a in (original, covered))
+            self.samples.append(Sample(index, regions, kept, frame, np.packbits(mask), original, covered))
+        self._thin()
+
+    def _thin(self) -> None:
+        """Past twice the samples wanted, every other one goes and the stride doubles: a file whose
+        frame count was a guess (none stated, no duration) keeps a bounded number of samples over
+        any length.  A crowd window of a 2560x1920 frame holds up to 28 MiB."""
+        if len(self.samples) > 2 * SAMPLES:
+            self.stride *= 2
+            self.samples = [s for s in self.samples if s.index % self.stride == 0]
 
 
 def _picked(image: np.ndarray, where: np.ndarray) -> np.ndarray:
