@@ -154,12 +154,11 @@ def test_a_region_off_the_picture_shows_nothing_and_one_across_its_edge_is_judge
     frame, boxes, covered = crowd(5)
     off = np.array([[1280, 100, 1300, 140], [-30, 50, 0, 90], [600, 720, 640, 720]])
     assert verdict(covered, frame, covered, np.concatenate([boxes, off]), lossless=False) == "pass"
-    across = np.array([[1260, 700, 1300, 760]])  # the part inside is the face, left bare
-    written = covered.copy()
-    written[700:, 1260:] = frame[700:, 1260:]
-    assert verdict(written, frame, covered, across, lossless=False).startswith(
-        "region 1260,700-1280,720 is not covered"
-    )
+    written = covered.copy()  # across each corner, the part inside is the face, left bare
+    written[700:, 1260:], written[:20, :30] = frame[700:, 1260:], frame[:20, :30]
+    for across, named in (([1260, 700, 1300, 760], "1260,700-1280,720"), ([-10, -40, 30, 20], "0,0-30,20")):
+        found = verdict(written, frame, covered, np.array([across]), lossless=False)
+        assert found.startswith(f"region {named} is not covered"), found
 
 
 def _with_a_tie(frame: np.ndarray, covered: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,15 +238,39 @@ def test_a_kept_box_changed_in_a_sampled_crowd_frame_fails() -> None:
         _check_sample(spoiled, sample)
 
 
-def test_a_clip_of_unknown_length_keeps_a_bounded_spread_of_samples() -> None:
-    """A container that states no frame count nor duration leaves the stride a guess (15): a long
-    crowd clip kept every 15th frame's window, without end."""
+@pytest.mark.parametrize(
+    ("stated", "estimate"),
+    [
+        (0, 1),  # no frame count and no duration: every boxed frame at first, then wider
+        (0, 18_000),  # MKV, WebM, MPEG-TS: a count from the duration
+        (0, 108_060),  # two joined recordings an hour apart on one clock: an hour claimed
+        (18_000, 18_000),  # MP4: the count stated
+    ],
+)
+def test_a_clip_keeps_a_bounded_spread_of_samples_whatever_its_count_claims(
+    stated: int, estimate: int
+) -> None:
+    """Ten minutes at 30 frames a second, a face in every frame: some samples over the whole clip,
+    never more than twice the number wanted (a crowd window of a 2560x1920 frame is 28 MiB)."""
     frame = np.zeros((64, 64, 3), np.uint8)
     regions = np.array([[0, 0, 64, 64]], np.int64)  # the whole frame: a window kept whole
-    sampler = Sampler(0)
-    for index in range(30 * 60 * 10):  # ten minutes at 30 frames a second
+    sampler = Sampler.of(stated, estimate)
+    for index in range(30 * 60 * 10):
         if sampler.wants(index, regions, NONE):
             sampler.keep(index, frame, frame, regions, NONE)
         assert len(sampler.samples) <= 2 * SAMPLES
+        if index == 59 and not stated:  # as much as the joined clip really holds
+            assert len(sampler.samples) >= 4
     indices = [s.index for s in sampler.samples]
     assert len(indices) >= SAMPLES and indices[0] == 0 and indices[-1] > 0.9 * 30 * 60 * 10
+
+
+def test_a_written_picture_smaller_than_meant_fails_the_check() -> None:
+    frame, boxes, covered = crowd(6)
+    with pytest.raises(VerificationError, match="the written picture is 640x360, not 1280x720"):
+        check_covered(covered[:360, :640], frame, covered, boxes, lossless=False)
+    sampler = Sampler(24)
+    sampler.keep(0, frame, covered, boxes, NONE)
+    with pytest.raises(VerificationError, match="frame 0 is 640x360, too small for its regions") as caught:
+        _check_sample(np.ascontiguousarray(covered[:360, :640]), sampler.samples[0])
+    assert not isinstance(caught.value, PixelsLost)  # not the encoder's bits: no pass without the cap

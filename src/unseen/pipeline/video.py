@@ -416,7 +416,7 @@ class _Run:
         self.cuts = CutDetector()
         self.buffer: deque[Held] = deque()
         self.pending: deque[tuple[int, bool, Future[tuple[Detections, dict[str, Detections]]]]] = deque()
-        self.sampler = Sampler(self.total or reader.frame_count)  # MKV, WebM and MPEG-TS state none
+        self.sampler = Sampler.of(self.total, reader.frame_count)
         self.decoded = self.written = self.most_faces = 0
         self.first_pts: int | None = None
         self.origin: Fraction | None = None  # where a player's clock reads 0, in seconds (`_origin`)

@@ -39,7 +39,7 @@ def check_covered(
     it replaced.  The work is done once per frame with summed-area tables, so a
     crowd of hundreds of overlapping regions costs no more than one.
     """
-    h, w = decoded.shape[:2]
+    h, w = _same_size(decoded, original, intended)
     # Each region judged on its part in the picture; one with no pixel there (a tracked head's box
     # pushed off the edge) shows nothing.
     boxes = np.clip(np.asarray(regions, np.int64).reshape(-1, 4), 0, [w, h, w, h])
@@ -92,6 +92,7 @@ def check_kept(
     output may move block means by no more than a codec does.  ``origin``: as
     for `check_covered`.
     """
+    _same_size(decoded, original)
     for x0, y0, x1, y1 in np.asarray(kept, np.int64).reshape(-1, 4).tolist():
         visible = ~covered[y0:y1, x0:x1]
         if not visible.any():
@@ -149,6 +150,16 @@ def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray
 def _gap(diff: np.ndarray) -> float:
     """`_block_gap` for one small region, with blocks as large as it allows, aligned to its corner."""
     return float(_block_gap(diff, min(BLOCK, diff.shape[0]), min(BLOCK, diff.shape[1])).mean())
+
+
+def _same_size(decoded: np.ndarray, *meant: np.ndarray) -> tuple[int, int]:
+    """The picture's height and width; a written picture of another size than meant fails (its
+    regions would otherwise fall outside it, and show nothing)."""
+    h, w = decoded.shape[:2]
+    for other in meant:
+        if other.shape[:2] != (h, w):
+            raise VerificationError(f"the written picture is {w}x{h}, not {other.shape[1]}x{other.shape[0]}")
+    return h, w
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

@@ -91,10 +91,20 @@ def window(boxes: IntBoxes, shape: tuple[int, ...]) -> tuple[int, int, int, int]
 class Sampler:
     """Keeps the covered pixels of every n-th frame for the self-check after writing."""
 
+    GUESS = 15  # the stride where the frame count is not known at all
+
     def __init__(self, total_estimate: int) -> None:
-        self.stride = max(1, total_estimate // SAMPLES) if total_estimate else 15
+        self.stride = max(1, total_estimate // SAMPLES) if total_estimate else self.GUESS
         self.samples: list[Sample] = []
         self.kept: dict[int, IntBoxes] = {}  # every frame's kept boxes, for the audit
+
+    @classmethod
+    def of(cls, stated: int, estimate: int) -> Sampler:
+        """The sampler of a clip whose container states ``stated`` frames (0: MKV, WebM and MPEG-TS
+        state none) and whose duration and rate make ``estimate``.  An estimate samples no more
+        sparsely than every `GUESS`-th frame: a join's leap in the clock can claim an hour for a
+        minute, and past the count wanted `_thin` widens the stride itself."""
+        return cls(stated or min(estimate, cls.GUESS * SAMPLES))
 
     def wants(self, index: int, regions: IntBoxes, kept: IntBoxes) -> bool:
         if len(kept):
@@ -123,9 +133,10 @@ class Sampler:
 
     def _thin(self) -> None:
         """Past twice the samples wanted, every other one goes and the stride doubles: a file whose
-        frame count was a guess (none stated, no duration) keeps a bounded number of samples over
-        any length.  A crowd window of a 2560x1920 frame holds up to 28 MiB."""
-        if len(self.samples) > 2 * SAMPLES:
+        frame count was a guess keeps a bounded number of samples over any length (a crowd window
+        of a 2560x1920 frame holds up to 28 MiB).  Every stride divides the later ones, so those
+        left are the ones the last stride would have picked from the start."""
+        while len(self.samples) > 2 * SAMPLES:
             self.stride *= 2
             self.samples = [s for s in self.samples if s.index % self.stride == 0]
 
@@ -262,6 +273,10 @@ def _check_sample(rgb: np.ndarray, s: Sample) -> None:
     original, intended = s.frames()
     x0, y0, x1, y1 = s.window
     decoded = rgb[y0:y1, x0:x1]
+    if decoded.shape[:2] != original.shape[:2]:  # not the encoder's doing: no further pass helps
+        raise VerificationError(
+            f"frame {s.index} is {rgb.shape[1]}x{rgb.shape[0]}, too small for its regions ({x0},{y0}-{x1},{y1})"
+        )
     try:
         check_covered(decoded, original, intended, s.regions, lossless=False, origin=(x0, y0))
         if len(s.kept):
