@@ -160,7 +160,13 @@ def test_unknown_config_option_is_a_usage_error(tmp_path: Path, gradient: np.nda
 
 @pytest.mark.parametrize(
     "options",
-    [["--style", "smudge"], ["--format", "gif"], ["--extra-box", "1,2,3"], ["--extra-box", "0,0,0,5"]],
+    [
+        ["--style", "smudge"],
+        ["--format", "gif"],
+        ["--extra-box", "1,2,3"],
+        ["--extra-box", "0,0,0,5"],
+        ["--max-pixels", str(2**31)],  # past what the self-check counts (`settings.MOST_PIXELS`)
+    ],
 )
 def test_bad_options_exit_2_and_write_nothing(
     tmp_path: Path, gradient: np.ndarray, options: list[str]

@@ -92,7 +92,7 @@ MaxPixelsOpt = Annotated[
     typer.Option(
         "--max-pixels",
         help="Refuse a picture or video frame larger than this many pixels, before decoding it "
-        "(default 250 million; a decompression bomb is refused).",
+        "(default 250 million, at most 2,147,483,647; a decompression bomb is refused).",
     ),
 ]
 InputsArg = Annotated[

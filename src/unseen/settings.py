@@ -32,6 +32,9 @@ _CHOICES = {"style": Style, "format": OutFormat, "audio": Audio, "device": Devic
 # (CenterFace at full size, 2.4 GB of it; no photo pass sees more than 4096 px a side).  Every core
 # as a worker would have 8 of them want 28 GB on a 16 GB laptop, and the kernel end the batch.
 WORKER_BYTES = 7 << 29  # 3.5 GiB
+# The most --max-pixels allows: the self-check counts a picture's changed pixels in 32 bits
+# (`verify.cover`), and a picture this size needs some 6 GiB for each copy of its pixels already.
+MOST_PIXELS = 2**31 - 1
 
 
 def physical_memory() -> int:
@@ -85,8 +88,8 @@ class Settings:
             raise UsageError("threads must be a whole number of at least 1")
         if self.jobs is not None and (not isinstance(self.jobs, int) or not 1 <= self.jobs <= 256):
             raise UsageError("jobs must be a whole number from 1 to 256")
-        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
-            raise UsageError("max_pixels must be a whole number of at least 1")
+        if not isinstance(self.max_pixels, int) or not 1 <= self.max_pixels <= MOST_PIXELS:
+            raise UsageError(f"max_pixels must be a whole number from 1 to {MOST_PIXELS:,}")
         if not 90 <= self.jpeg_quality <= 100:
             raise UsageError("jpeg_quality must be between 90 and 100")
         if self.crf is not None and not 0 <= self.crf <= 51:

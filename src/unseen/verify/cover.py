@@ -181,7 +181,7 @@ def _box_means(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Mean of integer or boolean ``values`` (H, W) inside each box (x0, y0, x1, y1), at least one
     cell wide; the sums are exact."""
     if values.dtype == bool:
-        # Counts fit 32-bit integers (pixels are capped well below 2**31); OpenCV makes this table,
+        # Counts fit 32 bits (`settings.MOST_PIXELS`); OpenCV makes this table,
         # made for every sampled frame at full size, at a tenth of the time of two cumulative sums.
         table = cv2.integral(values.view(np.uint8), sdepth=cv2.CV_32S)
     else:  # the blocks' gaps: a grid an eighth of the picture each way
