@@ -141,15 +141,12 @@ def block_sums(values: np.ndarray, bh: int, bw: int) -> np.ndarray:
     return sums
 
 
-def _block_gap(diff: np.ndarray, bh: int = BLOCK, bw: int = BLOCK) -> np.ndarray:
-    """|mean difference| of each ``bh`` x ``bw`` block of the grid (partial blocks at the edges cut)."""
-    gap: np.ndarray = np.abs(block_means(diff, bh, bw)).mean(axis=-1)
-    return gap
-
-
 def _gap(diff: np.ndarray) -> float:
-    """`_block_gap` for one small region, with blocks as large as it allows, aligned to its corner."""
-    return float(_block_gap(diff, min(BLOCK, diff.shape[0]), min(BLOCK, diff.shape[1])).mean())
+    """The gap of one region too small for a whole block on the grid: the mean over its own blocks
+    (as large as it allows, from its corner, partial ones cut) of each block's |mean difference|,
+    averaged over the colours."""
+    bh, bw = min(BLOCK, diff.shape[0]), min(BLOCK, diff.shape[1])
+    return float(np.abs(block_means(diff, bh, bw)).mean(axis=-1).mean())
 
 
 def _same_size(decoded: np.ndarray, *meant: np.ndarray) -> tuple[int, int]:
