@@ -65,7 +65,6 @@ def test_a_mirrored_pass_maps_its_boxes_back(monkeypatch: pytest.MonkeyPatch) ->
     assert found.sources == ("scripted@1x-mirror",)
 
 
-
 @pytest.mark.parametrize("shape", [(48, 64, 3), (48, 64, 4), (7, 1, 3), (1, 9, 3)])
 def test_a_mirrored_pass_sees_the_mirror_image_pixel_for_pixel(
     monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int, int]
@@ -73,13 +72,16 @@ def test_a_mirrored_pass_sees_the_mirror_image_pixel_for_pixel(
     # OpenCV flips the picture; it must be numpy's reversed view to the byte, also for a picture with
     # transparency (whose colour planes are not contiguous) and one a pixel wide or high.
     shown: list[np.ndarray] = []
-    monkeypatch.setattr(Scripted, "detect", lambda self, rgb, threshold: shown.append(rgb) or Detections.empty())
+    monkeypatch.setattr(
+        Scripted, "detect", lambda self, rgb, threshold: shown.append(rgb) or Detections.empty()
+    )
     rgb = np.random.default_rng(1).integers(0, 256, shape, np.uint8)
     if shape[2] == 4:
         rgb[..., 3] = 255  # opaque: the colours alone are shown
     FaceFinder(Settings(), Plan((Pass("scripted", 1.0, 0.5, mirror=True),))).find(rgb)
     assert len(shown) == 1 and shown[0].flags.c_contiguous
     assert np.array_equal(shown[0], rgb[:, ::-1, :3])
+
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_without_yuface_every_plan_is_centerface_alone(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
