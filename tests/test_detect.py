@@ -153,6 +153,22 @@ def test_yunet_called_through_its_library_gives_the_wrappers_rows(astronaut: np.
         direct(np.zeros((64, 64, 1), np.uint8))
 
 
+@pytest.mark.skipif(not installed("yunet"), reason="yuface has no wheel for this platform")
+@pytest.mark.parametrize("shape", [(48, 64, 3), (48, 64, 4), (1, 9, 3), (0, 9, 3)])
+def test_yunet_is_shown_the_picture_blue_first_byte_for_byte(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int, int]
+) -> None:
+    # OpenCV swaps the planes; what the network reads must be numpy's reversed planes exactly, also
+    # for the colours of a picture with transparency (not contiguous) and for an empty picture.
+    from unseen.detect.yunet import YuNet
+
+    yunet, shown = YuNet(Settings()), []
+    monkeypatch.setattr(yunet, "_detect", lambda bgr: shown.append(bgr) or np.zeros((0, 16), np.int16))
+    rgb = np.random.default_rng(2).integers(0, 256, shape, np.uint8)[..., :3]
+    yunet.detect(rgb, 0.5)
+    assert shown[0].flags.c_contiguous and np.array_equal(shown[0], rgb[:, :, ::-1])
+
+
 @pytest.mark.skipif(
     not sys.platform.startswith("linux") or not installed("yunet"), reason="yuface's Linux library"
 )

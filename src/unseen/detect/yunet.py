@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable
 from types import ModuleType
 
+import cv2
 import numpy as np
 
 from ..datatypes import Detections
@@ -68,7 +69,9 @@ class YuNet:
         self._detect: Callable[[np.ndarray], np.ndarray] = _entry(yuface) or yuface.yuface.detect
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Detections:
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        # The network reads blue first.  OpenCV swaps the planes whole (0.2 ms a 1600x1200 picture, where
+        # numpy's reversed view copied byte by byte in 8 ms); it does not take an empty picture.
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.size else np.ascontiguousarray(rgb[:, :, ::-1])
         # One row a face: score in hundredths, x, y, w, h, five landmark points, one unused column.
         with _ONE_CALL:
             rows = np.asarray(self._detect(bgr)).reshape(-1, 16)
