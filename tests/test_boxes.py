@@ -59,3 +59,19 @@ def test_a_head_grows_by_a_margin_in_the_detectors_pixels() -> None:
     grown, wider = grow_heads(face, 1280, 720, plain), grow_heads(face, 1280, 720, shrunk)
     assert (wider[:, :2] <= grown[:, :2]).all() and (wider[:, 2:] >= grown[:, 2:]).all()
     assert (wider != grown).any()
+
+
+def test_a_turned_face_grows_its_head_on_the_side_away_from_its_nose() -> None:
+    # A 100 px face whose nose lies 40 px right of the box centre looks to its right: its ear and the
+    # back of its head lie left of the box, which grows 40 px further there.  A frontal face, and
+    # one whose landmarks are not known, grow as the geometry alone says; the turn counts at most
+    # half the box.
+    face = np.array([[400.0, 300.0, 500.0, 420.0]] * 4)
+    marks = np.full((4, 5, 2), np.nan)
+    marks[:3, :, 1] = 350.0
+    marks[0, 2, 0], marks[1, 2, 0], marks[2, 2, 0] = 490.0, 450.0, 350.0  # right, centre, far left
+    plain = grow_heads(face, 1280, 720)
+    turned = grow_heads(face, 1280, 720, landmarks=marks)
+    assert turned[0].tolist() == [plain[0][0] - 40, *plain[0][1:].tolist()]
+    assert turned[1].tolist() == plain[1].tolist() and turned[3].tolist() == plain[3].tolist()
+    assert turned[2].tolist() == [*plain[2][:2].tolist(), plain[2][2] + 50, plain[2][3]]

@@ -145,14 +145,32 @@ class HeadGeometry:
 
 
 def grow_heads(
-    faces: np.ndarray, width: int, height: int, geometry: HeadGeometry = HeadGeometry()
+    faces: np.ndarray,
+    width: int,
+    height: int,
+    geometry: HeadGeometry = HeadGeometry(),
+    landmarks: np.ndarray | None = None,
 ) -> IntBoxes:
-    """Face boxes (N, 4) grown into whole-pixel head boxes, clipped to the image."""
+    """Face boxes (N, 4) grown into whole-pixel head boxes, clipped to the image.
+
+    With the faces' (N, 5, 2) ``landmarks``, a turned face's head also grows on the side away
+    from its nose, by as much as the nose lies off the box's centre (at most half the box): the
+    box follows the face, while the ear and the back of the head lie behind it.  On the 264 dev
+    photos that protected 8 faces more (0.9676 → 0.9695) for 3 % more area (4.81 → 4.95);
+    on a clip, an ear 30-56 px beside a face turned to 0.43 was what the audit found
+    (docs/video.md).  Landmarks that are not known (NaN) leave the box as the geometry grows it.
+    """
     g = geometry
     boxes = np.asarray(faces, np.float64).reshape(-1, 4)
     w, h = (boxes[:, 2] - boxes[:, 0])[:, None], (boxes[:, 3] - boxes[:, 1])[:, None]
     grown = boxes + np.hstack([-g.side * w, -g.top * h, g.side * w, g.bottom * h])
     grown += np.array([-g.margin, -g.margin, g.margin, g.margin])
+    if landmarks is not None and len(boxes):
+        nose = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)[:, 2, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            turn = np.nan_to_num(np.clip((nose - (boxes[:, 0] + boxes[:, 2]) / 2) / w[:, 0], -0.5, 0.5))
+        grown[:, 0] -= np.clip(turn, 0, None) * w[:, 0]
+        grown[:, 2] += np.clip(-turn, 0, None) * w[:, 0]
     return outward(grown, width, height)
 
 

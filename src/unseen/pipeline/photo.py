@@ -64,7 +64,7 @@ def _as_regions(part: Found, prefix: str, start: int) -> list[Region]:
 
 def _regions(faces: Detections, media: Media, prefix: str, taken: list[Region]) -> list[Region]:
     """Face regions: each face grown into its head, numbered after ``taken``."""
-    heads = grow_heads(faces.xyxy, media.width, media.height)
+    heads = grow_heads(faces.xyxy, media.width, media.height, landmarks=faces.landmarks)
     shown = areas(heads) > 0
     return _as_regions(Found("face", faces.take(shown), heads[shown]), prefix, len(taken) + 1)
 
