@@ -95,7 +95,9 @@ def render(
         except StillVisible:
             found = [r for r in plan.regions if r.source == "audit"]
             plan = plan.with_regions(_regions(seen.labelled("audit"), plan.media, "a", found))
-    hints = ManualBox.over(grow_heads(seen.xyxy, plan.media.width, plan.media.height))
+    hints = ManualBox.over(
+        grow_heads(seen.xyxy, plan.media.width, plan.media.height, landmarks=seen.landmarks)
+    )
     raise VerificationError(
         f"a face is still visible after {AUDIT_PASSES} further passes; nothing was written."
         + (f" Cover it by hand with {cover_arguments(hints)}" if hints else "")

@@ -164,7 +164,7 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
         further += 1
         reach = max(1, round(AUDIT_REACH_S * float(run.rate or 30)))
         for frame, faces in seen:
-            heads = grow_heads(faces.xyxy, run.width, run.height)
+            heads = grow_heads(faces.xyxy, run.width, run.height, landmarks=faces.landmarks)
             for n, (x0, y0, x1, y1) in enumerate(heads[areas(heads) > 0].tolist()):
                 first, last = max(0, frame - reach), min(run.written - 1, frame + reach)
                 extra.append(
@@ -184,7 +184,9 @@ def protect_video(job: Job, ctx: Ctx, plan: Plan | None = None) -> tuple[Plan | 
     for frame, faces in listed:
         seconds = float(starts[frame])
         span = (round(max(0.0, seconds - AUDIT_REACH_S), 2), round(seconds + AUDIT_REACH_S, 2))
-        hints += ManualBox.over(grow_heads(faces.xyxy, run.width, run.height), span)
+        hints += ManualBox.over(
+            grow_heads(faces.xyxy, run.width, run.height, landmarks=faces.landmarks), span
+        )
     raise VerificationError(
         f"a face is still visible after {AUDIT_PASSES} further passes ({where}); nothing was written."
         + (f" Cover those places by hand with {cover_arguments(hints)}" if hints else "")

@@ -37,7 +37,7 @@ def candidates(
 ) -> list[Region]:
     """Head boxes found by ``passes`` lowered, away from every region already in ``plan``."""
     found = finder.with_plan(lowered(passes), settings).find(rgb)
-    heads = grow_heads(found.xyxy, plan.media.width, plan.media.height)
+    heads = grow_heads(found.xyxy, plan.media.width, plan.media.height, landmarks=found.landmarks)
     taken = np.asarray([r.box for r in plan.regions], np.float32).reshape(-1, 4)
     near = iou_matrix(heads.astype(np.float32), taken).max(axis=1) if len(taken) else np.zeros(len(heads))
     if len(taken):
