@@ -21,8 +21,8 @@ from mutagen.apev2 import APEv2
 from mutagen.flac import FLAC
 
 import sounds
-from conftest import exiftool_tags, needs_voice, run_cli, tree_hashes
-from unseen.meta import flac, mp3
+from conftest import exiftool_tags, needs_exiftool, needs_voice, run_cli, tree_hashes
+from unseen.meta import exiftool, flac, mp3
 
 SEGMENTS = 3
 
@@ -100,6 +100,29 @@ def test_joined_parts_are_copied_without_the_tags_between_them(
     # The copy holds every part's sound, packet for packet, as FFmpeg reads each part alone.
     assert _packets(output) == [p for part in parts for p in _packets(part)]
     assert tree_hashes(joined.parent) == before
+
+
+@needs_exiftool
+def test_a_copy_whose_sound_holds_a_start_code_is_judged_clean(parts: list[Path], tmp_path: Path) -> None:
+    """Sound can hold ``00 00 01 C0`` (FFmpeg 8.1's LAME wrote it in a second of speech); in the first
+    8 KiB of an MP3 that no tag opens (what `strip` writes), exiftool took it for an MPEG program
+    stream and failed with "File format error", so `check` refused what `strip` wrote.  A tag the
+    file holds is still found by exiftool, behind the empty tag it is asked again with."""
+    copy = tmp_path / "copy.mp3"
+    assert run_cli("strip", parts[0], "-o", copy).code == 0
+    data = bytearray(copy.read_bytes())
+    first = mp3.frame_length(data, 0)
+    second = first + mp3.frame_length(data, first)
+    assert first and mp3.frame_length(data, second), "frames from the first byte"
+    data[second + 64 : second + 68] = b"\0\0\x01\xc0"  # inside the third frame's sound
+    copy.write_bytes(data)
+    assert exiftool.tags(copy)["ExifTool:Error"] == exiftool.FORMAT_ERROR  # what exiftool alone says
+    run = run_cli("check", copy)
+    assert run.code == 0, run.stderr
+    v1 = b"TAG" + sounds.PLACE.encode()[:30].ljust(30, b"\0") + bytes(95)  # an ID3v1 tag naming the place
+    copy.write_bytes(bytes(data) + v1)
+    run = run_cli("check", copy)
+    assert run.code == 3 and "ID3v1:Title (exiftool)" in run.stderr, run.stderr
 
 
 @needs_voice

@@ -59,7 +59,12 @@ def scan(path: Path, *, use_exiftool: bool = True) -> list[Finding]:
     raw_aac = family == families.VIDEO and adts.sniff(path)
     found = _scan_own(path, family, raw_aac) if family else []
     if use_exiftool:
-        found += exiftool.scan(path, unknown_type_ok=(family == "amr" or raw_aac) and not found) or []
+        found += (
+            exiftool.scan(
+                path, unknown_type_ok=(family == "amr" or raw_aac) and not found, mp3=family == "mp3"
+            )
+            or []
+        )
     return found
 
 
