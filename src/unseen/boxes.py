@@ -159,7 +159,6 @@ def grow_heads(
     photos that protected 8 faces more (0.9676 → 0.9695) for 3 % more area (4.81 → 4.95);
     on a clip, an ear 30-56 px beside a face turned to 0.43 was what the audit found
     (docs/video.md).  Landmarks that are not known (NaN) leave the box as the geometry grows it.
-    A video's tracker places a nose in every box it estimates (`track`), so its heads turn too.
     """
     g = geometry
     boxes = np.asarray(faces, np.float64).reshape(-1, 4)
@@ -167,24 +166,12 @@ def grow_heads(
     grown = boxes + np.hstack([-g.side * w, -g.top * h, g.side * w, g.bottom * h])
     grown += np.array([-g.margin, -g.margin, g.margin, g.margin])
     if landmarks is not None and len(boxes):
-        turn = turns(boxes, landmarks)
+        nose = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)[:, 2, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            turn = np.nan_to_num(np.clip((nose - (boxes[:, 0] + boxes[:, 2]) / 2) / w[:, 0], -0.5, 0.5))
         grown[:, 0] -= np.clip(turn, 0, None) * w[:, 0]
         grown[:, 2] += np.clip(-turn, 0, None) * w[:, 0]
     return outward(grown, width, height)
-
-
-def turns(faces: npt.ArrayLike, landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """How far each face's nose lies right of its box's centre, as a share of the box's width:
-    from -0.5 (turned to the picture's left) to 0.5; 0 where the nose is not known (NaN).
-
-    Rounded to a thousandth, so that a turn the tracker carries in a nose it places (in float32)
-    reads back as it was: unrounded, a frontal face's 0 came back as -3e-8, and a box edge on a whole
-    pixel grew by one."""
-    boxes = np.asarray(faces, np.float64).reshape(-1, 4)
-    nose = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)[:, 2, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        off = (nose - (boxes[:, 0] + boxes[:, 2]) / 2) / (boxes[:, 2] - boxes[:, 0])
-    return np.round(np.nan_to_num(np.clip(off, -0.5, 0.5)), 3).astype(np.float64)
 
 
 def outward(boxes: np.ndarray, width: int, height: int) -> IntBoxes:

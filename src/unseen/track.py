@@ -13,11 +13,7 @@ frame, where every track's face is:
   ``pre`` frames old;
 * every estimate that is not a detection grows with the distance to the
   nearest detection and with the face's speed, because guessing a position
-  wrong by a few pixels uncovers part of a face;
-* every estimate carries how far the face is turned (its nose off the box's
-  centre, `boxes.turns`), so that its head grows behind it as a detection's
-  does (`boxes.grow_heads`): between two detections the turn moves from one
-  to the other, beyond a track's ends it stays.
+  wrong by a few pixels uncovers part of a face.
 
 At a scene cut every track stops taking new detections (a face in the new shot
 that happens to sit where an old one was is a different track), but coverage
@@ -32,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .boxes import iou_matrix, turns
+from .boxes import iou_matrix
 from .datatypes import Detections, FloatArray
 
 ESTIMATE = "track"  # the source of a box the tracker worked out rather than a detector found
@@ -70,12 +66,11 @@ class Motion:
 
 @dataclass
 class Track:
-    """One face over time: its detections (frame, box, turn) and its latest velocity (per frame)."""
+    """One face over time: its detections (frame, box) and its latest velocity (per frame)."""
 
     id: int
     frames: list[int] = field(default_factory=list)
     boxes: list[FloatArray] = field(default_factory=list)
-    turns: list[float] = field(default_factory=list)
     velocity: FloatArray = field(default_factory=lambda: np.zeros(4, np.float32))
     start_velocity: FloatArray | None = None
     jitter: float = 0.0  # how far detections land from the constant-velocity prediction, px
@@ -90,9 +85,7 @@ class Track:
     def predicted(self, frame: int) -> FloatArray:
         return self.boxes[-1] + self.velocity * (frame - self.last)
 
-    def observe(
-        self, frame: int, box: FloatArray, score: float = 0.0, source: str = "", turn: float = 0.0
-    ) -> None:
+    def observe(self, frame: int, box: FloatArray, score: float = 0.0, source: str = "") -> None:
         if self.frames:
             step = (box - self.boxes[-1]) / max(1, frame - self.last)
             miss = float(np.abs(box - self.predicted(frame)).max())
@@ -104,7 +97,6 @@ class Track:
                 self.jitter = 0.7 * self.jitter + 0.3 * miss
         self.frames.append(frame)
         self.boxes.append(box.astype(np.float32))
-        self.turns.append(turn)
         if score >= self.score or not self.source:
             self.score, self.source = score, source
 
@@ -133,15 +125,14 @@ class Tracker:
                 t.open = False
         live = [t for t in self.tracks if t.open]
         boxes = found.xyxy
-        turn = turns(boxes, found.landmarks).tolist()
         ids = np.full(len(found), -1, np.int64)
         for ti, bi in _match(live, boxes, frame, self.min_iou):
-            live[ti].observe(frame, boxes[bi], float(found.scores[bi]), found.sources[bi], turn[bi])
+            live[ti].observe(frame, boxes[bi], float(found.scores[bi]), found.sources[bi])
             ids[bi] = live[ti].id
         for bi in np.nonzero(ids < 0)[0].tolist():
             track = Track(self._next_id)
             self._next_id += 1
-            track.observe(frame, boxes[bi], float(found.scores[bi]), found.sources[bi], turn[bi])
+            track.observe(frame, boxes[bi], float(found.scores[bi]), found.sources[bi])
             self.tracks.append(track)
             ids[bi] = track.id
         return Detections(found.xyxy, found.scores, found.landmarks, found.sources, ids)
@@ -169,7 +160,7 @@ class Tracker:
             if t.last < keep_after and not t.open:
                 continue
             cut = max(0, bisect_left(t.frames, before) - 1)
-            del t.frames[:cut], t.boxes[:cut], t.turns[:cut]
+            del t.frames[:cut], t.boxes[:cut]
             kept.append(t)
         self.tracks = kept
 
@@ -229,25 +220,21 @@ class _Estimates:
         self.swept: list[bool] = []
         self.distance: list[float] = []
         self.jitter: list[float] = []
-        self.turn: list[float] = []
 
     def add(self, t: Track, frame: int, m: Motion) -> None:
         i = bisect_left(t.frames, frame)
         if i < len(t.frames) and t.frames[i] == frame:
-            self._row(t, t.boxes[i], _STILL, 0, False, 0, 0.0, t.turns[i])
+            self._row(t, t.boxes[i], _STILL, 0, False, 0, 0.0)
         elif 0 < i < len(t.frames):
             f0, f1 = t.frames[i - 1], t.frames[i]
             velocity = (t.boxes[i] - t.boxes[i - 1]) / np.float32(f1 - f0)
-            turn = t.turns[i - 1] + (t.turns[i] - t.turns[i - 1]) * (frame - f0) / (f1 - f0)
-            d = min(frame - f0, f1 - frame)
-            self._row(t, t.boxes[i - 1], velocity, frame - f0, False, d, t.jitter, turn)
+            self._row(t, t.boxes[i - 1], velocity, frame - f0, False, min(frame - f0, f1 - frame), t.jitter)
         elif i == len(t.frames) and frame - t.last <= m.post:
-            d = frame - t.last
-            self._row(t, t.boxes[-1], t.velocity, d, True, d, t.jitter, t.turns[-1])
+            self._row(t, t.boxes[-1], t.velocity, frame - t.last, True, frame - t.last, t.jitter)
         elif i == 0 and t.frames[0] - frame <= m.pre:
             start = t.start_velocity if t.start_velocity is not None else t.velocity
             d = t.frames[0] - frame
-            self._row(t, t.boxes[0], np.negative(start, dtype=np.float32), d, True, d, t.jitter, t.turns[0])
+            self._row(t, t.boxes[0], np.negative(start, dtype=np.float32), d, True, d, t.jitter)
 
     def _row(
         self,
@@ -258,7 +245,6 @@ class _Estimates:
         swept: bool,
         distance: int,
         jitter: float,
-        turn: float,
     ) -> None:
         self.tracks.append(track)
         self.start.append(start)
@@ -267,7 +253,6 @@ class _Estimates:
         self.swept.append(swept)
         self.distance.append(distance)
         self.jitter.append(jitter)
-        self.turn.append(turn)
 
     def detections(self, m: Motion) -> Detections:
         boxes = self.boxes(m)
@@ -276,13 +261,7 @@ class _Estimates:
             t.source if d == 0 else ESTIMATE for t, d in zip(self.tracks, self.distance, strict=True)
         )
         ids = np.asarray([t.id for t in self.tracks], np.int64)
-        # Only the nose is estimated: where the turn puts it (`boxes.turns` reads it back).
-        marks = np.full((len(boxes), 5, 2), np.nan, np.float32)
-        marks[:, 2, 0] = (boxes[:, 0] + boxes[:, 2]) / 2 + np.asarray(self.turn, np.float32) * (
-            boxes[:, 2] - boxes[:, 0]
-        )
-        marks[:, 2, 1] = (boxes[:, 1] + boxes[:, 3]) / 2
-        return Detections(boxes, scores, marks, sources, ids)
+        return Detections(boxes, scores, np.full((len(boxes), 5, 2), np.nan, np.float32), sources, ids)
 
     def boxes(self, m: Motion) -> FloatArray:
         if not self.start:
