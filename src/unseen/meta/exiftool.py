@@ -42,7 +42,7 @@ class _Session:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # errors also arrive in the JSON, as ExifTool:Error
-            env={**os.environ, "UNSEEN_EXIFTOOL_PARENT": str(os.getpid())},  # for `WATCH`
+            env=_watched(),
         )
         atexit.register(self.close)
 
@@ -111,6 +111,16 @@ def tags(path: Path) -> dict[str, object] | None:
             if not answered and _session is not None:
                 _session.close()
                 _session = None
+    return _first(answer)
+
+
+def _watched() -> dict[str, str]:
+    """The environment of an exiftool that `WATCH` ends when this process dies."""
+    return {**os.environ, "UNSEEN_EXIFTOOL_PARENT": str(os.getpid())}
+
+
+def _first(answer: str) -> dict[str, object]:
+    """The tags of the one file exiftool's JSON ``answer`` is about."""
     try:
         rows = json.loads(answer or "[]")
     except json.JSONDecodeError:
@@ -164,15 +174,12 @@ def _bare_mp3_tags(path: Path) -> dict[str, object]:
             input=data,
             capture_output=True,
             timeout=TIMEOUT_S,
-            env={**os.environ, "UNSEEN_EXIFTOOL_PARENT": str(os.getpid())},
+            env=_watched(),
             check=False,
         )
-        rows = json.loads(done.stdout.decode("utf-8", "replace") or "[]")
-    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+    except (OSError, subprocess.TimeoutExpired) as exc:
         return {"ExifTool:Error": f"exiftool failed: {exc}"}
-    if not rows:
-        return {"ExifTool:Error": "exiftool could not read the file"}
-    found = dict(rows[0])
+    found = _first(done.stdout.decode("utf-8", "replace"))
     own = found.pop("File:ID3Size", len(EMPTY_ID3))
     if own != len(EMPTY_ID3):
         found["File:ID3Size"] = own - len(EMPTY_ID3) if isinstance(own, int) else own
